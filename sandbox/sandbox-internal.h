@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Details shared between the files of libsandbox; not part of its API. */
+#pragma once
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox.h"
+
+/* Inside the sandbox the program runs as this uid/gid, mapped to a pool id. */
+#define SBX_INSIDE_UID 1000
+#define SBX_INSIDE_GID 1000
+/* Past this many refused syscalls the run is killed (DESIGN.md). */
+#define SBX_DENIED_BUDGET 10000
+/* A stream that writes more than this many times its limit ends the run. */
+#define SBX_OUTPUT_KILL_FACTOR 8
+
+/* ---- seccomp.c ------------------------------------------------------------
+ * Filters are compiled once per trust level in the parent (libseccomp, binary
+ * tree layout) and only loaded in the child. Allowed calls run; everything
+ * else is SECCOMP_RET_USER_NOTIF so the supervisor can name it and answer
+ * EPERM (ENOSYS for clone3, so libc falls back to clone(2), whose flags the
+ * filter can inspect).
+ */
+typedef struct sbx_seccomp_filter {
+        struct sock_filter *insns;
+        unsigned short len;
+} sbx_seccomp_filter;
+
+/* Compiles the profile of a trust level. ret is owned by the caller. */
+int sbx_seccomp_compile(sbx_trust level, sbx_seccomp_filter *ret, au_error *err);
+void sbx_seccomp_filter_done(sbx_seccomp_filter *f);
+
+/*
+ * In the child, the last step before execve: sets PR_SET_NO_NEW_PRIVS and
+ * loads the filter with a notification listener. Returns the listener fd or
+ * a negative errno. Async-signal-safe (no allocation).
+ */
+int sbx_seccomp_load(const sbx_seccomp_filter *f);
+
+/*
+ * In the supervisor: receives one notification from listener_fd and answers
+ * it (EPERM; ENOSYS for clone3). On success stores the syscall's name (""
+ * when the call is not to be reported, e.g. a clone3 without namespace
+ * flags) in name (size >= 64). Returns 0, -EAGAIN when nothing was pending
+ * or the target died meanwhile, or another negative errno.
+ */
+int sbx_seccomp_handle(int listener_fd, char *name, size_t name_size);
+
+/* ---- cgroup.c ------------------------------------------------------------ */
+typedef struct sbx_cgroup_root sbx_cgroup_root; /* host layout, from the context */
+typedef struct sbx_cgroup sbx_cgroup;           /* one run's cgroup */
+
+int sbx_cgroup_root_new(const char *parent_override, sbx_cgroup_root **ret, au_error *err);
+sbx_cgroup_root *sbx_cgroup_root_free(sbx_cgroup_root *root);
+const char *sbx_cgroup_root_mode(const sbx_cgroup_root *root);
+
+/* Creates the run's cgroup(s) with the limits. */
+int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits,
+                      sbx_cgroup **ret, au_error *err);
+/* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
+int sbx_cgroup_dirfd(const sbx_cgroup *cg);
+/* Moves pid into every hierarchy of the run's cgroup. */
+int sbx_cgroup_attach(sbx_cgroup *cg, pid_t pid, au_error *err);
+/* Kills every process in the cgroup (cgroup.kill, or freeze-kill-thaw on v1). */
+int sbx_cgroup_kill_all(sbx_cgroup *cg);
+
+typedef struct sbx_cgroup_stats {
+        uint64_t cpu_ns;
+        uint64_t memory_peak;
+        uint64_t oom_kills;
+        uint64_t pids_max_events; /* forks refused by the pids limit */
+} sbx_cgroup_stats;
+int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret);
+/* CPU time only (cheap), for the CPU limit check. */
+int sbx_cgroup_read_cpu_ns(sbx_cgroup *cg, uint64_t *ret);
+/* Removes the cgroup (waiting briefly for exiting tasks); frees. Accepts NULL. */
+sbx_cgroup *sbx_cgroup_destroy(sbx_cgroup *cg);
+
+/* ---- uidpool.c ----------------------------------------------------------- */
+typedef struct sbx_uidpool sbx_uidpool;
+int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpool **ret,
+                    au_error *err);
+sbx_uidpool *sbx_uidpool_free(sbx_uidpool *pool);
+/* Takes a uid no other live run (in any process) holds; *ret_lock_fd keeps it. */
+int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, int *ret_lock_fd, au_error *err);
+
+/* ---- rootfs.c: in the child ------------------------------------------- */
+typedef struct sbx_child_args sbx_child_args;
+int sbx_rootfs_setup(const sbx_child_args *a, au_error *err);
+
+/* ---- net.c: in the child -------------------------------------------------- */
+int sbx_net_loopback_up(au_error *err);
+
+/* ---- caps.c: in the child ------------------------------------------------ */
+int sbx_caps_drop_all(au_error *err);
+
+/* ---- child.c -------------------------------------------------------------- */
+struct sbx_child_args {
+        const sbx_spec *spec;
+        const sbx_seccomp_filter *filter;
+        bool work_writable;
+        int sync_fd;    /* socket to the parent: go byte in; errors and listener fd out */
+        int stdin_fd;   /* -1: /dev/null */
+        int stdout_fd;
+        int stderr_fd;
+};
+_noreturn_ void sbx_child_main(const sbx_child_args *a);
+
+/* ---- names.c --------------------------------------------------------------- */
+/* Monotonic and realtime helpers. */
+uint64_t sbx_now_ns(void);

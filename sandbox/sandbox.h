@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsandbox: one untrusted run, fully isolated (DESIGN.md "One sandboxed
+ * run"). Knows nothing of Redis or PostgreSQL.
+ *
+ * Life of a run:
+ *   sbx_context_new()       once per process: discovers cgroups, compiles the
+ *                           seccomp filters, opens the uid pool
+ *   sbx_spec_from_json()    or fill an sbx_spec by hand, then sbx_spec_apply_policy()
+ *   sbx_run_start()         non-blocking: the child is running user code on success
+ *   sbx_run_fd() +          an fd for the caller's own epoll loop; on EPOLLIN call
+ *   sbx_run_dispatch()      dispatch until it returns 1 (finished)
+ *   sbx_run_take_result()   the result, owned by the caller
+ * or sbx_run() for all of it, blocking.
+ *
+ * Functions that can fail return 0 or a negative errno and, where given,
+ * fill an au_error naming what failed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "common/error.h"
+
+typedef enum sbx_trust {
+        SBX_TRUST_RESTRICTED,
+        SBX_TRUST_STANDARD,
+        SBX_TRUST_ELEVATED,
+        SBX_TRUST_PRIVILEGED,
+        _SBX_TRUST_MAX,
+        _SBX_TRUST_INVALID = -1,
+} sbx_trust;
+
+typedef enum sbx_network {
+        SBX_NET_NONE,     /* a new network namespace, no interface up */
+        SBX_NET_LOOPBACK, /* a new network namespace, lo up */
+        SBX_NET_EGRESS,   /* elevated: through a veth the node configures (not yet) */
+        _SBX_NET_MAX,
+        _SBX_NET_INVALID = -1,
+} sbx_network;
+
+/* DESIGN.md's outcome vocabulary, exactly. */
+typedef enum sbx_outcome {
+        SBX_OUTCOME_EXITED,
+        SBX_OUTCOME_SIGNALED,
+        SBX_OUTCOME_TIMEOUT,
+        SBX_OUTCOME_CPU_LIMIT,
+        SBX_OUTCOME_OOM,
+        SBX_OUTCOME_PIDS_LIMIT,
+        SBX_OUTCOME_OUTPUT_LIMIT,
+        SBX_OUTCOME_SANDBOX_ERROR,
+        SBX_OUTCOME_REJECTED,
+        _SBX_OUTCOME_MAX,
+        _SBX_OUTCOME_INVALID = -1,
+} sbx_outcome;
+
+const char *sbx_trust_to_string(sbx_trust t);
+sbx_trust sbx_trust_from_string(const char *s);
+const char *sbx_network_to_string(sbx_network n);
+sbx_network sbx_network_from_string(const char *s);
+const char *sbx_outcome_to_string(sbx_outcome o);
+sbx_outcome sbx_outcome_from_string(const char *s);
+
+/* Resource limits. In a parsed spec, 0 means "not given: use the policy default". */
+typedef struct sbx_limits {
+        uint64_t memory_bytes; /* memory cgroup limit, swap 0 */
+        uint32_t cpu_percent;  /* CFS quota as percent of one CPU (1..100*ncpu) */
+        uint32_t pids;         /* pids cgroup limit */
+        uint64_t wall_ms;      /* wall-clock limit -> outcome timeout */
+        uint64_t cpu_ms;       /* CPU time of the whole cgroup -> outcome cpu_limit */
+        uint64_t output_bytes; /* kept per stream; the rest is discarded and flagged */
+        uint64_t work_bytes;   /* size of the writable /work tmpfs */
+} sbx_limits;
+
+/* A file placed in /work before the program starts. name is relative to /work. */
+typedef struct sbx_file {
+        char *name;
+        char *data;
+        size_t size;
+        uint32_t mode; /* permission bits only: 0644 or 0755 style, never setuid */
+} sbx_file;
+
+typedef struct sbx_spec {
+        char *id;       /* required by the daemon; autoosctl makes one up */
+        char *workflow; /* NULL unless part of a workflow */
+        char *step;
+        uint32_t attempt; /* 0 when not part of a workflow */
+        char **argv;      /* NULL-terminated, argv[0] an absolute path */
+        size_t argc;
+        char **env; /* NULL-terminated "NAME=VALUE"; nothing else leaks in */
+        size_t n_env;
+        char *stdin_data;
+        size_t stdin_size;
+        char *cwd; /* absolute; default /work (or / when there is no /work) */
+        sbx_file *files;
+        size_t n_files;
+        sbx_trust trust;
+        sbx_limits limits;
+        sbx_network network;
+        bool network_set; /* false: the trust level's default */
+} sbx_spec;
+
+/* Frees everything a spec owns and the spec itself; accepts NULL, returns NULL. */
+sbx_spec *sbx_spec_free(sbx_spec *spec);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_spec *, sbx_spec_free);
+#define _cleanup_sbx_spec_ _cleanup_(sbx_spec_freep)
+
+/* Per trust level: defaults, ceilings, and what the level may have. */
+typedef struct sbx_level_policy {
+        sbx_limits defaults;
+        sbx_limits ceilings;
+        sbx_network default_network;
+        bool network_allowed[_SBX_NET_MAX];
+        bool work_writable; /* false: no /work at all (restricted) */
+        bool enabled;       /* a disabled level is rejected */
+} sbx_level_policy;
+
+typedef struct sbx_policy {
+        sbx_level_policy level[_SBX_TRUST_MAX];
+        sbx_trust default_trust;
+        /* Hard bounds on the spec itself (untrusted input). */
+        uint32_t max_argv;      /* entries */
+        uint64_t max_spec_bytes; /* whole JSON document */
+        uint32_t max_files;
+} sbx_policy;
+
+/*
+ * The built-in policy: standard defaults 512 MiB, 50% CPU, 256 pids, 30 s wall,
+ * 20 s CPU, 1 MiB output per stream, 64 MiB /work, loopback.
+ */
+void sbx_policy_init_default(sbx_policy *ret);
+
+/*
+ * Loads a policy file (/etc/autoos/policy.json). Fields not given keep the
+ * built-in values. On error ret is untouched and err names the field.
+ */
+int sbx_policy_load(const char *path, sbx_policy *ret, au_error *err);
+
+/*
+ * Parses a run spec (DESIGN.md "Run spec"). Unknown fields, wrong types,
+ * absurd values and values over the policy's ceilings are refused with err
+ * naming the field ("limits.memory_bytes"). Defaults are applied from the
+ * policy, so the returned spec is complete.
+ */
+int sbx_spec_from_json(const char *json, size_t len, const sbx_policy *policy, sbx_spec **ret,
+                       au_error *err);
+
+/*
+ * Fills in what a hand-built spec left at 0/NULL from the policy and checks
+ * it against the ceilings; err names the field. Idempotent.
+ */
+int sbx_spec_apply_policy(sbx_spec *spec, const sbx_policy *policy, au_error *err);
+
+/* Serializes a (complete) spec; the caller frees the string. NULL on ENOMEM. */
+char *sbx_spec_to_json(const sbx_spec *spec);
+
+typedef struct sbx_result {
+        char *id;
+        char *node;
+        char *workflow;
+        char *step;
+        uint32_t attempt;
+        sbx_outcome outcome;
+        int exit_code; /* -1 when the program did not exit by itself */
+        int signal;    /* 0 when not killed by a signal */
+        uint64_t wall_ms;
+        uint64_t cpu_ms;
+        uint64_t memory_peak_bytes;
+        uint64_t oom_kills;
+        char *stdout_data;
+        size_t stdout_size;
+        bool stdout_truncated;
+        char *stderr_data;
+        size_t stderr_size;
+        bool stderr_truncated;
+        char **denied_syscalls; /* NULL-terminated names, in order of first refusal */
+        size_t n_denied_syscalls;
+        uint64_t denied_count; /* all refusals, repeats included */
+        struct timespec started_at, finished_at; /* CLOCK_REALTIME */
+        char *error;  /* sandbox_error / rejected: what went wrong */
+        char *reason; /* why the supervisor ended the run, when it did */
+        uint32_t host_uid; /* the pool uid the run had on the host (0: none) */
+} sbx_result;
+
+sbx_result *sbx_result_new(void);
+sbx_result *sbx_result_free(sbx_result *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_result *, sbx_result_free);
+#define _cleanup_sbx_result_ _cleanup_(sbx_result_freep)
+
+/*
+ * A result for a run that never started: outcome rejected or sandbox_error,
+ * with the message. id may be NULL. Returns NULL on ENOMEM.
+ */
+sbx_result *sbx_result_new_error(const char *id, sbx_outcome outcome, const char *message);
+
+/*
+ * DESIGN.md's result object. Child output that is not valid UTF-8 is
+ * repaired with U+FFFD. Caller frees. NULL on ENOMEM.
+ */
+char *sbx_result_to_json(const sbx_result *r, bool pretty);
+int sbx_result_from_json(const char *json, size_t len, sbx_result **ret, au_error *err);
+
+/*
+ * Exit status autoosctl uses for a result: the child's code; 128+N on signal
+ * N; 124 on timeout or cpu_limit; 125 on sandbox_error or rejected; 137 for
+ * oom/pids_limit/output_limit (killed).
+ */
+int sbx_result_exit_status(const sbx_result *r);
+
+/* ---- running ---------------------------------------------------------- */
+
+typedef struct sbx_config {
+        uid_t uid_base;  /* first host uid of the pool (default 1000000000) */
+        uint32_t uid_count; /* size of the pool (default 65536) */
+        const char *lock_dir; /* uid pool locks (default /run/autoos/uids) */
+        const char *node;     /* copied into results (default: hostname) */
+        const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
+} sbx_config;
+
+typedef struct sbx_context sbx_context;
+
+/* Prepares everything that need not sit on the spawn path. */
+int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err);
+sbx_context *sbx_context_free(sbx_context *ctx);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_context *, sbx_context_free);
+#define _cleanup_sbx_context_ _cleanup_(sbx_context_freep)
+
+/* "v1", "v2" or "hybrid": how this host's cgroups are arranged. */
+const char *sbx_context_cgroup_mode(const sbx_context *ctx);
+
+/* Called with output as it arrives, up to the spec's output limit per stream. */
+typedef void (*sbx_output_fn)(void *userdata, int stream, const char *buf, size_t len);
+
+typedef struct sbx_run sbx_run;
+
+/*
+ * Starts a run. The spec must be complete (sbx_spec_apply_policy) and is not
+ * referenced after return. On success the program is running (execve done).
+ * On failure no process or cgroup is left and err says why: the caller
+ * reports outcome sandbox_error.
+ * Must be called from a single-threaded process (the child allocates).
+ */
+int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
+                  sbx_run **ret, au_error *err);
+
+/* An fd that becomes readable when sbx_run_dispatch() has work. */
+int sbx_run_fd(const sbx_run *run);
+
+/* Host pid of the run's first process (pid 1 inside). */
+pid_t sbx_run_pid(const sbx_run *run);
+
+/* Handles pending events without blocking: 0 still running, 1 finished, <0 error. */
+int sbx_run_dispatch(sbx_run *run);
+
+/*
+ * Ends the run now: the whole cgroup is killed. outcome is reported (e.g.
+ * SBX_OUTCOME_SIGNALED for a cancel) with reason. Dispatch until finished.
+ */
+int sbx_run_kill(sbx_run *run, sbx_outcome outcome, const char *reason);
+
+/* The result of a finished run; ownership passes to the caller. */
+int sbx_run_take_result(sbx_run *run, sbx_result **ret);
+
+/* Kills the run if still going, removes its cgroup, frees. Accepts NULL. */
+sbx_run *sbx_run_free(sbx_run *run);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_run *, sbx_run_free);
+#define _cleanup_sbx_run_ _cleanup_(sbx_run_freep)
+
+/*
+ * Blocking convenience: start, supervise, and always produce a result
+ * (sandbox_error with the message when the run could not start).
+ * Returns 0, or -ENOMEM.
+ */
+int sbx_run(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
+            sbx_result **ret);
