@@ -1,1 +1,41 @@
-/* stub: being written */
+/* SPDX-License-Identifier: MIT */
+/* autoosctl: the AUTOOS command-line client. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+        fputs("Usage: autoosctl COMMAND [OPTIONS]\n"
+              "\n"
+              "Commands:\n"
+              "  run [OPTIONS] -- PROGRAM [ARG]...   run one command in a sandbox, locally\n"
+              "                                      (no daemon, database or broker needed)\n"
+              "\n"
+              "Options:\n"
+              "  -h, --help       show this help\n"
+              "  -V, --version    show the version\n"
+              "\n"
+              "'autoosctl COMMAND --help' describes a command. See autoosctl(1).\n",
+              f);
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return CLI_EXIT_USAGE;
+        }
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+                usage(stdout);
+                return 0;
+        }
+        if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+                printf("autoosctl %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+        if (strcmp(cmd, "run") == 0)
+                return cli_run(argc - 1, argv + 1);
+        fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);
+        return CLI_EXIT_USAGE;
+}

@@ -1,1 +1,780 @@
-/* stub: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting and supervising a run: the parent's side of DESIGN.md "One
+ * sandboxed run".
+ *
+ * sbx_run_start(): uid from the pool, cgroup, pipes, clone3() into new
+ * user/pid/mount/net/uts/ipc(/time) namespaces with a pidfd, uid/gid maps,
+ * v1 cgroup attach, "go", then wait on the sync socket for the seccomp
+ * listener and EOF (execve succeeded) or an error.
+ *
+ * Supervision: one epoll set per run (pidfd, stdout, stderr, seccomp
+ * listener, a wall-clock deadline timer, a check timer for CPU time and the
+ * pids limit). The run's epoll fd nests in the caller's loop.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "sandbox-internal.h"
+
+#define DEFAULT_UID_BASE 1000000000u
+#define DEFAULT_UID_COUNT 65536u
+#define DEFAULT_STATE_DIR "/run/autoos"
+/* Longest the parent waits for the child's setup before calling it failed. */
+#define SETUP_TIMEOUT_MS 30000
+#define READ_CHUNK 65536
+
+struct sbx_context {
+        char *node;
+        char *state_dir;
+        sbx_cgroup_root *cgroups;
+        sbx_uidpool *uids;
+        sbx_seccomp_filter filters[_SBX_TRUST_MAX];
+        sbx_rootfs_template template;
+        bool template_built;
+        bool have_timens;
+        uint64_t seq;
+};
+
+enum { EV_PIDFD = 1, EV_STDOUT, EV_STDERR, EV_NOTIFY, EV_WALL, EV_CHECK };
+
+typedef struct stream {
+        int fd;
+        char *buf;
+        size_t len, cap;
+        uint64_t total;
+        bool eof;
+} stream;
+
+struct sbx_run {
+        sbx_context *ctx;
+        sbx_result *result;
+        sbx_limits limits;
+        sbx_output_fn output;
+        void *userdata;
+
+        pid_t pid;
+        int pidfd;
+        int ep;
+        int listener;
+        int wall_fd, check_fd;
+        stream out[2];
+        sbx_cgroup *cg;
+        uid_t uid;
+        uint64_t t0_ns;
+
+        bool exited;
+        siginfo_t status;
+        bool killed;
+        sbx_outcome kill_outcome;
+        char *kill_reason;
+        bool finished;
+};
+
+/* ---- context ---------------------------------------------------------------- */
+
+static bool pid_alive(pid_t pid) {
+        return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Templates of processes that died without cleaning up. */
+static void remove_stale_templates(const char *state_dir) {
+        DIR *d = opendir(state_dir);
+        struct dirent *de;
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                long pid;
+                char path[4096];
+                if (sscanf(de->d_name, "rootfs.%ld", &pid) != 1 || pid <= 0 || pid_alive((pid_t) pid))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", state_dir, de->d_name);
+                sbx_rootfs_template_remove(path);
+        }
+        closedir(d);
+}
+
+int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
+        sbx_config def = {};
+        char path[4096], host[256];
+        int r;
+
+        if (!cfg)
+                cfg = &def;
+        if (geteuid() != 0)
+                return au_error_set(err, EPERM,
+                                    "sandboxed runs need root: the parent writes uid maps for a pool of "
+                                    "unprivileged host uids and creates cgroups");
+
+        sbx_context *ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        if (!cfg->node && gethostname(host, sizeof(host)) < 0)
+                snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        ctx->node = strdup(cfg->node ? cfg->node : host);
+        ctx->state_dir = strdup(cfg->state_dir ? cfg->state_dir : DEFAULT_STATE_DIR);
+        if (!ctx->node || !ctx->state_dir) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (mkdir(ctx->state_dir, 0755) < 0 && errno != EEXIST) {
+                r = au_error_set(err, errno, "create state directory %s", ctx->state_dir);
+                goto fail;
+        }
+
+        r = sbx_cgroup_root_new(cfg->cgroup_parent, &ctx->cgroups, err);
+        if (r < 0)
+                goto fail;
+        sbx_cgroup_root_cleanup_stale(ctx->cgroups);
+
+        snprintf(path, sizeof(path), "%s/uids", ctx->state_dir);
+        r = sbx_uidpool_new(cfg->uid_base ? cfg->uid_base : DEFAULT_UID_BASE,
+                            cfg->uid_count ? cfg->uid_count : DEFAULT_UID_COUNT, cfg->lock_dir ? cfg->lock_dir : path,
+                            &ctx->uids, err);
+        if (r < 0)
+                goto fail;
+
+        for (int t = 0; t < _SBX_TRUST_MAX; t++) {
+                r = sbx_seccomp_compile((sbx_trust) t, &ctx->filters[t], err);
+                if (r < 0)
+                        goto fail;
+        }
+
+        remove_stale_templates(ctx->state_dir);
+        snprintf(path, sizeof(path), "%s/rootfs.%d", ctx->state_dir, (int) getpid());
+        r = sbx_rootfs_template_build(path, &ctx->template, err);
+        if (r < 0) {
+                sbx_rootfs_template_remove(path);
+                goto fail;
+        }
+        ctx->template_built = true;
+        ctx->have_timens = access("/proc/self/ns/time", F_OK) == 0;
+        *ret = ctx;
+        return 0;
+fail:
+        sbx_context_free(ctx);
+        return r;
+}
+
+sbx_context *sbx_context_free(sbx_context *ctx) {
+        if (!ctx)
+                return NULL;
+        if (ctx->template_built)
+                sbx_rootfs_template_remove(ctx->template.dir);
+        for (int t = 0; t < _SBX_TRUST_MAX; t++)
+                sbx_seccomp_filter_done(&ctx->filters[t]);
+        sbx_uidpool_free(ctx->uids);
+        sbx_cgroup_root_free(ctx->cgroups);
+        free(ctx->node);
+        free(ctx->state_dir);
+        free(ctx);
+        return NULL;
+}
+
+const char *sbx_context_cgroup_mode(const sbx_context *ctx) {
+        return sbx_cgroup_root_mode(ctx->cgroups);
+}
+
+/* ---- start --------------------------------------------------------------------- */
+
+static int write_proc_file(pid_t pid, const char *file, const char *content) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        size_t n = strlen(content);
+        return write(fd, content, n) == (ssize_t) n ? 0 : negative_errno();
+}
+
+/* The child's environment: only the spec's, plus PATH and HOME when it sets none. */
+static char **build_env(const sbx_spec *spec) {
+        size_t n = 0;
+        bool has_path = false, has_home = false;
+        for (size_t i = 0; spec->env && spec->env[i]; i++, n++) {
+                has_path |= strncmp(spec->env[i], "PATH=", 5) == 0;
+                has_home |= strncmp(spec->env[i], "HOME=", 5) == 0;
+        }
+        char **env = calloc(n + 3, sizeof(char *));
+        if (!env)
+                return NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                env[k++] = spec->env[i];
+        if (!has_path)
+                env[k++] = (char *) "PATH=/usr/local/bin:/usr/bin:/bin";
+        if (!has_home)
+                env[k++] = (char *) "HOME=/work";
+        return env;
+}
+
+static int epoll_add(int ep, int fd, uint32_t tag) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+        return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
+}
+
+static int arm_timer(int fd, uint64_t ns, bool absolute) {
+        struct itimerspec it = {
+                .it_value = { .tv_sec = (time_t) (ns / 1000000000ull), .tv_nsec = (long) (ns % 1000000000ull) },
+        };
+        if (!absolute && ns == 0)
+                it.it_value.tv_nsec = 1;
+        return timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &it, NULL) < 0 ? negative_errno() : 0;
+}
+
+/*
+ * Waits for the child to finish its setup. Success is EOF after the listener
+ * fd: the sync socket is close-on-exec, so EOF means execve succeeded.
+ */
+static int await_child(sbx_run *run, int sync_fd, au_error *err) {
+        for (;;) {
+                struct pollfd p = { .fd = sync_fd, .events = POLLIN };
+                int n = poll(&p, 1, SETUP_TIMEOUT_MS);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return au_error_set(err, errno, "wait for the sandbox child");
+                if (n == 0)
+                        return au_error_set(err, ETIMEDOUT, "sandbox setup took longer than %d ms",
+                                            SETUP_TIMEOUT_MS);
+
+                sbx_child_msg m = {};
+                union {
+                        char buf[CMSG_SPACE(sizeof(int))];
+                        struct cmsghdr align;
+                } control;
+                struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+                struct msghdr mh = {
+                        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_controllen = sizeof(control.buf),
+                };
+                ssize_t k = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return au_error_set(err, errno, "read from the sandbox child");
+                if (k == 0) {
+                        if (run->listener < 0)
+                                return au_error_set(err, EIO, "sandbox child died during setup");
+                        return 0;
+                }
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                                int fd;
+                                memcpy(&fd, CMSG_DATA(c), sizeof(int));
+                                if (run->listener >= 0 || m.kind != SBX_CHILD_MSG_LISTENER)
+                                        close(fd);
+                                else
+                                        run->listener = fd;
+                        }
+                if (m.kind == SBX_CHILD_MSG_ERROR) {
+                        m.msg[sizeof(m.msg) - 1] = '\0';
+                        return au_error_set(err, 0, "%s", m.msg[0] ? m.msg : "sandbox setup failed");
+                }
+        }
+}
+
+static void reap_now(sbx_run *run) {
+        if (run->pidfd >= 0 && !run->exited) {
+                syscall(SYS_pidfd_send_signal, run->pidfd, SIGKILL, NULL, 0);
+                waitid(P_PIDFD, run->pidfd, &run->status, WEXITED);
+                run->exited = true;
+        }
+}
+
+int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata, sbx_run **ret,
+                  au_error *err) {
+        _cleanup_close_ int sync_parent = -1, sync_child = -1, stdin_fd = -1;
+        int out_pipe[2][2] = { { -1, -1 }, { -1, -1 } };
+        _cleanup_free_ char **env = NULL;
+        char name[64], map[64];
+        int r;
+
+        if (!spec->argv || !spec->argv[0])
+                return au_error_set_field(err, "argv", "argv: a program to run is required");
+        if (spec->trust < 0 || spec->trust >= _SBX_TRUST_MAX)
+                return au_error_set_field(err, "trust", "trust: unknown trust level");
+        if (spec->network == SBX_NET_EGRESS)
+                return au_error_set(err, EOPNOTSUPP, "network egress is not configured on this node");
+
+        sbx_run *run = calloc(1, sizeof(*run));
+        if (!run)
+                return -ENOMEM;
+        run->ctx = ctx;
+        run->limits = spec->limits;
+        run->output = output;
+        run->userdata = userdata;
+        run->pid = -1;
+        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = -1;
+        run->out[0].fd = run->out[1].fd = -1;
+        run->result = sbx_result_new();
+        if (!run->result) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        r = sbx_uidpool_acquire(ctx->uids, &run->uid, err);
+        if (r < 0)
+                goto fail;
+        snprintf(name, sizeof(name), "autoos-%d-%" PRIu64, (int) getpid(), ++ctx->seq);
+        r = sbx_cgroup_create(ctx->cgroups, name, &spec->limits, &run->cg, err);
+        if (r < 0)
+                goto fail;
+
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+                r = au_error_set(err, errno, "create sync socket");
+                goto fail;
+        }
+        sync_parent = sp[0];
+        sync_child = sp[1];
+        for (int i = 0; i < 2; i++)
+                if (pipe2(out_pipe[i], O_CLOEXEC) < 0) {
+                        r = au_error_set(err, errno, "create output pipe");
+                        goto fail;
+                }
+        if (spec->stdin_size > 0) {
+                /* A sealed memfd: the program reads its input and then EOF, no pump needed. */
+                stdin_fd = memfd_create("autoos-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                if (stdin_fd < 0 || write(stdin_fd, spec->stdin_data, spec->stdin_size) != (ssize_t) spec->stdin_size ||
+                    lseek(stdin_fd, 0, SEEK_SET) < 0 ||
+                    fcntl(stdin_fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+                        r = au_error_set(err, errno, "prepare stdin");
+                        goto fail;
+                }
+        }
+        env = build_env(spec);
+        if (!env) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        sbx_spec child_spec = *spec;
+        child_spec.env = env;
+        sbx_child_args args = {
+                .spec = &child_spec,
+                .filter = &ctx->filters[spec->trust],
+                .template = &ctx->template,
+                .work_writable = spec->limits.work_bytes > 0,
+                .sync_fd = sync_child,
+                .stdin_fd = stdin_fd,
+                .stdout_fd = out_pipe[0][1],
+                .stderr_fd = out_pipe[1][1],
+        };
+
+        int cgfd = sbx_cgroup_dirfd(run->cg);
+        struct clone_args ca = {
+                .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+                         CLONE_PIDFD | (ctx->have_timens ? CLONE_NEWTIME : 0) | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+                .pidfd = (uint64_t) (uintptr_t) &run->pidfd,
+                .exit_signal = SIGCHLD,
+                .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0,
+        };
+        run->t0_ns = sbx_now_ns();
+        clock_gettime(CLOCK_REALTIME, &run->result->started_at);
+        pid_t pid = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
+        if (pid < 0) {
+                r = au_error_set(err, errno, "clone3 into new namespaces");
+                goto fail;
+        }
+        if (pid == 0) {
+                close(sync_parent);
+                sbx_child_main(&args);
+        }
+        run->pid = pid;
+        sync_child = safe_close(sync_child);
+        stdin_fd = safe_close(stdin_fd);
+        for (int i = 0; i < 2; i++) {
+                out_pipe[i][1] = safe_close(out_pipe[i][1]);
+                run->out[i].fd = TAKE_FD(out_pipe[i][0]);
+                fcntl(run->out[i].fd, F_SETFL, O_NONBLOCK);
+        }
+
+        snprintf(map, sizeof(map), "%d %u 1\n", SBX_INSIDE_UID, (unsigned) run->uid);
+        if ((r = write_proc_file(pid, "uid_map", map)) < 0) {
+                au_error_set(err, r, "write uid map of the sandbox");
+                goto fail_child;
+        }
+        snprintf(map, sizeof(map), "%d %u 1\n", SBX_INSIDE_GID, (unsigned) run->uid);
+        if ((r = write_proc_file(pid, "gid_map", map)) < 0) {
+                au_error_set(err, r, "write gid map of the sandbox");
+                goto fail_child;
+        }
+        if (cgfd < 0 && (r = sbx_cgroup_attach(run->cg, pid, err)) < 0)
+                goto fail_child;
+        if (write(sync_parent, "G", 1) != 1) {
+                r = au_error_set(err, errno, "release the sandbox child");
+                goto fail_child;
+        }
+        r = await_child(run, sync_parent, err);
+        if (r < 0)
+                goto fail_child;
+
+        run->ep = epoll_create1(EPOLL_CLOEXEC);
+        run->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        run->check_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (run->ep < 0 || run->wall_fd < 0 || run->check_fd < 0) {
+                r = au_error_set(err, errno, "create supervision fds");
+                goto fail_child;
+        }
+        if ((r = epoll_add(run->ep, run->pidfd, EV_PIDFD)) < 0 ||
+            (r = epoll_add(run->ep, run->out[0].fd, EV_STDOUT)) < 0 ||
+            (r = epoll_add(run->ep, run->out[1].fd, EV_STDERR)) < 0 ||
+            (r = epoll_add(run->ep, run->listener, EV_NOTIFY)) < 0 ||
+            (r = epoll_add(run->ep, run->wall_fd, EV_WALL)) < 0 ||
+            (r = epoll_add(run->ep, run->check_fd, EV_CHECK)) < 0 ||
+            (r = arm_timer(run->wall_fd, run->t0_ns + spec->limits.wall_ms * 1000000ull, true)) < 0 ||
+            (r = arm_timer(run->check_fd, 10 * 1000000ull, false)) < 0) {
+                au_error_set(err, r, "set up supervision");
+                goto fail_child;
+        }
+
+        sbx_result *res = run->result;
+        res->host_uid = run->uid;
+        res->attempt = spec->attempt;
+        if ((spec->id && !(res->id = strdup(spec->id))) || !(res->node = strdup(ctx->node)) ||
+            (spec->workflow && !(res->workflow = strdup(spec->workflow))) ||
+            (spec->step && !(res->step = strdup(spec->step)))) {
+                r = -ENOMEM;
+                goto fail_child;
+        }
+        *ret = run;
+        return 0;
+
+fail_child:
+        reap_now(run);
+fail:
+        for (int i = 0; i < 2; i++) {
+                safe_close(out_pipe[i][0]);
+                safe_close(out_pipe[i][1]);
+        }
+        sbx_run_free(run);
+        return r;
+}
+
+/* ---- supervision ------------------------------------------------------------------ */
+
+int sbx_run_fd(const sbx_run *run) {
+        return run->ep;
+}
+
+pid_t sbx_run_pid(const sbx_run *run) {
+        return run->pid;
+}
+
+int sbx_run_kill(sbx_run *run, sbx_outcome outcome, const char *reason) {
+        if (run->finished || run->exited)
+                return 0;
+        if (!run->killed) {
+                run->killed = true;
+                run->kill_outcome = outcome;
+                run->kill_reason = reason ? strdup(reason) : NULL;
+        }
+        /* The whole cgroup, then pid 1 of the namespace, whose death takes the rest with it. */
+        if (run->cg)
+                sbx_cgroup_kill_all(run->cg);
+        if (syscall(SYS_pidfd_send_signal, run->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+                return negative_errno();
+        return 0;
+}
+
+static void kill_for(sbx_run *run, sbx_outcome outcome, const char *fmt, ...) _printf_(3, 4);
+static void kill_for(sbx_run *run, sbx_outcome outcome, const char *fmt, ...) {
+        char reason[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        sbx_run_kill(run, outcome, reason);
+}
+
+static void stream_read(sbx_run *run, int i) {
+        stream *s = &run->out[i];
+        char buf[READ_CHUNK];
+        for (;;) {
+                ssize_t k = read(s->fd, buf, sizeof(buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EAGAIN)
+                        return;
+                if (k <= 0) {
+                        s->eof = true;
+                        epoll_ctl(run->ep, EPOLL_CTL_DEL, s->fd, NULL);
+                        s->fd = safe_close(s->fd);
+                        return;
+                }
+                s->total += (uint64_t) k;
+                size_t keep = 0;
+                if (s->len < run->limits.output_bytes)
+                        keep = MIN((size_t) k, (size_t) (run->limits.output_bytes - s->len));
+                if (keep > 0) {
+                        if (s->len + keep > s->cap) {
+                                size_t cap = MAX(s->cap * 2, (size_t) 4096);
+                                cap = MAX(cap, s->len + keep);
+                                cap = MIN(cap, (size_t) run->limits.output_bytes);
+                                char *nb = realloc(s->buf, cap);
+                                if (!nb) {
+                                        kill_for(run, SBX_OUTCOME_SANDBOX_ERROR, "out of memory buffering output");
+                                        return;
+                                }
+                                s->buf = nb;
+                                s->cap = cap;
+                        }
+                        memcpy(s->buf + s->len, buf, keep);
+                        s->len += keep;
+                        if (run->output)
+                                run->output(run->userdata, i + 1, buf, keep);
+                }
+                if (s->total > run->limits.output_bytes * SBX_OUTPUT_KILL_FACTOR)
+                        kill_for(run, SBX_OUTCOME_OUTPUT_LIMIT,
+                                 "%s exceeded %d times the output limit of %" PRIu64 " bytes",
+                                 i == 0 ? "stdout" : "stderr", SBX_OUTPUT_KILL_FACTOR, run->limits.output_bytes);
+        }
+}
+
+static int add_denied(sbx_result *res, const char *name) {
+        res->denied_count++;
+        if (!name[0])
+                return 0;
+        for (size_t i = 0; i < res->n_denied_syscalls; i++)
+                if (strcmp(res->denied_syscalls[i], name) == 0)
+                        return 0;
+        char **v = realloc(res->denied_syscalls, (res->n_denied_syscalls + 2) * sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        res->denied_syscalls = v;
+        if (!(v[res->n_denied_syscalls] = strdup(name)))
+                return -ENOMEM;
+        v[++res->n_denied_syscalls] = NULL;
+        return 0;
+}
+
+static void stop_watching_listener(sbx_run *run) {
+        epoll_ctl(run->ep, EPOLL_CTL_DEL, run->listener, NULL);
+        run->listener = safe_close(run->listener);
+}
+
+static void handle_notifications(sbx_run *run, uint32_t events) {
+        /* Bounded per dispatch so that a flood cannot starve the other fds. */
+        for (int i = 0; i < 256; i++) {
+                char name[64];
+                int r = sbx_seccomp_handle(run->listener, name, sizeof(name));
+                if (r == -EAGAIN) {
+                        /* Hang-up: nobody is left under the filter; it would signal forever. */
+                        if (events & (EPOLLHUP | EPOLLERR))
+                                stop_watching_listener(run);
+                        return;
+                }
+                if (r < 0) {
+                        stop_watching_listener(run);
+                        return;
+                }
+                if (add_denied(run->result, name) < 0)
+                        kill_for(run, SBX_OUTCOME_SANDBOX_ERROR, "out of memory recording denied syscalls");
+                if (run->result->denied_count > SBX_DENIED_BUDGET) {
+                        kill_for(run, SBX_OUTCOME_SIGNALED,
+                                 "more than %d refused syscalls: killed to protect the supervisor",
+                                 SBX_DENIED_BUDGET);
+                        return;
+                }
+        }
+}
+
+static void check_limits(sbx_run *run) {
+        uint64_t tick;
+        (void) !read(run->check_fd, &tick, sizeof(tick));
+        if (run->exited || run->killed)
+                return;
+
+        uint64_t cpu_ns = 0;
+        sbx_cgroup_stats st;
+        if (sbx_cgroup_read_cpu_ns(run->cg, &cpu_ns) >= 0 && cpu_ns >= run->limits.cpu_ms * 1000000ull) {
+                kill_for(run, SBX_OUTCOME_CPU_LIMIT, "CPU time limit of %" PRIu64 " ms reached", run->limits.cpu_ms);
+                return;
+        }
+        if (sbx_cgroup_read_stats(run->cg, &st) >= 0 && st.pids_max_events > 0) {
+                kill_for(run, SBX_OUTCOME_PIDS_LIMIT, "process limit of %" PRIu32 " reached", run->limits.pids);
+                return;
+        }
+        /* Next look: no later than the CPU limit could be reached at the run's quota, at most 100 ms. */
+        uint64_t left_ns = run->limits.cpu_ms * 1000000ull - cpu_ns;
+        uint64_t at_quota_ns = left_ns / MAX(run->limits.cpu_percent, 1u) * 100;
+        arm_timer(run->check_fd, MAX(MIN(at_quota_ns, 100 * 1000000ull), 5 * 1000000ull), false);
+}
+
+static void finalize(sbx_run *run) {
+        sbx_result *res = run->result;
+        sbx_cgroup_stats st = {};
+
+        clock_gettime(CLOCK_REALTIME, &res->finished_at);
+        res->wall_ms = (sbx_now_ns() - run->t0_ns) / 1000000ull;
+        sbx_cgroup_read_stats(run->cg, &st);
+        res->cpu_ms = st.cpu_ns / 1000000ull;
+        res->memory_peak_bytes = st.memory_peak;
+        res->oom_kills = st.oom_kills;
+
+        bool exited = run->status.si_code == CLD_EXITED;
+        res->exit_code = exited ? run->status.si_status : -1;
+        res->signal = exited ? 0 : run->status.si_status;
+        if (run->killed) {
+                res->outcome = run->kill_outcome;
+                res->reason = TAKE_PTR(run->kill_reason);
+        } else if (exited && run->status.si_status == 0)
+                res->outcome = SBX_OUTCOME_EXITED;
+        else if (st.oom_kills > 0)
+                res->outcome = SBX_OUTCOME_OOM;
+        else if (st.pids_max_events > 0)
+                res->outcome = SBX_OUTCOME_PIDS_LIMIT;
+        else
+                res->outcome = exited ? SBX_OUTCOME_EXITED : SBX_OUTCOME_SIGNALED;
+
+        for (int i = 0; i < 2; i++) {
+                stream *s = &run->out[i];
+                bool trunc = s->total > s->len;
+                if (i == 0) {
+                        res->stdout_data = TAKE_PTR(s->buf);
+                        res->stdout_size = s->len;
+                        res->stdout_truncated = trunc;
+                } else {
+                        res->stderr_data = TAKE_PTR(s->buf);
+                        res->stderr_size = s->len;
+                        res->stderr_truncated = trunc;
+                }
+        }
+        run->cg = sbx_cgroup_destroy(run->cg);
+        sbx_uidpool_release(run->ctx->uids, run->uid);
+        run->uid = 0;
+        run->finished = true;
+}
+
+int sbx_run_dispatch(sbx_run *run) {
+        struct epoll_event ev[16];
+
+        if (run->finished)
+                return 1;
+        for (;;) {
+                int n = epoll_wait(run->ep, ev, (int) ELEMENTSOF(ev), 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                for (int i = 0; i < n; i++) {
+                        switch (ev[i].data.u32) {
+                        case EV_PIDFD:
+                                if (waitid(P_PIDFD, run->pidfd, &run->status, WEXITED | WNOHANG) == 0 &&
+                                    run->status.si_pid != 0) {
+                                        run->exited = true;
+                                        epoll_ctl(run->ep, EPOLL_CTL_DEL, run->pidfd, NULL);
+                                }
+                                break;
+                        case EV_STDOUT:
+                        case EV_STDERR:
+                                stream_read(run, ev[i].data.u32 == EV_STDOUT ? 0 : 1);
+                                break;
+                        case EV_NOTIFY:
+                                handle_notifications(run, ev[i].events);
+                                break;
+                        case EV_WALL:
+                                kill_for(run, SBX_OUTCOME_TIMEOUT, "wall-clock limit of %" PRIu64 " ms reached",
+                                         run->limits.wall_ms);
+                                epoll_ctl(run->ep, EPOLL_CTL_DEL, run->wall_fd, NULL);
+                                break;
+                        case EV_CHECK:
+                                check_limits(run);
+                                break;
+                        }
+                }
+        }
+        if (run->exited && run->out[0].eof && run->out[1].eof) {
+                finalize(run);
+                return 1;
+        }
+        return 0;
+}
+
+int sbx_run_take_result(sbx_run *run, sbx_result **ret) {
+        if (!run->finished || !run->result)
+                return -EBUSY;
+        *ret = TAKE_PTR(run->result);
+        return 0;
+}
+
+sbx_run *sbx_run_free(sbx_run *run) {
+        if (!run)
+                return NULL;
+        if (!run->finished && run->pidfd >= 0) {
+                sbx_run_kill(run, SBX_OUTCOME_SIGNALED, "supervisor went away");
+                reap_now(run);
+        }
+        if (run->cg) {
+                sbx_cgroup_kill_all(run->cg);
+                run->cg = sbx_cgroup_destroy(run->cg);
+        }
+        if (run->uid)
+                sbx_uidpool_release(run->ctx->uids, run->uid);
+        for (int i = 0; i < 2; i++) {
+                safe_close(run->out[i].fd);
+                free(run->out[i].buf);
+        }
+        safe_close(run->pidfd);
+        safe_close(run->listener);
+        safe_close(run->wall_fd);
+        safe_close(run->check_fd);
+        safe_close(run->ep);
+        free(run->kill_reason);
+        sbx_result_free(run->result);
+        free(run);
+        return NULL;
+}
+
+int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata, sbx_result **ret) {
+        au_error err = {};
+        sbx_run *run = NULL;
+        struct timespec started;
+
+        clock_gettime(CLOCK_REALTIME, &started);
+        int r = sbx_run_start(ctx, spec, output, userdata, &run, &err);
+        if (r < 0) {
+                sbx_result *res = sbx_result_new_error(spec->id, SBX_OUTCOME_SANDBOX_ERROR, err.msg);
+                if (!res)
+                        return -ENOMEM;
+                res->node = strdup(ctx->node);
+                res->started_at = started;
+                clock_gettime(CLOCK_REALTIME, &res->finished_at);
+                *ret = res;
+                return 0;
+        }
+        for (;;) {
+                struct pollfd p = { .fd = sbx_run_fd(run), .events = POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        break;
+                r = sbx_run_dispatch(run);
+                if (r != 0)
+                        break;
+        }
+        if (r < 0) {
+                sbx_run_free(run);
+                return r;
+        }
+        r = sbx_run_take_result(run, ret);
+        sbx_run_free(run);
+        return r;
+}

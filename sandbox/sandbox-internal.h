@@ -56,6 +56,8 @@ typedef struct sbx_cgroup sbx_cgroup;           /* one run's cgroup */
 int sbx_cgroup_root_new(const char *parent_override, sbx_cgroup_root **ret, au_error *err);
 sbx_cgroup_root *sbx_cgroup_root_free(sbx_cgroup_root *root);
 const char *sbx_cgroup_root_mode(const sbx_cgroup_root *root);
+/* Removes run cgroups left by processes that died (killing anything still inside). */
+void sbx_cgroup_root_cleanup_stale(sbx_cgroup_root *root);
 
 /* Creates the run's cgroup(s) with the limits. */
 int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits,
@@ -84,11 +86,23 @@ typedef struct sbx_uidpool sbx_uidpool;
 int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpool **ret,
                     au_error *err);
 sbx_uidpool *sbx_uidpool_free(sbx_uidpool *pool);
-/* Takes a uid no other live run (in any process) holds; *ret_lock_fd keeps it. */
-int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, int *ret_lock_fd, au_error *err);
+/* Takes a uid that no other live run, in this or any other process, holds. */
+int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, au_error *err);
+/* Gives a uid back once nothing of its run is left. */
+void sbx_uidpool_release(sbx_uidpool *pool, uid_t uid);
 
-/* ---- rootfs.c: in the child ------------------------------------------- */
+/* ---- rootfs.c ---------------------------------------------------------- */
+typedef struct sbx_rootfs_template {
+        char dir[256];
+        const char *top_binds[6]; /* host /bin, /lib... that are directories, not symlinks */
+        size_t n_top_binds;
+} sbx_rootfs_template;
+/* On the host, once per context: the skeleton every sandbox root is built on. */
+int sbx_rootfs_template_build(const char *dir, sbx_rootfs_template *ret, au_error *err);
+int sbx_rootfs_template_remove(const char *dir);
+
 typedef struct sbx_child_args sbx_child_args;
+/* In the child: mounts, pivot_root, files into /work. */
 int sbx_rootfs_setup(const sbx_child_args *a, au_error *err);
 
 /* ---- net.c: in the child -------------------------------------------------- */
@@ -101,6 +115,7 @@ int sbx_caps_drop_all(au_error *err);
 struct sbx_child_args {
         const sbx_spec *spec;
         const sbx_seccomp_filter *filter;
+        const sbx_rootfs_template *template;
         bool work_writable;
         int sync_fd;    /* socket to the parent: go byte in; errors and listener fd out */
         int stdin_fd;   /* -1: /dev/null */
@@ -108,6 +123,18 @@ struct sbx_child_args {
         int stderr_fd;
 };
 _noreturn_ void sbx_child_main(const sbx_child_args *a);
+
+/* Child -> parent over the sync socket (SOCK_SEQPACKET). */
+enum {
+        SBX_CHILD_MSG_ERROR = 1,    /* setup or execve failed: msg says what */
+        SBX_CHILD_MSG_LISTENER = 2, /* carries the seccomp listener fd (SCM_RIGHTS) */
+};
+#define SBX_CHILD_EXIT_FAILED 127
+typedef struct sbx_child_msg {
+        int32_t kind;
+        int32_t code;
+        char msg[512];
+} sbx_child_msg;
 
 /* ---- names.c --------------------------------------------------------------- */
 /* Monotonic and realtime helpers. */

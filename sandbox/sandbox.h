@@ -11,7 +11,7 @@
  *   sbx_run_fd() +          an fd for the caller's own epoll loop; on EPOLLIN call
  *   sbx_run_dispatch()      dispatch until it returns 1 (finished)
  *   sbx_run_take_result()   the result, owned by the caller
- * or sbx_run() for all of it, blocking.
+ * or sbx_run_sync() for all of it, blocking.
  *
  * Functions that can fail return 0 or a negative errno and, where given,
  * fill an au_error naming what failed.
@@ -216,7 +216,8 @@ int sbx_result_exit_status(const sbx_result *r);
 typedef struct sbx_config {
         uid_t uid_base;  /* first host uid of the pool (default 1000000000) */
         uint32_t uid_count; /* size of the pool (default 65536) */
-        const char *lock_dir; /* uid pool locks (default /run/autoos/uids) */
+        const char *state_dir; /* root templates, uid locks (default /run/autoos) */
+        const char *lock_dir;  /* uid pool locks (default <state_dir>/uids) */
         const char *node;     /* copied into results (default: hostname) */
         const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
 } sbx_config;
@@ -275,5 +276,5 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_run *, sbx_run_free);
  * (sandbox_error with the message when the run could not start).
  * Returns 0, or -ENOMEM.
  */
-int sbx_run(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
+int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
             sbx_result **ret);
