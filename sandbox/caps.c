@@ -13,7 +13,7 @@
  * Order matters: securebits and the bounding set need CAP_SETPCAP, so the
  * process sets (which hold it) are cleared last.
  */
-int sbx_caps_drop_all(au_error *err) {
+int sbx_caps_drop_all(void *none, au_error *err) {
         int bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
                    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
@@ -27,13 +27,7 @@ int sbx_caps_drop_all(au_error *err) {
         if (cap_reset_ambient() < 0 && errno != EINVAL)
                 return au_error_set(err, errno, "clear ambient capabilities");
 
-        cap_t none = cap_init(); /* all three sets empty */
-        if (!none)
-                return au_error_set(err, ENOMEM, "allocate capability set");
-        int r = cap_set_proc(none);
-        int saved = errno;
-        cap_free(none);
-        if (r < 0)
-                return au_error_set(err, saved, "clear capability sets");
+        if (cap_set_proc((cap_t) none) < 0)
+                return au_error_set(err, errno, "clear capability sets");
         return 0;
 }

@@ -4,6 +4,8 @@
  * ids and place it in its cgroup, builds the sandbox around itself, gives
  * up every privilege, and executes the program. It never returns into the
  * parent's code: failures go to the parent over the sync socket, then _exit.
+ * It must not allocate: the parent may have other threads (netpool.c), one
+ * of which may have held the allocator's lock at the moment of clone3().
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -62,15 +64,20 @@ static int raise_effective(void) {
         return syscall(SYS_capset, &h, d) < 0 ? negative_errno() : 0;
 }
 
+/*
+ * Raw system calls, not glibc's wrappers: in a process that has threads,
+ * glibc broadcasts credential changes to every thread it knows of, and in
+ * this child those threads do not exist; it would wait for them forever.
+ */
 static int become_sandbox_user(au_error *err) {
         /* Drop the host's supplementary groups (root's, as cloned) before anything else. */
-        if (setgroups(0, NULL) < 0)
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
                 return au_error_set(err, errno, "clear supplementary groups");
-        if (setresgid(SBX_INSIDE_GID, SBX_INSIDE_GID, SBX_INSIDE_GID) < 0)
+        if (syscall(SYS_setresgid, SBX_INSIDE_GID, SBX_INSIDE_GID, SBX_INSIDE_GID) < 0)
                 return au_error_set(err, errno, "setresgid %d", SBX_INSIDE_GID);
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
                 return au_error_set(err, errno, "PR_SET_KEEPCAPS");
-        if (setresuid(SBX_INSIDE_UID, SBX_INSIDE_UID, SBX_INSIDE_UID) < 0)
+        if (syscall(SYS_setresuid, SBX_INSIDE_UID, SBX_INSIDE_UID, SBX_INSIDE_UID) < 0)
                 return au_error_set(err, errno, "setresuid %d", SBX_INSIDE_UID);
         int r = raise_effective();
         if (r < 0)
@@ -127,19 +134,12 @@ void sbx_child_main(const sbx_child_args *a) {
         if (read(a->sync_fd, &go, 1) != 1)
                 _exit(SBX_CHILD_EXIT_FAILED);
 
-        /* Now that we are in the run's cgroup, it becomes our cgroup namespace's root. */
-        if (unshare(CLONE_NEWCGROUP) < 0) {
-                au_error_set(&err, errno, "create cgroup namespace");
-                fail(a, &err);
-        }
         if (become_sandbox_user(&err) < 0)
                 fail(a, &err);
         if (sethostname("sandbox", strlen("sandbox")) < 0) {
                 au_error_set(&err, errno, "set hostname");
                 fail(a, &err);
         }
-        if (spec->network == SBX_NET_LOOPBACK && sbx_net_loopback_up(&err) < 0)
-                fail(a, &err);
         if (sbx_rootfs_setup(a, &err) < 0)
                 fail(a, &err);
         if (setup_stdio(a, &err) < 0)
@@ -157,7 +157,16 @@ void sbx_child_main(const sbx_child_args *a) {
                 syscall(SYS_close_range, 3, sync_fd - 1, 0);
         syscall(SYS_close_range, sync_fd + 1, ~0U, 0);
 
-        if (sbx_caps_drop_all(&err) < 0)
+        /* The parent has been moving us into the run's cgroup meanwhile; wait for it, then
+         * make that cgroup our cgroup namespace's root. No user code has run yet. */
+        if (read(sync_fd, &go, 1) != 1 || go != 'C')
+                _exit(SBX_CHILD_EXIT_FAILED);
+        if (unshare(CLONE_NEWCGROUP) < 0) {
+                au_error_set(&err, errno, "create cgroup namespace");
+                fail(a, &err);
+        }
+
+        if (sbx_caps_drop_all(a->no_caps, &err) < 0)
                 fail(a, &err);
         /* Set after the uid change, which would clear it; checked by the sendmsg below. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {

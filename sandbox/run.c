@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <sys/capability.h>
 #include <unistd.h>
 
 #include "common/macro.h"
@@ -48,6 +49,8 @@ struct sbx_context {
         sbx_seccomp_filter filters[_SBX_TRUST_MAX];
         sbx_rootfs_template template;
         bool template_built;
+        sbx_netpool *netpool;
+        void *no_caps; /* cap_t */
         bool have_timens;
         uint64_t seq;
 };
@@ -166,6 +169,14 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         }
         ctx->template_built = true;
         ctx->have_timens = access("/proc/self/ns/time", F_OK) == 0;
+        ctx->no_caps = cap_init();
+        if (!ctx->no_caps) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = sbx_netpool_new(cfg->prepare_ahead, &ctx->netpool, err);
+        if (r < 0)
+                goto fail;
         *ret = ctx;
         return 0;
 fail:
@@ -180,6 +191,9 @@ sbx_context *sbx_context_free(sbx_context *ctx) {
                 sbx_rootfs_template_remove(ctx->template.dir);
         for (int t = 0; t < _SBX_TRUST_MAX; t++)
                 sbx_seccomp_filter_done(&ctx->filters[t]);
+        sbx_netpool_free(ctx->netpool);
+        if (ctx->no_caps)
+                cap_free(ctx->no_caps);
         sbx_uidpool_free(ctx->uids);
         sbx_cgroup_root_free(ctx->cgroups);
         free(ctx->node);
@@ -301,7 +315,7 @@ static void reap_now(sbx_run *run) {
 
 int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata, sbx_run **ret,
                   au_error *err) {
-        _cleanup_close_ int sync_parent = -1, sync_child = -1, stdin_fd = -1;
+        _cleanup_close_ int sync_parent = -1, sync_child = -1, stdin_fd = -1, netns = -1;
         int out_pipe[2][2] = { { -1, -1 }, { -1, -1 } };
         _cleanup_free_ char **env = NULL;
         char name[64], map[64];
@@ -311,8 +325,9 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 return au_error_set_field(err, "argv", "argv: a program to run is required");
         if (spec->trust < 0 || spec->trust >= _SBX_TRUST_MAX)
                 return au_error_set_field(err, "trust", "trust: unknown trust level");
-        if (spec->network == SBX_NET_EGRESS)
-                return au_error_set(err, EOPNOTSUPP, "network egress is not configured on this node");
+        if (spec->network != SBX_NET_NONE && spec->network != SBX_NET_LOOPBACK)
+                return au_error_set(err, EOPNOTSUPP, "network %s is not configured on this node",
+                                    sbx_network_to_string(spec->network));
 
         sbx_run *run = calloc(1, sizeof(*run));
         if (!run)
@@ -371,6 +386,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 .spec = &child_spec,
                 .filter = &ctx->filters[spec->trust],
                 .template = &ctx->template,
+                .no_caps = ctx->no_caps,
                 .work_writable = spec->limits.work_bytes > 0,
                 .sync_fd = sync_child,
                 .stdin_fd = stdin_fd,
@@ -378,9 +394,15 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 .stderr_fd = out_pipe[1][1],
         };
 
+        netns = sbx_netpool_take(ctx->netpool, spec->network, err);
+        if (netns < 0) {
+                r = netns;
+                goto fail;
+        }
         int cgfd = sbx_cgroup_dirfd(run->cg);
+        /* The network namespace is made ahead (netpool.c) and entered for the clone only. */
         struct clone_args ca = {
-                .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+                .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
                          CLONE_PIDFD | (ctx->have_timens ? CLONE_NEWTIME : 0) | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
                 .pidfd = (uint64_t) (uintptr_t) &run->pidfd,
                 .exit_signal = SIGCHLD,
@@ -388,14 +410,20 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         };
         run->t0_ns = sbx_now_ns();
         clock_gettime(CLOCK_REALTIME, &run->result->started_at);
-        pid_t pid = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
-        if (pid < 0) {
-                r = au_error_set(err, errno, "clone3 into new namespaces");
+        if ((r = sbx_netpool_enter(ctx->netpool, netns, err)) < 0)
                 goto fail;
-        }
+        pid_t pid = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
+        int clone_errno = errno;
         if (pid == 0) {
                 close(sync_parent);
                 sbx_child_main(&args);
+        }
+        sbx_netpool_leave(ctx->netpool);
+        netns = safe_close(netns);
+        if (pid < 0) {
+                errno = clone_errno;
+                r = au_error_set(err, errno, "clone3 into new namespaces");
+                goto fail;
         }
         run->pid = pid;
         sync_child = safe_close(sync_child);
@@ -416,9 +444,15 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 au_error_set(err, r, "write gid map of the sandbox");
                 goto fail_child;
         }
+        if (write(sync_parent, "G", 1) != 1) {
+                r = au_error_set(err, errno, "release the sandbox child");
+                goto fail_child;
+        }
+        /* On v1 the child builds its root while we move it into the cgroup (it waits for 'C'
+         * before running anything of the user's); on v2 it was born there. */
         if (cgfd < 0 && (r = sbx_cgroup_attach(run->cg, pid, err)) < 0)
                 goto fail_child;
-        if (write(sync_parent, "G", 1) != 1) {
+        if (write(sync_parent, "C", 1) != 1) {
                 r = au_error_set(err, errno, "release the sandbox child");
                 goto fail_child;
         }

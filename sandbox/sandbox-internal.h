@@ -105,19 +105,29 @@ typedef struct sbx_child_args sbx_child_args;
 /* In the child: mounts, pivot_root, files into /work. */
 int sbx_rootfs_setup(const sbx_child_args *a, au_error *err);
 
-/* ---- net.c: in the child -------------------------------------------------- */
-int sbx_net_loopback_up(au_error *err);
+/* ---- netpool.c: network namespaces made ahead of demand -------------------- */
+typedef struct sbx_netpool sbx_netpool;
+/* target: how many to keep ready (0: no thread, each made on demand). */
+int sbx_netpool_new(unsigned target, sbx_netpool **ret, au_error *err);
+sbx_netpool *sbx_netpool_free(sbx_netpool *p);
+/* An fd for a fresh namespace (lo up for SBX_NET_LOOPBACK), owned by the caller. */
+int sbx_netpool_take(sbx_netpool *p, sbx_network mode, au_error *err);
+/* Moves the calling thread into netns_fd (for the clone3) and back to the host's. */
+int sbx_netpool_enter(sbx_netpool *p, int netns_fd, au_error *err);
+void sbx_netpool_leave(sbx_netpool *p);
 
 /* ---- caps.c: in the child ------------------------------------------------ */
-int sbx_caps_drop_all(au_error *err);
+/* none: an empty set made by cap_init() in the parent (the child must not allocate). */
+int sbx_caps_drop_all(void *none, au_error *err);
 
 /* ---- child.c -------------------------------------------------------------- */
 struct sbx_child_args {
         const sbx_spec *spec;
         const sbx_seccomp_filter *filter;
         const sbx_rootfs_template *template;
+        void *no_caps; /* cap_t, empty */
         bool work_writable;
-        int sync_fd;    /* socket to the parent: go byte in; errors and listener fd out */
+        int sync_fd;    /* socket to the parent: 'G' (ids mapped), 'C' (in the cgroup) in; errors and listener out */
         int stdin_fd;   /* -1: /dev/null */
         int stdout_fd;
         int stderr_fd;

@@ -220,6 +220,9 @@ typedef struct sbx_config {
         const char *lock_dir;  /* uid pool locks (default <state_dir>/uids) */
         const char *node;     /* copied into results (default: hostname) */
         const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
+        /* Network namespaces a helper thread keeps ready (0: none, each is made
+         * on the spawn path). Daemons and loops want ~4; a one-shot CLI wants 0. */
+        unsigned prepare_ahead;
 } sbx_config;
 
 typedef struct sbx_context sbx_context;

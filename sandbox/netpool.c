@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Network namespaces made ahead of demand.
+ *
+ * Creating a network namespace and bringing its loopback up costs about a
+ * millisecond of kernel time (IPv4 and IPv6 setup of lo), more than half of
+ * a whole spawn. A helper thread keeps a few fresh ones ready, with lo
+ * already up for "loopback" runs. Each is handed to exactly one run and its
+ * fd closed once the child holds it, so no two runs ever share one.
+ *
+ * The namespaces belong to the host's user namespace: inside the sandbox,
+ * whose user namespace is a child of it, nobody holds CAP_NET_ADMIN over
+ * its own network, so a run cannot reconfigure it.
+ *
+ * The thread allocates (libnl); the child of clone3() must therefore never
+ * allocate, which child.c respects.
+ */
+#include <fcntl.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "sandbox-internal.h"
+
+#define POOL_MAX 16
+
+struct sbx_netpool {
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        pthread_t thread;
+        bool thread_started, stop;
+        unsigned target[_SBX_NET_MAX];
+        int fds[_SBX_NET_MAX][POOL_MAX];
+        unsigned n[_SBX_NET_MAX];
+        int host_netns; /* the netns the process started in */
+};
+
+static int loopback_up(au_error *err) {
+        struct nl_sock *sk = nl_socket_alloc();
+        struct rtnl_link *lo = NULL, *change = NULL;
+        int r;
+
+        if (!sk)
+                return au_error_set(err, ENOMEM, "allocate netlink socket");
+        r = nl_connect(sk, NETLINK_ROUTE);
+        if (r < 0) {
+                r = au_error_set(err, EIO, "connect to rtnetlink: %s", nl_geterror(r));
+                goto out;
+        }
+        r = rtnl_link_get_kernel(sk, 0, "lo", &lo);
+        if (r < 0) {
+                r = au_error_set(err, EIO, "find lo in a new network namespace: %s", nl_geterror(r));
+                goto out;
+        }
+        change = rtnl_link_alloc();
+        if (!change) {
+                r = au_error_set(err, ENOMEM, "allocate link change");
+                goto out;
+        }
+        rtnl_link_set_flags(change, IFF_UP);
+        r = rtnl_link_change(sk, lo, change, 0);
+        if (r < 0)
+                r = au_error_set(err, EIO, "bring lo up: %s", nl_geterror(r));
+out:
+        rtnl_link_put(change);
+        rtnl_link_put(lo);
+        nl_socket_free(sk);
+        return r < 0 ? r : 0;
+}
+
+/*
+ * Creates a namespace in the calling thread (unshare changes only this
+ * thread's), readies it, returns an fd to it, and puts the thread back.
+ */
+static int make_netns(sbx_netpool *p, sbx_network mode, au_error *err) {
+        int r;
+        if (unshare(CLONE_NEWNET) < 0)
+                return au_error_set(err, errno, "create network namespace");
+        int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                r = au_error_set(err, errno, "open the new network namespace");
+        else if (mode == SBX_NET_LOOPBACK && (r = loopback_up(err)) < 0)
+                fd = safe_close(fd);
+        else
+                r = 0;
+        if (setns(p->host_netns, CLONE_NEWNET) < 0) {
+                /* Never keep running in a sandbox's network: this thread would open sockets there. */
+                au_error_set(err, errno, "return to the host network namespace");
+                abort();
+        }
+        return fd >= 0 ? fd : r;
+}
+
+static void *refill_thread(void *userdata) {
+        sbx_netpool *p = userdata;
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop) {
+                int mode = -1;
+                for (int m = 0; m < _SBX_NET_MAX; m++)
+                        if (p->n[m] < p->target[m]) {
+                                mode = m;
+                                break;
+                        }
+                if (mode < 0) {
+                        pthread_cond_wait(&p->wake, &p->lock);
+                        continue;
+                }
+                pthread_mutex_unlock(&p->lock);
+                au_error err = {};
+                int fd = make_netns(p, (sbx_network) mode, &err);
+                pthread_mutex_lock(&p->lock);
+                if (fd < 0) {
+                        /* Leave it to the spawn path, which reports the error to its caller. */
+                        p->target[mode] = 0;
+                        continue;
+                }
+                p->fds[mode][p->n[mode]++] = fd;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+int sbx_netpool_new(unsigned target, sbx_netpool **ret, au_error *err) {
+        sbx_netpool *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->wake, NULL);
+        p->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (p->host_netns < 0) {
+                int r = au_error_set(err, errno, "open our network namespace");
+                sbx_netpool_free(p);
+                return r;
+        }
+        target = MIN(target, (unsigned) POOL_MAX);
+        p->target[SBX_NET_LOOPBACK] = target;
+        p->target[SBX_NET_NONE] = target > 0 ? MAX(target / 4, 1u) : 0;
+        if (target > 0) {
+                /* The thread must not take signals meant for the process's own loop. */
+                sigset_t all, old;
+                sigfillset(&all);
+                pthread_sigmask(SIG_BLOCK, &all, &old);
+                int r = pthread_create(&p->thread, NULL, refill_thread, p);
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                if (r != 0) {
+                        au_error_set(err, r, "start the network namespace thread");
+                        sbx_netpool_free(p);
+                        return -r;
+                }
+                p->thread_started = true;
+        }
+        *ret = p;
+        return 0;
+}
+
+sbx_netpool *sbx_netpool_free(sbx_netpool *p) {
+        if (!p)
+                return NULL;
+        if (p->thread_started) {
+                pthread_mutex_lock(&p->lock);
+                p->stop = true;
+                pthread_cond_signal(&p->wake);
+                pthread_mutex_unlock(&p->lock);
+                pthread_join(p->thread, NULL);
+        }
+        for (int m = 0; m < _SBX_NET_MAX; m++)
+                for (unsigned i = 0; i < p->n[m]; i++)
+                        safe_close(p->fds[m][i]);
+        safe_close(p->host_netns);
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+}
+
+int sbx_netpool_take(sbx_netpool *p, sbx_network mode, au_error *err) {
+        int fd = -1;
+        if (mode != SBX_NET_NONE && mode != SBX_NET_LOOPBACK)
+                return au_error_set(err, EOPNOTSUPP, "network %s is not available here", sbx_network_to_string(mode));
+        pthread_mutex_lock(&p->lock);
+        if (p->n[mode] > 0)
+                fd = p->fds[mode][--p->n[mode]];
+        if (p->thread_started)
+                pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        if (fd >= 0)
+                return fd;
+        /* None ready: make one now, on the spawn path. */
+        return make_netns(p, mode, err);
+}
+
+int sbx_netpool_enter(sbx_netpool *p, int netns_fd, au_error *err) {
+        (void) p;
+        return setns(netns_fd, CLONE_NEWNET) < 0 ? au_error_set(err, errno, "enter the run's network namespace") : 0;
+}
+
+void sbx_netpool_leave(sbx_netpool *p) {
+        if (setns(p->host_netns, CLONE_NEWNET) < 0)
+                abort(); /* see make_netns() */
+}
