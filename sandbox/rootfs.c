@@ -26,6 +26,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/file.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -127,7 +129,7 @@ int sbx_rootfs_template_remove(const char *dir) {
         return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? negative_errno() : 0;
 }
 
-int sbx_rootfs_template_build(const char *dir, sbx_rootfs_template *ret, au_error *err) {
+static int template_build(const char *dir, sbx_rootfs_template *ret, au_error *err) {
         char p[4096], q[4096];
         int r;
 
@@ -205,8 +207,126 @@ int sbx_rootfs_template_build(const char *dir, sbx_rootfs_template *ret, au_erro
                 if (symlink(links[i].target, p) < 0)
                         return au_error_set(err, errno, "create %s", p);
         }
-        snprintf(ret->dir, sizeof(ret->dir), "%s", dir);
         return 0;
+}
+
+/* What the template is made of, so that a change on the host makes a new one. */
+static uint64_t template_key(void) {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        char path[256];
+        struct stat st;
+#define MIX(v)                                                             \
+        do {                                                               \
+                uint64_t _v = (uint64_t) (v);                              \
+                for (int _i = 0; _i < 8; _i++, _v >>= 8)                   \
+                        h = (h ^ (_v & 0xff)) * 1099511628211ull;          \
+        } while (0)
+        MIX(SBX_ROOTFS_TEMPLATE_VERSION);
+        for (size_t i = 0; i < ELEMENTSOF(etc_entries) + ELEMENTSOF(top_entries); i++) {
+                if (i < ELEMENTSOF(etc_entries))
+                        snprintf(path, sizeof(path), "/etc/%s", etc_entries[i]);
+                else
+                        snprintf(path, sizeof(path), "/%s", top_entries[i - ELEMENTSOF(etc_entries)]);
+                if (lstat(path, &st) < 0) {
+                        MIX(i);
+                        continue;
+                }
+                MIX(st.st_ino);
+                MIX(st.st_size);
+                MIX(st.st_mode);
+                MIX(st.st_mtim.tv_sec);
+                MIX(st.st_mtim.tv_nsec);
+        }
+#undef MIX
+        return h;
+}
+
+/* Which top-level host entries are directories to bind (the rest are symlinks in the template). */
+static void template_fill_binds(sbx_rootfs_template *t) {
+        struct stat st;
+        char path[64];
+        t->n_top_binds = 0;
+        for (size_t i = 0; i < ELEMENTSOF(top_entries); i++) {
+                snprintf(path, sizeof(path), "/%s", top_entries[i]);
+                if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                        t->top_binds[t->n_top_binds++] = top_entries[i];
+        }
+}
+
+/* Removes templates of older keys that no process holds any more. */
+static void template_remove_unused(const char *state_dir, const char *keep) {
+        DIR *d = opendir(state_dir);
+        struct dirent *de;
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char path[512], lock[600];
+                long pid;
+                if (sscanf(de->d_name, "rootfs.%ld", &pid) == 1 && strchr(de->d_name, '-') == NULL) {
+                        /* Built per process by older versions: gone with their process. */
+                        if (pid > 0 && kill((pid_t) pid, 0) < 0 && errno == ESRCH) {
+                                snprintf(path, sizeof(path), "%s/%s", state_dir, de->d_name);
+                                sbx_rootfs_template_remove(path);
+                        }
+                        continue;
+                }
+                size_t nl = strlen(de->d_name);
+                if (strncmp(de->d_name, "rootfs-", 7) != 0 || strcmp(de->d_name, keep) == 0 || nl < 8 ||
+                    strstr(de->d_name, ".lock") || strstr(de->d_name, ".tmp"))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", state_dir, de->d_name);
+                snprintf(lock, sizeof(lock), "%s.lock", path);
+                _cleanup_close_ int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* a live supervisor still binds it into its sandboxes */
+                sbx_rootfs_template_remove(path);
+                unlink(lock);
+        }
+        closedir(d);
+}
+
+int sbx_rootfs_template_open(const char *state_dir, sbx_rootfs_template *ret, au_error *err) {
+        char name[64], dir[224], tmp[256], lock[256];
+        int r;
+
+        if (strlen(state_dir) > 180)
+                return au_error_set(err, ENAMETOOLONG, "state directory %s: path too long", state_dir);
+        snprintf(name, sizeof(name), "rootfs-%016" PRIx64, template_key());
+        snprintf(dir, sizeof(dir), "%s/%s", state_dir, name);
+        snprintf(lock, sizeof(lock), "%s.lock", dir);
+
+        /* Held shared for the context's life: cleaners of old templates take it exclusively. */
+        _cleanup_close_ int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return au_error_set(err, errno, "open %s", lock);
+        if (flock(fd, LOCK_SH) < 0)
+                return au_error_set(err, errno, "lock %s", lock);
+
+        if (access(dir, F_OK) < 0) {
+                /* Built aside and renamed into place, so nobody ever sees half a template. */
+                snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dir, (int) getpid());
+                r = template_build(tmp, ret, err);
+                if (r < 0) {
+                        sbx_rootfs_template_remove(tmp);
+                        return r;
+                }
+                if (rename(tmp, dir) < 0) {
+                        r = errno;
+                        sbx_rootfs_template_remove(tmp);
+                        if (r != EEXIST && r != ENOTEMPTY)
+                                return au_error_set(err, r, "install root template %s", dir);
+                        /* Another process won the race: its template is as good as ours. */
+                }
+        }
+        template_remove_unused(state_dir, name);
+        snprintf(ret->dir, sizeof(ret->dir), "%s", dir);
+        template_fill_binds(ret);
+        ret->lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
+void sbx_rootfs_template_close(sbx_rootfs_template *t) {
+        t->lock_fd = safe_close(t->lock_fd);
 }
 
 /* ---- in the child ------------------------------------------------------------ */

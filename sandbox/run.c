@@ -48,7 +48,6 @@ struct sbx_context {
         sbx_uidpool *uids;
         sbx_seccomp_filter filters[_SBX_TRUST_MAX];
         sbx_rootfs_template template;
-        bool template_built;
         sbx_netpool *netpool;
         void *no_caps; /* cap_t */
         bool have_timens;
@@ -92,26 +91,6 @@ struct sbx_run {
 
 /* ---- context ---------------------------------------------------------------- */
 
-static bool pid_alive(pid_t pid) {
-        return kill(pid, 0) == 0 || errno == EPERM;
-}
-
-/* Templates of processes that died without cleaning up. */
-static void remove_stale_templates(const char *state_dir) {
-        DIR *d = opendir(state_dir);
-        struct dirent *de;
-        if (!d)
-                return;
-        while ((de = readdir(d))) {
-                long pid;
-                char path[4096];
-                if (sscanf(de->d_name, "rootfs.%ld", &pid) != 1 || pid <= 0 || pid_alive((pid_t) pid))
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", state_dir, de->d_name);
-                sbx_rootfs_template_remove(path);
-        }
-        closedir(d);
-}
 
 int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         sbx_config def = {};
@@ -154,20 +133,17 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         if (r < 0)
                 goto fail;
 
-        for (int t = 0; t < _SBX_TRUST_MAX; t++) {
+        /* Long-lived supervisors compile every profile now; a one-shot run only the one it needs. */
+        for (int t = 0; cfg->prepare_ahead > 0 && t < _SBX_TRUST_MAX; t++) {
                 r = sbx_seccomp_compile((sbx_trust) t, &ctx->filters[t], err);
                 if (r < 0)
                         goto fail;
         }
 
-        remove_stale_templates(ctx->state_dir);
-        snprintf(path, sizeof(path), "%s/rootfs.%d", ctx->state_dir, (int) getpid());
-        r = sbx_rootfs_template_build(path, &ctx->template, err);
-        if (r < 0) {
-                sbx_rootfs_template_remove(path);
+        ctx->template.lock_fd = -1;
+        r = sbx_rootfs_template_open(ctx->state_dir, &ctx->template, err);
+        if (r < 0)
                 goto fail;
-        }
-        ctx->template_built = true;
         ctx->have_timens = access("/proc/self/ns/time", F_OK) == 0;
         ctx->no_caps = cap_init();
         if (!ctx->no_caps) {
@@ -187,8 +163,7 @@ fail:
 sbx_context *sbx_context_free(sbx_context *ctx) {
         if (!ctx)
                 return NULL;
-        if (ctx->template_built)
-                sbx_rootfs_template_remove(ctx->template.dir);
+        sbx_rootfs_template_close(&ctx->template);
         for (int t = 0; t < _SBX_TRUST_MAX; t++)
                 sbx_seccomp_filter_done(&ctx->filters[t]);
         sbx_netpool_free(ctx->netpool);
@@ -328,6 +303,9 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         if (spec->network != SBX_NET_NONE && spec->network != SBX_NET_LOOPBACK)
                 return au_error_set(err, EOPNOTSUPP, "network %s is not configured on this node",
                                     sbx_network_to_string(spec->network));
+
+        if (!ctx->filters[spec->trust].insns && (r = sbx_seccomp_compile(spec->trust, &ctx->filters[spec->trust], err)) < 0)
+                return r;
 
         sbx_run *run = calloc(1, sizeof(*run));
         if (!run)

@@ -92,13 +92,20 @@ int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, au_error *err);
 void sbx_uidpool_release(sbx_uidpool *pool, uid_t uid);
 
 /* ---- rootfs.c ---------------------------------------------------------- */
+#define SBX_ROOTFS_TEMPLATE_VERSION 1
 typedef struct sbx_rootfs_template {
         char dir[256];
         const char *top_binds[6]; /* host /bin, /lib... that are directories, not symlinks */
         size_t n_top_binds;
+        int lock_fd; /* shared lock: the template is in use */
 } sbx_rootfs_template;
-/* On the host, once per context: the skeleton every sandbox root is built on. */
-int sbx_rootfs_template_build(const char *dir, sbx_rootfs_template *ret, au_error *err);
+/*
+ * On the host: the skeleton every sandbox root is built on, shared by every
+ * process on the host (state_dir/rootfs-<key>, the key hashing what it is
+ * made of) and built only when missing. Old versions nobody holds are removed.
+ */
+int sbx_rootfs_template_open(const char *state_dir, sbx_rootfs_template *ret, au_error *err);
+void sbx_rootfs_template_close(sbx_rootfs_template *t);
 int sbx_rootfs_template_remove(const char *dir);
 
 typedef struct sbx_child_args sbx_child_args;
