@@ -1,0 +1,120 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The sandbox's file system, from inside: read-only root and host binds,
+# hidden host files, masked /proc, minimal /dev, private writable /tmp and
+# /work; restricted trust without a writable /work.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+need_root
+need_cmd jq
+need_built
+
+marker=autoos-fs-test-$$
+
+# w PATH: "rw" when a file can be created in the directory, else the error.
+# r PATH: bytes readable from PATH (at most 1), or "none" when it cannot be opened.
+run_json --env MARKER="$marker" -- /bin/sh -c '
+w() { if ( : >"$1/.autoos-w" ) 2>/tmp/w.err; then rm -f "$1/.autoos-w"; echo rw; else sed "s/.*: //" /tmp/w.err; fi; }
+r() { if [ -e "$1" ]; then (head -c 1 "$1" 2>/dev/null || true) | wc -c; else echo none; fi; }
+for d in / /usr /bin /lib /etc /proc /dev /tmp /work; do echo "w$d=$(w $d)"; done
+for f in /etc/shadow /etc/gshadow /root /home /boot /var /sys /etc/sudoers /etc/ssh /run/autoos; do
+        echo "exists$f=$( [ -e $f ] && echo yes || echo no)"
+done
+echo "passwd_root=$(grep -c "^root:" /etc/passwd)"
+echo "passwd_hashes=$(awk -F: "length(\$2) > 1" /etc/passwd | wc -l)"
+for f in /proc/kcore /proc/sysrq-trigger /proc/kallsyms /proc/keys /proc/timer_list /proc/kpagecount /proc/kpageflags /proc/vmallocinfo; do
+        echo "read$f=$(r $f)"
+done
+echo "write/proc/sysrq-trigger=$( (echo h >/proc/sysrq-trigger) 2>/dev/null && echo yes || echo no)"
+echo "write/proc/sys=$( (echo sandbox >/proc/sys/kernel/hostname) 2>/dev/null && echo yes || echo no)"
+echo "opts/proc/sys=$(awk "\$5 == \"/proc/sys\" {print \$6}" /proc/self/mountinfo)"
+echo "opts/=$(awk "\$5 == \"/\" {print \$6}" /proc/self/mountinfo)"
+echo "opts/usr=$(awk "\$5 == \"/usr\" {print \$6}" /proc/self/mountinfo)"
+echo "mountpoints=$(awk "{print \$5}" /proc/self/mountinfo | sort | tr "\n" " ")"
+echo "dev=$(ls -A /dev | tr "\n" " ")"
+echo "devpts=$(ls -A /dev/pts | tr "\n" " ")"
+# test -c, not find -type c: readdir reports a bind mount point as the file under it
+echo "chardevs=$(for f in /dev/* /dev/.[!.]*; do [ -c "$f" ] && [ ! -L "$f" ] && echo "$f"; done | sort | tr "\n" " ")"
+echo "blockdevs=$(for f in /dev/* /dev/.[!.]* /dev/*/*; do [ -b "$f" ] && echo "$f"; done | wc -l)"
+echo "devnums=$(stat -c "%n:%t,%T" /dev/null /dev/zero /dev/full /dev/random /dev/urandom | tr "\n" " ")"
+echo "full=$(dd if=/dev/zero of=/dev/full bs=1 count=1 2>&1 | sed -n "1s/.*: //p")"
+echo "zero=$(head -c 4 /dev/zero | od -An -tx1 | tr -d " ")"
+echo "tmp_before=$(ls -A /tmp | grep -v "^w.err$" | tr "\n" " ")"
+echo hello >/tmp/$MARKER && echo "tmp_write=$(cat /tmp/$MARKER)"
+echo hello >/work/$MARKER && echo "work_write=$(cat /work/$MARKER)"
+echo "pwd=$(pwd)"
+echo "root_link=$(readlink /proc/1/root)"
+echo "dotdot=$(ls -A /.. | tr "\n" " ")"
+echo "rootls=$(ls -A / | tr "\n" " ")"'
+is "$(jf .outcome)" exited "file-system probe run exits normally"
+[ "$(jf .outcome)" = exited ] || diag "result: $RUN_JSON"
+
+# read-only root and host binds
+for d in / /usr /bin /lib /etc; do
+        is "$(out "w$d")" "Read-only file system" "$d is read-only"
+done
+like "$(out opts/)" '(^|,)ro(,|$)' "the root mount is ro"
+like "$(out opts/usr)" '(^|,)ro(,|$)' "/usr is mounted ro"
+like "$(out opts/usr)" '(^|,)nodev(,|$)' "/usr is mounted nodev"
+
+# host files hidden
+for f in /etc/shadow /etc/gshadow /root /home /boot /var /sys /etc/sudoers /etc/ssh /run/autoos; do
+        is "$(out "exists$f")" no "$f does not exist inside"
+done
+is "$(out passwd_root)" 1 "/etc/passwd is there (curated copy)"
+is "$(out passwd_hashes)" 0 "/etc/passwd holds no password hash"
+
+# masked /proc: absent or empty, never the host's content
+for f in /proc/kcore /proc/kallsyms /proc/keys /proc/timer_list /proc/kpagecount /proc/kpageflags /proc/vmallocinfo; do
+        got=$(out "read$f")
+        if [ -e "$f" ] && [ "$(head -c 1 "$f" 2>/dev/null | wc -c)" -eq 1 ]; then
+                host="host has content"
+        else
+                host="empty or absent on the host too"
+        fi
+        like "$got" '^(0|none)$' "$f is masked: nothing to read inside ($host)"
+done
+is "$(out write/proc/sysrq-trigger)" no "/proc/sysrq-trigger cannot be written"
+is "$(out write/proc/sys)" no "/proc/sys cannot be written"
+like "$(out opts/proc/sys)" '(^|,)ro(,|$)' "/proc/sys is mounted read-only"
+
+# old root gone: only the sandbox's own mounts, / really is the root
+unlike "$(out mountpoints)" '(^| )/(run|sys|var|home|root|oldroot|mnt)[/ ]' "no host mount point survives pivot_root ($(out mountpoints))"
+is "$(out root_link)" / "pid 1's root is /"
+is "$(out dotdot)" "$(out rootls)" "/.. is / (no way out)"
+like "$(out dotdot)" '^bin dev etc lib' "listing /.. shows the sandbox's own root"
+
+# minimal /dev
+is "$(out dev)" "fd full null ptmx pts random shm stderr stdin stdout urandom zero " "/dev holds exactly the minimal set"
+is "$(out devpts)" "ptmx " "/dev/pts is a new devpts: no host terminals"
+is "$(out chardevs)" "/dev/full /dev/null /dev/random /dev/urandom /dev/zero " "the only device nodes are null, zero, full, random, urandom"
+is "$(out blockdevs)" 0 "no block device in /dev"
+is "$(out devnums)" "/dev/null:1,3 /dev/zero:1,5 /dev/full:1,7 /dev/random:1,8 /dev/urandom:1,9 " "each device is the real one"
+is "$(out full)" "No space left on device" "/dev/full behaves"
+is "$(out zero)" 00000000 "/dev/zero behaves"
+
+# /tmp: private, empty, writable; /work writable and the working directory
+is "$(out w/tmp)" rw "/tmp is writable"
+is "$(out tmp_before)" "" "/tmp starts empty (not the host's)"
+is "$(out tmp_write)" hello "a file written to /tmp reads back"
+ok "the sandbox's /tmp file is not on the host" test ! -e "/tmp/$marker"
+is "$(out w/work)" rw "/work is writable"
+is "$(out work_write)" hello "a file written to /work reads back"
+is "$(out pwd)" /work "the program starts in /work"
+w=$(out w/proc); isnt "${w:-rw}" rw "/proc itself is not writable ($w)"
+w=$(out w/dev); isnt "${w:-rw}" rw "/dev itself is not writable ($w)"
+
+# /work size: a file of --work-size fits, past it ENOSPC (test-limits.sh fills it)
+
+# restricted trust: no writable /work
+run_json --trust restricted -- /bin/sh -c '
+echo "work=$( (: >/work/x) 2>&1 | sed "s/.*: //")"
+echo "root=$( (: >/x) 2>&1 | sed "s/.*: //")"
+echo "tmp=$( (: >/tmp/x) 2>&1 | sed "s/.*: //")"
+echo "shadow=$( [ -e /etc/shadow ] && echo yes || echo no)"'
+is "$(jf .outcome)" exited "restricted run exits normally"
+like "$(out work)" 'Read-only|No such file|Permission denied' "restricted: /work is not writable ($(out work))"
+like "$(out root)" 'Read-only' "restricted: / is read-only"
+is "$(out shadow)" no "restricted: /etc/shadow is hidden"
+diag "restricted: writing /tmp says: $(out tmp)"
+
+done_testing
