@@ -326,7 +326,7 @@ int cli_run(int argc, char **argv) {
         optind = 1;
         opterr = 0;
         /* '+': stop at the first non-option, so PROGRAM's own options stay its own. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
                 const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
                 switch (c) {
                 case 'h':

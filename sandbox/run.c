@@ -561,9 +561,10 @@ static void stream_read(sbx_run *run, int i) {
 }
 
 static int add_denied(sbx_result *res, const char *name) {
-        res->denied_count++;
+        /* "" is a refusal that is not one for the caller (libc's clone3 probe before clone): uncounted. */
         if (!name[0])
                 return 0;
+        res->denied_count++;
         for (size_t i = 0; i < res->n_denied_syscalls; i++)
                 if (strcmp(res->denied_syscalls[i], name) == 0)
                         return 0;
