@@ -11,6 +11,7 @@ static void usage(FILE *f) {
               "Commands:\n"
               "  run [OPTIONS] -- PROGRAM [ARG]...   run one command in a sandbox, locally\n"
               "                                      (no daemon, database or broker needed)\n"
+              "  node status|drain|run [OPTIONS]     talk to this host's autoosd\n"
               "\n"
               "Options:\n"
               "  -h, --help       show this help\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv) {
         }
         if (strcmp(cmd, "run") == 0)
                 return cli_run(argc - 1, argv + 1);
+        if (strcmp(cmd, "node") == 0)
+                return cli_node(argc - 1, argv + 1);
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);
         return CLI_EXIT_USAGE;
 }
