@@ -477,7 +477,8 @@ int cli_run(int argc, char **argv) {
                 return report_unstarted(SBX_OUTCOME_REJECTED, spec->id, &err, o.json);
 
         _cleanup_sbx_context_ sbx_context *ctx = NULL;
-        r = sbx_context_new(NULL, &ctx, &err);
+        sbx_config sc = { .prepare_ahead = 1 };
+        r = sbx_context_new(&sc, &ctx, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
 

@@ -29,6 +29,7 @@
 #include "sandbox-internal.h"
 
 #define POOL_MAX 16
+#define DEFER_MAX 64
 
 struct sbx_netpool {
         pthread_mutex_t lock;
@@ -39,6 +40,8 @@ struct sbx_netpool {
         int fds[_SBX_NET_MAX][POOL_MAX];
         unsigned n[_SBX_NET_MAX];
         int host_netns; /* the netns the process started in */
+        int deferred[DEFER_MAX]; /* namespace fds whose last reference the thread drops */
+        unsigned n_deferred;
 };
 
 static int loopback_up(au_error *err) {
@@ -101,6 +104,12 @@ static void *refill_thread(void *userdata) {
         sbx_netpool *p = userdata;
         pthread_mutex_lock(&p->lock);
         while (!p->stop) {
+                while (p->n_deferred > 0) {
+                        int fd = p->deferred[--p->n_deferred];
+                        pthread_mutex_unlock(&p->lock);
+                        close(fd); /* may tear a whole mount namespace down: here, not on the spawn path */
+                        pthread_mutex_lock(&p->lock);
+                }
                 int mode = -1;
                 for (int m = 0; m < _SBX_NET_MAX; m++)
                         if (p->n[m] < p->target[m]) {
@@ -172,6 +181,8 @@ sbx_netpool *sbx_netpool_free(sbx_netpool *p) {
         for (int m = 0; m < _SBX_NET_MAX; m++)
                 for (unsigned i = 0; i < p->n[m]; i++)
                         safe_close(p->fds[m][i]);
+        for (unsigned i = 0; i < p->n_deferred; i++)
+                safe_close(p->deferred[i]);
         safe_close(p->host_netns);
         pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);
@@ -203,4 +214,18 @@ int sbx_netpool_enter(sbx_netpool *p, int netns_fd, au_error *err) {
 void sbx_netpool_leave(sbx_netpool *p) {
         if (setns(p->host_netns, CLONE_NEWNET) < 0)
                 abort(); /* see make_netns() */
+}
+
+void sbx_netpool_defer_close(sbx_netpool *p, int fd) {
+        if (fd < 0)
+                return;
+        pthread_mutex_lock(&p->lock);
+        if (!p->thread_started || p->n_deferred == DEFER_MAX) {
+                pthread_mutex_unlock(&p->lock);
+                close(fd);
+                return;
+        }
+        p->deferred[p->n_deferred++] = fd;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
 }

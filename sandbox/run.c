@@ -76,6 +76,7 @@ struct sbx_run {
         int ep;
         int listener;
         int wall_fd, check_fd;
+        int mntns_fd; /* keeps the mount namespace: its teardown is deferred (netpool.c) */
         stream out[2];
         sbx_cgroup *cg;
         uid_t uid;
@@ -121,6 +122,10 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
                 goto fail;
         }
 
+        /* First, so that the helper thread makes the first network namespace while we do the rest. */
+        r = sbx_netpool_new(cfg->prepare_ahead, &ctx->netpool, err);
+        if (r < 0)
+                goto fail;
         r = sbx_cgroup_root_new(cfg->cgroup_parent, &ctx->cgroups, err);
         if (r < 0)
                 goto fail;
@@ -134,7 +139,7 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
                 goto fail;
 
         /* Long-lived supervisors compile every profile now; a one-shot run only the one it needs. */
-        for (int t = 0; cfg->prepare_ahead > 0 && t < _SBX_TRUST_MAX; t++) {
+        for (int t = 0; cfg->prepare_ahead > 1 && t < _SBX_TRUST_MAX; t++) {
                 r = sbx_seccomp_compile((sbx_trust) t, &ctx->filters[t], err);
                 if (r < 0)
                         goto fail;
@@ -150,9 +155,6 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
                 r = -ENOMEM;
                 goto fail;
         }
-        r = sbx_netpool_new(cfg->prepare_ahead, &ctx->netpool, err);
-        if (r < 0)
-                goto fail;
         *ret = ctx;
         return 0;
 fail:
@@ -315,7 +317,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         run->output = output;
         run->userdata = userdata;
         run->pid = -1;
-        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = -1;
+        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = -1;
         run->out[0].fd = run->out[1].fd = -1;
         run->result = sbx_result_new();
         if (!run->result) {
@@ -412,6 +414,11 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 fcntl(run->out[i].fd, F_SETFL, O_NONBLOCK);
         }
 
+        {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int) pid);
+                run->mntns_fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
         snprintf(map, sizeof(map), "%d %u 1\n", SBX_INSIDE_UID, (unsigned) run->uid);
         if ((r = write_proc_file(pid, "uid_map", map)) < 0) {
                 au_error_set(err, r, "write uid map of the sandbox");
@@ -673,6 +680,7 @@ static void finalize(sbx_run *run) {
         run->cg = sbx_cgroup_destroy(run->cg);
         sbx_uidpool_release(run->ctx->uids, run->uid);
         run->uid = 0;
+        sbx_netpool_defer_close(run->ctx->netpool, TAKE_FD(run->mntns_fd));
         run->finished = true;
 }
 
@@ -747,6 +755,8 @@ sbx_run *sbx_run_free(sbx_run *run) {
                 safe_close(run->out[i].fd);
                 free(run->out[i].buf);
         }
+        if (run->mntns_fd >= 0)
+                sbx_netpool_defer_close(run->ctx->netpool, TAKE_FD(run->mntns_fd));
         safe_close(run->pidfd);
         safe_close(run->listener);
         safe_close(run->wall_fd);

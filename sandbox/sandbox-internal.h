@@ -122,6 +122,12 @@ int sbx_netpool_take(sbx_netpool *p, sbx_network mode, au_error *err);
 /* Moves the calling thread into netns_fd (for the clone3) and back to the host's. */
 int sbx_netpool_enter(sbx_netpool *p, int netns_fd, au_error *err);
 void sbx_netpool_leave(sbx_netpool *p);
+/*
+ * Closes a namespace fd on the helper thread (or now, without one). Holding
+ * the run's mount namespace moves its teardown (every mount of the sandbox)
+ * out of the exiting child, whose exit the supervisor waits for, to here.
+ */
+void sbx_netpool_defer_close(sbx_netpool *p, int fd);
 
 /* ---- caps.c: in the child ------------------------------------------------ */
 /* none: an empty set made by cap_init() in the parent (the child must not allocate). */

@@ -220,8 +220,10 @@ typedef struct sbx_config {
         const char *lock_dir;  /* uid pool locks (default <state_dir>/uids) */
         const char *node;     /* copied into results (default: hostname) */
         const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
-        /* Network namespaces a helper thread keeps ready (0: none, each is made
-         * on the spawn path). Daemons and loops want ~4; a one-shot CLI wants 0. */
+        /* Network namespaces a helper thread keeps ready (0: no thread, each is
+         * made on the spawn path). Daemons and loops want ~4, which also compiles
+         * every seccomp profile up front; a one-shot CLI wants 1, so its one
+         * namespace is made while the rest of the context is set up. */
         unsigned prepare_ahead;
 } sbx_config;
 
