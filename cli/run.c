@@ -515,6 +515,8 @@ int cli_run(int argc, char **argv) {
                 if (r != 0)
                         break;
         }
+        /* The run is over: signals may end us again from here on. */
+        sigprocmask(SIG_UNBLOCK, &mask, NULL);
         _cleanup_sbx_result_ sbx_result *res = NULL;
         if (r < 0 || sbx_run_take_result(run, &res) < 0) {
                 sbx_run_free(run);

@@ -103,12 +103,14 @@ static int make_netns(sbx_netpool *p, sbx_network mode, au_error *err) {
 static void *refill_thread(void *userdata) {
         sbx_netpool *p = userdata;
         pthread_mutex_lock(&p->lock);
+        /* Every path that drops the lock loops back to the stop check before waiting again. */
         while (!p->stop) {
-                while (p->n_deferred > 0) {
+                if (p->n_deferred > 0) {
                         int fd = p->deferred[--p->n_deferred];
                         pthread_mutex_unlock(&p->lock);
                         close(fd); /* may tear a whole mount namespace down: here, not on the spawn path */
                         pthread_mutex_lock(&p->lock);
+                        continue;
                 }
                 int mode = -1;
                 for (int m = 0; m < _SBX_NET_MAX; m++)
