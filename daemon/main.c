@@ -114,8 +114,13 @@ static int load_all(daemon_state *d, dmn_config *cfg, sbx_policy *policy, au_err
         if ((r = dmn_config_validate(cfg, err)) < 0)
                 goto fail;
         sbx_policy_init_default(policy);
-        if (access(cfg->policy_path, F_OK) == 0 && (r = sbx_policy_load(cfg->policy_path, policy, err)) < 0)
-                goto fail;
+        if (access(cfg->policy_path, F_OK) == 0) {
+                au_error pe = {};
+                if ((r = sbx_policy_load(cfg->policy_path, policy, &pe)) < 0) {
+                        au_error_set_field(err, pe.field, "policy %s: %s", cfg->policy_path, pe.msg);
+                        goto fail;
+                }
+        }
         return 0;
 fail:
         dmn_config_done(cfg);

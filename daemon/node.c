@@ -32,6 +32,8 @@ struct job {
         job_state state;
         char *id;
         char *workflow;
+        char *step;
+        uint32_t attempt;
         char **entries; /* jobs-stream entries this result answers (duplicates included) */
         size_t n_entries;
         sbx_spec *spec;
@@ -152,6 +154,7 @@ static void job_free(job *j) {
         free(j->entries);
         free(j->id);
         free(j->workflow);
+        free(j->step);
         free(j->result_json);
         free(j->spool_path);
         free(j);
@@ -268,12 +271,13 @@ static void job_complete(job *j, sbx_result *res) {
                 res->id = strdup(j->id);
         if (!res->node)
                 res->node = strdup(n->cfg.node_id);
-        if (!res->workflow && j->spec && j->spec->workflow)
-                res->workflow = strdup(j->spec->workflow);
-        if (!res->step && j->spec && j->spec->step)
-                res->step = strdup(j->spec->step);
-        if (!res->attempt && j->spec)
-                res->attempt = j->spec->attempt;
+        /* Echoed even for refusals, so the coordinator can tell which attempt this answers. */
+        if (!res->workflow && j->workflow)
+                res->workflow = strdup(j->workflow);
+        if (!res->step && j->step)
+                res->step = strdup(j->step);
+        if (!res->attempt)
+                res->attempt = j->attempt;
 
         au_metric_add(n->m_runs, outcome, 1);
         if (res->outcome != SBX_OUTCOME_REJECTED && res->outcome != SBX_OUTCOME_SANDBOX_ERROR)
@@ -417,12 +421,19 @@ static void on_wake(au_source *s, void *userdata) {
         schedule(userdata);
 }
 
+/*
+ * Up to max_runs + max_queued jobs are read ahead. Past that the node keeps
+ * reading one entry at a time, up to four times as many, so that a cancel
+ * behind the queue still arrives; only then does it stop reading. Jobs it
+ * has read but not started wait in order; none is dropped.
+ */
 static void refresh_credit(dmn_node *n) {
         if (!n->bus)
                 return;
         unsigned busy = n->n_running + n->n_queued + n->n_checking;
         unsigned room = n->cfg.max_runs + n->cfg.max_queued;
-        mem_bus_set_job_credit(n->bus, n->draining || busy >= room ? 0 : room - busy);
+        unsigned credit = busy < room ? room - busy : busy < 4 * room ? 1 : 0;
+        mem_bus_set_job_credit(n->bus, n->draining ? 0 : credit);
 }
 
 /* ---- jobs from the bus ------------------------------------------------------------------- */
@@ -458,6 +469,11 @@ static void salvage_ids(job *j, const char *value, size_t len) {
                 j->id = strndup(s, 128);
         if (au_json_get_string(au_json_get(tree, "workflow"), "workflow", &s, NULL) >= 0 && !j->workflow)
                 j->workflow = strndup(s, 128);
+        if (au_json_get_string(au_json_get(tree, "step"), "step", &s, NULL) >= 0 && !j->step)
+                j->step = strndup(s, 128);
+        uint32_t a;
+        if (au_json_get_uint32(au_json_get(tree, "attempt"), "attempt", &a, NULL) >= 0 && !j->attempt)
+                j->attempt = a;
         yajl_tree_free(tree);
 }
 
@@ -538,6 +554,8 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
         }
         j->id = strdup(j->spec->id);
         j->workflow = j->spec->workflow ? strdup(j->spec->workflow) : NULL;
+        j->step = j->spec->step ? strdup(j->spec->step) : NULL;
+        j->attempt = j->spec->attempt;
         if (!j->id) {
                 job_free(j);
                 n->n_queued--;
