@@ -285,7 +285,7 @@ static void job_complete(job *j, sbx_result *res) {
         for (size_t i = 0; i < res->n_denied_syscalls; i++)
                 au_metric_add(n->m_denied, res->denied_syscalls[i], 1);
 
-        const char *kv[] = { "run", j->id, "workflow", j->workflow, "outcome", outcome, NULL };
+        const char *kv[] = { "run", j->id, "workflow", j->workflow, "step", j->step, "outcome", outcome, NULL };
         au_log_kv(res->outcome == SBX_OUTCOME_SANDBOX_ERROR ? AU_LOG_WARNING : AU_LOG_INFO, kv,
                   "run %s ended: %s%s%s", j->id ? j->id : "(no id)", outcome, res->error ? ": " : "",
                   res->error ? res->error : (res->reason ? res->reason : ""));
