@@ -169,7 +169,7 @@ static char *strip(char *s) {
         return s;
 }
 
-static int copy_config(dmn_config *dst, const dmn_config *src) {
+int dmn_config_copy(dmn_config *dst, const dmn_config *src) {
         *dst = *src;
         dst->redis_url = strdup(src->redis_url);
         dst->node_id = strdup(src->node_id);
@@ -197,7 +197,7 @@ int dmn_config_load(dmn_config *cfg, const char *path, au_error *err) {
         FILE *f = fopen(path, "re");
         if (!f)
                 return au_error_set(err, errno, "open %s", path);
-        if ((r = copy_config(&work, cfg)) < 0) {
+        if ((r = dmn_config_copy(&work, cfg)) < 0) {
                 fclose(f);
                 return r;
         }

@@ -41,6 +41,9 @@ void dmn_config_done(dmn_config *cfg);
  */
 int dmn_config_load(dmn_config *cfg, const char *path, au_error *err);
 
+/* A deep copy (dst owns its strings); -ENOMEM leaves dst empty. */
+int dmn_config_copy(dmn_config *dst, const dmn_config *src);
+
 /* Sets one key as the file would ("max_runs", "8"); used for flags too. */
 int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error *err);
 

@@ -34,6 +34,7 @@ struct job {
         char *workflow;
         char *step;
         uint32_t attempt;
+        bool lost; /* a pending entry of a previous life: no result stored means the run was lost */
         char **entries; /* jobs-stream entries this result answers (duplicates included) */
         size_t n_entries;
         sbx_spec *spec;
@@ -44,6 +45,7 @@ struct job {
         size_t result_len;
         char *spool_path;
         bool publish_in_flight;
+        uint64_t publish_ms; /* when the publish in flight was sent */
         uint64_t enqueued_ms;
 };
 
@@ -63,12 +65,13 @@ struct dmn_node {
         au_metrics *metrics;
         au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled,
                 *m_rejected;
-        au_source *heartbeat, *wake, *grace;
+        au_source *heartbeat, *wake, *grace, *sweep;
         job *jobs; /* every live job */
         unsigned n_running, n_queued, n_checking, n_publishing;
         bucket *buckets;
         bool draining;
         bool connected;
+        bool spool_ready;
         char started_at[32];
         char status_line[256];
         char kernel[128];
@@ -176,17 +179,23 @@ static void schedule(dmn_node *n);
 
 static int spool_dir(dmn_node *n, char *buf, size_t size) {
         snprintf(buf, size, "%s/spool", n->cfg.state_dir);
+        if (n->spool_ready)
+                return 0;
         if (mkdir(n->cfg.state_dir, 0750) < 0 && errno != EEXIST)
                 return negative_errno();
         if (mkdir(buf, 0750) < 0 && errno != EEXIST)
                 return negative_errno();
+        n->spool_ready = true;
         return 0;
 }
 
 /*
  * Writes the result and the entries it answers to the spool (write, fsync,
- * rename), so that neither a Redis outage nor a crash of this daemon loses
- * it. The file is removed once Redis has it.
+ * rename) when Redis cannot take it now, so that neither the outage nor a
+ * crash of this daemon meanwhile loses it. The file is removed once Redis has
+ * it. (While Redis is up a result goes straight to it: if this daemon dies
+ * with a publish in flight, the job's entry is still pending and the next
+ * start answers it from autoos:result:<id>, or reports the run as lost.)
  */
 static int spool_write(job *j) {
         char dir[4096], tmp[4200];
@@ -231,6 +240,14 @@ static int spool_write(job *j) {
 
 static void publish(job *j);
 
+static void spool(job *j) {
+        if (j->spool_path)
+                return;
+        int r = spool_write(j);
+        if (r < 0)
+                log_warning_errno(r, "could not spool the result of %s; it is held in memory only", j->id);
+}
+
 static void published(int r, void *userdata) {
         job *j = userdata;
         dmn_node *n = j->node;
@@ -238,6 +255,7 @@ static void published(int r, void *userdata) {
         if (r < 0) {
                 /* Kept in the spool; sent again when the bus is back. */
                 log_debug("result %s not delivered yet: %s", j->id, strerror(-r));
+                spool(j);
                 return;
         }
         if (j->spool_path)
@@ -253,6 +271,7 @@ static void publish(job *j) {
         if (j->publish_in_flight || !n->connected)
                 return;
         j->publish_in_flight = true;
+        j->publish_ms = au_now_ms();
         int r = mem_bus_publish_result(n->bus, j->id, j->result_json, j->result_len, (const char *const *) j->entries,
                                        j->n_entries, published, j);
         if (r < 0)
@@ -317,10 +336,9 @@ static void job_complete(job *j, sbx_result *res) {
         }
         if (!j->id && !(j->id = strdup(j->n_entries ? j->entries[0] : "unknown")))
                 abort();
-        int r = spool_write(j);
-        if (r < 0)
-                log_warning_errno(r, "could not spool the result of %s; it is held in memory only", j->id);
         set_state(j, JOB_PUBLISHING);
+        if (!n->connected)
+                spool(j);
         publish(j);
         schedule(n);
 }
@@ -454,6 +472,10 @@ static void on_stored_result(int r, const char *value, size_t len, void *userdat
                         return;
                 }
         }
+        if (j->lost) {
+                job_fail(j, SBX_OUTCOME_SANDBOX_ERROR, "node restarted during the run");
+                return;
+        }
         /* No stored result (or Redis could not say): run it. Redelivery is harmless. */
         set_state(j, JOB_QUEUED);
         schedule(n);
@@ -516,6 +538,10 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 handle_cancel(n, entry_id, value, len);
                 return;
         }
+        /* Draining: a read already in flight may still deliver jobs. Leave them
+         * unacknowledged; the next start of this node answers them. */
+        if (n->draining)
+                return;
 
         job *j = job_new(n, entry_id);
         if (!j) {
@@ -537,8 +563,16 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 return;
         }
         if (pending) {
-                /* Read by a previous life of this daemon and never answered. */
+                /* Read before and never acknowledged. Its result may be out already (published
+                 * from the spool while this entry was being redelivered): then send that again.
+                 * Otherwise a previous life of this daemon lost the run. */
                 salvage_ids(j, value, len);
+                if (j->id) {
+                        j->lost = true;
+                        set_state(j, JOB_CHECKING);
+                        if (mem_bus_get_result(n->bus, j->id, on_stored_result, j) >= 0)
+                                return;
+                }
                 job_fail(j, SBX_OUTCOME_SANDBOX_ERROR, "node restarted during the run");
                 return;
         }
@@ -619,6 +653,18 @@ static void on_heartbeat(au_source *s, void *userdata) {
         mem_bus_heartbeat(n->bus, kv, HEARTBEAT_TTL_MS, NULL, NULL);
 }
 
+/* A Redis that does not answer is as good as none: results it has not taken within
+ * SPOOL_AFTER_MS go to the spool, so that a crash of ours meanwhile loses nothing. */
+#define SPOOL_AFTER_MS 100
+static void on_sweep(au_source *s, void *userdata) {
+        dmn_node *n = userdata;
+        uint64_t now = au_now_ms();
+        for (job *j = n->jobs; j; j = j->next)
+                if (j->state == JOB_PUBLISHING && !j->spool_path && j->publish_in_flight &&
+                    now - j->publish_ms >= SPOOL_AFTER_MS)
+                        spool(j);
+}
+
 /* ---- spool recovery ------------------------------------------------------------------------------ */
 
 /* Results a previous life of this daemon could not deliver. */
@@ -686,7 +732,10 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
         if (!n)
                 return -ENOMEM;
         n->loop = loop;
-        n->cfg = *cfg; /* strings are borrowed from the caller, who keeps cfg alive */
+        if (dmn_config_copy(&n->cfg, cfg) < 0) {
+                free(n);
+                return -ENOMEM;
+        }
         n->policy = *policy;
         n->metrics = metrics;
         iso_now(n->started_at, sizeof(n->started_at));
@@ -739,6 +788,9 @@ int dmn_node_start(dmn_node *n, au_error *err) {
         r = au_loop_add_timer(n->loop, 0, HEARTBEAT_MS, on_heartbeat, n, &n->heartbeat);
         if (r < 0)
                 return au_error_set(err, r, "create the heartbeat timer");
+        r = au_loop_add_timer(n->loop, SPOOL_AFTER_MS, SPOOL_AFTER_MS, on_sweep, n, &n->sweep);
+        if (r < 0)
+                return au_error_set(err, r, "create the spool timer");
         refresh_credit(n);
         return 0;
 }
@@ -761,16 +813,22 @@ dmn_node *dmn_node_free(dmn_node *n) {
         au_source_free(n->heartbeat);
         au_source_free(n->wake);
         au_source_free(n->grace);
+        au_source_free(n->sweep);
         mem_bus_free(n->bus);
         sbx_context_free(n->sbx);
+        dmn_config_done(&n->cfg);
         free(n);
         return NULL;
 }
 
 void dmn_node_reload(dmn_node *n, const dmn_config *cfg, const sbx_policy *policy) {
+        char *labels = strdup(cfg->labels);
+        if (labels) {
+                free(n->cfg.labels);
+                n->cfg.labels = labels;
+        }
         n->cfg.rate = cfg->rate;
         n->cfg.burst = cfg->burst;
-        n->cfg.labels = cfg->labels;
         n->cfg.max_runs = cfg->max_runs;
         n->cfg.max_queued = cfg->max_queued;
         n->cfg.grace_ms = cfg->grace_ms;
@@ -792,6 +850,8 @@ void dmn_node_drain(dmn_node *n, uint64_t grace_ms) {
                 return;
         n->draining = true;
         refresh_credit(n);
+        if (n->bus)
+                mem_bus_stop_reading(n->bus);
         /* Jobs read but not started stay unacknowledged: reported after a restart, retried elsewhere. */
         for (job *j = n->jobs, *next; j; j = next) {
                 next = j->next;

@@ -161,6 +161,8 @@ struct mem_bus {
         char sha[41]; /* of publish_script, from SCRIPT LOAD */
 
         unsigned credit;
+        bool stopped;      /* mem_bus_stop_reading(): no read ever again */
+        long long reader_id; /* CLIENT ID of the reader, to unblock its read */
         bool reading;      /* an XREADGROUP is in flight */
         bool delivering;   /* on_job calls for one reply under way */
         bool pending_only; /* still reading our own pending entries (id last_id), not ">" */
@@ -518,6 +520,16 @@ static void on_group_reply(redisAsyncContext *ac, void *reply, void *privdata) {
                 setup_step_done(c);
 }
 
+static void on_client_id_reply(redisAsyncContext *ac, void *r, void *privdata) {
+        conn *c = privdata;
+        const redisReply *reply = r;
+
+        if (!setup_reply(c, ac, reply, "CLIENT ID", NULL))
+                return;
+        c->bus->reader_id = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+        setup_step_done(c);
+}
+
 static void on_script_reply(redisAsyncContext *ac, void *r, void *privdata) {
         conn *c = privdata;
         const redisReply *reply = r;
@@ -565,6 +577,11 @@ static int conn_queue_setup(conn *c) {
         c->setup_left++;
         if (!c->is_reader) {
                 if (redisAsyncCommand(ac, on_script_reply, c, "SCRIPT LOAD %s", publish_script) != REDIS_OK)
+                        return -ENOMEM;
+                c->setup_left++;
+        } else {
+                /* So that mem_bus_stop_reading() can end a blocked read from the writer. */
+                if (redisAsyncCommand(ac, on_client_id_reply, c, "CLIENT ID") != REDIS_OK)
                         return -ENOMEM;
                 c->setup_left++;
         }
@@ -771,7 +788,7 @@ static void maybe_read(mem_bus *b) {
                 argc++;                                                                                     \
         } while (0)
 
-        if (b->dead || c->state != CONN_READY || c->drop_why || b->reading || b->delivering ||
+        if (b->dead || b->stopped || c->state != CONN_READY || c->drop_why || b->reading || b->delivering ||
             b->credit == 0)
                 return;
         snprintf(count, sizeof(count), "%u", b->credit);
@@ -1420,4 +1437,24 @@ void mem_bus_set_job_credit(mem_bus *b, unsigned credit) {
         b->credit = credit;
         maybe_read(b);
         bus_leave(b);
+}
+
+/*
+ * No more reads, for good (a draining node): entries not yet delivered stay
+ * in the stream for whoever reads it next. A blocked read in flight is ended
+ * with CLIENT UNBLOCK from the writer, so it returns without taking entries;
+ * one whose reply is already on its way is still delivered.
+ */
+void mem_bus_stop_reading(mem_bus *b) {
+        conn *w = &b->writer;
+        char id[32];
+
+        if (b->stopped)
+                return;
+        b->stopped = true;
+        if (!b->reading || b->pending_only || b->reader_id <= 0 || w->state != CONN_READY || !w->ac)
+                return;
+        snprintf(id, sizeof(id), "%lld", b->reader_id);
+        if (redisAsyncCommand(w->ac, NULL, NULL, "CLIENT UNBLOCK %s", id) != REDIS_OK)
+                conn_drop_later(w, "cannot queue CLIENT UNBLOCK");
 }

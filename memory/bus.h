@@ -61,6 +61,12 @@ uint64_t mem_bus_reconnects(const mem_bus *b);
  */
 void mem_bus_set_job_credit(mem_bus *b, unsigned credit);
 
+/*
+ * Stops reading jobs for good (draining): a blocked read is ended without
+ * taking entries, so what has not been delivered stays for the next reader.
+ */
+void mem_bus_stop_reading(mem_bus *b);
+
 /* r is 0 on success or a negative errno (-ENOTCONN while Redis is away). */
 typedef void (*mem_done_fn)(int r, void *userdata);
 typedef void (*mem_get_fn)(int r, const char *value, size_t len, void *userdata);
