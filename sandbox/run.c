@@ -37,8 +37,6 @@
 #define DEFAULT_UID_BASE 1000000000u
 #define DEFAULT_UID_COUNT 65536u
 #define DEFAULT_STATE_DIR "/run/autoos"
-/* Longest the parent waits for the child's setup before calling it failed. */
-#define SETUP_TIMEOUT_MS 30000
 #define READ_CHUNK 65536
 
 struct sbx_context {
@@ -54,7 +52,7 @@ struct sbx_context {
         uint64_t seq;
 };
 
-enum { EV_PIDFD = 1, EV_STDOUT, EV_STDERR, EV_NOTIFY, EV_WALL, EV_CHECK };
+enum { EV_PIDFD = 1, EV_STDOUT, EV_STDERR, EV_NOTIFY, EV_WALL, EV_CHECK, EV_SYNC };
 
 typedef struct stream {
         int fd;
@@ -77,6 +75,9 @@ struct sbx_run {
         int listener;
         int wall_fd, check_fd;
         int mntns_fd; /* keeps the mount namespace: its teardown is deferred (netpool.c) */
+        int sync_fd;  /* the child's setup reports, until it has exec'd */
+        bool starting;
+        char *setup_error; /* the child could not set up: outcome sandbox_error */
         stream out[2];
         sbx_cgroup *cg;
         uid_t uid;
@@ -231,21 +232,13 @@ static int arm_timer(int fd, uint64_t ns, bool absolute) {
 }
 
 /*
- * Waits for the child to finish its setup. Success is EOF after the listener
- * fd: the sync socket is close-on-exec, so EOF means execve succeeded.
+ * Reads what the child says during its setup, without blocking: the seccomp
+ * listener (SCM_RIGHTS), an error, and finally EOF, which means execve
+ * succeeded (the socket is close-on-exec) or the child died. Returns 1 at
+ * EOF, 0 when there is nothing more for now.
  */
-static int await_child(sbx_run *run, int sync_fd, au_error *err) {
+static int read_child(sbx_run *run) {
         for (;;) {
-                struct pollfd p = { .fd = sync_fd, .events = POLLIN };
-                int n = poll(&p, 1, SETUP_TIMEOUT_MS);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return au_error_set(err, errno, "wait for the sandbox child");
-                if (n == 0)
-                        return au_error_set(err, ETIMEDOUT, "sandbox setup took longer than %d ms",
-                                            SETUP_TIMEOUT_MS);
-
                 sbx_child_msg m = {};
                 union {
                         char buf[CMSG_SPACE(sizeof(int))];
@@ -256,30 +249,41 @@ static int await_child(sbx_run *run, int sync_fd, au_error *err) {
                         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
                         .msg_controllen = sizeof(control.buf),
                 };
-                ssize_t k = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+                ssize_t k = recvmsg(run->sync_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k < 0)
-                        return au_error_set(err, errno, "read from the sandbox child");
-                if (k == 0) {
-                        if (run->listener < 0)
-                                return au_error_set(err, EIO, "sandbox child died during setup");
+                if (k < 0 && errno == EAGAIN)
                         return 0;
+                if (k <= 0) {
+                        if (!run->setup_error && run->listener < 0)
+                                run->setup_error = strdup(k < 0 ? "lost contact with the sandbox child"
+                                                                : "sandbox child died during setup");
+                        return 1;
                 }
                 for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                                 int fd;
                                 memcpy(&fd, CMSG_DATA(c), sizeof(int));
-                                if (run->listener >= 0 || m.kind != SBX_CHILD_MSG_LISTENER)
+                                if (run->listener >= 0 || m.kind != SBX_CHILD_MSG_LISTENER ||
+                                    epoll_add(run->ep, fd, EV_NOTIFY) < 0)
                                         close(fd);
                                 else
                                         run->listener = fd;
                         }
-                if (m.kind == SBX_CHILD_MSG_ERROR) {
+                if (m.kind == SBX_CHILD_MSG_ERROR && !run->setup_error) {
                         m.msg[sizeof(m.msg) - 1] = '\0';
-                        return au_error_set(err, 0, "%s", m.msg[0] ? m.msg : "sandbox setup failed");
+                        run->setup_error = strdup(m.msg[0] ? m.msg : "sandbox setup failed");
+                        /* It _exit()s by itself; make sure of it. */
+                        syscall(SYS_pidfd_send_signal, run->pidfd, SIGKILL, NULL, 0);
                 }
         }
+}
+
+/* The child's setup is over (exec'd, failed or died): stop watching the sync socket. */
+static void end_setup(sbx_run *run) {
+        epoll_ctl(run->ep, EPOLL_CTL_DEL, run->sync_fd, NULL);
+        run->sync_fd = safe_close(run->sync_fd);
+        run->starting = false;
 }
 
 static void reap_now(sbx_run *run) {
@@ -317,7 +321,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         run->output = output;
         run->userdata = userdata;
         run->pid = -1;
-        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = -1;
+        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = run->sync_fd = -1;
         run->out[0].fd = run->out[1].fd = -1;
         run->result = sbx_result_new();
         if (!run->result) {
@@ -441,9 +445,9 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 r = au_error_set(err, errno, "release the sandbox child");
                 goto fail_child;
         }
-        r = await_child(run, sync_parent, err);
-        if (r < 0)
-                goto fail_child;
+        /* Not waiting for the exec: the setup's end arrives on the sync socket, in dispatch. */
+        run->sync_fd = TAKE_FD(sync_parent);
+        run->starting = true;
 
         run->ep = epoll_create1(EPOLL_CLOEXEC);
         run->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -455,7 +459,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         if ((r = epoll_add(run->ep, run->pidfd, EV_PIDFD)) < 0 ||
             (r = epoll_add(run->ep, run->out[0].fd, EV_STDOUT)) < 0 ||
             (r = epoll_add(run->ep, run->out[1].fd, EV_STDERR)) < 0 ||
-            (r = epoll_add(run->ep, run->listener, EV_NOTIFY)) < 0 ||
+            (r = epoll_add(run->ep, run->sync_fd, EV_SYNC)) < 0 ||
             (r = epoll_add(run->ep, run->wall_fd, EV_WALL)) < 0 ||
             (r = epoll_add(run->ep, run->check_fd, EV_CHECK)) < 0 ||
             (r = arm_timer(run->wall_fd, run->t0_ns + spec->limits.wall_ms * 1000000ull, true)) < 0 ||
@@ -652,7 +656,13 @@ static void finalize(sbx_run *run) {
         bool exited = run->status.si_code == CLD_EXITED;
         res->exit_code = exited ? run->status.si_status : -1;
         res->signal = exited ? 0 : run->status.si_status;
-        if (run->killed) {
+        if (run->setup_error) {
+                /* Our fault, not the program's: it never ran. */
+                res->outcome = SBX_OUTCOME_SANDBOX_ERROR;
+                res->error = TAKE_PTR(run->setup_error);
+                res->exit_code = -1;
+                res->signal = 0;
+        } else if (run->killed) {
                 res->outcome = run->kill_outcome;
                 res->reason = TAKE_PTR(run->kill_reason);
         } else if (exited && run->status.si_status == 0)
@@ -713,7 +723,13 @@ int sbx_run_dispatch(sbx_run *run) {
                         case EV_NOTIFY:
                                 handle_notifications(run, ev[i].events);
                                 break;
+                        case EV_SYNC:
+                                if (read_child(run) > 0)
+                                        end_setup(run);
+                                break;
                         case EV_WALL:
+                                if (run->starting && !run->setup_error)
+                                        run->setup_error = strdup("sandbox setup did not finish within the wall-clock limit");
                                 kill_for(run, SBX_OUTCOME_TIMEOUT, "wall-clock limit of %" PRIu64 " ms reached",
                                          run->limits.wall_ms);
                                 epoll_ctl(run->ep, EPOLL_CTL_DEL, run->wall_fd, NULL);
@@ -724,7 +740,10 @@ int sbx_run_dispatch(sbx_run *run) {
                         }
                 }
         }
-        if (run->exited && run->out[0].eof && run->out[1].eof) {
+        /* A child that died in setup leaves its EOF behind its exit: drain it first. */
+        if (run->exited && run->starting && read_child(run) > 0)
+                end_setup(run);
+        if (run->exited && !run->starting && run->out[0].eof && run->out[1].eof) {
                 finalize(run);
                 return 1;
         }
@@ -763,6 +782,8 @@ sbx_run *sbx_run_free(sbx_run *run) {
         safe_close(run->check_fd);
         safe_close(run->ep);
         free(run->kill_reason);
+        free(run->setup_error);
+        safe_close(run->sync_fd);
         sbx_result_free(run->result);
         free(run);
         return NULL;

@@ -244,10 +244,12 @@ typedef void (*sbx_output_fn)(void *userdata, int stream, const char *buf, size_
 typedef struct sbx_run sbx_run;
 
 /*
- * Starts a run. The spec must be complete (sbx_spec_apply_policy) and is not
- * referenced after return. On success the program is running (execve done).
- * On failure no process or cgroup is left and err says why: the caller
- * reports outcome sandbox_error.
+ * Starts a run without waiting for it: on success the child is building its
+ * sandbox; if that fails (or execve does), the run finishes with outcome
+ * sandbox_error and the reason in the result's error. The spec must be
+ * complete (sbx_spec_apply_policy) and is not referenced after return. On
+ * failure no process or cgroup is left and err says why: the caller reports
+ * outcome sandbox_error.
  * Must be called from a single-threaded process (the child allocates).
  */
 int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
