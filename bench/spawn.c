@@ -61,6 +61,7 @@ typedef enum row_id {
         ROW_UNSHARE,
         ROW_BWRAP,
         ROW_IN_PROCESS,
+        ROW_IN_PROCESS_AHEAD,
         ROW_AUTOOSCTL,
         _ROW_MAX,
 } row_id;
@@ -83,6 +84,7 @@ typedef struct bench {
         bool markdown;
         int devnull;
         sbx_context *ctx;
+        sbx_context *ctx_ahead; /* prepare_ahead = 4, as autoosd runs it */
         char ctx_error[512];
         sbx_spec *spec;
         unsigned run_seq; /* makes each in-process run id unique */
@@ -93,7 +95,8 @@ static void usage(FILE *f) {
         fputs("Usage: spawn [OPTIONS]\n"
               "\n"
               "Measures the wall time of one run of /bin/true: plain fork+exec, unshare,\n"
-              "bwrap, libsandbox in-process and autoosctl run. Rows 2-5 need root.\n"
+              "bwrap, libsandbox in-process (with and without network namespaces made ahead)\n"
+              "and autoosctl run. Rows 2-6 need root.\n"
               "\n"
               "      --runs N          timed runs per row (default 500)\n"
               "      --quick           50 runs per row, for smoke tests\n"
@@ -230,6 +233,10 @@ static void setup_rows(bench *b, const char *autoosctl) {
         r->name = "libsandbox in-process";
         r->kind = ROW_LIBRARY;
 
+        r = &b->rows[ROW_IN_PROCESS_AHEAD];
+        r->name = "libsandbox, netns made ahead";
+        r->kind = ROW_LIBRARY;
+
         r = &b->rows[ROW_AUTOOSCTL];
         r->name = "autoosctl run";
         row_push(r, autoosctl);
@@ -254,8 +261,14 @@ static void setup_library(bench *b) {
         if (k < 0) {
                 snprintf(b->ctx_error, sizeof(b->ctx_error), "%s", err.msg[0] ? err.msg : strerror(-k));
                 row_skip(r, "sbx_context_new: %s", b->ctx_error);
+                row_skip(&b->rows[ROW_IN_PROCESS_AHEAD], "sbx_context_new: %s", b->ctx_error);
                 return;
         }
+        /* The same, with the helper thread keeping network namespaces ready (autoosd's setting). */
+        sbx_config ahead = { .prepare_ahead = 4 };
+        k = sbx_context_new(&ahead, &b->ctx_ahead, &err);
+        if (k < 0)
+                row_skip(&b->rows[ROW_IN_PROCESS_AHEAD], "sbx_context_new: %s", err.msg);
 
         spec = calloc(1, sizeof(sbx_spec));
         if (!spec || !(spec->argv = calloc(2, sizeof(char *))) || !(spec->argv[0] = strdup("/bin/true"))) {
@@ -320,7 +333,7 @@ static double run_library(bench *b, row *r) {
         b->spec->id = strdup(id);
 
         t0 = now_ms();
-        k = sbx_run_sync(b->ctx, b->spec, NULL, NULL, &res);
+        k = sbx_run_sync(r == &b->rows[ROW_IN_PROCESS_AHEAD] ? b->ctx_ahead : b->ctx, b->spec, NULL, NULL, &res);
         t1 = now_ms();
 
         if (k < 0) {
@@ -570,6 +583,7 @@ int main(int argc, char **argv) {
                 free(b.rows[i].ms);
         sbx_spec_free(b.spec);
         sbx_context_free(b.ctx);
+        sbx_context_free(b.ctx_ahead);
         safe_close(b.devnull);
         return in_process_failures > 0 ? 1 : 0;
 }
