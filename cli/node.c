@@ -337,7 +337,6 @@ static int request(const node_opts *o, const char *what, const char *req, size_t
 }
 
 /* {"cmd":cmd} plus a newline, or with "spec" when spec is not NULL. */
-static int gen_value(yajl_gen g, yajl_val v);
 
 static char *make_request(const char *cmd, yajl_val spec, char **argv, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
@@ -353,7 +352,7 @@ static char *make_request(const char *cmd, yajl_val spec, char **argv, size_t *r
                         if (argv && strcmp(spec->u.object.keys[i], "argv") == 0)
                                 continue;
                         if (au_json_gen_string(g, spec->u.object.keys[i]) < 0 ||
-                            gen_value(g, spec->u.object.values[i]) < 0)
+                            au_json_gen_tree(g, spec->u.object.values[i]) < 0)
                                 return NULL;
                 }
                 if (argv) {
@@ -382,31 +381,6 @@ static char *make_request(const char *cmd, yajl_val spec, char **argv, size_t *r
         return line;
 }
 
-static int gen_value(yajl_gen g, yajl_val v) {
-        if (YAJL_IS_STRING(v))
-                return au_json_gen_string(g, v->u.string);
-        if (YAJL_IS_NUMBER(v))
-                return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r)) == yajl_gen_status_ok
-                               ? 0
-                               : -EINVAL;
-        if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
-                return au_json_gen_bool(g, YAJL_IS_TRUE(v));
-        if (YAJL_IS_OBJECT(v)) {
-                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-                for (size_t i = 0; i < v->u.object.len; i++) {
-                        AU_JSON_GEN_TRY(au_json_gen_string(g, v->u.object.keys[i]));
-                        AU_JSON_GEN_TRY(gen_value(g, v->u.object.values[i]));
-                }
-                return au_json_gen_map_close(g);
-        }
-        if (YAJL_IS_ARRAY(v)) {
-                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
-                for (size_t i = 0; i < v->u.array.len; i++)
-                        AU_JSON_GEN_TRY(gen_value(g, v->u.array.values[i]));
-                return au_json_gen_array_close(g);
-        }
-        return au_json_gen_null(g);
-}
 
 /* ---- output ------------------------------------------------------------------ */
 

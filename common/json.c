@@ -527,3 +527,29 @@ int au_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len) {
                 *ret_len = o;
         return 0;
 }
+
+int au_json_gen_tree(yajl_gen g, yajl_val v) {
+        if (YAJL_IS_STRING(v))
+                return au_json_gen_string(g, v->u.string);
+        if (YAJL_IS_NUMBER(v))
+                return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r)) == yajl_gen_status_ok
+                               ? 0
+                               : -EINVAL;
+        if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
+                return au_json_gen_bool(g, YAJL_IS_TRUE(v));
+        if (YAJL_IS_OBJECT(v)) {
+                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
+                for (size_t i = 0; i < v->u.object.len; i++) {
+                        AU_JSON_GEN_TRY(au_json_gen_string(g, v->u.object.keys[i]));
+                        AU_JSON_GEN_TRY(au_json_gen_tree(g, v->u.object.values[i]));
+                }
+                return au_json_gen_map_close(g);
+        }
+        if (YAJL_IS_ARRAY(v)) {
+                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
+                for (size_t i = 0; i < v->u.array.len; i++)
+                        AU_JSON_GEN_TRY(au_json_gen_tree(g, v->u.array.values[i]));
+                return au_json_gen_array_close(g);
+        }
+        return au_json_gen_null(g);
+}

@@ -86,6 +86,9 @@ int au_json_gen_map_open(yajl_gen g);
 int au_json_gen_map_close(yajl_gen g);
 int au_json_gen_array_open(yajl_gen g);
 int au_json_gen_array_close(yajl_gen g);
+/* Writes a parsed yajl tree back out (numbers keep their exact text). */
+int au_json_gen_tree(yajl_gen g, yajl_val v);
+
 /* Key and value in one call. */
 int au_json_gen_kv_string(yajl_gen g, const char *key, const char *value);
 int au_json_gen_kv_uint64(yajl_gen g, const char *key, uint64_t value);

@@ -300,32 +300,6 @@ static void conn_update(dmn_conn *conn) {
                 conn_free(conn);
 }
 
-/* The "spec" member as a JSON text of its own (numbers keep their exact text). */
-static int gen_value(yajl_gen g, yajl_val v) {
-        if (YAJL_IS_STRING(v))
-                return au_json_gen_string(g, v->u.string);
-        if (YAJL_IS_NUMBER(v))
-                return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r)) == yajl_gen_status_ok
-                               ? 0
-                               : -EINVAL;
-        if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
-                return au_json_gen_bool(g, YAJL_IS_TRUE(v));
-        if (YAJL_IS_OBJECT(v)) {
-                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-                for (size_t i = 0; i < v->u.object.len; i++) {
-                        AU_JSON_GEN_TRY(au_json_gen_string(g, v->u.object.keys[i]));
-                        AU_JSON_GEN_TRY(gen_value(g, v->u.object.values[i]));
-                }
-                return au_json_gen_map_close(g);
-        }
-        if (YAJL_IS_ARRAY(v)) {
-                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
-                for (size_t i = 0; i < v->u.array.len; i++)
-                        AU_JSON_GEN_TRY(gen_value(g, v->u.array.values[i]));
-                return au_json_gen_array_close(g);
-        }
-        return au_json_gen_null(g);
-}
 
 static void handle_run(dmn_conn *conn, dmn_request *req, yajl_val doc) {
         static const char *const known[] = {"cmd", "spec", NULL};
@@ -344,7 +318,7 @@ static void handle_run(dmn_conn *conn, dmn_request *req, yajl_val doc) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         _cleanup_free_ char *json = NULL;
         size_t len = 0;
-        if (!g || gen_value(g, spec) < 0 || !(json = au_json_gen_finish(g, &len)))
+        if (!g || au_json_gen_tree(g, spec) < 0 || !(json = au_json_gen_finish(g, &len)))
                 return request_fail_now(req, "run: out of memory", false);
         if (!c->ops.run)
                 return request_fail_now(req, "run: not supported by this daemon", false);

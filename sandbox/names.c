@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The words of DESIGN.md for trust levels, networks and outcomes. */
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,4 +72,27 @@ uint64_t sbx_now_ns(void) {
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + (uint64_t) ts.tv_nsec;
+}
+
+const sbx_limit_field sbx_limit_fields[7] = {
+        {"memory_bytes", offsetof(sbx_limits, memory_bytes), false},
+        {"cpu_percent", offsetof(sbx_limits, cpu_percent), true},
+        {"pids", offsetof(sbx_limits, pids), true},
+        {"wall_ms", offsetof(sbx_limits, wall_ms), false},
+        {"cpu_ms", offsetof(sbx_limits, cpu_ms), false},
+        {"output_bytes", offsetof(sbx_limits, output_bytes), false},
+        {"work_bytes", offsetof(sbx_limits, work_bytes), false},
+};
+
+uint64_t sbx_limit_get(const sbx_limits *l, const sbx_limit_field *f) {
+        const char *p = (const char *) l + f->offset;
+        return f->is32 ? *(const uint32_t *) p : *(const uint64_t *) p;
+}
+
+void sbx_limit_set(sbx_limits *l, const sbx_limit_field *f, uint64_t v) {
+        char *p = (char *) l + f->offset;
+        if (f->is32)
+                *(uint32_t *) p = (uint32_t) v;
+        else
+                *(uint64_t *) p = v;
 }

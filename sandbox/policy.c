@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/sandbox-internal.h"
 
 #define KiB UINT64_C(1024)
 #define MiB (1024 * KiB)
@@ -17,28 +17,9 @@
 
 /* A policy file is small; anything bigger is not one. */
 #define POLICY_MAX_BYTES (1024 * 1024)
-/* Below this no program starts; same floor as spec.c applies to specs. */
-#define MIN_MEMORY_BYTES (4 * MiB)
 
 /* The limits fields, in the order DESIGN.md lists them. */
-static const struct limit_field {
-        const char *name;
-        size_t offset;
-        bool is32;
-} limit_fields[] = {
-        {"memory_bytes", offsetof(sbx_limits, memory_bytes), false},
-        {"cpu_percent", offsetof(sbx_limits, cpu_percent), true},
-        {"pids", offsetof(sbx_limits, pids), true},
-        {"wall_ms", offsetof(sbx_limits, wall_ms), false},
-        {"cpu_ms", offsetof(sbx_limits, cpu_ms), false},
-        {"output_bytes", offsetof(sbx_limits, output_bytes), false},
-        {"work_bytes", offsetof(sbx_limits, work_bytes), false},
-};
 
-static uint64_t limit_get(const sbx_limits *l, const struct limit_field *f) {
-        const char *p = (const char *) l + f->offset;
-        return f->is32 ? *(const uint32_t *) p : *(const uint64_t *) p;
-}
 
 void sbx_policy_init_default(sbx_policy *ret) {
         static const sbx_limits restricted_defaults = {
@@ -108,18 +89,18 @@ void sbx_policy_init_default(sbx_policy *ret) {
 }
 
 static int read_limits(yajl_val v, const char *path, sbx_limits *l, au_error *err) {
-        const char *known[ELEMENTSOF(limit_fields) + 1] = {};
+        const char *known[ELEMENTSOF(sbx_limit_fields) + 1] = {};
         char field[128];
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++)
-                known[i] = limit_fields[i].name;
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++)
+                known[i] = sbx_limit_fields[i].name;
         r = au_json_check_object(v, path, known, err);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++) {
-                const struct limit_field *f = &limit_fields[i];
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++) {
+                const sbx_limit_field *f = &sbx_limit_fields[i];
                 yajl_val x = au_json_get(v, f->name);
                 char *p = (char *) l + f->offset;
 
@@ -231,9 +212,9 @@ static int read_level(yajl_val v, const char *path, sbx_level_policy *lp, au_err
 static int validate_level(const sbx_level_policy *lp, const char *name, au_error *err) {
         char field[128];
 
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++) {
-                const struct limit_field *f = &limit_fields[i];
-                uint64_t d = limit_get(&lp->defaults, f), c = limit_get(&lp->ceilings, f);
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++) {
+                const sbx_limit_field *f = &sbx_limit_fields[i];
+                uint64_t d = sbx_limit_get(&lp->defaults, f), c = sbx_limit_get(&lp->ceilings, f);
 
                 snprintf(field, sizeof(field), "levels.%s.defaults.%s", name, f->name);
                 if (d > c)
@@ -246,10 +227,10 @@ static int validate_level(const sbx_level_policy *lp, const char *name, au_error
                 } else if (d == 0)
                         return au_error_set_field(err, field, "%s: must be positive", field);
         }
-        if (lp->defaults.memory_bytes < MIN_MEMORY_BYTES) {
+        if (lp->defaults.memory_bytes < SBX_MIN_MEMORY_BYTES) {
                 snprintf(field, sizeof(field), "levels.%s.defaults.memory_bytes", name);
                 return au_error_set_field(err, field, "%s: %" PRIu64 " is below the minimum of %" PRIu64,
-                                          field, lp->defaults.memory_bytes, MIN_MEMORY_BYTES);
+                                          field, lp->defaults.memory_bytes, SBX_MIN_MEMORY_BYTES);
         }
         if (lp->default_network < 0 || lp->default_network >= _SBX_NET_MAX ||
             !lp->network_allowed[lp->default_network]) {

@@ -17,6 +17,18 @@
 /* A stream that writes more than this many times its limit ends the run. */
 #define SBX_OUTPUT_KILL_FACTOR 8
 
+/* ---- names.c: the limits fields, in the order DESIGN.md lists them -------- */
+typedef struct sbx_limit_field {
+        const char *name;
+        size_t offset;
+        bool is32;
+} sbx_limit_field;
+extern const sbx_limit_field sbx_limit_fields[7];
+uint64_t sbx_limit_get(const sbx_limits *l, const sbx_limit_field *f);
+void sbx_limit_set(sbx_limits *l, const sbx_limit_field *f, uint64_t v);
+/* Below this much memory no program starts: refused in specs and policies alike. */
+#define SBX_MIN_MEMORY_BYTES ((uint64_t) 4 << 20)
+
 /* ---- seccomp.c ------------------------------------------------------------
  * Filters are compiled once per trust level in the parent (libseccomp, binary
  * tree layout) and only loaded in the child. Allowed calls run; everything

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/sandbox-internal.h"
 
 #define MiB (UINT64_C(1024) * 1024)
 
@@ -23,35 +23,10 @@
 #define SPEC_MAX_STDIN (16 * MiB)
 #define SPEC_MAX_PATH 4096
 #define SPEC_MAX_COMPONENT 255
-#define SPEC_MIN_MEMORY_BYTES (4 * MiB) /* below this nothing starts */
 #define SPEC_DEFAULT_FILE_MODE 0644
 
-static const struct limit_field {
-        const char *name;
-        size_t offset;
-        bool is32;
-} limit_fields[] = {
-        {"memory_bytes", offsetof(sbx_limits, memory_bytes), false},
-        {"cpu_percent", offsetof(sbx_limits, cpu_percent), true},
-        {"pids", offsetof(sbx_limits, pids), true},
-        {"wall_ms", offsetof(sbx_limits, wall_ms), false},
-        {"cpu_ms", offsetof(sbx_limits, cpu_ms), false},
-        {"output_bytes", offsetof(sbx_limits, output_bytes), false},
-        {"work_bytes", offsetof(sbx_limits, work_bytes), false},
-};
 
-static uint64_t limit_get(const sbx_limits *l, const struct limit_field *f) {
-        const char *p = (const char *) l + f->offset;
-        return f->is32 ? *(const uint32_t *) p : *(const uint64_t *) p;
-}
 
-static void limit_set(sbx_limits *l, const struct limit_field *f, uint64_t v) {
-        char *p = (char *) l + f->offset;
-        if (f->is32)
-                *(uint32_t *) p = (uint32_t) v;
-        else
-                *(uint64_t *) p = v;
-}
 
 static char **strv_free(char **l) {
         if (l)
@@ -174,14 +149,14 @@ static size_t strv_length(char **l) {
 static int apply_limits(sbx_spec *spec, const sbx_level_policy *lp, const char *level, au_error *err) {
         char field[64];
 
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++) {
-                const struct limit_field *f = &limit_fields[i];
-                uint64_t v = limit_get(&spec->limits, f), ceiling = limit_get(&lp->ceilings, f);
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++) {
+                const sbx_limit_field *f = &sbx_limit_fields[i];
+                uint64_t v = sbx_limit_get(&spec->limits, f), ceiling = sbx_limit_get(&lp->ceilings, f);
 
                 snprintf(field, sizeof(field), "limits.%s", f->name);
                 if (v == 0) {
-                        v = limit_get(&lp->defaults, f);
-                        limit_set(&spec->limits, f, v);
+                        v = sbx_limit_get(&lp->defaults, f);
+                        sbx_limit_set(&spec->limits, f, v);
                 }
                 if (f->offset == offsetof(sbx_limits, work_bytes)) {
                         if (!lp->work_writable && v > 0)
@@ -192,10 +167,10 @@ static int apply_limits(sbx_spec *spec, const sbx_level_policy *lp, const char *
                                                           field, level);
                 } else if (v == 0)
                         return au_error_set_field(err, field, "%s: must be positive", field);
-                if (f->offset == offsetof(sbx_limits, memory_bytes) && v < SPEC_MIN_MEMORY_BYTES)
+                if (f->offset == offsetof(sbx_limits, memory_bytes) && v < SBX_MIN_MEMORY_BYTES)
                         return au_error_set_field(err, field,
                                                   "%s: %" PRIu64 " is below the minimum of %" PRIu64, field,
-                                                  v, SPEC_MIN_MEMORY_BYTES);
+                                                  v, SBX_MIN_MEMORY_BYTES);
                 if (v > ceiling)
                         return au_error_set_field(err, field,
                                                   "%s: %" PRIu64 " exceeds the %s ceiling of %" PRIu64,
@@ -572,17 +547,17 @@ static int read_files(yajl_val v, const sbx_policy *policy, sbx_spec *spec, au_e
 }
 
 static int read_limits(yajl_val v, sbx_limits *l, bool *ret_work_zero, au_error *err) {
-        const char *known[ELEMENTSOF(limit_fields) + 1] = {};
+        const char *known[ELEMENTSOF(sbx_limit_fields) + 1] = {};
         char field[64];
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++)
-                known[i] = limit_fields[i].name;
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++)
+                known[i] = sbx_limit_fields[i].name;
         r = au_json_check_object(v, "limits", known, err);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++) {
-                const struct limit_field *f = &limit_fields[i];
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++) {
+                const sbx_limit_field *f = &sbx_limit_fields[i];
                 yajl_val x = au_json_get(v, f->name);
                 uint64_t u;
 
@@ -601,7 +576,7 @@ static int read_limits(yajl_val v, sbx_limits *l, bool *ret_work_zero, au_error 
                                                           field);
                         *ret_work_zero = true;
                 }
-                limit_set(l, f, u);
+                sbx_limit_set(l, f, u);
         }
         return 0;
 }
@@ -805,9 +780,9 @@ static int gen_spec(yajl_gen g, const sbx_spec *spec) {
 
         AU_JSON_GEN_TRY(au_json_gen_string(g, "limits"));
         AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-        for (size_t i = 0; i < ELEMENTSOF(limit_fields); i++)
-                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, limit_fields[i].name,
-                                                      limit_get(&spec->limits, &limit_fields[i])));
+        for (size_t i = 0; i < ELEMENTSOF(sbx_limit_fields); i++)
+                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, sbx_limit_fields[i].name,
+                                                      sbx_limit_get(&spec->limits, &sbx_limit_fields[i])));
         AU_JSON_GEN_TRY(au_json_gen_map_close(g));
 
         if (sbx_network_to_string(spec->network))
