@@ -61,18 +61,6 @@ wait_for() {
         done
 }
 
-# free_port: a loopback TCP port that no socket uses right now (racy: callers
-# check that what they started really owns it).
-free_port() {
-        while :; do
-                _p=$(awk -v s="$$$(date +%N)" 'BEGIN { srand(s % 2147483647); print 20000 + int(rand() * 40000) }')
-                _hex=$(printf '%04X' "$_p")
-                cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":$_hex " || {
-                        echo "$_p"
-                        return
-                }
-        done
-}
 
 _lr_cleanup() {
         for _pid in $_lr_daemons; do

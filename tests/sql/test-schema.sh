@@ -23,17 +23,6 @@ chown postgres: "$PGDATA_DIR"
 touch "$TEST_TMP/pg.log"
 chown postgres: "$TEST_TMP/pg.log"
 
-# A loopback TCP port no socket uses right now (racy: a failed start retries).
-pg_free_port() {
-        while :; do
-                _p=$(awk -v s="$$$(date +%N)" 'BEGIN { srand(s % 2147483647); print 20000 + int(rand() * 40000) }')
-                _hex=$(printf '%04X' "$_p")
-                cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":$_hex " || {
-                        echo "$_p"
-                        return
-                }
-        done
-}
 
 pg() { runuser -u postgres -- "$PGBIN/$@"; }
 at_exit "runuser -u postgres -- '$PGBIN/pg_ctl' -D '$PGDATA_DIR' stop -m immediate"
@@ -45,7 +34,7 @@ pg initdb -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
 }
 started=""
 for _try in 1 2 3 4 5; do
-        PGPORT=$(pg_free_port)
+        PGPORT=$(free_port)
         if pg pg_ctl -D "$PGDATA_DIR" -l "$TEST_TMP/pg.log" -w -t 20 \
                 -o "-k $PGDATA_DIR -p $PGPORT -c listen_addresses=127.0.0.1 -c fsync=off" \
                 start >/dev/null 2>&1; then
