@@ -292,8 +292,8 @@ int main(int argc, char **argv) {
                 au_loop_add_timer(d.loop, 0, MAX(wd_usec / 2000, (uint64_t) 1), on_watchdog, &d, &watchdog);
         au_loop_add_timer(d.loop, 200, 200, on_exit_check, &d, &d.exit_check);
 
-        log_info("autoosd %s ready: node %s, redis %s, %u runs at once, cgroups %s", PACKAGE_VERSION, d.cfg.node_id,
-                 d.cfg.redis_url, d.cfg.max_runs, "ready");
+        log_info("autoosd %s ready: node %s, redis %s, %u runs at once", PACKAGE_VERSION, d.cfg.node_id,
+                 d.cfg.redis_url, d.cfg.max_runs);
         sd_notify(0, "READY=1");
         notify_status(&d);
 

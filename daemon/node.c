@@ -63,8 +63,7 @@ struct dmn_node {
         sbx_context *sbx;
         mem_bus *bus;
         au_metrics *metrics;
-        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled,
-                *m_rejected;
+        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled;
         au_source *heartbeat, *wake, *grace, *sweep;
         job *jobs; /* every live job */
         unsigned n_running, n_queued, n_checking, n_publishing;

@@ -41,7 +41,6 @@ struct sbx_cgroup_root {
         int same_as[_H_MAX]; /* index of the first controller on the same hierarchy, or self */
         bool have_memsw;
         bool have_cgroup_kill;
-        bool have_memory_peak;
 };
 
 struct sbx_cgroup {
@@ -198,7 +197,6 @@ static int root_init_v2(sbx_cgroup_root *root, const char *parent_override, au_e
                 return r;
         root->have_cgroup_kill = faccessat(root->fd[H_MEMORY], "cgroup.kill", F_OK, 0) == 0 ||
                                  access("/sys/fs/cgroup/cgroup.kill", F_OK) == 0;
-        root->have_memory_peak = true; /* checked per run: 5.19+ */
         return 0;
 }
 
@@ -492,6 +490,11 @@ int sbx_cgroup_read_cpu_ns(sbx_cgroup *cg, uint64_t *ret) {
         return r;
 }
 
+int sbx_cgroup_read_pids_max_events(sbx_cgroup *cg, uint64_t *ret) {
+        int fd = cg->root->v2 ? cg->fd[H_MEMORY] : dir_for(cg, H_PIDS);
+        return read_keyed_at(fd, "pids.events", "max", ret);
+}
+
 int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret) {
         sbx_cgroup_stats s = {};
         uint64_t v;
@@ -503,8 +506,6 @@ int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret) {
                         s.memory_peak = v;
                 if (read_keyed_at(fd, "memory.events", "oom_kill", &v) >= 0)
                         s.oom_kills = v;
-                if (read_keyed_at(fd, "pids.events", "max", &v) >= 0)
-                        s.pids_max_events = v;
         } else {
                 int mfd = dir_for(cg, H_MEMORY);
                 if (read_u64_at(mfd, cg->root->have_memsw ? "memory.memsw.max_usage_in_bytes"
@@ -513,9 +514,8 @@ int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret) {
                         s.memory_peak = v;
                 if (read_keyed_at(mfd, "memory.oom_control", "oom_kill", &v) >= 0)
                         s.oom_kills = v;
-                if (read_keyed_at(dir_for(cg, H_PIDS), "pids.events", "max", &v) >= 0)
-                        s.pids_max_events = v;
         }
+        (void) sbx_cgroup_read_pids_max_events(cg, &s.pids_max_events);
         *ret = s;
         return 0;
 }

@@ -129,7 +129,7 @@ int sbx_rootfs_template_remove(const char *dir) {
         return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? negative_errno() : 0;
 }
 
-static int template_build(const char *dir, sbx_rootfs_template *ret, au_error *err) {
+static int template_build(const char *dir, au_error *err) {
         char p[4096], q[4096];
         int r;
 
@@ -146,7 +146,7 @@ static int template_build(const char *dir, sbx_rootfs_template *ret, au_error *e
                         return au_error_set(err, errno, "create %s", p);
         }
 
-        ret->n_top_binds = 0;
+        /* Symlinks are copied; directories get a mount point (template_fill_binds() binds them). */
         for (size_t i = 0; i < ELEMENTSOF(top_entries); i++) {
                 struct stat st;
                 snprintf(q, sizeof(q), "/%s", top_entries[i]);
@@ -159,7 +159,6 @@ static int template_build(const char *dir, sbx_rootfs_template *ret, au_error *e
                 } else if (S_ISDIR(st.st_mode)) {
                         if (mkdir(p, 0755) < 0)
                                 return au_error_set(err, errno, "create %s", p);
-                        ret->top_binds[ret->n_top_binds++] = top_entries[i];
                 }
         }
 
@@ -305,7 +304,7 @@ int sbx_rootfs_template_open(const char *state_dir, sbx_rootfs_template *ret, au
         if (access(dir, F_OK) < 0) {
                 /* Built aside and renamed into place, so nobody ever sees half a template. */
                 snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dir, (int) getpid());
-                r = template_build(tmp, ret, err);
+                r = template_build(tmp, err);
                 if (r < 0) {
                         sbx_rootfs_template_remove(tmp);
                         return r;

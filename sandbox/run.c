@@ -626,13 +626,12 @@ static void check_limits(sbx_run *run) {
         if (run->exited || run->killed)
                 return;
 
-        uint64_t cpu_ns = 0;
-        sbx_cgroup_stats st;
+        uint64_t cpu_ns = 0, pids_max = 0;
         if (sbx_cgroup_read_cpu_ns(run->cg, &cpu_ns) >= 0 && cpu_ns >= run->limits.cpu_ms * 1000000ull) {
                 kill_for(run, SBX_OUTCOME_CPU_LIMIT, "CPU time limit of %" PRIu64 " ms reached", run->limits.cpu_ms);
                 return;
         }
-        if (sbx_cgroup_read_stats(run->cg, &st) >= 0 && st.pids_max_events > 0) {
+        if (sbx_cgroup_read_pids_max_events(run->cg, &pids_max) >= 0 && pids_max > 0) {
                 kill_for(run, SBX_OUTCOME_PIDS_LIMIT, "process limit of %" PRIu32 " reached", run->limits.pids);
                 return;
         }

@@ -88,8 +88,9 @@ typedef struct sbx_cgroup_stats {
         uint64_t pids_max_events; /* forks refused by the pids limit */
 } sbx_cgroup_stats;
 int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret);
-/* CPU time only (cheap), for the CPU limit check. */
+/* One file each (cheap), for the periodic limit checks. */
 int sbx_cgroup_read_cpu_ns(sbx_cgroup *cg, uint64_t *ret);
+int sbx_cgroup_read_pids_max_events(sbx_cgroup *cg, uint64_t *ret);
 /* Removes the cgroup (waiting briefly for exiting tasks); frees. Accepts NULL. */
 sbx_cgroup *sbx_cgroup_destroy(sbx_cgroup *cg);
 
