@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A workflow document (DESIGN.md "Workflows") parsed and checked before
+ * anything is stored: unknown fields, duplicate step ids, unknown `needs` and
+ * `fallback`, cycles (named: "a -> b -> c -> a"), run specs over the
+ * policy's ceilings. Every refusal names the step and the field:
+ * err->field is the path ("steps.build.run.limits.memory_bytes", or
+ * "steps[3].id" before the step has a usable id) and err->msg says what is
+ * wrong ("step 'build': run.limits.memory_bytes: ... over the ceiling ...").
+ *
+ * Document:
+ *   {"name": str (1..128 chars, default "workflow"), "description": str,
+ *    "steps": [ step, ... ] (1..ORC_MAX_STEPS)}
+ * Step:
+ *   {"id": str (1..64 of A-Z a-z 0-9 . _ -),
+ *    "kind": "run" (default) | "approval",
+ *    "needs": [step id, ...], "description": str,
+ *    "run": run spec (required for kind run, refused for approval; its
+ *           id/workflow/step/attempt are set by the coordinator and refused here),
+ *    "retry": {"max_attempts": 1..100 (default 1: no retry),
+ *              "backoff_ms": default 500, "max_backoff_ms": default 10000},
+ *    "fallback": step id: a run step of this workflow other than itself, that
+ *                no step needs, that has no fallback itself, that no other
+ *                step names as its fallback, and that does not need this step,
+ *    "node_selector": {"label": "value", ...}}
+ *
+ * A step named as some step's `fallback` is a standby: it runs only when
+ * that step fails for good. Pure code: no I/O, no globals.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/error.h"
+#include "sandbox/sandbox.h"
+
+#define ORC_MAX_STEPS 10000
+#define ORC_MAX_STEP_ID 64
+
+typedef enum orc_step_kind {
+        ORC_STEP_RUN,
+        ORC_STEP_APPROVAL,
+} orc_step_kind;
+
+typedef struct orc_label {
+        char *key;
+        char *value;
+} orc_label;
+
+typedef struct orc_step {
+        char *id;
+        orc_step_kind kind;
+        char **needs; /* step ids, in document order */
+        size_t n_needs;
+        char *fallback;   /* step id or NULL */
+        bool is_fallback; /* another step names this one as its fallback */
+        uint32_t max_attempts;
+        uint64_t backoff_ms, max_backoff_ms;
+        char *run_json; /* the "run" object as given (re-generated compactly), NULL for approvals */
+        char *program;  /* run.argv joined with single spaces: the history key of simulate */
+        sbx_trust trust; /* run.trust, or the policy's default; _SBX_TRUST_INVALID for approvals */
+        uint64_t wall_ms; /* run.limits.wall_ms after the policy's defaults */
+        orc_label *selector;
+        size_t n_selector;
+} orc_step;
+
+typedef struct orc_workflow {
+        char *name;
+        orc_step *steps; /* in document order */
+        size_t n_steps;
+        char *json; /* the whole document as accepted (compact) */
+} orc_workflow;
+
+/*
+ * Parses buf[0..len) (at most max_bytes) and checks it against policy (NULL:
+ * the built-in policy). On success *ret is a new workflow the caller frees.
+ * Returns 0, -EINVAL (err names the step and field), -E2BIG (over max_bytes)
+ * or -ENOMEM.
+ */
+int orc_workflow_parse(const char *buf, size_t len, size_t max_bytes, const sbx_policy *policy,
+                       orc_workflow **ret, au_error *err);
+
+orc_workflow *orc_workflow_free(orc_workflow *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(orc_workflow *, orc_workflow_free);
+#define _cleanup_orc_workflow_ _cleanup_(orc_workflow_freep)
+
+/* The step with this id, or NULL. */
+const orc_step *orc_workflow_step(const orc_workflow *w, const char *id);
+
+/*
+ * Step indices in an order where every step comes after its needs
+ * (Kahn's algorithm, ties in document order). ret has n_steps entries.
+ */
+int orc_workflow_topo_order(const orc_workflow *w, size_t *ret);
