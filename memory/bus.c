@@ -44,6 +44,7 @@
 
 #include "common/macro.h"
 #include "memory/bus.h"
+#include "memory/redis.h"
 
 #define GROUP "autoosd"
 #define RESULTS_KEY "autoos:results"
@@ -136,12 +137,7 @@ struct mem_bus {
         mem_bus_ops ops;
         void *userdata;
 
-        char *host;
-        int port;
-        char *unix_path;
-        char *user;
-        char *password;
-        unsigned db;
+        mem_redis_url url;
 
         char *node;
         char *jobs_key;
@@ -551,10 +547,10 @@ static int conn_queue_setup(conn *c) {
         mem_bus *b = c->bus;
         redisAsyncContext *ac = c->ac;
 
-        if (b->password) {
-                const char *argv[] = {"AUTH", b->user ? b->user : "", b->password};
-                size_t argvlen[] = {4, b->user ? strlen(b->user) : 0, strlen(b->password)};
-                int skip = b->user ? 0 : 1;
+        if (b->url.password) {
+                const char *argv[] = {"AUTH", b->url.user ? b->url.user : "", b->url.password};
+                size_t argvlen[] = {4, b->url.user ? strlen(b->url.user) : 0, strlen(b->url.password)};
+                int skip = b->url.user ? 0 : 1;
 
                 /* Without a user name this is the one-argument AUTH of Redis < 6. */
                 if (skip) {
@@ -565,8 +561,8 @@ static int conn_queue_setup(conn *c) {
                         return -ENOMEM;
                 c->setup_left++;
         }
-        if (b->db > 0) {
-                if (redisAsyncCommand(ac, on_select_reply, c, "SELECT %u", b->db) != REDIS_OK)
+        if (b->url.db > 0) {
+                if (redisAsyncCommand(ac, on_select_reply, c, "SELECT %u", b->url.db) != REDIS_OK)
                         return -ENOMEM;
                 c->setup_left++;
         }
@@ -612,7 +608,7 @@ static void conn_connect(conn *c) {
         char why[256];
         int r;
 
-        ac = b->unix_path ? redisAsyncConnectUnix(b->unix_path) : redisAsyncConnect(b->host, b->port);
+        ac = b->url.unix_path ? redisAsyncConnectUnix(b->url.unix_path) : redisAsyncConnect(b->url.host, b->url.port);
         if (!ac) {
                 conn_fail(c, "out of memory");
                 return;
@@ -640,7 +636,7 @@ static void conn_connect(conn *c) {
         ac->ev.delWrite = ev_del_write;
         ac->ev.cleanup = ev_cleanup;
         /* A peer that vanishes without a FIN is found by keepalive (hiredis: ~15 s idle). */
-        if (!b->unix_path)
+        if (!b->url.unix_path)
                 (void) redisEnableKeepAlive(&ac->c);
         redisAsyncSetDisconnectCallback(ac, on_disconnect);
         /* Must come after the hooks: hiredis arms the write event here to see the connect finish. */
@@ -1172,136 +1168,6 @@ int mem_bus_event(mem_bus *b, const char *json, size_t len, mem_done_fn done, vo
 
 /* ---- setup ------------------------------------------------------------------- */
 
-static char *memdup_str(const char *s, size_t n) {
-        char *p = malloc(n + 1);
-        if (p) {
-                memcpy(p, s, n);
-                p[n] = '\0';
-        }
-        return p;
-}
-
-static int hexval(char ch) {
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
-
-/* Percent-decodes s[0..n) (passwords may hold '@', ':' or '/'). */
-static char *url_decode(const char *s, size_t n) {
-        char *out = malloc(n + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-                        *o++ = (char) (hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-                        i += 2;
-                } else
-                        *o++ = s[i];
-        }
-        *o = '\0';
-        return out;
-}
-
-/* Digits only, within [min, max]. */
-static int parse_uint(const char *s, size_t n, unsigned min, unsigned max, unsigned *ret) {
-        unsigned long v = 0;
-
-        if (n == 0 || n > 10)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                v = v * 10 + (unsigned long) (s[i] - '0');
-        }
-        if (v < min || v > max)
-                return -EINVAL;
-        *ret = (unsigned) v;
-        return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db] or unix:///path */
-static int parse_url(mem_bus *b, const char *url, au_error *err) {
-        const char *p, *at, *host;
-        size_t hostlen;
-        unsigned v;
-
-        if (startswith(url, "unix://")) {
-                p = url + strlen("unix://");
-                if (p[0] != '/')
-                        return au_error_set_field(err, "url", "unix socket URL needs an absolute path: %s",
-                                                  url);
-                b->unix_path = strdup(p);
-                return b->unix_path ? 0 : -ENOMEM;
-        }
-        if (startswith(url, "rediss://"))
-                return au_error_set_field(err, "url", "TLS (rediss://) is not supported by hiredis 0.14: %s",
-                                          url);
-        if (!startswith(url, "redis://"))
-                return au_error_set_field(
-                        err, "url", "expected redis://[:password@]host[:port][/db] or unix:///path: %s",
-                        url);
-        p = url + strlen("redis://");
-
-        at = strrchr(p, '@');
-        if (at) {
-                const char *colon = memchr(p, ':', (size_t) (at - p));
-
-                if (colon) {
-                        if (colon > p && !(b->user = url_decode(p, (size_t) (colon - p))))
-                                return -ENOMEM;
-                        if (!(b->password = url_decode(colon + 1, (size_t) (at - colon - 1))))
-                                return -ENOMEM;
-                } else if (!(b->password = url_decode(p, (size_t) (at - p))))
-                        return -ENOMEM;
-                if (!b->password[0]) {
-                        free(b->password);
-                        b->password = NULL;
-                }
-                p = at + 1;
-        }
-
-        if (*p == '[') {
-                const char *end = strchr(p, ']');
-                if (!end)
-                        return au_error_set_field(err, "url", "unterminated [ in %s", url);
-                host = p + 1;
-                hostlen = (size_t) (end - host);
-                p = end + 1;
-        } else {
-                host = p;
-                hostlen = strcspn(p, ":/");
-                p += hostlen;
-        }
-        if (hostlen == 0)
-                return au_error_set_field(err, "url", "no host in %s", url);
-        if (!(b->host = memdup_str(host, hostlen)))
-                return -ENOMEM;
-
-        b->port = 6379;
-        if (*p == ':') {
-                size_t n = strcspn(++p, "/");
-                if (parse_uint(p, n, 1, 65535, &v) < 0)
-                        return au_error_set_field(err, "url", "bad port in %s", url);
-                b->port = (int) v;
-                p += n;
-        }
-        if (*p == '/') {
-                p++;
-                if (*p && parse_uint(p, strlen(p), 0, INT_MAX, &b->db) < 0)
-                        return au_error_set_field(err, "url", "bad database number in %s", url);
-                p += strlen(p);
-        }
-        if (*p)
-                return au_error_set_field(err, "url", "unexpected text in %s", url);
-        return 0;
-}
-
 static void bus_destroy(mem_bus *b) {
         conn *conns[] = {&b->reader, &b->writer};
 
@@ -1322,10 +1188,7 @@ static void bus_destroy(mem_bus *b) {
                 cmd_free(x);
         }
         b->deferred_src = au_source_free(b->deferred_src);
-        free(b->host);
-        free(b->unix_path);
-        free(b->user);
-        free(b->password);
+        mem_redis_url_done(&b->url);
         free(b->node);
         free(b->jobs_key);
         free(b->node_key);
@@ -1372,7 +1235,7 @@ int mem_bus_new(au_loop *loop, const mem_bus_config *cfg, const mem_bus_ops *ops
         b->reader = (conn){.bus = b, .name = "reader", .is_reader = true};
         b->writer = (conn){.bus = b, .name = "writer"};
 
-        r = parse_url(b, cfg->url, err);
+        r = mem_redis_url_parse(cfg->url, &b->url, err);
         if (r < 0) {
                 if (r == -ENOMEM)
                         au_error_set(err, ENOMEM, "parse the Redis URL");
