@@ -2,30 +2,48 @@
 /*
  * A workflow document (DESIGN.md "Workflows") parsed and checked before
  * anything is stored: unknown fields, duplicate step ids, unknown `needs` and
- * `fallback`, cycles (named: "a -> b -> c -> a"), run specs over the
- * policy's ceilings. Every refusal names the step and the field:
- * err->field is the path ("steps.build.run.limits.memory_bytes", or
- * "steps[3].id" before the step has a usable id) and err->msg says what is
- * wrong ("step 'build': run.limits.memory_bytes: ... over the ceiling ...").
+ * `fallback`, cycles, run specs over the policy's ceilings. Every refusal
+ * names the step and the field: err->field is the path
+ * ("steps.build.run.limits.memory_bytes", or "steps[3].id" before the step
+ * has a usable id) and err->msg says what is wrong, naming the step
+ * ("step 'build': run.limits.memory_bytes: ... exceeds the standard ceiling ...").
+ * err->field is "" only when the document as a whole is refused: not one JSON
+ * document (au_json_parse's message: "invalid JSON: ...", "JSON nested deeper
+ * than ...", "JSON document is N bytes, over the limit ...") or not an object.
  *
  * Document:
- *   {"name": str (1..128 chars, default "workflow"), "description": str,
+ *   {"name": str (1..128 printable characters, default "workflow"),
+ *    "description": str (at most 4096 bytes),
  *    "steps": [ step, ... ] (1..ORC_MAX_STEPS)}
  * Step:
  *   {"id": str (1..64 of A-Z a-z 0-9 . _ -),
  *    "kind": "run" (default) | "approval",
- *    "needs": [step id, ...], "description": str,
+ *    "needs": [step id, ...] (existing steps, not itself, each once),
+ *    "description": str (at most 4096 bytes),
  *    "run": run spec (required for kind run, refused for approval; its
  *           id/workflow/step/attempt are set by the coordinator and refused here),
  *    "retry": {"max_attempts": 1..100 (default 1: no retry),
- *              "backoff_ms": default 500, "max_backoff_ms": default 10000},
+ *              "backoff_ms": 0..3600000 (default 500),
+ *              "max_backoff_ms": backoff_ms..86400000 (default the larger of
+ *                                10000 and backoff_ms)},
  *    "fallback": step id: a run step of this workflow other than itself, that
  *                no step needs, that has no fallback itself, that no other
- *                step names as its fallback, and that does not need this step,
- *    "node_selector": {"label": "value", ...}}
+ *                step names as its fallback, and that does not depend on this
+ *                step, directly or through other steps (it would wait forever),
+ *    "node_selector": {"label": "value", ...} (at most 32; names 1..64
+ *                     bytes, values strings of at most 256 bytes)}
+ * Approval steps have no run, retry, fallback or node_selector.
+ *
+ * A cycle is named in the order of `needs`, each step needing the next,
+ * starting at the cycle's first step in document order: field
+ * "steps.a.needs", message "steps: cycle a -> b -> c -> a". A fallback f of
+ * s that depends on s is refused at "steps.s.fallback": "step 's': fallback
+ * 'f' depends on 's', so it could never run in its place: f -> c -> s"
+ * ("t => g" on the way: t's fallback g).
  *
  * A step named as some step's `fallback` is a standby: it runs only when
- * that step fails for good. Pure code: no I/O, no globals.
+ * that step fails for good, and the steps that need the failed one wait for
+ * it instead. Pure code: no I/O, no globals.
  */
 #pragma once
 #include <stdbool.h>
@@ -69,13 +87,18 @@ typedef struct orc_workflow {
         orc_step *steps; /* in document order */
         size_t n_steps;
         char *json; /* the whole document as accepted (compact) */
+        /* Private to workflow.c: a hash index of step ids into steps[] (so do not
+         * reorder steps[]); NULL in a hand-built workflow, where lookups scan. */
+        uint32_t *id_slots;
+        size_t id_mask;
 } orc_workflow;
 
 /*
  * Parses buf[0..len) (at most max_bytes) and checks it against policy (NULL:
  * the built-in policy). On success *ret is a new workflow the caller frees.
  * Returns 0, -EINVAL (err names the step and field), -E2BIG (over max_bytes)
- * or -ENOMEM.
+ * or -ENOMEM; *ret is untouched on failure. As with every au_error, err
+ * keeps the first error recorded: pass a cleared one.
  */
 int orc_workflow_parse(const char *buf, size_t len, size_t max_bytes, const sbx_policy *policy,
                        orc_workflow **ret, au_error *err);
@@ -84,11 +107,15 @@ orc_workflow *orc_workflow_free(orc_workflow *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(orc_workflow *, orc_workflow_free);
 #define _cleanup_orc_workflow_ _cleanup_(orc_workflow_freep)
 
-/* The step with this id, or NULL. */
+/* The step with this id, or NULL. O(1) on a parsed workflow. */
 const orc_step *orc_workflow_step(const orc_workflow *w, const char *id);
 
 /*
  * Step indices in an order where every step comes after its needs
- * (Kahn's algorithm, ties in document order). ret has n_steps entries.
+ * (Kahn's algorithm; of the steps ready at once, the first in document order
+ * comes first). ret has room for n_steps entries. Only `needs` orders steps:
+ * a standby may come anywhere after its own needs. Returns 0, -ENOMEM, or
+ * -EINVAL for a workflow orc_workflow_parse() would refuse (an unknown need,
+ * a cycle); ret is untouched on failure.
  */
 int orc_workflow_topo_order(const orc_workflow *w, size_t *ret);
