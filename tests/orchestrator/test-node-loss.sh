@@ -4,7 +4,7 @@
 # declares it lost within ~3 s and places the step again as a new attempt on
 # the other node, where it completes within 5 s of the loss being detected.
 # The loss is in the fleet's audit chain (node_lost) and the workflow's
-# (step_replaced); a late result of the old attempt is recorded
+# (step_moved); a late result of the old attempt is recorded
 # (late_result) and otherwise ignored.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/lib-fleet.sh"
@@ -53,7 +53,8 @@ is "$(psql_q "SELECT count(*) FROM audit_log WHERE workflow_id IS NULL AND actio
               AND detail::text LIKE '%\"$first\"%'")" 1 "one node_lost row for it"
 
 a=$(audit_json "$id")
-is "$(jf '[.rows[] | select(.action == "step_replaced")] | length' "$a")" 1 "the workflow's chain has one step_replaced row"
+is "$(jf '[.rows[] | select(.action == "step_replaced" or .action == "step_moved")] | length' "$a")" 1 \
+        "the workflow's chain has one step_moved (step_replaced) row"
 is "$(jf '[.rows[] | select(.action == "retry_scheduled")] | length' "$a")" 0 \
         "the move did not use the retry budget (no retry_scheduled)"
 api GET /v1/nodes
