@@ -1,2 +1,287 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "memory/pg.h"
+
+#define MIGRATION_MAX_BYTES (8u << 20)
+#define MIGRATE_LOCK_KEY "7316027349811"
+
+static int classify(PGconn *c, const PGresult *res) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+        if (PQstatus(c) == CONNECTION_BAD)
+                return -ENOTCONN;
+        if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
+                return -EAGAIN;
+        if (state && strcmp(state, "23505") == 0)
+                return -EEXIST;
+        if (state && strncmp(state, "08", 2) == 0)
+                return -ENOTCONN;
+        return -EIO;
+}
+
+static void trim_message(char *s) {
+        size_t n = strlen(s);
+        while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+                s[--n] = '\0';
+}
+
+int mem_pg_connect(const char *url, const char *application_name, PGconn **ret, au_error *err) {
+        const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+        const char *vals[] = { url, "3", application_name ? application_name : "autoos", NULL };
+        PGconn *c;
+
+        if (!url || !*url)
+                return au_error_set(err, EINVAL, "no database URL");
+        /* expand_dbname: the URL's own settings override the defaults before it. */
+        c = PQconnectdbParams(keys, vals, 1);
+        if (!c)
+                return au_error_set(err, ENOMEM, "connect to PostgreSQL");
+        if (PQstatus(c) != CONNECTION_OK) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+                trim_message(msg);
+                PQfinish(c);
+                au_error_set(err, 0, "connect to PostgreSQL: %s", msg);
+                return -ENOTCONN;
+        }
+        PQsetNoticeProcessor(c, NULL, NULL);
+        *ret = c;
+        return 0;
+}
+
+bool mem_pg_ok(PGconn *c) {
+        return c && PQstatus(c) == CONNECTION_OK;
+}
+
+int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, au_error *err) {
+        PGresult *res;
+        ExecStatusType st;
+
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+                au_error_set(err, 0, "PostgreSQL: not connected");
+                return -ENOTCONN;
+        }
+        res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                char msg[512];
+                int r = classify(c, res);
+                snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+                trim_message(msg);
+                PQclear(res);
+                au_error_set(err, 0, "PostgreSQL: %s", msg[0] ? msg : "query failed");
+                return r;
+        }
+        if (ret)
+                *ret = res;
+        else
+                PQclear(res);
+        return 0;
+}
+
+int mem_pg_begin(PGconn *c, au_error *err) {
+        return mem_pg_exec(c, "BEGIN", 0, NULL, NULL, err);
+}
+
+int mem_pg_commit(PGconn *c, au_error *err) {
+        return mem_pg_exec(c, "COMMIT", 0, NULL, NULL, err);
+}
+
+void mem_pg_rollback(PGconn *c) {
+        if (c && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+                PQclear(PQexec(c, "ROLLBACK"));
+}
+
+const char *mem_pg_value(const PGresult *res, int row, int col) {
+        if (!res || row >= PQntuples(res) || col >= PQnfields(res) || PQgetisnull(res, row, col))
+                return NULL;
+        return PQgetvalue(res, row, col);
+}
+
+int mem_pg_schema_version(PGconn *c, int *ret, au_error *err) {
+        _cleanup_pgresult_ PGresult *exists = NULL, *res = NULL;
+        int r;
+
+        /* Two statements: a query naming a missing table fails when it is parsed. */
+        r = mem_pg_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &exists, err);
+        if (r < 0)
+                return r;
+        if (strcmp(mem_pg_value(exists, 0, 0) ?: "f", "t") != 0) {
+                *ret = 0;
+                return 0;
+        }
+        r = mem_pg_exec(c, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &res, err);
+        if (r < 0)
+                return r;
+        *ret = atoi(mem_pg_value(res, 0, 0) ?: "0");
+        return 0;
+}
+
+/* NNN of "NNN_name.sql", or -1. */
+static int migration_number(const char *name) {
+        size_t n = strlen(name);
+        int v = 0, digits = 0;
+
+        if (n < 9 || strcmp(name + n - 4, ".sql") != 0)
+                return -1;
+        for (const char *p = name; *p >= '0' && *p <= '9'; p++, digits++)
+                v = v * 10 + (*p - '0');
+        if (digits != 3 || name[3] != '_' || v == 0)
+                return -1;
+        return v;
+}
+
+typedef struct migration {
+        int version;
+        char name[256];
+} migration;
+
+static int cmp_migration(const void *a, const void *b) {
+        return ((const migration *) a)->version - ((const migration *) b)->version;
+}
+
+static int list_migrations(const char *dir, migration **ret, size_t *ret_n, au_error *err) {
+        _cleanup_free_ migration *m = NULL;
+        size_t n = 0, cap = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return au_error_set(err, errno, "open the migrations directory %s", dir);
+        while ((de = readdir(d))) {
+                int v = migration_number(de->d_name);
+                if (v < 0 || strlen(de->d_name) >= sizeof(m[0].name))
+                        continue;
+                if (n == cap) {
+                        migration *nm = reallocarray(m, cap ? cap * 2 : 16, sizeof(*m));
+                        if (!nm) {
+                                closedir(d);
+                                return au_error_set(err, ENOMEM, "list migrations");
+                        }
+                        m = nm;
+                        cap = cap ? cap * 2 : 16;
+                }
+                m[n].version = v;
+                snprintf(m[n].name, sizeof(m[n].name), "%s", de->d_name);
+                n++;
+        }
+        closedir(d);
+        qsort(m, n, sizeof(*m), cmp_migration);
+        for (size_t i = 1; i < n; i++)
+                if (m[i].version == m[i - 1].version)
+                        return au_error_set(err, EINVAL, "migrations %s and %s have the same number", m[i - 1].name,
+                                            m[i].name);
+        *ret = TAKE_PTR(m);
+        *ret_n = n;
+        return 0;
+}
+
+int mem_pg_latest_migration(const char *dir, int *ret, au_error *err) {
+        _cleanup_free_ migration *m = NULL;
+        size_t n = 0;
+        int r = list_migrations(dir, &m, &n, err);
+
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return au_error_set(err, ENOENT, "no NNN_*.sql migrations in %s", dir);
+        *ret = m[n - 1].version;
+        return 0;
+}
+
+static int read_file(const char *path, char **ret, au_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t off = 0;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return au_error_set(err, errno, "read %s", path);
+        if ((uint64_t) st.st_size > MIGRATION_MAX_BYTES)
+                return au_error_set(err, EFBIG, "read %s", path);
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return au_error_set(err, ENOMEM, "read %s", path);
+        while (off < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + off, (size_t) st.st_size - off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return au_error_set(err, k < 0 ? errno : EIO, "read %s", path);
+                off += (size_t) k;
+        }
+        buf[off] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int mem_pg_migrate(PGconn *c, const char *dir, unsigned *ret_applied, au_error *err) {
+        _cleanup_free_ migration *m = NULL;
+        size_t n = 0;
+        unsigned applied = 0;
+        int current, r;
+
+        r = list_migrations(dir, &m, &n, err);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return au_error_set(err, ENOENT, "no NNN_*.sql migrations in %s", dir);
+        r = mem_pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, err);
+        if (r < 0)
+                return r;
+        r = mem_pg_schema_version(c, &current, err);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_free_ char *sql = NULL;
+                _cleanup_pgresult_ PGresult *res = NULL;
+                char path[4096], version[16];
+                const char *params[2];
+
+                if (m[i].version <= current)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, m[i].name);
+                r = read_file(path, &sql, err);
+                if (r < 0)
+                        break;
+                r = mem_pg_begin(c, err);
+                if (r < 0)
+                        break;
+                /* A multi-statement file goes through the simple protocol. */
+                res = PQexec(c, sql);
+                if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        char msg[512];
+                        snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+                        trim_message(msg);
+                        r = classify(c, res);
+                        mem_pg_rollback(c);
+                        au_error_set(err, 0, "migration %s: %s", m[i].name, msg);
+                        break;
+                }
+                snprintf(version, sizeof(version), "%d", m[i].version);
+                params[0] = version;
+                params[1] = m[i].name;
+                r = mem_pg_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params,
+                                NULL, err);
+                if (r >= 0)
+                        r = mem_pg_commit(c, err);
+                if (r < 0) {
+                        mem_pg_rollback(c);
+                        break;
+                }
+                applied++;
+        }
+        PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
+        if (r < 0)
+                return r;
+        if (ret_applied)
+                *ret_applied = applied;
+        return 0;
+}

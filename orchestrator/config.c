@@ -1,1 +1,162 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "orchestrator/config.h"
+
+int orc_config_init(orc_config *cfg) {
+        *cfg = (orc_config){
+                .db = strdup("postgresql:///autoos"),
+                .redis = strdup("redis://127.0.0.1:6379"),
+                .listen = strdup("127.0.0.1:8080"),
+                .sql_dir = strdup(AUTOOS_DATADIR "/autoos/sql"),
+                .node_timeout_ms = 2000,
+                .max_body_bytes = 1u << 20,
+                .rate_limit = 100,
+                .rate_burst = 0,
+                .dispatch_batch = 256,
+                .queue_per_slot = 2,
+                .db_pool = 4,
+                .log_level = AU_LOG_INFO,
+        };
+        if (!cfg->db || !cfg->redis || !cfg->listen || !cfg->sql_dir) {
+                orc_config_done(cfg);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void orc_config_done(orc_config *cfg) {
+        free(cfg->db);
+        free(cfg->redis);
+        free(cfg->listen);
+        free(cfg->id);
+        free(cfg->policy);
+        free(cfg->sql_dir);
+        *cfg = (orc_config){ 0 };
+}
+
+static int set_string(char **field, const char *value) {
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+static int set_u32(uint32_t *field, const char *key, const char *value, uint32_t min, uint32_t max, au_error *err) {
+        uint32_t v;
+        if (au_parse_uint32(value, &v) < 0 || v < min || v > max)
+                return au_error_set_field(err, key, "%s: expected a number from %u to %u, got '%s'", key, min, max,
+                                          value);
+        *field = v;
+        return 0;
+}
+
+int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error *err) {
+        static const char *const strings[] = { "db", "redis", "listen", "id", "policy", "sql_dir" };
+        char **fields[] = { &cfg->db, &cfg->redis, &cfg->listen, &cfg->id, &cfg->policy, &cfg->sql_dir };
+        uint64_t u;
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+                if (strcmp(key, strings[i]) == 0) {
+                        if (!*value)
+                                return au_error_set_field(err, key, "%s: empty value", key);
+                        return set_string(fields[i], value);
+                }
+        if (strcmp(key, "node_timeout") == 0) {
+                if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)
+                        return au_error_set_field(err, key,
+                                                  "node_timeout: expected a duration from 500ms to 10min, got '%s'",
+                                                  value);
+                cfg->node_timeout_ms = u;
+                return 0;
+        }
+        if (strcmp(key, "max_body_bytes") == 0) {
+                if (au_parse_size(value, &u) < 0 || u < 1024 || u > (1ull << 30))
+                        return au_error_set_field(err, key,
+                                                  "max_body_bytes: expected a size from 1K to 1G, got '%s'", value);
+                cfg->max_body_bytes = u;
+                return 0;
+        }
+        if (strcmp(key, "rate_limit") == 0 || strcmp(key, "rate_burst") == 0) {
+                char *end;
+                double d = strtod(value, &end);
+                if (end == value || *end || d <= 0 || d > 1e6)
+                        return au_error_set_field(err, key, "%s: expected a positive number, got '%s'", key, value);
+                if (key[5] == 'l')
+                        cfg->rate_limit = d;
+                else
+                        cfg->rate_burst = d;
+                return 0;
+        }
+        if (strcmp(key, "dispatch_batch") == 0)
+                return set_u32(&cfg->dispatch_batch, key, value, 1, 4096, err);
+        if (strcmp(key, "queue_per_slot") == 0)
+                return set_u32(&cfg->queue_per_slot, key, value, 1, 64, err);
+        if (strcmp(key, "db_pool") == 0)
+                return set_u32(&cfg->db_pool, key, value, 1, 64, err);
+        if (strcmp(key, "log_level") == 0) {
+                static const struct {
+                        const char *name;
+                        int level;
+                } levels[] = { { "error", AU_LOG_ERR }, { "warning", AU_LOG_WARNING }, { "notice", AU_LOG_NOTICE },
+                               { "info", AU_LOG_INFO }, { "debug", AU_LOG_DEBUG } };
+                for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                        if (strcmp(levels[i].name, value) == 0) {
+                                cfg->log_level = levels[i].level;
+                                return 0;
+                        }
+                return au_error_set_field(err, key,
+                                          "log_level: expected error, warning, notice, info or debug, got '%s'", value);
+        }
+        return au_error_set_field(err, key, "unknown setting '%s'", key);
+}
+
+static char *strip(char *s) {
+        while (isspace((unsigned char) *s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char) e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+int orc_config_load(orc_config *cfg, const char *path, au_error *err) {
+        _cleanup_free_ char *line = NULL;
+        size_t n = 0;
+        unsigned lineno = 0;
+        FILE *f = fopen(path, "re");
+        int r = 0;
+
+        if (!f)
+                return au_error_set(err, errno, "open %s", path);
+        while (getline(&line, &n, f) >= 0) {
+                char *s = strip(line), *eq;
+                au_error e = { 0 };
+
+                lineno++;
+                if (!*s || *s == '#')
+                        continue;
+                eq = strchr(s, '=');
+                if (!eq) {
+                        r = au_error_set(err, 0, "%s:%u: expected key = value", path, lineno);
+                        break;
+                }
+                *eq = '\0';
+                r = orc_config_set(cfg, strip(s), strip(eq + 1), &e);
+                if (r < 0) {
+                        au_error_set(err, 0, "%s:%u: %s", path, lineno, e.msg);
+                        break;
+                }
+        }
+        fclose(f);
+        return r < 0 ? r : 0;
+}

@@ -1,2 +1,33 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * autoos-coordinator's settings: /etc/autoos/coordinator.conf (key = value
+ * lines, # comments), then command-line flags, which override the file.
+ */
 #pragma once
+#include <stdint.h>
+#include "common/error.h"
+
+typedef struct orc_config {
+        char *db;        /* postgresql://... */
+        char *redis;     /* redis://... */
+        char *listen;    /* host:port */
+        char *id;        /* this coordinator's consumer name; default hostname:pid */
+        char *policy;    /* policy.json for the ceilings checked at submission; NULL: built-in */
+        char *sql_dir;   /* migrations */
+        uint64_t node_timeout_ms; /* heartbeat older than this: node lost (default 2000) */
+        uint64_t max_body_bytes;  /* default 1 MiB */
+        double rate_limit;        /* requests per second per key (default 100) */
+        double rate_burst;        /* default 2 x rate_limit */
+        uint32_t dispatch_batch;  /* steps per dispatch transaction (default 256) */
+        uint32_t queue_per_slot;  /* steps in flight per node slot (default 2) */
+        uint32_t db_pool;         /* connections for API requests (default 4) */
+        int log_level;
+} orc_config;
+
+/* Defaults (sql_dir: $(datadir)/autoos/sql). Returns 0 or -ENOMEM. */
+int orc_config_init(orc_config *cfg);
+void orc_config_done(orc_config *cfg);
+/* Sets one key from text, err naming the key on a bad value. */
+int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error *err);
+/* Reads a file of key = value lines; err names the file and line. */
+int orc_config_load(orc_config *cfg, const char *path, au_error *err);

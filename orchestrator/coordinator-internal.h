@@ -1,2 +1,145 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * What coordinator.c (lifecycle, threads, nodes, keys), scheduler.c
+ * (dispatch, results, recovery, node loss) and ops.c (the API's operations)
+ * share. PostgreSQL is the truth; memory holds only views and caches.
+ *
+ * Threads: the scheduler (dispatch batches), the results reader (applies
+ * results from autoos:results, group "coordinators"), the monitor
+ * (heartbeats, node loss, key cache, gauges), and MHD's connection threads
+ * calling ops.c with pooled connections. Each thread owns its connections.
+ */
 #pragma once
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/metrics.h"
+#include "orchestrator/config.h"
+#include "orchestrator/coordinator.h"
+#include "sandbox/sandbox.h"
+
+#define ORC_MAX_NODES 1024
+#define ORC_MAX_KEYS 4096
+#define ORC_MAX_MOVES 5 /* placements again after node loss / sandbox_error before it counts as a failure */
+
+typedef struct orc_node {
+        char id[129];
+        bool alive;        /* heartbeat present and fresh */
+        bool declared_lost; /* our node-loss handling ran for it */
+        uint32_t capacity, running, queued, inflight;
+        char labels[1024]; /* "k=v,k=v" as autoosd sends */
+        char version[64];
+        uint64_t last_seen_ms; /* CLOCK_REALTIME ms of the newest heartbeat */
+        uint64_t seen_mono_ms; /* when we saw it */
+} orc_node;
+
+typedef struct orc_key {
+        char name[129];
+        orc_role role;
+        unsigned char sha256[32];
+} orc_key;
+
+struct orc_coord {
+        orc_config cfg;
+        sbx_policy policy;
+        char id[160];
+
+        atomic_bool stop;
+        atomic_bool db_up, redis_up;
+        pthread_t scheduler_thread, results_thread, monitor_thread;
+        bool threads_started;
+
+        /* PostgreSQL connections for API requests. */
+        pthread_mutex_t pool_lock;
+        pthread_cond_t pool_cond;
+        PGconn **pool;
+        bool *pool_busy;
+
+        /* The scheduler sleeps on this until kicked or 100 ms pass. */
+        pthread_mutex_t wake_lock;
+        pthread_cond_t wake_cond;
+        bool wake;
+
+        /* Broadcast when a workflow ends (POST /v1/runs?wait=1 waits on it). */
+        pthread_mutex_t done_lock;
+        pthread_cond_t done_cond;
+        uint64_t done_gen;
+
+        pthread_mutex_t nodes_lock;
+        orc_node nodes[ORC_MAX_NODES];
+        size_t n_nodes;
+
+        pthread_mutex_t keys_lock;
+        orc_key *keys;
+        size_t n_keys;
+        bool keys_loaded;
+        uint64_t keys_loaded_ms;
+
+        /* Commands the API wants on Redis (cancels): the scheduler sends them. */
+        pthread_mutex_t outbox_lock;
+        char **outbox; /* pairs: stream key, value (a cancel's run id, or an event) */
+        size_t n_outbox;
+
+        pthread_mutex_t metrics_lock;
+        au_metrics *metrics;
+        au_metric *m_workflows, *m_steps, *m_dispatched, *m_results, *m_dispatch_latency, *m_audit_rows,
+                *m_nodes, *m_node_lost, *m_late, *m_api_db_errors;
+};
+
+/* coordinator.c */
+void orc_wake_scheduler(orc_coord *c);
+void orc_signal_done(orc_coord *c);
+/* A pooled connection for an API request; NULL (err says why) when PostgreSQL is away. */
+PGconn *orc_pool_get(orc_coord *c, au_error *err);
+/* Returns it; broken connections are dropped and made again next time. */
+void orc_pool_put(orc_coord *c, PGconn *conn);
+void orc_outbox_cancel(orc_coord *c, const char *node, const char *run_id);
+/* An event for autoos:events, sent by the scheduler thread. */
+void orc_outbox_event(orc_coord *c, const char *json);
+void orc_metric_add(orc_coord *c, au_metric *m, const char *label, double v);
+void orc_metric_observe(orc_coord *c, au_metric *m, double v);
+/* Copies the node view (for GET /v1/nodes and placement). Returns how many. */
+size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max);
+int orc_keys_reload(orc_coord *c, PGconn *conn);
+
+/* scheduler.c: the thread bodies. */
+void *orc_scheduler_main(void *arg);
+void *orc_results_main(void *arg);
+/* Declares node lost in one transaction (once across coordinators). */
+int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node, au_error *err);
+
+/*
+ * Audit rows and events collected during a transaction, written with one
+ * multi-row INSERT before COMMIT (rows sorted by workflow, so that two
+ * transactions take the chains' locks in the same order).
+ */
+typedef struct orc_audit {
+        char **wf, **action, **detail; /* detail: JSON object */
+        size_t n, cap;
+        char *actor;
+        char **events; /* JSON documents for autoos:events, sent after COMMIT */
+        size_t n_events, cap_events;
+} orc_audit;
+
+void orc_audit_init(orc_audit *a, const char *actor);
+void orc_audit_done(orc_audit *a);
+/* detail is a JSON object (copied); wf NULL: the fleet chain. */
+int orc_audit_add(orc_audit *a, const char *wf, const char *action, const char *detail);
+int orc_audit_event(orc_audit *a, const char *json);
+/* INSERT the rows (no-op when none). */
+int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err);
+/* XADD the events (best effort; rc may be NULL for none). */
+void orc_audit_send_events(orc_audit *a, redisContext *rc);
+
+/* Small JSON builders: a single-line object from key/value pairs. */
+char *orc_json_event(const char *type, const char *wf, const char *step, const char *const *kv);
+
+/* Marks ready the pending steps of these workflows whose needs are all done; finishes finished workflows. */
+int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err);
+
+/* hex of 32 bytes */
+void orc_hex(const unsigned char *in, size_t n, char *out);

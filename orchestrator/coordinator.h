@@ -64,3 +64,22 @@ void orc_metrics(orc_coord *c, orc_reply *ret); /* text/plain; version=0.0.4 */
 
 /* The Redis URL the coordinator uses (for the events reader). */
 const char *orc_redis_url(const orc_coord *c);
+
+/* ---- lifecycle (main.c) ---- */
+typedef struct orc_config orc_config;
+
+/*
+ * Loads the policy, checks that PostgreSQL holds the schema this build
+ * needs (else: "run autoos-coordinator --migrate") and sets up metrics.
+ * Starts nothing yet. cfg is copied.
+ */
+int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err);
+/* Starts the scheduler, results and monitor threads. */
+int orc_coord_start(orc_coord *c, au_error *err);
+/* Stops and joins the threads, closes everything. Accepts NULL, returns NULL. */
+orc_coord *orc_coord_free(orc_coord *c);
+
+/* `--migrate`: applies cfg->sql_dir's migrations to cfg->db; *ret_applied gets how many. */
+int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err);
+/* `--create-key`: stores a new key's SHA-256 and returns the key (caller frees). */
+int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char **ret_key, au_error *err);

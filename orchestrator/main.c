@@ -1,2 +1,269 @@
 /* SPDX-License-Identifier: MIT */
-int main(void) { return 1; }
+/* autoos-coordinator: workflows across nodes, recovery, and the audit trail. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "orchestrator/api.h"
+#include "orchestrator/config.h"
+#include "orchestrator/coordinator.h"
+#include "orchestrator/events.h"
+
+#define DEFAULT_CONFIG AUTOOS_SYSCONFDIR "/autoos/coordinator.conf"
+
+static void usage(FILE *f) {
+        fputs("Usage: autoos-coordinator [OPTIONS]\n"
+              "       autoos-coordinator --migrate [--db URL] [--sql-dir DIR]\n"
+              "       autoos-coordinator --create-key NAME --role viewer|operator|admin [--db URL]\n"
+              "\n"
+              "Accepts workflows over an HTTP JSON API, places their steps on autoosd nodes\n"
+              "through Redis Streams, recovers from failures, and records an append-only,\n"
+              "hash-chained audit trail in PostgreSQL.\n"
+              "\n"
+              "Options (flags override the configuration file):\n"
+              "  -c, --config FILE        settings file (default " DEFAULT_CONFIG ", if present)\n"
+              "      --db URL             PostgreSQL (postgresql://user@host:port/db)\n"
+              "      --redis URL          Redis (redis://[:password@]host[:port][/db])\n"
+              "      --listen HOST:PORT   HTTP API address (default 127.0.0.1:8080)\n"
+              "      --id NAME            this coordinator's name (default hostname:pid)\n"
+              "      --policy FILE        policy.json whose ceilings submissions are checked against\n"
+              "      --sql-dir DIR        migrations (default " AUTOOS_DATADIR "/autoos/sql)\n"
+              "      --node-timeout-ms N  a node silent this long is lost (default 2000)\n"
+              "      --rate-limit N       API requests per second per key (default 100)\n"
+              "      --max-body-bytes N   largest request body (default 1M)\n"
+              "      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+              "      --migrate            apply the migrations in --sql-dir, then exit\n"
+              "      --create-key NAME    make an API key with --role, print it once, then exit\n"
+              "      --role ROLE          viewer, operator or admin\n"
+              "  -h, --help               show this help\n"
+              "  -V, --version            show the version\n"
+              "\n"
+              "See autoos-coordinator(8) and doc/api.md.\n",
+              f);
+}
+
+enum {
+        OPT_DB = 256,
+        OPT_REDIS,
+        OPT_LISTEN,
+        OPT_ID,
+        OPT_POLICY,
+        OPT_SQL_DIR,
+        OPT_NODE_TIMEOUT,
+        OPT_RATE,
+        OPT_MAX_BODY,
+        OPT_LOG_LEVEL,
+        OPT_MIGRATE,
+        OPT_CREATE_KEY,
+        OPT_ROLE,
+};
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "db", required_argument, NULL, OPT_DB },
+                { "redis", required_argument, NULL, OPT_REDIS },
+                { "listen", required_argument, NULL, OPT_LISTEN },
+                { "id", required_argument, NULL, OPT_ID },
+                { "policy", required_argument, NULL, OPT_POLICY },
+                { "sql-dir", required_argument, NULL, OPT_SQL_DIR },
+                { "node-timeout-ms", required_argument, NULL, OPT_NODE_TIMEOUT },
+                { "rate-limit", required_argument, NULL, OPT_RATE },
+                { "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
+                { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+                { "migrate", no_argument, NULL, OPT_MIGRATE },
+                { "create-key", required_argument, NULL, OPT_CREATE_KEY },
+                { "role", required_argument, NULL, OPT_ROLE },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        /* Flags are applied after the file: remember them as key/value pairs. */
+        const char *keys[32], *values[32];
+        size_t n_flags = 0;
+        const char *config_path = NULL, *create_key = NULL, *role = NULL;
+        bool migrate = false;
+        orc_config cfg;
+        orc_coord *coord = NULL;
+        orc_events *events = NULL;
+        orc_api *api = NULL;
+        au_error err = { 0 };
+        sigset_t mask;
+        int c, r, sig = 0;
+
+        while ((c = getopt_long(argc, argv, "c:hV", options, NULL)) >= 0) {
+                static const char *const names[] = {
+                        [OPT_DB - OPT_DB] = "db",
+                        [OPT_REDIS - OPT_DB] = "redis",
+                        [OPT_LISTEN - OPT_DB] = "listen",
+                        [OPT_ID - OPT_DB] = "id",
+                        [OPT_POLICY - OPT_DB] = "policy",
+                        [OPT_SQL_DIR - OPT_DB] = "sql_dir",
+                        [OPT_NODE_TIMEOUT - OPT_DB] = "node_timeout",
+                        [OPT_RATE - OPT_DB] = "rate_limit",
+                        [OPT_MAX_BODY - OPT_DB] = "max_body_bytes",
+                        [OPT_LOG_LEVEL - OPT_DB] = "log_level",
+                };
+                switch (c) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("autoos-coordinator %s\n", PACKAGE_VERSION);
+                        return 0;
+                case OPT_MIGRATE:
+                        migrate = true;
+                        break;
+                case OPT_CREATE_KEY:
+                        create_key = optarg;
+                        break;
+                case OPT_ROLE:
+                        role = optarg;
+                        break;
+                case OPT_NODE_TIMEOUT: {
+                        /* A bare number here is milliseconds. */
+                        static char buf[32];
+                        snprintf(buf, sizeof(buf), "%sms", optarg);
+                        keys[n_flags] = "node_timeout";
+                        values[n_flags++] = strspn(optarg, "0123456789") == strlen(optarg) ? buf : optarg;
+                        break;
+                }
+                default:
+                        if (c >= OPT_DB && c <= OPT_LOG_LEVEL && n_flags < ELEMENTSOF(keys)) {
+                                keys[n_flags] = names[c - OPT_DB];
+                                values[n_flags++] = optarg;
+                                break;
+                        }
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "autoos-coordinator: unexpected argument '%s' (see --help)\n", argv[optind]);
+                return 2;
+        }
+
+        if (orc_config_init(&cfg) < 0) {
+                fprintf(stderr, "autoos-coordinator: out of memory\n");
+                return 1;
+        }
+        if (config_path || access(DEFAULT_CONFIG, F_OK) == 0) {
+                r = orc_config_load(&cfg, config_path ? config_path : DEFAULT_CONFIG, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: %s\n", err.msg);
+                        return 2;
+                }
+        }
+        for (size_t i = 0; i < n_flags; i++) {
+                au_error_clear(&err);
+                if (orc_config_set(&cfg, keys[i], values[i], &err) < 0) {
+                        fprintf(stderr, "autoos-coordinator: --%s: %s\n", keys[i], err.msg);
+                        return 2;
+                }
+        }
+        au_log_set_max_level(cfg.log_level);
+
+        if (migrate) {
+                unsigned applied = 0;
+                r = orc_migrate(&cfg, &applied, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: migrate: %s\n", err.msg);
+                        return 1;
+                }
+                printf("applied %u migration%s from %s\n", applied, applied == 1 ? "" : "s", cfg.sql_dir);
+                orc_config_done(&cfg);
+                return 0;
+        }
+        if (create_key || role) {
+                char *key = NULL;
+                if (!create_key || !role) {
+                        fprintf(stderr, "autoos-coordinator: --create-key NAME needs --role viewer|operator|admin\n");
+                        return 2;
+                }
+                if (orc_role_from_string(role) == ORC_ROLE_NONE) {
+                        fprintf(stderr, "autoos-coordinator: --role: expected viewer, operator or admin, got '%s'\n",
+                                role);
+                        return 2;
+                }
+                r = orc_create_key(&cfg, create_key, orc_role_from_string(role), &key, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: create key: %s\n", err.msg);
+                        return 1;
+                }
+                printf("%s\n", key);
+                fprintf(stderr, "autoos-coordinator: key '%s' (%s) created; it is shown only this once\n",
+                        create_key, role);
+                free(key);
+                orc_config_done(&cfg);
+                return 0;
+        }
+
+        /* Signals are taken with sigwait() below: blocked before any thread starts. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = orc_coord_new(&cfg, &coord, &err);
+        if (r < 0) {
+                log_error("cannot start: %s", err.msg);
+                return 1;
+        }
+        r = orc_events_start(cfg.redis, &events, &err);
+        if (r < 0) {
+                log_error("cannot start: %s", err.msg);
+                orc_coord_free(coord);
+                return 1;
+        }
+        r = orc_coord_start(coord, &err);
+        if (r >= 0) {
+                orc_api_config acfg = {
+                        .listen = cfg.listen,
+                        .max_body_bytes = cfg.max_body_bytes,
+                        .rate_per_s = cfg.rate_limit,
+                        .rate_burst = cfg.rate_burst > 0 ? cfg.rate_burst : 2 * cfg.rate_limit,
+                        .max_connections = 256,
+                };
+                r = orc_api_start(&acfg, coord, events, &api, &err);
+        }
+        if (r < 0) {
+                log_error("cannot start: %s", err.msg);
+                orc_events_stop(events);
+                orc_coord_free(coord);
+                return 1;
+        }
+        au_log_kv(AU_LOG_INFO, (const char *const[]){ "listen", cfg.listen, NULL },
+                  "ready: API on %s (port %u), PostgreSQL and Redis as configured", cfg.listen,
+                  (unsigned) orc_api_port(api));
+        sd_notify(0, "READY=1\nSTATUS=accepting workflows");
+
+        for (;;) {
+                if (sigwait(&mask, &sig) != 0)
+                        continue;
+                if (sig == SIGHUP) {
+                        log_info("SIGHUP: nothing to reload (restart to change settings)");
+                        continue;
+                }
+                break;
+        }
+        log_info("%s: stopping", strsignal(sig));
+        sd_notify(0, "STOPPING=1");
+        orc_events_stop(events);
+        orc_api_stop(api);
+        orc_coord_free(coord);
+        orc_config_done(&cfg);
+        return 0;
+}

@@ -1,1 +1,1435 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Placing ready steps on nodes (the scheduler thread), applying results
+ * (the results thread), recovery (retry with backoff and jitter, another
+ * node, the fallback, escalation to a human) and node loss.
+ *
+ * Every decision is one PostgreSQL transaction that also writes its audit
+ * rows; Redis is written after COMMIT (job specs, events) and results are
+ * XACKed after COMMIT, so a crash anywhere loses nothing: specs of steps
+ * left "dispatched" are sent again at start (nodes know run ids), and
+ * unacknowledged results are read again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uuid/uuid.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "memory/pg.h"
+#include "memory/redis.h"
+#include "orchestrator/coordinator-internal.h"
+
+#define RESULTS_BATCH 256
+#define RESULT_MAX_BYTES (64u << 20)
+#define CLAIM_IDLE_MS 5000
+#define STDERR_TAIL 2048
+
+char *orc_pg_array(char *const *items, size_t n);
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+typedef struct strv {
+        char **v;
+        size_t n, cap;
+} strv;
+
+static int strv_push(strv *s, const char *x) {
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 32;
+                char **n = reallocarray(s->v, cap, sizeof(char *));
+                if (!n)
+                        return -ENOMEM;
+                s->v = n;
+                s->cap = cap;
+        }
+        s->v[s->n] = x ? strdup(x) : NULL;
+        if (x && !s->v[s->n])
+                return -ENOMEM;
+        s->n++;
+        return 0;
+}
+
+static int strv_pushf(strv *s, const char *fmt, ...) _printf_(2, 3);
+static int strv_pushf(strv *s, const char *fmt, ...) {
+        char *x;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&x, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = strv_push(s, x);
+        free(x);
+        return r;
+}
+
+static bool strv_contains(const strv *s, const char *x) {
+        for (size_t i = 0; i < s->n; i++)
+                if (s->v[i] && strcmp(s->v[i], x) == 0)
+                        return true;
+        return false;
+}
+
+static void strv_done(strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        *s = (strv){ 0 };
+}
+
+static char *strv_array(const strv *s) {
+        return orc_pg_array(s->v, s->n);
+}
+
+/* A compact JSON object from key/value pairs; values starting with '\x01' are raw JSON. */
+static char *json_obj(const char *const *kv) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        if (!g)
+                return NULL;
+        au_json_gen_map_open(g);
+        for (size_t i = 0; kv[i]; i += 2) {
+                const char *v = kv[i + 1];
+                au_json_gen_string(g, kv[i]);
+                if (!v)
+                        au_json_gen_null(g);
+                else if (v[0] == '\x01')
+                        yajl_gen_number(g, v + 1, strlen(v + 1)); /* raw: numbers, arrays (yajl copies verbatim) */
+                else
+                        au_json_gen_string(g, v);
+        }
+        au_json_gen_map_close(g);
+        return au_json_gen_finish(g, NULL);
+}
+
+static bool wait_wake(orc_coord *c, int ms) {
+        struct timespec ts;
+        bool woke;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&c->wake_lock);
+        while (!c->wake && !atomic_load(&c->stop))
+                if (pthread_cond_timedwait(&c->wake_cond, &c->wake_lock, &ts) != 0)
+                        break;
+        woke = c->wake;
+        c->wake = false;
+        pthread_mutex_unlock(&c->wake_lock);
+        return woke;
+}
+
+static int ensure_pg(orc_coord *c, PGconn **conn, const char *who) {
+        au_error err = { 0 };
+        char name[64];
+
+        if (*conn && mem_pg_ok(*conn))
+                return 0;
+        if (*conn)
+                PQfinish(*conn);
+        *conn = NULL;
+        snprintf(name, sizeof(name), "autoos-coordinator %s", who);
+        if (mem_pg_connect(c->cfg.db, name, conn, &err) < 0) {
+                *conn = NULL;
+                return -ENOTCONN;
+        }
+        return 0;
+}
+
+static int ensure_redis(orc_coord *c, redisContext **rc, int cmd_timeout_ms) {
+        au_error err = { 0 };
+
+        if (*rc && !(*rc)->err)
+                return 0;
+        if (*rc)
+                redisFree(*rc);
+        *rc = NULL;
+        if (mem_redis_connect(c->cfg.redis, 1000, cmd_timeout_ms, rc, &err) < 0) {
+                *rc = NULL;
+                return -ENOTCONN;
+        }
+        return 0;
+}
+
+/* ---- run specs ---------------------------------------------------------------- */
+
+/*
+ * The spec sent to a node: the step's run object plus id, workflow, step and
+ * attempt, AUTOOS_* variables in env, and the needs' outputs as
+ * files inputs/<step>.stdout. inputs: JSON array of [step, base64] or NULL.
+ */
+static char *build_spec(const char *run_json, const char *wf, const char *step, int attempt, const char *inputs) {
+        _cleanup_json_ yajl_val run = NULL, in = NULL;
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        char id[256], num[16];
+        bool env_done = false, files_done = false;
+
+        if (!g || au_json_parse(run_json, strlen(run_json), RESULT_MAX_BYTES, &run, NULL) < 0 ||
+            !YAJL_IS_OBJECT(run))
+                return NULL;
+        if (inputs && au_json_parse(inputs, strlen(inputs), RESULT_MAX_BYTES, &in, NULL) < 0)
+                return NULL;
+        snprintf(id, sizeof(id), "%s.%s.%d", wf, step, attempt);
+        snprintf(num, sizeof(num), "%d", attempt);
+
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "id", id);
+        au_json_gen_kv_string(g, "workflow", wf);
+        au_json_gen_kv_string(g, "step", step);
+        au_json_gen_kv_uint64(g, "attempt", (uint64_t) attempt);
+        for (size_t i = 0; i <= run->u.object.len; i++) {
+                const char *key = i < run->u.object.len ? run->u.object.keys[i] : NULL;
+                yajl_val v = key ? run->u.object.values[i] : NULL;
+
+                if (key && strcmp(key, "env") != 0 && strcmp(key, "files") != 0) {
+                        au_json_gen_string(g, key);
+                        au_json_gen_tree(g, v);
+                        continue;
+                }
+                if ((key && strcmp(key, "env") == 0) || (!key && !env_done)) {
+                        au_json_gen_string(g, "env");
+                        au_json_gen_map_open(g);
+                        for (size_t k = 0; v && YAJL_IS_OBJECT(v) && k < v->u.object.len; k++) {
+                                if (strncmp(v->u.object.keys[k], "AUTOOS_", 7) == 0)
+                                        continue;
+                                au_json_gen_string(g, v->u.object.keys[k]);
+                                au_json_gen_tree(g, v->u.object.values[k]);
+                        }
+                        au_json_gen_kv_string(g, "AUTOOS_WORKFLOW", wf);
+                        au_json_gen_kv_string(g, "AUTOOS_STEP", step);
+                        au_json_gen_kv_string(g, "AUTOOS_ATTEMPT", num);
+                        au_json_gen_map_close(g);
+                        env_done = true;
+                        if (key)
+                                continue;
+                }
+                if ((key && strcmp(key, "files") == 0) || (!key && !files_done)) {
+                        size_t n_in = in && YAJL_IS_ARRAY(in) ? in->u.array.len : 0;
+                        if (!key && n_in == 0)
+                                break;
+                        au_json_gen_string(g, "files");
+                        au_json_gen_map_open(g);
+                        for (size_t k = 0; v && YAJL_IS_OBJECT(v) && k < v->u.object.len; k++) {
+                                if (strncmp(v->u.object.keys[k], "inputs/", 7) == 0)
+                                        continue;
+                                au_json_gen_string(g, v->u.object.keys[k]);
+                                au_json_gen_tree(g, v->u.object.values[k]);
+                        }
+                        for (size_t k = 0; k < n_in; k++) {
+                                yajl_val pair = in->u.array.values[k];
+                                char name[160];
+                                if (!YAJL_IS_ARRAY(pair) || pair->u.array.len != 2 ||
+                                    !YAJL_IS_STRING(pair->u.array.values[0]) ||
+                                    !YAJL_IS_STRING(pair->u.array.values[1]))
+                                        continue;
+                                snprintf(name, sizeof(name), "inputs/%s.stdout",
+                                         YAJL_GET_STRING(pair->u.array.values[0]));
+                                au_json_gen_string(g, name);
+                                au_json_gen_map_open(g);
+                                au_json_gen_kv_string(g, "base64", YAJL_GET_STRING(pair->u.array.values[1]));
+                                au_json_gen_map_close(g);
+                        }
+                        au_json_gen_map_close(g);
+                        files_done = true;
+                }
+        }
+        au_json_gen_map_close(g);
+        return au_json_gen_finish(g, NULL);
+}
+
+/* ---- placement ---------------------------------------------------------------- */
+
+static bool labels_match(const char *labels, const char *selector_json) {
+        _cleanup_json_ yajl_val sel = NULL;
+
+        if (!selector_json || au_json_parse(selector_json, strlen(selector_json), 1 << 20, &sel, NULL) < 0 ||
+            !YAJL_IS_OBJECT(sel))
+                return true;
+        for (size_t i = 0; i < sel->u.object.len; i++) {
+                const char *want = YAJL_GET_STRING(sel->u.object.values[i]);
+                char pair[1200];
+                bool found = false;
+                size_t plen;
+
+                if (!want)
+                        return false;
+                snprintf(pair, sizeof(pair), "%s=%s", sel->u.object.keys[i], want);
+                plen = strlen(pair);
+                for (const char *p = labels; p && *p;) {
+                        size_t n = strcspn(p, ",");
+                        if (n == plen && strncmp(p, pair, n) == 0)
+                                found = true;
+                        p += n;
+                        if (*p == ',')
+                                p++;
+                }
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+typedef struct slot_view {
+        orc_node *nodes;
+        size_t n;
+        uint32_t *load; /* in flight per node, this round included */
+} slot_view;
+
+/* The least loaded live node matching selector with a free slot, preferring one other than avoid. */
+static int pick_node(orc_coord *c, slot_view *v, const char *selector, const char *avoid) {
+        int best = -1, best_avoided = -1;
+        double best_load = 0, best_avoided_load = 0;
+
+        for (size_t i = 0; i < v->n; i++) {
+                orc_node *n = &v->nodes[i];
+                uint32_t slots = n->capacity * c->cfg.queue_per_slot;
+                double load;
+
+                if (!n->alive || n->capacity == 0 || v->load[i] >= slots || !labels_match(n->labels, selector))
+                        continue;
+                load = (double) v->load[i] / (double) n->capacity;
+                if (avoid && strcmp(n->id, avoid) == 0) {
+                        if (best_avoided < 0 || load < best_avoided_load) {
+                                best_avoided = (int) i;
+                                best_avoided_load = load;
+                        }
+                        continue;
+                }
+                if (best < 0 || load < best_load) {
+                        best = (int) i;
+                        best_load = load;
+                }
+        }
+        /* A retry avoids the node that failed it, unless no other node can take it. */
+        if (best < 0 && best_avoided >= 0) {
+                bool other_exists = false;
+                for (size_t i = 0; i < v->n; i++)
+                        other_exists |= v->nodes[i].alive && (int) i != best_avoided &&
+                                        labels_match(v->nodes[i].labels, selector);
+                if (!other_exists)
+                        best = best_avoided;
+        }
+        return best;
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+typedef struct pending_job {
+        char *stream; /* autoos:jobs:<node> */
+        char *field;  /* "spec" or "cancel" */
+        char *value;
+} pending_job;
+
+typedef struct outq {
+        pending_job *v;
+        size_t n, cap;
+} outq;
+
+static int outq_push(outq *q, const char *node, const char *field, char *value /* taken */) {
+        if (q->n == q->cap) {
+                size_t cap = q->cap ? q->cap * 2 : 64;
+                pending_job *n = reallocarray(q->v, cap, sizeof(pending_job));
+                if (!n) {
+                        free(value);
+                        return -ENOMEM;
+                }
+                q->v = n;
+                q->cap = cap;
+        }
+        if (asprintf(&q->v[q->n].stream, "autoos:jobs:%s", node) < 0) {
+                free(value);
+                return -ENOMEM;
+        }
+        q->v[q->n].field = strdup(field);
+        q->v[q->n].value = value;
+        q->n++;
+        return 0;
+}
+
+/* Sends what is queued; what Redis did not take stays queued. */
+static void outq_send(orc_coord *c, outq *q, redisContext **rc) {
+        size_t sent = 0;
+
+        if (q->n == 0 || ensure_redis(c, rc, 5000) < 0)
+                return;
+        for (size_t i = 0; i < q->n; i++)
+                redisAppendCommand(*rc, "XADD %s * %s %s", q->v[i].stream, q->v[i].field, q->v[i].value);
+        for (size_t i = 0; i < q->n; i++) {
+                redisReply *reply = NULL;
+                if (redisGetReply(*rc, (void **) &reply) != REDIS_OK) {
+                        redisFree(*rc);
+                        *rc = NULL;
+                        break;
+                }
+                if (reply->type != REDIS_REPLY_ERROR && sent == i)
+                        sent = i + 1;
+                freeReplyObject(reply);
+        }
+        for (size_t i = 0; i < sent; i++) {
+                free(q->v[i].stream);
+                free(q->v[i].field);
+                free(q->v[i].value);
+        }
+        memmove(q->v, q->v + sent, (q->n - sent) * sizeof(pending_job));
+        q->n -= sent;
+}
+
+static void outq_done(outq *q) {
+        for (size_t i = 0; i < q->n; i++) {
+                free(q->v[i].stream);
+                free(q->v[i].field);
+                free(q->v[i].value);
+        }
+        free(q->v);
+        *q = (outq){ 0 };
+}
+
+#define STEP_SPEC_COLUMNS                                                                                           \
+        "s.workflow_id, s.step_id, s.attempt, s.spec::text, s.selector::text, s.avoid_node, s.node, "               \
+        "(SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u "                           \
+        " WHERE u.workflow_id = s.workflow_id AND u.step_id = ANY(s.needs) AND u.output_b64 IS NOT NULL)"
+
+/* Sends again the specs of steps left dispatched (a crash between COMMIT and XADD). Nodes know run ids. */
+static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
+        _cleanup_pgresult_ PGresult *res = NULL;
+
+        if (mem_pg_exec(conn,
+                        "SELECT " STEP_SPEC_COLUMNS " FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+                        "WHERE s.state = 'dispatched' AND s.node IS NOT NULL AND w.state <> 'cancelled'",
+                        0, NULL, &res, NULL) < 0)
+                return;
+        for (int i = 0; i < PQntuples(res); i++) {
+                char *spec = build_spec(mem_pg_value(res, i, 3), mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
+                                        atoi(mem_pg_value(res, i, 2)), mem_pg_value(res, i, 7));
+                if (spec)
+                        outq_push(q, mem_pg_value(res, i, 6), "spec", spec);
+        }
+        if (PQntuples(res) > 0)
+                log_info("sending again the specs of %d steps in flight", PQntuples(res));
+}
+
+/* One dispatch transaction; returns how many steps were placed (or a negative errno). */
+static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
+        _cleanup_pgresult_ PGresult *res = NULL, *inflight = NULL;
+        _cleanup_free_ orc_node *nodes = calloc(ORC_MAX_NODES, sizeof(orc_node));
+        _cleanup_free_ uint32_t *load = NULL;
+        _cleanup_free_ char *a_wf = NULL, *a_step = NULL, *a_att = NULL, *a_node = NULL;
+        strv wf = { 0 }, step = { 0 }, att = { 0 }, node = { 0 };
+        orc_audit audit;
+        slot_view view;
+        uint64_t free_slots = 0;
+        char limit[16];
+        const char *params[4];
+        au_error err = { 0 };
+        int r, placed = 0;
+
+        *ret_more = false;
+        if (!nodes)
+                return -ENOMEM;
+        view.nodes = nodes;
+        view.n = orc_nodes_snapshot(c, nodes, ORC_MAX_NODES);
+        load = calloc(view.n + 1, sizeof(uint32_t));
+        if (!load)
+                return -ENOMEM;
+        view.load = load;
+
+        r = mem_pg_begin(conn, &err);
+        if (r < 0)
+                return r;
+        /* What is in flight per node, from the truth (other coordinators dispatch too). */
+        r = mem_pg_exec(conn,
+                        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
+                        "NULL GROUP BY node",
+                        0, NULL, &inflight, &err);
+        if (r < 0)
+                goto fail;
+        for (int i = 0; i < PQntuples(inflight); i++)
+                for (size_t k = 0; k < view.n; k++)
+                        if (strcmp(nodes[k].id, mem_pg_value(inflight, i, 0)) == 0)
+                                load[k] = (uint32_t) atoi(mem_pg_value(inflight, i, 1));
+        for (size_t k = 0; k < view.n; k++) {
+                uint32_t slots = nodes[k].capacity * c->cfg.queue_per_slot;
+                if (nodes[k].alive && slots > load[k])
+                        free_slots += slots - load[k];
+        }
+        if (free_slots == 0) {
+                mem_pg_rollback(conn);
+                return 0;
+        }
+        snprintf(limit, sizeof(limit), "%" PRIu64,
+                 free_slots < c->cfg.dispatch_batch ? free_slots : (uint64_t) c->cfg.dispatch_batch);
+        params[0] = limit;
+        r = mem_pg_exec(conn,
+                        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+                        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' "
+                        "AND (s.not_before IS NULL OR s.not_before <= now()) "
+                        "ORDER BY w.created_at, s.position LIMIT $1::int FOR UPDATE OF s SKIP LOCKED",
+                        1, params, &res, &err);
+        if (r < 0)
+                goto fail;
+        if (PQntuples(res) == 0) {
+                mem_pg_rollback(conn);
+                return 0;
+        }
+        *ret_more = (uint64_t) PQntuples(res) == strtoull(limit, NULL, 10);
+
+        orc_audit_init(&audit, "scheduler");
+        for (int i = 0; i < PQntuples(res); i++) {
+                const char *w = mem_pg_value(res, i, 0), *s = mem_pg_value(res, i, 1);
+                int attempt = atoi(mem_pg_value(res, i, 2)) + 1;
+                int k = pick_node(c, &view, mem_pg_value(res, i, 4), mem_pg_value(res, i, 5));
+                char *spec, *detail, run_id[256], num[16];
+
+                if (k < 0)
+                        continue; /* no node for it now: stays ready */
+                spec = build_spec(mem_pg_value(res, i, 3), w, s, attempt, mem_pg_value(res, i, 7));
+                if (!spec)
+                        continue;
+                load[k]++;
+                snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
+                snprintf(num, sizeof(num), "\x01%d", attempt);
+                detail = json_obj((const char *const[]){ "step", s, "attempt", num, "node", nodes[k].id, "run",
+                                                         run_id, NULL });
+                if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 || strv_pushf(&att, "%d", attempt) < 0 ||
+                    strv_push(&node, nodes[k].id) < 0 || orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
+                    outq_push(q, nodes[k].id, "spec", spec) < 0) {
+                        free(detail);
+                        r = -ENOMEM;
+                        goto fail_audit;
+                }
+                free(detail);
+                orc_audit_event(&audit, orc_json_event("step.dispatched", w, s,
+                                                       (const char *const[]){ "node", nodes[k].id, "run", run_id,
+                                                                              NULL }));
+                placed++;
+        }
+        if (placed == 0) {
+                orc_audit_done(&audit);
+                mem_pg_rollback(conn);
+                *ret_more = false;
+                return 0;
+        }
+        a_wf = strv_array(&wf);
+        a_step = strv_array(&step);
+        a_att = strv_array(&att);
+        a_node = strv_array(&node);
+        if (!a_wf || !a_step || !a_att || !a_node) {
+                r = -ENOMEM;
+                goto fail_audit;
+        }
+        params[0] = a_wf;
+        params[1] = a_step;
+        params[2] = a_att;
+        params[3] = a_node;
+        r = mem_pg_exec(conn,
+                        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), "
+                        "not_before = NULL, updated_at = now() "
+                        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) "
+                        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
+                        4, params, NULL, &err);
+        if (r >= 0)
+                r = orc_audit_flush(c, conn, &audit, &err);
+        if (r >= 0)
+                r = mem_pg_commit(conn, &err);
+        if (r < 0)
+                goto fail_audit;
+        orc_metric_add(c, c->m_dispatched, NULL, placed);
+        strv_done(&wf);
+        strv_done(&step);
+        strv_done(&att);
+        strv_done(&node);
+        /* Keep the events with the queue: send them after the jobs. */
+        for (size_t i = 0; i < audit.n_events; i++)
+                outq_push(q, "", "", audit.events[i] ? strdup(audit.events[i]) : NULL);
+        orc_audit_done(&audit);
+        return placed;
+
+fail_audit:
+        orc_audit_done(&audit);
+        /* The queued specs of this round must not go out: the transaction did not happen. */
+        while (placed-- > 0 && q->n > 0) {
+                q->n--;
+                free(q->v[q->n].stream);
+                free(q->v[q->n].field);
+                free(q->v[q->n].value);
+        }
+fail:
+        mem_pg_rollback(conn);
+        strv_done(&wf);
+        strv_done(&step);
+        strv_done(&att);
+        strv_done(&node);
+        if (r != -EAGAIN)
+                log_warning("dispatch: %s", err.msg[0] ? err.msg : strerror(-r));
+        return r;
+}
+
+/* Sends queued jobs; entries with an empty stream name ("autoos:jobs:") are events. */
+static void send_queue(orc_coord *c, outq *q, redisContext **rc) {
+        for (size_t i = 0; i < q->n; i++)
+                if (strcmp(q->v[i].stream, "autoos:jobs:") == 0) {
+                        free(q->v[i].stream);
+                        free(q->v[i].field);
+                        q->v[i].stream = strdup("autoos:events");
+                        q->v[i].field = strdup("event");
+                }
+        outq_send(c, q, rc);
+}
+
+static void take_outbox(orc_coord *c, outq *q) {
+        pthread_mutex_lock(&c->outbox_lock);
+        for (size_t i = 0; i + 1 < c->n_outbox; i += 2) {
+                bool event = strcmp(c->outbox[i], "autoos:events") == 0;
+                /* outq_push prefixes "autoos:jobs:"; an empty node marks an event (send_queue). */
+                outq_push(q, event ? "" : c->outbox[i] + strlen("autoos:jobs:"), event ? "" : "cancel",
+                          c->outbox[i + 1]);
+                free(c->outbox[i]);
+        }
+        c->n_outbox = 0;
+        pthread_mutex_unlock(&c->outbox_lock);
+}
+
+void *orc_scheduler_main(void *arg) {
+        orc_coord *c = arg;
+        PGconn *conn = NULL;
+        redisContext *rc = NULL;
+        outq q = { 0 };
+        bool resent = false, more = false;
+
+        while (!atomic_load(&c->stop)) {
+                if (!more)
+                        wait_wake(c, 100);
+                more = false;
+                take_outbox(c, &q);
+                if (ensure_pg(c, &conn, "scheduler") == 0) {
+                        if (!resent) {
+                                resend_dispatched(c, conn, &q);
+                                resent = true;
+                        }
+                        /* Specs of the last round must be out before more are placed. */
+                        if (q.n == 0) {
+                                int r = dispatch_round(c, conn, &q, &more);
+                                if (r == -EAGAIN)
+                                        more = true;
+                                else if (r < 0)
+                                        orc_metric_add(c, c->m_api_db_errors, "dispatch", 1);
+                        }
+                }
+                send_queue(c, &q, &rc);
+                if (q.n > 0) {
+                        more = false;
+                        usleep(200 * 1000); /* Redis is away: try again soon */
+                }
+        }
+        outq_done(&q);
+        if (conn)
+                PQfinish(conn);
+        if (rc)
+                redisFree(rc);
+        return NULL;
+}
+
+/* ---- progress: ready steps, finished workflows ---------------------------------------------- */
+
+int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err) {
+        _cleanup_pgresult_ PGresult *ready = NULL, *done = NULL;
+        _cleanup_free_ char *arr = NULL;
+        const char *params[1];
+        int r;
+
+        if (n == 0)
+                return 0;
+        arr = orc_pg_array((char *const *) wfs, n);
+        if (!arr)
+                return -ENOMEM;
+        params[0] = arr;
+        r = mem_pg_exec(conn,
+                        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, "
+                        "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' "
+                        "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id "
+                        "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) "
+                        "RETURNING d.workflow_id, d.step_id, d.state",
+                        1, params, &ready, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < PQntuples(ready); i++)
+                if (strcmp(mem_pg_value(ready, i, 2), "awaiting_human") == 0) {
+                        char *d = json_obj((const char *const[]){ "step", mem_pg_value(ready, i, 1), NULL });
+                        orc_audit_add(a, mem_pg_value(ready, i, 0), "awaiting_approval", d);
+                        free(d);
+                        orc_audit_event(a, orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
+                                                          mem_pg_value(ready, i, 1), NULL));
+                }
+        r = mem_pg_exec(conn,
+                        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s "
+                        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL "
+                        "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id "
+                        "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) "
+                        "THEN 'failed' ELSE 'succeeded' END "
+                        "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') "
+                        "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN "
+                        "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), "
+                        "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin "
+                        "WHERE s.workflow_id = fin.id AND s.state = 'standby') "
+                        "SELECT id, state FROM fin",
+                        1, params, &done, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < PQntuples(done); i++) {
+                char *d = json_obj((const char *const[]){ "state", mem_pg_value(done, i, 1), NULL });
+                orc_audit_add(a, mem_pg_value(done, i, 0), "workflow_finished", d);
+                free(d);
+                orc_audit_event(a, orc_json_event("workflow.finished", mem_pg_value(done, i, 0), NULL,
+                                                  (const char *const[]){ "state", mem_pg_value(done, i, 1), NULL }));
+                log_info("workflow %s %s", mem_pg_value(done, i, 0), mem_pg_value(done, i, 1));
+        }
+        if (PQntuples(done) > 0)
+                orc_signal_done(c);
+        (void) c;
+        return 0;
+}
+
+/* ---- node loss ---------------------------------------------------------------- */
+
+int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node, au_error *err) {
+        _cleanup_pgresult_ PGresult *flip = NULL, *moved = NULL;
+        orc_audit audit;
+        strv wfs = { 0 };
+        const char *params[1] = { node };
+        int r;
+
+        orc_audit_init(&audit, "monitor");
+        r = mem_pg_begin(conn, err);
+        if (r < 0)
+                goto out;
+        r = mem_pg_exec(conn,
+                        "INSERT INTO nodes (id, state, last_seen) VALUES ($1, 'lost', now()) ON CONFLICT (id) DO "
+                        "UPDATE SET state = 'lost' WHERE nodes.state <> 'lost' RETURNING id",
+                        1, params, &flip, err);
+        if (r < 0)
+                goto out;
+        r = mem_pg_exec(conn,
+                        "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $1, not_before = NULL, "
+                        "updated_at = now() WHERE node = $1 AND state IN ('dispatched', 'running') "
+                        "RETURNING workflow_id, step_id, attempt",
+                        1, params, &moved, err);
+        if (r < 0)
+                goto out;
+        if (PQntuples(flip) > 0) {
+                char n[32];
+                snprintf(n, sizeof(n), "\x01%d", PQntuples(moved));
+                char *d = json_obj((const char *const[]){ "node", node, "steps_moved", n, NULL });
+                orc_audit_add(&audit, NULL, "node_lost", d);
+                free(d);
+                orc_audit_event(&audit, orc_json_event("node.lost", NULL, NULL,
+                                                       (const char *const[]){ "node", node, NULL }));
+        }
+        for (int i = 0; i < PQntuples(moved); i++) {
+                char num[16];
+                snprintf(num, sizeof(num), "\x01%s", mem_pg_value(moved, i, 2));
+                char *d = json_obj((const char *const[]){ "step", mem_pg_value(moved, i, 1), "attempt", num, "node",
+                                                          node, "reason", "node lost", NULL });
+                orc_audit_add(&audit, mem_pg_value(moved, i, 0), "step_moved", d);
+                free(d);
+                if (!strv_contains(&wfs, mem_pg_value(moved, i, 0)))
+                        strv_push(&wfs, mem_pg_value(moved, i, 0));
+        }
+        r = orc_audit_flush(c, conn, &audit, err);
+        if (r >= 0)
+                r = mem_pg_commit(conn, err);
+        if (r >= 0) {
+                if (PQntuples(flip) > 0 || PQntuples(moved) > 0) {
+                        log_warning("node %s lost: %d steps in flight placed again", node, PQntuples(moved));
+                        orc_metric_add(c, c->m_node_lost, NULL, PQntuples(flip) > 0 ? 1 : 0);
+                }
+                orc_audit_send_events(&audit, rc);
+        }
+out:
+        if (r < 0)
+                mem_pg_rollback(conn);
+        strv_done(&wfs);
+        orc_audit_done(&audit);
+        return r;
+}
+
+/* ---- results ---------------------------------------------------------------- */
+
+typedef struct res_entry {
+        char *entry_id;
+        sbx_result *r; /* NULL: not ours or unreadable; just acknowledged */
+        char *stored;  /* the result as stored (NUL bytes in output replaced) */
+        char *stdout_b64;
+        /* the step row, once locked */
+        bool found, current, is_new;
+        char *state, *node, *fallback, *fallback_for, *wf_state;
+        int attempt, max_attempts, failures, moves;
+        long long backoff_ms, max_backoff_ms, dispatched_ms;
+        bool escalate;
+} res_entry;
+
+static void res_entry_done(res_entry *e) {
+        free(e->entry_id);
+        sbx_result_free(e->r);
+        free(e->stored);
+        free(e->stdout_b64);
+        free(e->state);
+        free(e->node);
+        free(e->fallback);
+        free(e->fallback_for);
+        free(e->wf_state);
+        *e = (res_entry){ 0 };
+}
+
+static void replace_nul(char *s, size_t n) {
+        for (size_t i = 0; s && i < n; i++)
+                if (s[i] == '\0')
+                        s[i] = '?';
+}
+
+static bool valid_uuid(const char *s) {
+        uuid_t u;
+        return s && strlen(s) == 36 && uuid_parse(s, u) == 0;
+}
+
+static void parse_entry(res_entry *e, const char *field, const char *value, size_t len) {
+        au_error err = { 0 };
+        sbx_result *r = NULL;
+
+        if (strcmp(field, "result") != 0) {
+                log_warning("results entry %s has field '%.32s', expected 'result': acknowledged and dropped",
+                            e->entry_id, field);
+                return;
+        }
+        if (sbx_result_from_json(value, len, &r, &err) < 0) {
+                log_warning("results entry %s is not a result (%s): acknowledged and dropped", e->entry_id, err.msg);
+                return;
+        }
+        if (!r->workflow || !r->step || !valid_uuid(r->workflow) || strlen(r->step) > 64 || r->attempt < 1) {
+                log_debug("results entry %s belongs to no workflow step: acknowledged", e->entry_id);
+                sbx_result_free(r);
+                return;
+        }
+        e->stdout_b64 = au_base64_encode(r->stdout_data ? r->stdout_data : "", r->stdout_size);
+        replace_nul(r->stdout_data, r->stdout_size);
+        replace_nul(r->stderr_data, r->stderr_size);
+        e->stored = sbx_result_to_json(r, false);
+        if (!e->stdout_b64 || !e->stored) {
+                sbx_result_free(r);
+                return;
+        }
+        e->r = r;
+}
+
+static int64_t ts_ms(struct timespec t) {
+        return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static char *denied_json(const sbx_result *r) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        if (!g)
+                return NULL;
+        au_json_gen_array_open(g);
+        for (size_t i = 0; i < r->n_denied_syscalls; i++)
+                au_json_gen_string(g, r->denied_syscalls[i]);
+        au_json_gen_array_close(g);
+        return au_json_gen_finish(g, NULL);
+}
+
+static char *result_detail(const res_entry *e) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        const sbx_result *r = e->r;
+
+        if (!g)
+                return NULL;
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "step", r->step);
+        au_json_gen_kv_uint64(g, "attempt", r->attempt);
+        au_json_gen_kv_string(g, "node", r->node);
+        au_json_gen_kv_string(g, "run", r->id);
+        au_json_gen_kv_string(g, "outcome", sbx_outcome_to_string(r->outcome));
+        au_json_gen_string(g, "exit_code");
+        au_json_gen_int64(g, r->exit_code);
+        au_json_gen_string(g, "signal");
+        if (r->signal)
+                au_json_gen_int64(g, r->signal);
+        else
+                au_json_gen_null(g);
+        au_json_gen_kv_uint64(g, "wall_ms", r->wall_ms);
+        au_json_gen_kv_uint64(g, "cpu_ms", r->cpu_ms);
+        au_json_gen_kv_uint64(g, "memory_peak_bytes", r->memory_peak_bytes);
+        au_json_gen_kv_uint64(g, "oom_kills", r->oom_kills);
+        au_json_gen_string(g, "denied_syscalls");
+        au_json_gen_array_open(g);
+        for (size_t i = 0; i < r->n_denied_syscalls; i++)
+                au_json_gen_string(g, r->denied_syscalls[i]);
+        au_json_gen_array_close(g);
+        if (r->error)
+                au_json_gen_kv_string(g, "error", r->error);
+        if (r->reason)
+                au_json_gen_kv_string(g, "reason", r->reason);
+        au_json_gen_map_close(g);
+        return au_json_gen_finish(g, NULL);
+}
+
+static bool result_ok(const sbx_result *r) {
+        return r->outcome == SBX_OUTCOME_EXITED && r->exit_code == 0;
+}
+
+static int step_exec(PGconn *conn, const char *sql, int n, const char *const *params, au_error *err) {
+        return mem_pg_exec(conn, sql, n, params, NULL, err);
+}
+
+/* Decides what a current result means for its step; statements and audit rows go into the transaction. */
+static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, strv *progress, au_error *err) {
+        const sbx_result *r = e->r;
+        const char *wf = r->workflow, *step = r->step;
+        const char *outcome = sbx_outcome_to_string(r->outcome);
+        char exit_s[16], wall_s[24], num[32], *detail = NULL;
+        _cleanup_free_ char *err_text = NULL;
+        int rc;
+
+        snprintf(exit_s, sizeof(exit_s), "%d", r->exit_code);
+        snprintf(wall_s, sizeof(wall_s), "%" PRIu64, r->wall_ms);
+        err_text = r->error ? strdup(r->error) : (r->reason ? strdup(r->reason) : NULL);
+        if (!result_ok(r) && !err_text) {
+                if (r->outcome == SBX_OUTCOME_EXITED)
+                        asprintf(&err_text, "exited with status %d", r->exit_code);
+                else
+                        err_text = strdup(outcome);
+        }
+
+        if (result_ok(r)) {
+                const char *p[6] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s };
+                rc = step_exec(conn,
+                               "UPDATE steps SET state = 'succeeded', output_b64 = $3, outcome = $4, exit_code = $5::int, "
+                               "wall_ms = $6::bigint, error = NULL, updated_at = now() "
+                               "WHERE workflow_id = $1 AND step_id = $2",
+                               6, p, err);
+                if (rc >= 0 && e->fallback_for) {
+                        const char *p2[3] = { wf, e->fallback_for, e->stdout_b64 };
+                        rc = step_exec(conn,
+                                       "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
+                                       "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
+                                       3, p2, err);
+                        detail = json_obj((const char *const[]){ "step", e->fallback_for, "by", step, NULL });
+                        orc_audit_add(a, wf, "replaced", detail);
+                        free(detail);
+                }
+                orc_audit_event(a, orc_json_event("step.finished", wf, step,
+                                                  (const char *const[]){ "state", "succeeded", "outcome", outcome,
+                                                                         NULL }));
+                if (rc >= 0 && !strv_contains(progress, wf))
+                        rc = strv_push(progress, wf);
+                return rc;
+        }
+
+        /* Level 2: our fault (sandbox_error) goes to another node, without using the retry budget. */
+        if (r->outcome == SBX_OUTCOME_SANDBOX_ERROR && e->moves < ORC_MAX_MOVES) {
+                const char *p[3] = { wf, step, r->node ? r->node : "" };
+                rc = step_exec(conn,
+                               "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $3, "
+                               "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               3, p, err);
+                snprintf(num, sizeof(num), "\x01%u", r->attempt);
+                detail = json_obj((const char *const[]){ "step", step, "attempt", num, "node", r->node, "reason",
+                                                         err_text ? err_text : "sandbox_error", NULL });
+                orc_audit_add(a, wf, "moved", detail);
+                free(detail);
+                return rc;
+        }
+
+        /* Level 1: retry with exponential backoff and jitter, on another node if there is one. */
+        if (r->outcome != SBX_OUTCOME_REJECTED && e->failures + 1 < e->max_attempts) {
+                double base = (double) e->backoff_ms, cap = (double) e->max_backoff_ms, delay;
+                char delay_s[32], delay_j[40], next[16];
+
+                for (int i = 0; i < e->failures && base < cap; i++)
+                        base *= 2;
+                if (base > cap)
+                        base = cap;
+                /* "Equal jitter": half fixed, half random, so retries of many steps spread out. */
+                delay = base / 2 + (base / 2) * ((double) random() / (double) RAND_MAX);
+                snprintf(delay_s, sizeof(delay_s), "%.0f", delay);
+                snprintf(delay_j, sizeof(delay_j), "\x01%.0f", delay);
+                const char *p[5] = { wf, step, r->node ? r->node : "", delay_s, e->stdout_b64 };
+                rc = step_exec(conn,
+                               "UPDATE steps SET state = 'ready', failures = failures + 1, avoid_node = $3, "
+                               "not_before = now() + make_interval(secs => $4::double precision / 1000), "
+                               "output_b64 = $5, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               5, p, err);
+                snprintf(num, sizeof(num), "\x01%u", r->attempt);
+                snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
+                detail = json_obj((const char *const[]){ "step", step, "attempt", num, "failures", next, "outcome",
+                                                         outcome, "backoff_ms", delay_j, "avoid_node", r->node,
+                                                         "error", err_text, NULL });
+                orc_audit_add(a, wf, "retry_scheduled", detail);
+                free(detail);
+                return rc;
+        }
+
+        /* Level 4: the declared fallback stands in. */
+        if (e->fallback) {
+                _cleanup_pgresult_ PGresult *fb = NULL;
+                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
+                const char *pf[2] = { wf, e->fallback };
+                rc = mem_pg_exec(conn,
+                                 "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
+                                 "AND step_id = $2 AND state = 'standby' RETURNING step_id",
+                                 2, pf, &fb, err);
+                if (rc < 0)
+                        return rc;
+                if (PQntuples(fb) == 1) {
+                        rc = step_exec(conn,
+                                       "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
+                                       "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                                       "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                                       7, p, err);
+                        detail = json_obj((const char *const[]){ "step", step, "fallback", e->fallback, "outcome",
+                                                                 outcome, "error", err_text, NULL });
+                        orc_audit_add(a, wf, "fallback", detail);
+                        free(detail);
+                        orc_audit_event(a, orc_json_event("step.finished", wf, step,
+                                                          (const char *const[]){ "state", "failed", "outcome",
+                                                                                 outcome, NULL }));
+                        if (rc >= 0 && !strv_contains(progress, wf))
+                                rc = strv_push(progress, wf);
+                        return rc;
+                }
+        }
+
+        /* A one-off run (POST /v1/runs) ends here: the result is the answer. */
+        if (!e->escalate) {
+                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
+                rc = step_exec(conn,
+                               "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
+                               "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                               "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               7, p, err);
+                orc_audit_event(a, orc_json_event("step.finished", wf, step,
+                                                  (const char *const[]){ "state", "failed", "outcome", outcome,
+                                                                         NULL }));
+                if (rc >= 0 && !strv_contains(progress, wf))
+                        rc = strv_push(progress, wf);
+                return rc;
+        }
+
+        /* Level 5: a human decides. A failed fallback hands the decision back to the step it stood in for. */
+        {
+                const char *target = e->fallback_for ? e->fallback_for : step;
+                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
+                const char *pt[2] = { wf, target };
+                const char *pw[1] = { wf };
+                _cleanup_free_ char *tail = NULL;
+                char attempts[16];
+
+                rc = step_exec(conn,
+                               e->fallback_for
+                                       ? "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
+                                         "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                                         "updated_at = now() WHERE workflow_id = $1 AND step_id = $2"
+                                       : "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
+                                         "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, "
+                                         "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               7, p, err);
+                if (rc >= 0 && e->fallback_for)
+                        rc = step_exec(conn,
+                                       "UPDATE steps SET state = 'awaiting_human', updated_at = now() "
+                                       "WHERE workflow_id = $1 AND step_id = $2",
+                                       2, pt, err);
+                if (rc >= 0)
+                        rc = step_exec(conn,
+                                       "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND state = 'running'",
+                                       1, pw, err);
+                if (r->stderr_data) {
+                        size_t n = r->stderr_size > STDERR_TAIL ? STDERR_TAIL : r->stderr_size;
+                        tail = au_utf8_sanitize(r->stderr_data + r->stderr_size - n, n, NULL);
+                }
+                snprintf(attempts, sizeof(attempts), "\x01%d", e->failures + 1);
+                _cleanup_free_ char *res_detail = result_detail(e);
+                char *res_raw = NULL;
+                if (res_detail)
+                        asprintf(&res_raw, "\x01%s", res_detail);
+                detail = json_obj((const char *const[]){ "step", target, "failed_step", step, "attempts", attempts,
+                                                         "outcome", outcome, "error", err_text, "stderr_tail", tail,
+                                                         "last_result", res_raw, NULL });
+                free(res_raw);
+                orc_audit_add(a, wf, "escalated", detail);
+                free(detail);
+                orc_audit_event(a, orc_json_event("step.awaiting_human", wf, target,
+                                                  (const char *const[]){ "outcome", outcome, NULL }));
+                log_warning("workflow %s step %s escalated to a human after %d failed attempts: %s", wf, target,
+                            e->failures + 1, err_text ? err_text : outcome);
+                return rc;
+        }
+}
+
+static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit, au_error *err) {
+        _cleanup_pgresult_ PGresult *rows = NULL, *ins = NULL;
+        strv wf = { 0 }, st = { 0 }, at = { 0 }, node = { 0 }, outc = { 0 }, ex = { 0 }, wall = { 0 }, cpu = { 0 },
+             mem = { 0 }, den = { 0 }, stored = { 0 }, t0 = { 0 }, t1 = { 0 }, late = { 0 }, progress = { 0 };
+        char *arrays[14] = { 0 };
+        const char *params[14];
+        int r;
+
+        for (size_t i = 0; i < n; i++)
+                if (es[i].r) {
+                        strv_push(&wf, es[i].r->workflow);
+                        strv_push(&st, es[i].r->step);
+                }
+        if (wf.n == 0) {
+                r = 0;
+                goto out;
+        }
+        arrays[0] = strv_array(&wf);
+        arrays[1] = strv_array(&st);
+        params[0] = arrays[0];
+        params[1] = arrays[1];
+        r = mem_pg_exec(conn,
+                        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, "
+                        "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, "
+                        "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate "
+                        "FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+                        "WHERE (s.workflow_id, s.step_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) "
+                        "ORDER BY s.workflow_id, s.step_id FOR UPDATE OF s",
+                        2, params, &rows, err);
+        if (r < 0)
+                goto out;
+        strv_done(&wf);
+        strv_done(&st);
+        for (size_t i = 0; i < n; i++) {
+                res_entry *e = &es[i];
+                if (!e->r)
+                        continue;
+                for (int k = 0; k < PQntuples(rows); k++) {
+                        if (strcmp(mem_pg_value(rows, k, 0), e->r->workflow) != 0 ||
+                            strcmp(mem_pg_value(rows, k, 1), e->r->step) != 0)
+                                continue;
+                        e->found = true;
+                        e->state = strdup(mem_pg_value(rows, k, 2));
+                        e->attempt = atoi(mem_pg_value(rows, k, 3));
+                        e->node = mem_pg_value(rows, k, 4) ? strdup(mem_pg_value(rows, k, 4)) : NULL;
+                        e->max_attempts = atoi(mem_pg_value(rows, k, 5));
+                        e->failures = atoi(mem_pg_value(rows, k, 6));
+                        e->moves = atoi(mem_pg_value(rows, k, 7));
+                        e->backoff_ms = atoll(mem_pg_value(rows, k, 8));
+                        e->max_backoff_ms = atoll(mem_pg_value(rows, k, 9));
+                        e->fallback = mem_pg_value(rows, k, 10) ? strdup(mem_pg_value(rows, k, 10)) : NULL;
+                        e->fallback_for = mem_pg_value(rows, k, 11) ? strdup(mem_pg_value(rows, k, 11)) : NULL;
+                        e->wf_state = strdup(mem_pg_value(rows, k, 12));
+                        e->dispatched_ms = mem_pg_value(rows, k, 13) ? atoll(mem_pg_value(rows, k, 13)) : 0;
+                        e->escalate = strcmp(mem_pg_value(rows, k, 14), "t") == 0;
+                        break;
+                }
+                if (!e->found) {
+                        log_warning("result %s for unknown step %s of workflow %s: acknowledged and dropped",
+                                    e->r->id ? e->r->id : "?", e->r->step, e->r->workflow);
+                        continue;
+                }
+                /* Current: the attempt in flight, of a workflow still going. Otherwise late. */
+                e->current = (strcmp(e->state, "dispatched") == 0 || strcmp(e->state, "running") == 0) &&
+                             (uint32_t) e->attempt == e->r->attempt && strcmp(e->wf_state, "cancelled") != 0;
+                /* The same attempt twice in one batch: only the first counts. */
+                for (size_t j = 0; j < i; j++)
+                        if (es[j].r && es[j].found && es[j].current && strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
+                            strcmp(es[j].r->step, e->r->step) == 0)
+                                e->current = false;
+                strv_push(&wf, e->r->workflow);
+                strv_push(&st, e->r->step);
+                strv_pushf(&at, "%u", e->r->attempt);
+                strv_push(&node, e->r->node);
+                strv_push(&outc, sbx_outcome_to_string(e->r->outcome));
+                strv_pushf(&ex, "%d", e->r->exit_code);
+                strv_pushf(&wall, "%" PRIu64, e->r->wall_ms);
+                strv_pushf(&cpu, "%" PRIu64, e->r->cpu_ms);
+                strv_pushf(&mem, "%" PRIu64, e->r->memory_peak_bytes);
+                {
+                        _cleanup_free_ char *d = denied_json(e->r);
+                        strv_push(&den, d ? d : "[]");
+                }
+                strv_push(&stored, e->stored);
+                strv_pushf(&t0, "%" PRId64, ts_ms(e->r->started_at));
+                strv_pushf(&t1, "%" PRId64, ts_ms(e->r->finished_at));
+                strv_push(&late, e->current ? "f" : "t");
+        }
+        if (wf.n == 0) {
+                r = 0;
+                goto out;
+        }
+        free(arrays[0]);
+        free(arrays[1]);
+        {
+                strv *cols[14] = { &wf, &st, &at, &node, &outc, &ex, &wall, &cpu, &mem, &den, &stored, &t0, &t1, &late };
+                for (size_t k = 0; k < 14; k++) {
+                        arrays[k] = strv_array(cols[k]);
+                        if (!arrays[k]) {
+                                r = au_error_set(err, ENOMEM, "results");
+                                goto out;
+                        }
+                        params[k] = arrays[k];
+                }
+        }
+        r = mem_pg_exec(conn,
+                        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, "
+                        "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) "
+                        "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, "
+                        "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, "
+                        "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, "
+                        "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late "
+                        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
+                        "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], "
+                        "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) "
+                        "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s "
+                        "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
+                        14, params, &ins, err);
+        if (r < 0)
+                goto out;
+        for (int k = 0; k < PQntuples(ins); k++)
+                for (size_t i = 0; i < n; i++) {
+                        res_entry *e = &es[i];
+                        if (e->r && e->found && !e->is_new && strcmp(mem_pg_value(ins, k, 0), e->r->workflow) == 0 &&
+                            strcmp(mem_pg_value(ins, k, 1), e->r->step) == 0 &&
+                            (uint32_t) atoi(mem_pg_value(ins, k, 2)) == e->r->attempt) {
+                                e->is_new = true;
+                                break;
+                        }
+                }
+
+        for (size_t i = 0; i < n; i++) {
+                res_entry *e = &es[i];
+                _cleanup_free_ char *detail = NULL;
+
+                if (!e->r || !e->found || !e->is_new)
+                        continue; /* a redelivery: applied before */
+                detail = result_detail(e);
+                if (!e->current) {
+                        char cur[16], *d2;
+                        snprintf(cur, sizeof(cur), "\x01%d", e->attempt);
+                        d2 = json_obj((const char *const[]){ "step", e->r->step, "run", e->r->id, "node", e->r->node,
+                                                             "outcome", sbx_outcome_to_string(e->r->outcome),
+                                                             "current_attempt", cur, "state", e->state, NULL });
+                        orc_audit_add(audit, e->r->workflow, "late_result", d2);
+                        free(d2);
+                        orc_metric_add(c, c->m_late, NULL, 1);
+                        log_info("late result %s (step %s is at attempt %d, %s): recorded, ignored",
+                                 e->r->id ? e->r->id : "?", e->r->step, e->attempt, e->state);
+                        continue;
+                }
+                orc_audit_add(audit, e->r->workflow, "result", detail);
+                r = apply_one(c, conn, e, audit, &progress, err);
+                if (r < 0)
+                        goto out;
+        }
+        r = orc_progress(c, conn, (const char *const *) progress.v, progress.n, audit, err);
+out:
+        for (size_t k = 0; k < 14; k++)
+                free(arrays[k]);
+        strv_done(&wf);
+        strv_done(&st);
+        strv_done(&at);
+        strv_done(&node);
+        strv_done(&outc);
+        strv_done(&ex);
+        strv_done(&wall);
+        strv_done(&cpu);
+        strv_done(&mem);
+        strv_done(&den);
+        strv_done(&stored);
+        strv_done(&t0);
+        strv_done(&t1);
+        strv_done(&late);
+        strv_done(&progress);
+        return r;
+}
+
+/* Reads entries of one XREADGROUP / XAUTOCLAIM reply (array of [id, [field, value]]). */
+static size_t take_entries(redisReply *entries, res_entry *es, size_t max) {
+        size_t n = 0;
+
+        for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements && n < max; i++) {
+                redisReply *e = entries->element[i], *fv;
+                if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                        continue;
+                es[n] = (res_entry){ 0 };
+                es[n].entry_id = strdup(e->element[0]->str);
+                fv = e->element[1];
+                if (fv && fv->type == REDIS_REPLY_ARRAY && fv->elements >= 2 &&
+                    fv->element[0]->type == REDIS_REPLY_STRING && fv->element[1]->type == REDIS_REPLY_STRING)
+                        parse_entry(&es[n], fv->element[0]->str, fv->element[1]->str, fv->element[1]->len);
+                if (es[n].entry_id)
+                        n++;
+        }
+        return n;
+}
+
+static void ack_entries(redisContext *rc, res_entry *es, size_t n) {
+        const char **argv = calloc(n + 3, sizeof(char *));
+        redisReply *reply;
+
+        if (!argv || n == 0) {
+                free(argv);
+                return;
+        }
+        argv[0] = "XACK";
+        argv[1] = "autoos:results";
+        argv[2] = "coordinators";
+        for (size_t i = 0; i < n; i++)
+                argv[3 + i] = es[i].entry_id;
+        reply = redisCommandArgv(rc, (int) n + 3, argv, NULL);
+        freeReplyObject(reply);
+        free(argv);
+}
+
+/* One batch: parsed, applied in one transaction, acknowledged after COMMIT. 0, or <0 to retry later. */
+static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry *es, size_t n) {
+        orc_audit audit;
+        au_error err = { 0 };
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                orc_audit_init(&audit, "coordinator");
+                for (size_t i = 0; i < n; i++) {
+                        res_entry keep = es[i];
+                        /* A retried transaction starts from the parsed result again. */
+                        free(keep.state);
+                        free(keep.node);
+                        free(keep.fallback);
+                        free(keep.fallback_for);
+                        free(keep.wf_state);
+                        es[i].state = es[i].node = es[i].fallback = es[i].fallback_for = es[i].wf_state = NULL;
+                        es[i].found = es[i].current = es[i].is_new = false;
+                }
+                r = mem_pg_begin(conn, &err);
+                if (r >= 0)
+                        r = apply_results(c, conn, es, n, &audit, &err);
+                if (r >= 0)
+                        r = orc_audit_flush(c, conn, &audit, &err);
+                if (r >= 0)
+                        r = mem_pg_commit(conn, &err);
+                if (r == -EAGAIN && attempt < 5) {
+                        mem_pg_rollback(conn);
+                        orc_audit_done(&audit);
+                        continue;
+                }
+                break;
+        }
+        if (r < 0) {
+                mem_pg_rollback(conn);
+                orc_audit_done(&audit);
+                log_warning("applying %zu results failed (they stay unacknowledged, retried): %s", n, err.msg);
+                orc_metric_add(c, c->m_api_db_errors, "results", 1);
+                return r;
+        }
+        ack_entries(rc, es, n);
+        orc_audit_send_events(&audit, rc);
+        for (size_t i = 0; i < n; i++)
+                if (es[i].r && es[i].is_new && es[i].current) {
+                        orc_metric_add(c, c->m_results, sbx_outcome_to_string(es[i].r->outcome), 1);
+                        if (es[i].dispatched_ms > 0) {
+                                struct timespec now;
+                                clock_gettime(CLOCK_REALTIME, &now);
+                                double s = (double) (ts_ms(now) - es[i].dispatched_ms) / 1000.0;
+                                orc_metric_observe(c, c->m_dispatch_latency, s < 0 ? 0 : s);
+                        }
+                }
+        orc_audit_done(&audit);
+        orc_wake_scheduler(c);
+        return 0;
+}
+
+void *orc_results_main(void *arg) {
+        orc_coord *c = arg;
+        PGconn *conn = NULL;
+        redisContext *rc = NULL;
+        res_entry *es = calloc(RESULTS_BATCH, sizeof(res_entry));
+        size_t n = 0;
+        bool pending_phase = true;
+        uint64_t last_claim = 0;
+
+        if (!es)
+                return NULL;
+        while (!atomic_load(&c->stop)) {
+                redisReply *reply = NULL;
+
+                if (ensure_redis(c, &rc, 5000) < 0 || ensure_pg(c, &conn, "results") < 0) {
+                        usleep(250 * 1000);
+                        continue;
+                }
+                if (n == 0) {
+                        reply = redisCommand(rc, "XGROUP CREATE autoos:results coordinators 0 MKSTREAM");
+                        freeReplyObject(reply);
+                        /* Our own unacknowledged entries first, then others' left idle (a dead coordinator's). */
+                        if (pending_phase)
+                                reply = redisCommand(rc,
+                                                     "XREADGROUP GROUP coordinators %s COUNT %d STREAMS autoos:results 0",
+                                                     c->id, RESULTS_BATCH);
+                        else if (au_now_ms() - last_claim > 1000) {
+                                last_claim = au_now_ms();
+                                reply = redisCommand(rc,
+                                                     "XAUTOCLAIM autoos:results coordinators %s %d 0-0 COUNT %d",
+                                                     c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
+                                if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
+                                        n = take_entries(reply->element[1], es, RESULTS_BATCH);
+                                freeReplyObject(reply);
+                                reply = NULL;
+                                if (n == 0)
+                                        reply = redisCommand(rc,
+                                                             "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 "
+                                                             "STREAMS autoos:results >",
+                                                             c->id, RESULTS_BATCH);
+                        } else
+                                reply = redisCommand(rc,
+                                                     "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 STREAMS "
+                                                     "autoos:results >",
+                                                     c->id, RESULTS_BATCH);
+                        if (!reply && n == 0) {
+                                if (rc->err) {
+                                        redisFree(rc);
+                                        rc = NULL;
+                                }
+                                continue;
+                        }
+                        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+                                redisReply *stream = reply->element[0];
+                                if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
+                                        n = take_entries(stream->element[1], es, RESULTS_BATCH);
+                        }
+                        if (pending_phase && n == 0)
+                                pending_phase = false;
+                        freeReplyObject(reply);
+                        if (n == 0)
+                                continue;
+                }
+                if (process_batch(c, conn, rc, es, n) < 0) {
+                        if (!mem_pg_ok(conn)) {
+                                PQfinish(conn);
+                                conn = NULL;
+                        }
+                        usleep(500 * 1000);
+                        continue;
+                }
+                for (size_t i = 0; i < n; i++)
+                        res_entry_done(&es[i]);
+                n = 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                res_entry_done(&es[i]);
+        free(es);
+        if (conn)
+                PQfinish(conn);
+        if (rc)
+                redisFree(rc);
+        return NULL;
+}
