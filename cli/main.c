@@ -13,6 +13,17 @@ static void usage(FILE *f) {
               "                                      (no daemon, database or broker needed)\n"
               "  node status|drain|run [OPTIONS]     talk to this host's autoosd\n"
               "\n"
+              "Coordinator commands (over HTTP; --url URL, --key-file FILE):\n"
+              "  submit FILE [--wait] [--json]       submit a workflow (- reads standard input)\n"
+              "  status ID [--watch] [--json]        a workflow and its steps\n"
+              "  list [--state S] [--limit N]        workflows, newest first\n"
+              "  pause|resume|cancel ID              act on a workflow\n"
+              "  approve|retry|skip ID STEP          answer a step awaiting an operator\n"
+              "  audit ID [--verify]                 the audit trail, its hash chain checked\n"
+              "  nodes                               the fleet's nodes\n"
+              "  simulate FILE                       estimate a workflow from history\n"
+              "  events [--since ID]                 the event stream, as JSON lines\n"
+              "\n"
               "Options:\n"
               "  -h, --help       show this help\n"
               "  -V, --version    show the version\n"
@@ -39,6 +50,8 @@ int main(int argc, char **argv) {
                 return cli_run(argc - 1, argv + 1);
         if (strcmp(cmd, "node") == 0)
                 return cli_node(argc - 1, argv + 1);
+        if (cli_is_coordinator_command(cmd))
+                return cli_coordinator(argc - 1, argv + 1);
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);
         return CLI_EXIT_USAGE;
 }
