@@ -169,7 +169,9 @@ static int ensure_redis(orc_coord *c, redisContext **rc, int cmd_timeout_ms) {
 /*
  * The spec sent to a node: the step's run object plus id, workflow, step and
  * attempt, AUTOOS_* variables in env, and the needs' outputs as
- * files inputs/<step>.stdout. inputs: JSON array of [step, base64] or NULL.
+ * files inputs/<step>.stdout (an approval step passes on its own needs'
+ * outputs: what was approved reaches the steps after it). inputs: JSON
+ * array of [step, base64] or NULL.
  */
 static char *build_spec(const char *run_json, const char *wf, const char *step, int attempt, const char *inputs) {
         _cleanup_json_ yajl_val run = NULL, in = NULL;
@@ -399,8 +401,11 @@ static void outq_done(outq *q) {
 
 #define STEP_SPEC_COLUMNS                                                                                           \
         "s.workflow_id, s.step_id, s.attempt, s.spec::text, s.selector::text, s.avoid_node, s.node, "               \
-        "(SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u "                           \
-        " WHERE u.workflow_id = s.workflow_id AND u.step_id = ANY(s.needs) AND u.output_b64 IS NOT NULL)"
+        "(WITH RECURSIVE inp(step_id) AS (SELECT unnest(s.needs) UNION "                                           \
+        "  SELECT unnest(a.needs) FROM steps a JOIN inp ON a.workflow_id = s.workflow_id "                            \
+        "  AND a.step_id = inp.step_id AND a.kind = 'approval') "                                                   \
+        " SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u JOIN inp "                  \
+        " ON u.step_id = inp.step_id WHERE u.workflow_id = s.workflow_id AND u.output_b64 IS NOT NULL)"
 
 /* Sends again the specs of steps left dispatched (a crash between COMMIT and XADD). Nodes know run ids. */
 static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
@@ -1097,6 +1102,15 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
         arrays[1] = strv_array(&st);
         params[0] = arrays[0];
         params[1] = arrays[1];
+        /*
+         * One result transaction per workflow at a time: two coordinators applying
+         * the last two results of a workflow each see the other's step unfinished
+         * otherwise, and neither would promote dependents or finish it.
+         */
+        r = mem_pg_exec(conn, "SELECT id FROM workflows WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", 1, params,
+                        NULL, err);
+        if (r < 0)
+                goto out;
         r = mem_pg_exec(conn,
                         "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, "
                         "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, "
