@@ -129,7 +129,8 @@ void orc_audit_init(orc_audit *a, const char *actor);
 void orc_audit_done(orc_audit *a);
 /* detail is a JSON object (copied); wf NULL: the fleet chain. */
 int orc_audit_add(orc_audit *a, const char *wf, const char *action, const char *detail);
-int orc_audit_event(orc_audit *a, const char *json);
+/* Takes json (a document from orc_json_event(); NULL: out of memory). */
+int orc_audit_event(orc_audit *a, char *json);
 /* INSERT the rows (no-op when none). */
 int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err);
 /* XADD the events (best effort; rc may be NULL for none). */

@@ -309,21 +309,20 @@ int orc_audit_add(orc_audit *a, const char *wf, const char *action, const char *
         return 0;
 }
 
-int orc_audit_event(orc_audit *a, const char *json) {
+int orc_audit_event(orc_audit *a, char *json) {
         if (!json)
                 return -ENOMEM;
         if (a->n_events == a->cap_events) {
                 size_t cap = a->cap_events ? a->cap_events * 2 : 16;
                 char **e = reallocarray(a->events, cap, sizeof(char *));
-                if (!e)
+                if (!e) {
+                        free(json);
                         return -ENOMEM;
+                }
                 a->events = e;
                 a->cap_events = cap;
         }
-        a->events[a->n_events] = strdup(json);
-        if (!a->events[a->n_events])
-                return -ENOMEM;
-        a->n_events++;
+        a->events[a->n_events++] = json;
         return 0;
 }
 
