@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -902,11 +904,16 @@ static void *monitor_main(void *arg) {
         orc_coord *c = arg;
         PGconn *conn = NULL;
         redisContext *rc = NULL;
+        uint64_t watchdog_usec = 0;
+        bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 
         for (uint64_t tick = 0; !atomic_load(&c->stop); tick++) {
                 uint64_t start = au_now_ms(), spent;
 
                 monitor_tick(c, &conn, &rc, tick);
+                /* Alive means this loop turns: a hung PostgreSQL or Redis call stops the pings. */
+                if (watchdog)
+                        sd_notify(0, "WATCHDOG=1");
                 spent = au_now_ms() - start;
                 if (spent < MONITOR_TICK_MS)
                         usleep((useconds_t) (MONITOR_TICK_MS - spent) * 1000);

@@ -27,4 +27,16 @@ ok "Delegate=yes: run cgroups are created below the daemon's own" grep -q '^Dele
 ok "Restart=on-failure" grep -q '^Restart=on-failure$' "$unit"
 ok "sysusers.d creates the group autoos" grep -q '^g autoos' "$top_srcdir/systemd/autoos.sysusers"
 ok "tmpfiles.d creates /run/autoos and /var/lib/autoos" sh -c "grep -q '/run/autoos' '$top_srcdir/systemd/autoos.tmpfiles' && grep -q '/var/lib/autoos' '$top_srcdir/systemd/autoos.tmpfiles'"
+
+# The coordinator's unit: unprivileged, hardened, notify with a watchdog.
+cunit="$top_builddir/systemd/autoos-coordinator.service"
+[ -f "$cunit" ] || (cd "$top_builddir" && make -s systemd/autoos-coordinator.service) >/dev/null 2>&1
+ok "the coordinator unit was generated" test -s "$cunit"
+ok "its ExecStart has the configured bindir substituted" grep -q '^ExecStart=/.*/autoos-coordinator$' "$cunit"
+sed "s|^ExecStart=.*|ExecStart=$top_builddir/orchestrator/autoos-coordinator|" "$cunit" >"$tmp/autoos-coordinator.service"
+out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$tmp/autoos-coordinator.service" 2>&1)
+is "$out" "" "systemd-analyze verify reports nothing for the coordinator unit"
+ok "the coordinator is Type=notify with a watchdog" sh -c "grep -q '^Type=notify$' '$cunit' && grep -q '^WatchdogSec=' '$cunit'"
+ok "the coordinator runs as its own user, with no capabilities" sh -c "grep -q '^User=autoos-coordinator$' '$cunit' && grep -q '^CapabilityBoundingSet=$' '$cunit'"
+ok "sysusers.d creates the autoos-coordinator user" grep -q '^u autoos-coordinator' "$top_srcdir/systemd/autoos.sysusers"
 done_testing
