@@ -156,11 +156,22 @@ is "$(jf '.nodes[] | select(.id == "nb") | [.capacity, .labels.zone, .labels.dis
         "3 b ssd" "nb's capacity and labels"
 
 # --- node_selector: placement honours labels ---
-sel=$(workflow selected "$(sh_step s 'echo sel' '{"node_selector":{"zone":"b"}}')" \
-        "$(sh_step t 'echo sel2' '{"node_selector":{"disk":"ssd","zone":"b"}}')")
+sel=$(workflow selected \
+        "$(sh_step s1 'echo sel' '{"node_selector":{"zone":"b"}}')" \
+        "$(sh_step s2 'echo sel' '{"node_selector":{"zone":"b"}}')" \
+        "$(sh_step s3 'echo sel' '{"node_selector":{"zone":"b"}}')" \
+        "$(sh_step s4 'echo sel' '{"node_selector":{"disk":"ssd"}}')" \
+        "$(sh_step s5 'echo sel' '{"node_selector":{"disk":"ssd","zone":"b"}}')" \
+        "$(sh_step s6 'echo sel' '{"node_selector":{"disk":"ssd","zone":"b"}}')")
 sid=$(wf_submit "$sel") || bail_out "not accepted"
 ok "a workflow with node selectors succeeds" wf_wait "$sid" succeeded 20
-is "$(step_field "$sid" s node) $(step_field "$sid" t node)" "nb nb" "its steps ran on the node with the labels"
+is "$(wf_json "$sid" | jq -r '[.steps[] | .node] | unique | join(",")')" nb "its six steps all ran on nb, the node with the labels"
+nid=$(wf_submit "$(workflow nowhere "$(sh_step x 'echo x' '{"node_selector":{"zone":"nowhere"}}')")") ||
+        bail_out "not accepted"
+sleep 1.5
+like "$(step_field "$nid" x state)" '^(pending|ready)$' "a step no node matches is not dispatched ($(step_field "$nid" x state))"
+is "$(psql_q "SELECT count(*) FROM runs WHERE workflow_id = '$nid'")" 0 "and does not run"
+api POST "/v1/workflows/$nid/cancel"
 
 # --- server-sent events ---
 curl -sN --max-time 60 -H "Authorization: Bearer $VIEWER" "$COORD_URL/v1/events" >"$TEST_TMP/events.txt" 2>&1 &
