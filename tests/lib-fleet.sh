@@ -511,7 +511,8 @@ fleet_finish() {
         is "$_san" "" "no sanitizer report in the coordinators' and nodes' logs"
         if [ "$tap_failed" -gt 0 ]; then
                 for _id in $_fl_coords; do
-                        diag "coordinator $_id log, last 30 lines:" "$(tail -n 30 "$(coord_log "$_id")" | cut -c1-400)"
+                        diag "coordinator $_id log, last 30 lines but GET requests:" \
+                                "$(grep -v '"method":"GET"' "$(coord_log "$_id")" | tail -n 30 | cut -c1-400)"
                 done
                 for _n in $_fl_nodes; do
                         diag "node $_n log, last 8 lines:" "$(tail -n 8 "$TEST_TMP/node-$_n.log" | cut -c1-300)"
