@@ -203,38 +203,58 @@ coord_log() {
 }
 
 _fl_healthy() {
-        pid_alive "$1" || return 2
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz")" = 200 ]
+        pid_alive "$1" && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz")" = 200 ]
+}
+
+# (wait_for stops early once the process is gone.)
+_fl_healthy_or_dead() {
+        _fl_healthy "$1" "$2" || ! pid_alive "$1"
 }
 
 # coord_start [ID [FLAG]...]: migrates (once), then starts coordinator ID
 # (default c1) against the test's PostgreSQL and Redis, on a free port (the
 # same port again when ID was started before), and waits up to 10 s for
 # /healthz to answer 200. Sets COORD_URL to it. Returns 1 (with a diag) when
-# it did not come up.
+# it did not come up. (free_port is racy: a first start that could not bind
+# tries another port.)
 coord_start() {
         _cid=${1:-c1}
         [ $# -gt 0 ] && shift
         fleet_migrate
         _cdir=$TEST_TMP/coord-$_cid
+        _cfirst=""
         if [ ! -d "$_cdir" ]; then
                 mkdir -p "$_cdir"
                 free_port >"$_cdir/port"
                 _fl_coords="$_fl_coords $_cid"
+                _cfirst=1
         fi
-        _cport=$(cat "$_cdir/port")
-        _curl=http://127.0.0.1:$_cport
-        echo "--- start $(date +%T.%N)" >>"$TEST_TMP/coord-$_cid.log"
-        "$COORD" --config "$FLEET_CONF" --db "$PGURL" --redis "$REDIS_URL" --listen "127.0.0.1:$_cport" \
-                --id "$_cid" --sql-dir "$top_srcdir/sql" --log-level "${COORD_LOG_LEVEL:-debug}" "$@" \
-                </dev/null >>"$TEST_TMP/coord-$_cid.log" 2>&1 &
-        echo $! >"$_cdir/pid"
-        rm -f "$_cdir/killed"
-        if wait_for 10 _fl_healthy "$!" "$_curl"; then
-                COORD_URL=$_curl
-                return 0
-        fi
-        diag "coordinator $_cid did not come up on $_curl; its log:" "$(tail -n 20 "$TEST_TMP/coord-$_cid.log" | cut -c1-400)"
+        for _ctry in 1 2 3 4 5; do
+                _cport=$(cat "$_cdir/port")
+                _curl=http://127.0.0.1:$_cport
+                _clog=$TEST_TMP/coord-$_cid.log
+                echo "--- start $(date +%T.%N) on port $_cport" >>"$_clog"
+                _cline=$(wc -l <"$_clog")
+                "$COORD" --config "$FLEET_CONF" --db "$PGURL" --redis "$REDIS_URL" --listen "127.0.0.1:$_cport" \
+                        --id "$_cid" --sql-dir "$top_srcdir/sql" --log-level "${COORD_LOG_LEVEL:-debug}" "$@" \
+                        </dev/null >>"$_clog" 2>&1 &
+                echo $! >"$_cdir/pid"
+                rm -f "$_cdir/killed"
+                wait_for 10 _fl_healthy_or_dead "$!" "$_curl"
+                if _fl_healthy "$(coord_pid "$_cid")" "$_curl"; then
+                        COORD_URL=$_curl
+                        return 0
+                fi
+                pid_alive "$(coord_pid "$_cid")" && break
+                wait "$(coord_pid "$_cid")" 2>/dev/null
+                tail -n "+$((_cline + 1))" "$_clog" | grep -qiE 'in use|bind' || break
+                if [ -n "$_cfirst" ]; then
+                        free_port >"$_cdir/port"
+                else
+                        sleep 0.5
+                fi
+        done
+        diag "coordinator $_cid did not come up on $_curl; its log:" "$(tail -n 20 "$_clog" | cut -c1-400)"
         return 1
 }
 
@@ -255,18 +275,22 @@ _fl_node_up() {
                 [ "$(node_info "$1" | jq -r '.redis_connected // .status.redis_connected' 2>/dev/null)" = true ]
 }
 
+_fl_node_up_or_dead() {
+        _fl_node_up "$1" || ! pid_alive "$(node_pid "$1")"
+}
+
 # node_start NAME [CONFIG-LINE]...: autoosd as node NAME with its own
 # configuration file (the lines given, e.g. "labels = zone=a" "max_runs = 2"),
-# state dir, control socket and metrics port (the same ones when NAME was
-# started before: a restart), the built-in policy; waits (10 s) until its
-# heartbeat key autoos:node:NAME exists. Returns 1 (with a diag) otherwise.
+# state dir and control socket (the same ones when NAME was started before: a
+# restart), a free metrics port, the built-in policy; waits (10 s) until its
+# heartbeat key autoos:node:NAME exists and it says it is connected to Redis.
+# Returns 1 (with a diag) otherwise.
 node_start() {
         _nn=$1
         shift
         _nd=$TEST_TMP/node-$_nn
         if [ ! -d "$_nd" ]; then
                 mkdir -p "$_nd"
-                echo "127.0.0.1:$(free_port)" >"$_nd/metrics"
                 _fl_nodes="$_fl_nodes $_nn"
         fi
         if [ $# -gt 0 ]; then
@@ -274,14 +298,24 @@ node_start() {
         elif [ ! -f "$_nd/conf" ]; then
                 echo "# node $_nn" >"$_nd/conf"
         fi
-        echo "--- start $(date +%T.%N)" >>"$TEST_TMP/node-$_nn.log"
-        "$AUTOOSD" --config "$_nd/conf" --redis "$REDIS_URL" --node-id "$_nn" --metrics "$(cat "$_nd/metrics")" \
-                --control-socket "$_nd/ctl.sock" --state-dir "$_nd/state" --policy "$_nd/policy.json" \
-                </dev/null >>"$TEST_TMP/node-$_nn.log" 2>&1 &
-        echo $! >"$_nd/pid"
-        if wait_for 10 _fl_node_up "$_nn"; then
-                return 0
-        fi
+        # free_port is racy: a daemon that could not bind its metrics port tries another.
+        for _ntry in 1 2 3 4 5; do
+                _nlog=$TEST_TMP/node-$_nn.log
+                echo "--- start $(date +%T.%N)" >>"$_nlog"
+                _nline=$(wc -l <"$_nlog")
+                "$AUTOOSD" --config "$_nd/conf" --redis "$REDIS_URL" --node-id "$_nn" \
+                        --metrics "127.0.0.1:$(free_port)" --control-socket "$_nd/ctl.sock" \
+                        --state-dir "$_nd/state" --policy "$_nd/policy.json" \
+                        </dev/null >>"$_nlog" 2>&1 &
+                echo $! >"$_nd/pid"
+                wait_for 10 _fl_node_up_or_dead "$_nn"
+                if _fl_node_up "$_nn"; then
+                        return 0
+                fi
+                pid_alive "$(node_pid "$_nn")" && break
+                wait "$(node_pid "$_nn")" 2>/dev/null
+                tail -n "+$((_nline + 1))" "$_nlog" | grep -qiE 'in use|bind' || break
+        done
         diag "node $_nn did not come up; its log:" "$(tail -n 20 "$TEST_TMP/node-$_nn.log" | cut -c1-400)"
         return 1
 }
