@@ -28,6 +28,9 @@
  *
  * Dispatch -> result latency comes from the audit trail: per (step,
  * attempt), ts of its "result" row minus ts of its "dispatched" row.
+ * With --cpu NAME=PID, the CPU time of each process named (with its
+ * children: a postmaster's backends, a node's sandboxes) and of this program
+ * over each scenario is printed under the table, to show what the time went to.
  * Prints one table; exits 1 when a scenario could not be measured (a
  * missed target is reported in the table, not in the exit status).
  */
@@ -907,11 +910,10 @@ static void node_state(const char *node, strbuf *out, char *buf, size_t size) {
                 const char *id = NULL, *st = NULL;
                 yajl_val nd = nodes->u.array.values[i];
                 if (au_json_get_string(au_json_get(nd, "id"), "id", &id, NULL) == 0 &&
-                    strcmp(id, o.kill_node) == 0 &&
+                    strcmp(id, node) == 0 &&
                     au_json_get_string(au_json_get(nd, "state"), "state", &st, NULL) == 0)
                         snprintf(buf, size, "%s", st);
         }
-        (void) node;
 }
 
 static void node_loss(void) {
