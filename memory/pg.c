@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -34,6 +35,71 @@ static void trim_message(char *s) {
                 s[--n] = '\0';
 }
 
+/*
+ * Which statements each connection has prepared. Every connection is made by
+ * mem_pg_connect(), which resets its entry, so a reused PGconn address never
+ * inherits another's statements.
+ */
+#define PREPARED_CONNS 128
+#define PREPARED_STMTS 64
+static struct {
+        PGconn *conn;
+        const mem_pg_stmt *stmts[PREPARED_STMTS];
+        size_t n;
+} prepared[PREPARED_CONNS];
+static pthread_mutex_t prepared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void prepared_forget(PGconn *c) {
+        pthread_mutex_lock(&prepared_lock);
+        for (size_t i = 0; i < PREPARED_CONNS; i++)
+                if (prepared[i].conn == c) {
+                        prepared[i].conn = NULL;
+                        prepared[i].n = 0;
+                }
+        pthread_mutex_unlock(&prepared_lock);
+}
+
+/* 1: prepared on c already; 0: not yet (and now recorded as being prepared); -1: no room to track it. */
+static int prepared_check(PGconn *c, const mem_pg_stmt *stmt, bool record) {
+        int slot = -1, r = -1;
+
+        pthread_mutex_lock(&prepared_lock);
+        for (size_t i = 0; i < PREPARED_CONNS; i++) {
+                if (prepared[i].conn == c) {
+                        slot = (int) i;
+                        break;
+                }
+                if (!prepared[i].conn && slot < 0)
+                        slot = (int) i;
+        }
+        if (slot >= 0) {
+                if (prepared[slot].conn == c) {
+                        for (size_t k = 0; k < prepared[slot].n; k++)
+                                if (prepared[slot].stmts[k] == stmt) {
+                                        pthread_mutex_unlock(&prepared_lock);
+                                        return 1;
+                                }
+                } else if (record) {
+                        prepared[slot].conn = c;
+                        prepared[slot].n = 0;
+                }
+                if (prepared[slot].conn == c && prepared[slot].n < PREPARED_STMTS) {
+                        if (record)
+                                prepared[slot].stmts[prepared[slot].n++] = stmt;
+                        r = 0;
+                }
+        }
+        pthread_mutex_unlock(&prepared_lock);
+        return r;
+}
+
+void mem_pg_close(PGconn *c) {
+        if (!c)
+                return;
+        prepared_forget(c);
+        PQfinish(c);
+}
+
 int mem_pg_connect(const char *url, const char *application_name, PGconn **ret, au_error *err) {
         const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
         const char *vals[] = { url, "3", application_name ? application_name : "autoos", NULL };
@@ -54,6 +120,7 @@ int mem_pg_connect(const char *url, const char *application_name, PGconn **ret, 
                 return -ENOTCONN;
         }
         PQsetNoticeProcessor(c, NULL, NULL);
+        prepared_forget(c);
         *ret = c;
         return 0;
 }
@@ -86,6 +153,44 @@ int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PG
         else
                 PQclear(res);
         return 0;
+}
+
+static int check_result(PGconn *c, PGresult *res, PGresult **ret, au_error *err) {
+        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                char msg[512];
+                int r = classify(c, res);
+                snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+                trim_message(msg);
+                PQclear(res);
+                au_error_set(err, 0, "PostgreSQL: %s", msg[0] ? msg : "query failed");
+                return r;
+        }
+        if (ret)
+                *ret = res;
+        else
+                PQclear(res);
+        return 0;
+}
+
+int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PGresult **ret, au_error *err) {
+        int known;
+
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+                au_error_set(err, 0, "PostgreSQL: not connected");
+                return -ENOTCONN;
+        }
+        known = prepared_check(c, stmt, false);
+        if (known < 0)
+                return mem_pg_exec(c, stmt->sql, stmt->n_params, params, ret, err);
+        if (known == 0) {
+                int r = check_result(c, PQprepare(c, stmt->name, stmt->sql, stmt->n_params, NULL), NULL, err);
+                if (r < 0)
+                        return r;
+                prepared_check(c, stmt, true);
+        }
+        return check_result(c, PQexecPrepared(c, stmt->name, stmt->n_params, params, NULL, NULL, 0), ret, err);
 }
 
 int mem_pg_begin(PGconn *c, au_error *err) {

@@ -33,6 +33,23 @@ bool mem_pg_ok(PGconn *c);
  */
 int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, au_error *err);
 
+/*
+ * A statement run often: prepared on each connection the first time it is
+ * run there (parse and plan once), then executed by name. Statements live in
+ * static storage; name is unique among them.
+ */
+typedef struct mem_pg_stmt {
+        const char *name;
+        const char *sql;
+        int n_params;
+} mem_pg_stmt;
+
+/* As mem_pg_exec(), for a prepared statement (prepared here when needed). */
+int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PGresult **ret, au_error *err);
+
+/* PQfinish(), forgetting what was prepared on c. Accepts NULL. */
+void mem_pg_close(PGconn *c);
+
 /* BEGIN / COMMIT / ROLLBACK (rollback never fails loudly). */
 int mem_pg_begin(PGconn *c, au_error *err);
 int mem_pg_commit(PGconn *c, au_error *err);

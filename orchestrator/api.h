@@ -5,6 +5,23 @@
  * rate limit (429 + Retry-After), a bound on request bodies (413), errors as
  * {"error":{"code","message","field"}}, and server-sent events from
  * autoos:events (orc_events). The operations themselves are coordinator.h's.
+ *
+ * Threads: libmicrohttpd's listening thread plus one thread per connection
+ * (poll(2), so no FD_SETSIZE limit), all with every signal blocked. A
+ * handler may block (POST /v1/runs?wait=1, an event stream) without holding
+ * up other connections; the coordinator's functions are called from these
+ * threads concurrently.
+ *
+ * A request is checked in this order, the first failure answering:
+ *   404 unknown path, 405 known path and other method (Allow header),
+ *   401 no/unknown key (WWW-Authenticate: Bearer), 503 keys not loaded,
+ *   429 over the key's rate (Retry-After), 403 role too low,
+ *   404 malformed workflow id or step id, 400 bad query parameter,
+ *   413 body over max_body_bytes (announced by Content-Length: at once,
+ *   without reading it; streamed: once the stream ends),
+ * then the operation. /healthz and /metrics skip the key, rate and role
+ * checks. Every response carries X-Request-Id; one JSON log line per
+ * request (info) names it with method, path, status, key and ms.
  */
 #pragma once
 #include <stdint.h>
@@ -14,18 +31,33 @@
 
 typedef struct orc_api orc_api;
 
+/* Zero fields take the defaults. */
 typedef struct orc_api_config {
-        const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
-        uint64_t max_body_bytes; /* default 1 MiB */
-        double rate_per_s;       /* per key, default 100 */
-        double rate_burst;       /* default 200 */
+        /* "127.0.0.1:8080", "[::1]:8080", "localhost:8080", ":8080" or "*:8080" (every
+         * address: IPv6 dual-stack, IPv4 when the host has no IPv6); port 0 picks a free one.
+         * Default "127.0.0.1:8080". */
+        const char *listen;
+        uint64_t max_body_bytes;  /* default 1 MiB */
+        double rate_per_s;        /* requests per second per key name, default 100 */
+        double rate_burst;        /* default 200 (at least 1) */
         unsigned max_connections; /* default 256 */
 } orc_api_config;
 
-/* Starts serving (MHD's own threads). Returns 0 or a negative errno with err naming the address. */
+/*
+ * Starts serving. coord must outlive the API; events may be NULL (then
+ * GET /v1/events answers 503). Returns 0, -EINVAL (bad listen address, err
+ * names it with field "listen"), -EADDRINUSE and the like (err names the
+ * address) or -ENOMEM.
+ */
 int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *events, orc_api **ret,
                   au_error *err);
-/* The port actually bound (useful with port 0). */
+/* The port actually bound (useful with port 0); 0 for NULL. */
 uint16_t orc_api_port(const orc_api *api);
-/* Stops accepting, ends event streams, joins MHD's threads. Accepts NULL, returns NULL. */
+/*
+ * Stops accepting, ends event streams (each within about a second), waits
+ * for the requests in progress and joins libmicrohttpd's threads: an
+ * operation that blocks (orc_run_submit with wait) must be made to return
+ * first, or this waits for it. Call it BEFORE orc_events_stop(events): no new
+ * subscription may reach a stopped orc_events. Accepts NULL, returns NULL.
+ */
 orc_api *orc_api_stop(orc_api *api);

@@ -221,7 +221,7 @@ PGconn *orc_pool_get(orc_coord *c, au_error *err) {
         pthread_mutex_unlock(&c->pool_lock);
 
         if (conn && !mem_pg_ok(conn)) {
-                PQfinish(conn);
+                mem_pg_close(conn);
                 conn = NULL;
         }
         if (!conn) {
@@ -249,7 +249,7 @@ void orc_pool_put(orc_coord *c, PGconn *conn) {
         for (size_t i = 0; i < c->cfg.db_pool; i++)
                 if (c->pool[i] == conn) {
                         if (!mem_pg_ok(conn)) {
-                                PQfinish(conn);
+                                mem_pg_close(conn);
                                 c->pool[i] = NULL;
                         }
                         c->pool_busy[i] = false;
@@ -384,6 +384,12 @@ static int cmp_nullable(const char *a, const char *b) {
         return strcmp(a, b);
 }
 
+static const mem_pg_stmt stmt_audit_insert = {
+        "audit_insert",
+        "INSERT INTO audit_log (workflow_id, actor, action, detail) " "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) " "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i",
+        4,
+};
+
 int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         _cleanup_free_ size_t *order = NULL;
         _cleanup_free_ char **wf = NULL, **action = NULL, **detail = NULL;
@@ -422,11 +428,7 @@ int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         params[1] = a->actor;
         params[2] = action_arr;
         params[3] = detail_arr;
-        r = mem_pg_exec(conn,
-                        "INSERT INTO audit_log (workflow_id, actor, action, detail) "
-                        "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) "
-                        "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i",
-                        4, params, NULL, err);
+        r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
         if (r >= 0)
                 orc_metric_add(c, c->m_audit_rows, NULL, (double) a->n);
         return r;
@@ -593,7 +595,7 @@ int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char 
                             "VALUES (NULL, 'admin', 'key_created', jsonb_build_object('name', $1::text) || $2::jsonb)",
                             2, p2, NULL, NULL);
         }
-        PQfinish(conn);
+        mem_pg_close(conn);
         if (r == -EEXIST) {
                 free(key);
                 au_error_clear(err);
@@ -613,7 +615,7 @@ int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err) {
         if (r < 0)
                 return r;
         r = mem_pg_migrate(conn, cfg->sql_dir, ret_applied, err);
-        PQfinish(conn);
+        mem_pg_close(conn);
         return r;
 }
 
@@ -796,7 +798,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
 
         if (!*conn || !mem_pg_ok(*conn)) {
                 if (*conn)
-                        PQfinish(*conn);
+                        mem_pg_close(*conn);
                 *conn = NULL;
                 au_error_clear(&err);
                 if (mem_pg_connect(c->cfg.db, "autoos-coordinator monitor", conn, &err) < 0) {
@@ -919,7 +921,7 @@ static void *monitor_main(void *arg) {
                         usleep((useconds_t) (MONITOR_TICK_MS - spent) * 1000);
         }
         if (conn)
-                PQfinish(conn);
+                mem_pg_close(conn);
         if (rc)
                 redisFree(rc);
         return NULL;
@@ -979,7 +981,7 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         if (r >= 0)
                 r = mem_pg_schema_version(conn, &version, err);
         if (conn)
-                PQfinish(conn);
+                mem_pg_close(conn);
         if (r < 0) {
                 orc_coord_free(TAKE_PTR(c));
                 return r;
@@ -1032,7 +1034,7 @@ orc_coord *orc_coord_free(orc_coord *c) {
         }
         for (size_t i = 0; c->pool && i < c->cfg.db_pool; i++)
                 if (c->pool[i])
-                        PQfinish(c->pool[i]);
+                        mem_pg_close(c->pool[i]);
         free(c->pool);
         free(c->pool_busy);
         for (size_t i = 0; i < c->n_outbox; i++)

@@ -494,7 +494,7 @@ static void reply_state(orc_reply *ret, const char *id, const char *step, const 
 static int lock_workflow(PGconn *conn, const char *id, char **ret_state, au_error *err) {
         _cleanup_pgresult_ PGresult *res = NULL;
         const char *params[1] = { id };
-        int r = mem_pg_exec(conn, "SELECT state FROM workflows WHERE id = $1 FOR UPDATE", 1, params, &res, err);
+        int r = mem_pg_exec(conn, "SELECT state FROM workflows WHERE id = $1 FOR NO KEY UPDATE", 1, params, &res, err);
         if (r < 0)
                 return r;
         if (PQntuples(res) == 0)
@@ -657,7 +657,7 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         if (r < 0)
                 goto db_error;
         r = mem_pg_exec(conn,
-                        "SELECT state, kind, fallback FROM steps WHERE workflow_id = $1 AND step_id = $2 FOR UPDATE", 2,
+                        "SELECT state, kind, fallback FROM steps WHERE workflow_id = $1 AND step_id = $2 FOR NO KEY UPDATE", 2,
                         params, &row, &err);
         if (r < 0)
                 goto db_error;

@@ -139,7 +139,7 @@ static int ensure_pg(orc_coord *c, PGconn **conn, const char *who) {
         if (*conn && mem_pg_ok(*conn))
                 return 0;
         if (*conn)
-                PQfinish(*conn);
+                mem_pg_close(*conn);
         *conn = NULL;
         snprintf(name, sizeof(name), "autoos-coordinator %s", who);
         if (mem_pg_connect(c->cfg.db, name, conn, &err) < 0) {
@@ -409,6 +409,56 @@ static void outq_done(outq *q) {
         " SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u JOIN inp "                  \
         " ON u.step_id = inp.step_id WHERE u.workflow_id = s.workflow_id AND u.output_b64 IS NOT NULL)"
 
+/* The statements of every dispatch and result transaction: prepared once per connection. */
+static const mem_pg_stmt stmt_dispatch_inflight = {
+        "dispatch_inflight",
+        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT " "NULL GROUP BY node",
+        0,
+};
+
+static const mem_pg_stmt stmt_dispatch_pick = {
+        "dispatch_pick",
+        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id " "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' " "AND (s.not_before IS NULL OR s.not_before <= now()) " "ORDER BY w.created_at, s.position LIMIT $1::int FOR NO KEY UPDATE OF s SKIP LOCKED",
+        1,
+};
+
+static const mem_pg_stmt stmt_dispatch_update = {
+        "dispatch_update",
+        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), " "not_before = NULL, updated_at = now() " "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) " "WHERE s.workflow_id = v.w AND s.step_id = v.st",
+        4,
+};
+
+static const mem_pg_stmt stmt_results_lock = {
+        "results_lock",
+        "SELECT id FROM workflows WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+        1,
+};
+
+static const mem_pg_stmt stmt_results_steps = {
+        "results_steps",
+        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, " "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, " "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate " "FROM steps s JOIN workflows w ON w.id = s.workflow_id " "WHERE (s.workflow_id, s.step_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) " "ORDER BY s.workflow_id, s.step_id FOR NO KEY UPDATE OF s",
+        2,
+};
+
+static const mem_pg_stmt stmt_results_runs = {
+        "results_runs",
+        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, " "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) " "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, " "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, " "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, " "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late " "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], " "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], " "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) " "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s " "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
+        14,
+};
+
+
+static const mem_pg_stmt stmt_progress_ready = {
+        "progress_ready",
+        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, " "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' " "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id " "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) " "RETURNING d.workflow_id, d.step_id, d.state",
+        1,
+};
+
+static const mem_pg_stmt stmt_progress_finish = {
+        "progress_finish",
+        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s " "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL " "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id " "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) " "THEN 'failed' ELSE 'succeeded' END " "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') " "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN " "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), " "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin " "WHERE s.workflow_id = fin.id AND s.state = 'standby') " "SELECT id, state FROM fin",
+        1,
+};
+
 /* Sends again the specs of steps left dispatched (a crash between COMMIT and XADD). Nodes know run ids. */
 static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
         _cleanup_pgresult_ PGresult *res = NULL;
@@ -457,10 +507,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         if (r < 0)
                 return r;
         /* What is in flight per node, from the truth (other coordinators dispatch too). */
-        r = mem_pg_exec(conn,
-                        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
-                        "NULL GROUP BY node",
-                        0, NULL, &inflight, &err);
+        r = mem_pg_run(conn, &stmt_dispatch_inflight, NULL, &inflight, &err);
         if (r < 0)
                 goto fail;
         for (int i = 0; i < PQntuples(inflight); i++)
@@ -479,12 +526,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         snprintf(limit, sizeof(limit), "%" PRIu64,
                  free_slots < c->cfg.dispatch_batch ? free_slots : (uint64_t) c->cfg.dispatch_batch);
         params[0] = limit;
-        r = mem_pg_exec(conn,
-                        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-                        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' "
-                        "AND (s.not_before IS NULL OR s.not_before <= now()) "
-                        "ORDER BY w.created_at, s.position LIMIT $1::int FOR UPDATE OF s SKIP LOCKED",
-                        1, params, &res, &err);
+        r = mem_pg_run(conn, &stmt_dispatch_pick, params, &res, &err);
         if (r < 0)
                 goto fail;
         if (PQntuples(res) == 0) {
@@ -493,7 +535,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         }
         *ret_more = (uint64_t) PQntuples(res) == strtoull(limit, NULL, 10);
 
-        orc_audit_init(&audit, "scheduler");
+        orc_audit_init(&audit, c->id);
         for (int i = 0; i < PQntuples(res); i++) {
                 const char *w = mem_pg_value(res, i, 0), *s = mem_pg_value(res, i, 1);
                 int attempt = atoi(mem_pg_value(res, i, 2)) + 1;
@@ -541,12 +583,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         params[1] = a_step;
         params[2] = a_att;
         params[3] = a_node;
-        r = mem_pg_exec(conn,
-                        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), "
-                        "not_before = NULL, updated_at = now() "
-                        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) "
-                        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
-                        4, params, NULL, &err);
+        r = mem_pg_run(conn, &stmt_dispatch_update, params, NULL, &err);
         if (r >= 0)
                 r = orc_audit_flush(c, conn, &audit, &err);
         if (r >= 0)
@@ -579,7 +616,9 @@ fail:
         strv_done(&step);
         strv_done(&att);
         strv_done(&node);
-        if (r != -EAGAIN)
+        if (r == -EAGAIN)
+                log_info("dispatch: %s; trying again", err.msg);
+        else
                 log_warning("dispatch: %s", err.msg[0] ? err.msg : strerror(-r));
         return r;
 }
@@ -643,7 +682,7 @@ void *orc_scheduler_main(void *arg) {
         }
         outq_done(&q);
         if (conn)
-                PQfinish(conn);
+                mem_pg_close(conn);
         if (rc)
                 redisFree(rc);
         return NULL;
@@ -663,13 +702,7 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
         if (!arr)
                 return -ENOMEM;
         params[0] = arr;
-        r = mem_pg_exec(conn,
-                        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, "
-                        "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' "
-                        "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id "
-                        "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) "
-                        "RETURNING d.workflow_id, d.step_id, d.state",
-                        1, params, &ready, err);
+        r = mem_pg_run(conn, &stmt_progress_ready, params, &ready, err);
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(ready); i++)
@@ -680,19 +713,7 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
                         orc_audit_event(a, orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
                                                           mem_pg_value(ready, i, 1), NULL));
                 }
-        r = mem_pg_exec(conn,
-                        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s "
-                        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL "
-                        "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id "
-                        "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) "
-                        "THEN 'failed' ELSE 'succeeded' END "
-                        "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') "
-                        "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN "
-                        "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), "
-                        "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin "
-                        "WHERE s.workflow_id = fin.id AND s.state = 'standby') "
-                        "SELECT id, state FROM fin",
-                        1, params, &done, err);
+        r = mem_pg_run(conn, &stmt_progress_finish, params, &done, err);
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(done); i++) {
@@ -718,7 +739,7 @@ int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node
         const char *params[1] = { node };
         int r;
 
-        orc_audit_init(&audit, "monitor");
+        orc_audit_init(&audit, c->id);
         r = mem_pg_begin(conn, err);
         if (r < 0)
                 goto out;
@@ -899,8 +920,52 @@ static int step_exec(PGconn *conn, const char *sql, int n, const char *const *pa
         return mem_pg_exec(conn, sql, n, params, NULL, err);
 }
 
+/* Steps that succeeded in this batch: one UPDATE for all of them. */
+typedef struct succeeded {
+        strv wf, step, b64, exit, wall;
+} succeeded;
+
+static const mem_pg_stmt stmt_steps_succeeded = {
+        "steps_succeeded",
+        "UPDATE steps s SET state = 'succeeded', output_b64 = v.b, outcome = 'exited', exit_code = v.e, "
+        "wall_ms = v.wall, error = NULL, updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bigint[]) AS v(w, st, b, e, wall) "
+        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
+        5,
+};
+
+static int succeeded_flush(PGconn *conn, succeeded *ok, au_error *err) {
+        strv *cols[5] = { &ok->wf, &ok->step, &ok->b64, &ok->exit, &ok->wall };
+        char *arrays[5] = { 0 };
+        const char *params[5];
+        int r = 0;
+
+        if (ok->wf.n == 0)
+                return 0;
+        for (size_t k = 0; k < 5; k++) {
+                arrays[k] = strv_array(cols[k]);
+                if (!arrays[k])
+                        r = au_error_set(err, ENOMEM, "results");
+                params[k] = arrays[k];
+        }
+        if (r >= 0)
+                r = mem_pg_run(conn, &stmt_steps_succeeded, params, NULL, err);
+        for (size_t k = 0; k < 5; k++)
+                free(arrays[k]);
+        return r;
+}
+
+static void succeeded_done(succeeded *ok) {
+        strv_done(&ok->wf);
+        strv_done(&ok->step);
+        strv_done(&ok->b64);
+        strv_done(&ok->exit);
+        strv_done(&ok->wall);
+}
+
 /* Decides what a current result means for its step; statements and audit rows go into the transaction. */
-static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, strv *progress, au_error *err) {
+static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, strv *progress, succeeded *ok,
+                     au_error *err) {
         const sbx_result *r = e->r;
         const char *wf = r->workflow, *step = r->step;
         const char *outcome = sbx_outcome_to_string(r->outcome);
@@ -919,13 +984,13 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
         }
 
         if (result_ok(r)) {
-                const char *p[6] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s };
-                rc = step_exec(conn,
-                               "UPDATE steps SET state = 'succeeded', output_b64 = $3, outcome = $4, exit_code = $5::int, "
-                               "wall_ms = $6::bigint, error = NULL, updated_at = now() "
-                               "WHERE workflow_id = $1 AND step_id = $2",
-                               6, p, err);
-                if (rc >= 0 && e->fallback_for) {
+                /* Successes are written together, after the loop (succeeded_flush). */
+                rc = 0;
+                if (strv_push(&ok->wf, wf) < 0 || strv_push(&ok->step, step) < 0 ||
+                    strv_push(&ok->b64, e->stdout_b64) < 0 || strv_push(&ok->exit, exit_s) < 0 ||
+                    strv_push(&ok->wall, wall_s) < 0)
+                        return au_error_set(err, ENOMEM, "results");
+                if (e->fallback_for) {
                         const char *p2[3] = { wf, e->fallback_for, e->stdout_b64 };
                         rc = step_exec(conn,
                                        "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
@@ -1087,6 +1152,7 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
         _cleanup_pgresult_ PGresult *rows = NULL, *ins = NULL;
         strv wf = { 0 }, st = { 0 }, at = { 0 }, node = { 0 }, outc = { 0 }, ex = { 0 }, wall = { 0 }, cpu = { 0 },
              mem = { 0 }, den = { 0 }, stored = { 0 }, t0 = { 0 }, t1 = { 0 }, late = { 0 }, progress = { 0 };
+        succeeded ok = { 0 };
         char *arrays[14] = { 0 };
         const char *params[14];
         int r;
@@ -1109,18 +1175,10 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
          * the last two results of a workflow each see the other's step unfinished
          * otherwise, and neither would promote dependents or finish it.
          */
-        r = mem_pg_exec(conn, "SELECT id FROM workflows WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", 1, params,
-                        NULL, err);
+        r = mem_pg_run(conn, &stmt_results_lock, params, NULL, err);
         if (r < 0)
                 goto out;
-        r = mem_pg_exec(conn,
-                        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, "
-                        "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, "
-                        "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate "
-                        "FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-                        "WHERE (s.workflow_id, s.step_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) "
-                        "ORDER BY s.workflow_id, s.step_id FOR UPDATE OF s",
-                        2, params, &rows, err);
+        r = mem_pg_run(conn, &stmt_results_steps, params, &rows, err);
         if (r < 0)
                 goto out;
         strv_done(&wf);
@@ -1197,19 +1255,7 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                         params[k] = arrays[k];
                 }
         }
-        r = mem_pg_exec(conn,
-                        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, "
-                        "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) "
-                        "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, "
-                        "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, "
-                        "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, "
-                        "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late "
-                        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-                        "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], "
-                        "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) "
-                        "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s "
-                        "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
-                        14, params, &ins, err);
+        r = mem_pg_run(conn, &stmt_results_runs, params, &ins, err);
         if (r < 0)
                 goto out;
         for (int k = 0; k < PQntuples(ins); k++)
@@ -1244,10 +1290,13 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                         continue;
                 }
                 orc_audit_add(audit, e->r->workflow, "result", detail);
-                r = apply_one(c, conn, e, audit, &progress, err);
+                r = apply_one(c, conn, e, audit, &progress, &ok, err);
                 if (r < 0)
                         goto out;
         }
+        r = succeeded_flush(conn, &ok, err);
+        if (r < 0)
+                goto out;
         r = orc_progress(c, conn, (const char *const *) progress.v, progress.n, audit, err);
 out:
         for (size_t k = 0; k < 14; k++)
@@ -1267,6 +1316,7 @@ out:
         strv_done(&t1);
         strv_done(&late);
         strv_done(&progress);
+        succeeded_done(&ok);
         return r;
 }
 
@@ -1315,7 +1365,7 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
         int r;
 
         for (int attempt = 0;; attempt++) {
-                orc_audit_init(&audit, "coordinator");
+                orc_audit_init(&audit, c->id);
                 for (size_t i = 0; i < n; i++) {
                         res_entry keep = es[i];
                         /* A retried transaction starts from the parsed result again. */
@@ -1335,6 +1385,8 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
                 if (r >= 0)
                         r = mem_pg_commit(conn, &err);
                 if (r == -EAGAIN && attempt < 5) {
+                        log_info("applying %zu results: %s; trying again", n, err.msg);
+                        au_error_clear(&err);
                         mem_pg_rollback(conn);
                         orc_audit_done(&audit);
                         continue;
@@ -1430,7 +1482,7 @@ void *orc_results_main(void *arg) {
                 }
                 if (process_batch(c, conn, rc, es, n) < 0) {
                         if (!mem_pg_ok(conn)) {
-                                PQfinish(conn);
+                                mem_pg_close(conn);
                                 conn = NULL;
                         }
                         usleep(500 * 1000);
@@ -1444,7 +1496,7 @@ void *orc_results_main(void *arg) {
                 res_entry_done(&es[i]);
         free(es);
         if (conn)
-                PQfinish(conn);
+                mem_pg_close(conn);
         if (rc)
                 redisFree(rc);
         return NULL;
