@@ -21,7 +21,7 @@ int orc_config_init(orc_config *cfg) {
                 .rate_limit = 100,
                 .rate_burst = 0,
                 .dispatch_batch = 256,
-                .queue_per_slot = 2,
+                .queue_per_slot = 3,
                 .db_pool = 4,
                 .log_level = AU_LOG_INFO,
         };

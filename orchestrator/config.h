@@ -19,7 +19,7 @@ typedef struct orc_config {
         double rate_limit;        /* requests per second per key (default 100) */
         double rate_burst;        /* default 2 x rate_limit */
         uint32_t dispatch_batch;  /* steps per dispatch transaction (default 256) */
-        uint32_t queue_per_slot;  /* steps in flight per node slot (default 2) */
+        uint32_t queue_per_slot;  /* steps in flight per unit of node capacity (default 3) */
         uint32_t db_pool;         /* connections for API requests (default 4) */
         int log_level;
 } orc_config;
