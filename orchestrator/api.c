@@ -80,6 +80,8 @@ typedef struct bucket {
 struct orc_api {
         orc_coord *coord;
         orc_events *events;
+        orc_events_sub
+                *events_hold; /* keeps events' memory ours until we stop, whatever the order of stops */
         struct MHD_Daemon *mhd;
         uint64_t max_body;
         double rate, burst;
@@ -1123,6 +1125,7 @@ static void api_free(orc_api *api) {
                         api->buckets[i] = b->next;
                         free(b);
                 }
+        orc_events_unsubscribe(api->events_hold);
         pthread_mutex_destroy(&api->lock);
         free(api);
 }
@@ -1153,6 +1156,16 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
                 return au_error_set(err, ENOMEM, "HTTP API");
         api->coord = coord;
         api->events = events;
+        /*
+         * A subscription that is never read: orc_events_stop() frees its memory
+         * only with the last subscriber, so a stream request racing with a
+         * stop of the events before ours subscribes to a stopped (not freed)
+         * orc_events and ends at once.
+         */
+        if (events && !(api->events_hold = orc_events_subscribe(events, NULL))) {
+                free(api);
+                return au_error_set(err, ENOMEM, "HTTP API");
+        }
         api->max_body = cfg && cfg->max_body_bytes ? cfg->max_body_bytes : DEFAULT_MAX_BODY;
         api->rate = cfg && cfg->rate_per_s > 0 ? cfg->rate_per_s : DEFAULT_RATE;
         api->burst = cfg && cfg->rate_burst > 0 ? MAX(cfg->rate_burst, 1.0) : DEFAULT_BURST;

@@ -54,10 +54,12 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
 /* The port actually bound (useful with port 0); 0 for NULL. */
 uint16_t orc_api_port(const orc_api *api);
 /*
- * Stops accepting, ends event streams (each within about a second), waits
- * for the requests in progress and joins libmicrohttpd's threads: an
- * operation that blocks (orc_run_submit with wait) must be made to return
- * first, or this waits for it. Call it BEFORE orc_events_stop(events): no new
- * subscription may reach a stopped orc_events. Accepts NULL, returns NULL.
+ * Stops accepting, ends event streams (each within about a second, at once
+ * when the events were stopped first), waits for the requests in progress
+ * and joins libmicrohttpd's threads: an operation that blocks
+ * (orc_run_submit with wait) must be made to return first, or this waits
+ * for it. Either order with orc_events_stop(events) is safe: the API holds a
+ * subscription from start to stop, so the events' memory outlives it.
+ * Accepts NULL, returns NULL.
  */
 orc_api *orc_api_stop(orc_api *api);

@@ -50,10 +50,11 @@ typedef struct orc_events_sub orc_events_sub;
 int orc_events_start(const char *redis_url, orc_events **ret, au_error *err);
 /*
  * Stops and joins the reader; every subscriber's orc_events_next returns
- * -EPIPE from then on (those waiting are woken). Subscribers may still be
- * unsubscribed afterwards: the memory goes with the last of them. Takes at
- * most about a second (a connect or XRANGE in progress in a subscriber's
- * thread is not waited for). NULL-safe, returns NULL.
+ * -EPIPE from then on (those waiting are woken). The memory goes with the
+ * last subscription: until then subscriptions may still be made (they end at
+ * once) and dropped. Usually immediate; at most the reader's connect (1 s)
+ * plus AUTH/SELECT (5 s) when Redis hangs; a catch-up XRANGE in a
+ * subscriber's thread is not waited for. NULL-safe, returns NULL.
  */
 orc_events *orc_events_stop(orc_events *ev);
 
