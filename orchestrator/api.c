@@ -80,8 +80,8 @@ typedef struct bucket {
 struct orc_api {
         orc_coord *coord;
         orc_events *events;
-        orc_events_sub
-                *events_hold; /* keeps events' memory ours until we stop, whatever the order of stops */
+        /* Keeps the events' memory alive until we stop, whatever the order of the stops. */
+        orc_events_sub *events_hold;
         struct MHD_Daemon *mhd;
         uint64_t max_body;
         double rate, burst;
