@@ -93,9 +93,12 @@ static void vlog(int level, const char *const *kv, const char *suffix, const cha
         }
         yajl_gen_map_close(g);
         if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
+                /* One line at a time even from several threads (the coordinator's). */
+                flockfile(stderr);
                 fwrite(buf, 1, len, stderr);
                 fputc('\n', stderr);
                 fflush(stderr);
+                funlockfile(stderr);
         }
         yajl_gen_free(g);
 }

@@ -171,7 +171,12 @@ int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redis
         c = u.unix_path ? redisConnectUnixWithTimeout(u.unix_path, tv_ms(timeout_ms))
                         : redisConnectWithTimeout(u.host, u.port, tv_ms(timeout_ms));
         if (!c || c->err) {
-                au_error_set(err, 0, "connect to Redis at %s: %s", url, c ? c->errstr : "out of memory");
+                /* Named by host and port: the URL may hold a password. */
+                if (u.unix_path)
+                        au_error_set(err, 0, "connect to Redis at %s: %s", u.unix_path, c ? c->errstr : "out of memory");
+                else
+                        au_error_set(err, 0, "connect to Redis at %s:%d: %s", u.host, u.port,
+                                     c ? c->errstr : "out of memory");
                 if (c)
                         redisFree(c);
                 mem_redis_url_done(&u);

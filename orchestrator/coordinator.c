@@ -1021,6 +1021,12 @@ int orc_coord_start(orc_coord *c, au_error *err) {
         return 0;
 }
 
+void orc_coord_shutdown(orc_coord *c) {
+        atomic_store(&c->stop, true);
+        orc_wake_scheduler(c);
+        orc_signal_done(c);
+}
+
 orc_coord *orc_coord_free(orc_coord *c) {
         if (!c)
                 return NULL;

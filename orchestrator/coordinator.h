@@ -76,6 +76,8 @@ typedef struct orc_config orc_config;
 int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err);
 /* Starts the scheduler, results and monitor threads. */
 int orc_coord_start(orc_coord *c, au_error *err);
+/* Tells every thread and every waiting request (POST /v1/runs?wait=1) to end; returns at once. */
+void orc_coord_shutdown(orc_coord *c);
 /* Stops and joins the threads, closes everything. Accepts NULL, returns NULL. */
 orc_coord *orc_coord_free(orc_coord *c);
 

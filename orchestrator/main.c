@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
                 r = orc_config_load(&cfg, config_path ? config_path : DEFAULT_CONFIG, &err);
                 if (r < 0) {
                         fprintf(stderr, "autoos-coordinator: %s\n", err.msg);
+                        orc_config_done(&cfg);
                         return 2;
                 }
         }
@@ -169,6 +170,7 @@ int main(int argc, char **argv) {
                 au_error_clear(&err);
                 if (orc_config_set(&cfg, keys[i], values[i], &err) < 0) {
                         fprintf(stderr, "autoos-coordinator: --%s: %s\n", keys[i], err.msg);
+                        orc_config_done(&cfg);
                         return 2;
                 }
         }
@@ -179,6 +181,7 @@ int main(int argc, char **argv) {
                 r = orc_migrate(&cfg, &applied, &err);
                 if (r < 0) {
                         fprintf(stderr, "autoos-coordinator: migrate: %s\n", err.msg);
+                        orc_config_done(&cfg);
                         return 1;
                 }
                 printf("applied %u migration%s from %s\n", applied, applied == 1 ? "" : "s", cfg.sql_dir);
@@ -189,16 +192,19 @@ int main(int argc, char **argv) {
                 char *key = NULL;
                 if (!create_key || !role) {
                         fprintf(stderr, "autoos-coordinator: --create-key NAME needs --role viewer|operator|admin\n");
+                        orc_config_done(&cfg);
                         return 2;
                 }
                 if (orc_role_from_string(role) == ORC_ROLE_NONE) {
                         fprintf(stderr, "autoos-coordinator: --role: expected viewer, operator or admin, got '%s'\n",
                                 role);
+                        orc_config_done(&cfg);
                         return 2;
                 }
                 r = orc_create_key(&cfg, create_key, orc_role_from_string(role), &key, &err);
                 if (r < 0) {
                         fprintf(stderr, "autoos-coordinator: create key: %s\n", err.msg);
+                        orc_config_done(&cfg);
                         return 1;
                 }
                 printf("%s\n", key);
@@ -220,12 +226,14 @@ int main(int argc, char **argv) {
         r = orc_coord_new(&cfg, &coord, &err);
         if (r < 0) {
                 log_error("cannot start: %s", err.msg);
+                orc_config_done(&cfg);
                 return 1;
         }
         r = orc_events_start(cfg.redis, &events, &err);
         if (r < 0) {
                 log_error("cannot start: %s", err.msg);
                 orc_coord_free(coord);
+                orc_config_done(&cfg);
                 return 1;
         }
         r = orc_coord_start(coord, &err);
@@ -243,6 +251,7 @@ int main(int argc, char **argv) {
                 log_error("cannot start: %s", err.msg);
                 orc_events_stop(events);
                 orc_coord_free(coord);
+                orc_config_done(&cfg);
                 return 1;
         }
         au_log_kv(AU_LOG_INFO, (const char *const[]){ "listen", cfg.listen, NULL },
@@ -261,6 +270,8 @@ int main(int argc, char **argv) {
         }
         log_info("%s: stopping", strsignal(sig));
         sd_notify(0, "STOPPING=1");
+        /* Waiting requests end first, so that the API's threads can be joined at once. */
+        orc_coord_shutdown(coord);
         orc_events_stop(events);
         orc_api_stop(api);
         orc_coord_free(coord);
