@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `autoosctl adversarial`: the attack catalogue run against this host's
+ * sandbox and policy (adversarial.c, the sandbox attacks in
+ * tests/adversarial/attack.c) and, when targets are given, against a running
+ * autoosd and coordinator (adversarial-fleet.c). Each attack yields one row;
+ * the command prints them as TAP, JSON or a markdown table.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum adv_verdict {
+        ADV_CONTAINED,     /* the attack was stopped as expected */
+        ADV_NOT_CONTAINED, /* it got through: the run fails */
+        ADV_SKIPPED,       /* not applicable here (reason in note) */
+        ADV_ERROR,         /* the harness could not run it (reason in note): the run fails */
+} adv_verdict;
+
+typedef struct adv_row {
+        char group[32];        /* escape, kernel, exhaustion, side-channel, time, daemon, coordinator */
+        char name[64];         /* unique, [a-z0-9-] */
+        char expectation[192]; /* what containment looks like: "mount(2) refused (EPERM)", "outcome oom" */
+        char observed[256];    /* what happened: outcome, exit, the attack's own report */
+        char denied[256];      /* denied syscalls reported by the sandbox, comma-separated */
+        char note[256];
+        adv_verdict verdict;
+        double ms;
+} adv_row;
+
+typedef struct adv_report {
+        adv_row *rows;
+        size_t n, cap;
+} adv_report;
+
+/* Appends a copy of row. Returns 0 or -ENOMEM. */
+int adv_report_add(adv_report *r, const adv_row *row);
+void adv_report_done(adv_report *r);
+
+/* Targets of the daemon and coordinator groups; NULL members skip what needs them. */
+typedef struct adv_fleet_target {
+        const char *redis_url;  /* autoosd's Redis */
+        const char *node;       /* its node id (jobs go to autoos:jobs:<node>) */
+        const char *api_url;    /* the coordinator */
+        const char *api_key;    /* an operator key */
+        const char *viewer_key; /* a viewer key (role checks), optional */
+        unsigned timeout_ms;    /* per attack, default 20000 */
+} adv_fleet_target;
+
+/*
+ * Runs the daemon and coordinator attacks (only: NULL, a group name or an
+ * attack name) and appends their rows. Returns 0, or a negative errno when the
+ * harness itself failed (rows say which attack).
+ */
+int adv_fleet_attacks(const adv_fleet_target *t, const char *only, adv_report *rep);
+
+/* Whether `only` selects this group/name (NULL selects everything). */
+bool adv_selected(const char *only, const char *group, const char *name);
