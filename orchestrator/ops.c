@@ -391,15 +391,21 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         reply_json(ret, 200, g);
 }
 
+/* A step's stdout, at most STEP_STDOUT_MAX bytes of it (the whole is passed on to dependents). */
+#define STEP_STDOUT_MAX (64u << 10)
 static void gen_stdout(yajl_gen g, const char *key, const char *b64) {
         _cleanup_free_ char *raw = NULL;
         size_t n = 0;
+        bool cut = false;
 
         au_json_gen_string(g, key);
-        if (b64 && au_base64_decode(b64, strlen(b64), &raw, &n) >= 0)
-                au_json_gen_stringn(g, raw, n);
-        else
+        if (b64 && au_base64_decode(b64, strlen(b64), &raw, &n) >= 0) {
+                cut = n > STEP_STDOUT_MAX;
+                au_json_gen_stringn(g, raw, cut ? STEP_STDOUT_MAX : n);
+        } else
                 au_json_gen_null(g);
+        if (cut)
+                au_json_gen_kv_bool(g, "stdout_cut", true);
 }
 
 void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
