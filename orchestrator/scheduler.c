@@ -27,7 +27,8 @@
 #include "memory/redis.h"
 #include "orchestrator/coordinator-internal.h"
 
-#define RESULTS_BATCH 256
+#define RESULTS_BATCH 64 /* results can be MiBs each (stdout and stderr): bounds the memory of a batch */
+#define POISON_TRIES 3 /* a result that fails alone this often, the database being up, is set aside */
 #define RESULT_MAX_BYTES (64u << 20)
 #define CLAIM_IDLE_MS 5000
 #define STDERR_TAIL 2048
@@ -806,6 +807,7 @@ typedef struct res_entry {
         int attempt, max_attempts, failures, moves;
         long long backoff_ms, max_backoff_ms, dispatched_ms;
         bool escalate;
+        unsigned tries; /* failed alone, the database being up */
 } res_entry;
 
 static void res_entry_done(res_entry *e) {
@@ -845,7 +847,8 @@ static void parse_entry(res_entry *e, const char *field, const char *value, size
                 log_warning("results entry %s is not a result (%s): acknowledged and dropped", e->entry_id, err.msg);
                 return;
         }
-        if (!r->workflow || !r->step || !valid_uuid(r->workflow) || strlen(r->step) > 64 || r->attempt < 1) {
+        if (!r->workflow || !r->step || !valid_uuid(r->workflow) || strlen(r->step) > 64 || r->attempt < 1 ||
+            r->attempt > INT32_MAX) {
                 log_debug("results entry %s belongs to no workflow step: acknowledged", e->entry_id);
                 sbx_result_free(r);
                 return;
@@ -1430,6 +1433,7 @@ void *orc_results_main(void *arg) {
                 return NULL;
         while (!atomic_load(&c->stop)) {
                 redisReply *reply = NULL;
+                int r;
 
                 if (ensure_redis(c, &rc, 5000) < 0 || ensure_pg(c, &conn, "results") < 0) {
                         usleep(250 * 1000);
@@ -1480,7 +1484,35 @@ void *orc_results_main(void *arg) {
                         if (n == 0)
                                 continue;
                 }
-                if (process_batch(c, conn, rc, es, n) < 0) {
+                r = process_batch(c, conn, rc, es, n);
+                if (r < 0 && r != -ENOTCONN && mem_pg_ok(conn)) {
+                        /*
+                         * The database is up but refused the batch: apply the results one by one,
+                         * so one that can never be applied does not hold back the others.
+                         */
+                        size_t kept = 0;
+                        for (size_t i = 0; i < n; i++) {
+                                int r1 = n == 1 ? r : process_batch(c, conn, rc, &es[i], 1);
+                                if (r1 >= 0 || (r1 != -ENOTCONN && ++es[i].tries >= POISON_TRIES)) {
+                                        if (r1 < 0) {
+                                                log_error("results entry %s cannot be applied (%s): set aside and "
+                                                          "acknowledged; it was: %.2048s",
+                                                          es[i].entry_id, strerror(-r1),
+                                                          es[i].stored ? es[i].stored : "(unreadable)");
+                                                orc_metric_add(c, c->m_api_db_errors, "result_set_aside", 1);
+                                                ack_entries(rc, &es[i], 1);
+                                        }
+                                        res_entry_done(&es[i]);
+                                        continue;
+                                }
+                                es[kept++] = es[i];
+                        }
+                        n = kept;
+                        if (n > 0)
+                                usleep(500 * 1000);
+                        continue;
+                }
+                if (r < 0) {
                         if (!mem_pg_ok(conn)) {
                                 mem_pg_close(conn);
                                 conn = NULL;
