@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
+#include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
 #include "orchestrator/workflow.h"
 
@@ -1092,6 +1093,17 @@ static int parse_listen(const char *listen, listen_addr *ret) {
                 return -EADDRNOTAVAIL;
         }
         freeaddrinfo(ai);
+        return 0;
+}
+
+int orc_api_parse_listen(const char *listen, struct sockaddr_storage *ret_addr, bool *ret_any) {
+        listen_addr la;
+        int r = parse_listen(listen, &la);
+
+        if (r < 0)
+                return r;
+        *ret_addr = la.ss;
+        *ret_any = la.any;
         return 0;
 }
 
