@@ -90,15 +90,16 @@ int sbx_result_exit_status(const sbx_result *r) {
 static int gen_time(yajl_gen g, const char *key, const struct timespec *ts) {
         char buf[64];
         struct tm tm;
-        size_t n;
 
         AU_JSON_GEN_TRY(au_json_gen_string(g, key));
-        if (ts->tv_sec == 0 && ts->tv_nsec == 0)
+        /* Within the epoch's first millisecond, the text would read back as a zero timespec: null too. */
+        if (ts->tv_sec == 0 && ts->tv_nsec < 1000000)
                 return au_json_gen_null(g);
         if (!gmtime_r(&ts->tv_sec, &tm))
                 return au_json_gen_null(g);
-        n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", (long) (ts->tv_nsec / 1000000));
+        /* Four-digit years before 1000 too (strftime's %Y would write "506"), as parse_time() reads. */
+        snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long) (ts->tv_nsec / 1000000));
         return au_json_gen_string(g, buf);
 }
 
