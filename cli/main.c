@@ -12,6 +12,8 @@ static void usage(FILE *f) {
               "  run [OPTIONS] -- PROGRAM [ARG]...   run one command in a sandbox, locally\n"
               "                                      (no daemon, database or broker needed)\n"
               "  node status|drain|run [OPTIONS]     talk to this host's autoosd\n"
+              "  adversarial [OPTIONS]               run the attack catalogue against this host's\n"
+              "                                      sandbox and policy (and a fleet, if given)\n"
               "\n"
               "Coordinator commands (over HTTP; --url URL, --key-file FILE):\n"
               "  submit FILE [--wait] [--json]       submit a workflow (- reads standard input)\n"
@@ -50,6 +52,8 @@ int main(int argc, char **argv) {
                 return cli_run(argc - 1, argv + 1);
         if (strcmp(cmd, "node") == 0)
                 return cli_node(argc - 1, argv + 1);
+        if (strcmp(cmd, "adversarial") == 0)
+                return cli_adversarial(argc - 1, argv + 1);
         if (cli_is_coordinator_command(cmd))
                 return cli_coordinator(argc - 1, argv + 1);
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);
