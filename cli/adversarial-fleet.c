@@ -1,10 +1,2643 @@
 /* SPDX-License-Identifier: MIT */
-/* The daemon and coordinator attacks of `autoosctl adversarial` (work in progress). */
+/*
+ * The "daemon" and "coordinator" groups of `autoosctl adversarial` (issue 5):
+ * hostile jobs written straight into a running autoosd's Redis jobs stream
+ * (hiredis, synchronous), and hostile requests to a running coordinator
+ * (libcurl, and a raw socket for what libcurl will not send).
+ *
+ * Each attack checks one concrete expectation: the outcome of a result and
+ * the field its error names, an HTTP status and error code, what was stored.
+ * After each one the target must still be alive: the node's heartbeat key
+ * refreshed again, by the same life of the daemon (same started_at), the
+ * coordinator's /healthz answering 200. Anything else is "not contained".
+ * Every wait is bounded by the attack's time (timeout_ms, default 20 s),
+ * every reply is bounded in size and read defensively.
+ *
+ * Ids are unique per invocation ("adv-<pid>-<ms>-..."): runs against the same
+ * Redis and coordinator never see each other's results or workflows. The
+ * jobs-stream entries written here are deleted once the node has answered
+ * them (the 20 MiB one would otherwise stay in Redis's memory).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <yajl/yajl_parse.h>
+
 #include "cli/adversarial.h"
+#include "common/json.h"
+#include "common/macro.h"
+#include "sandbox/sandbox.h"
+
+#define DEFAULT_TIMEOUT_MS 20000u
+#define REDIS_TIMEOUT_MS 10000
+#define RESULTS_KEY "autoos:results"
+#define JOBS_GROUP "autoosd"
+#define HEARTBEAT_WAIT_MS 3500    /* the heartbeat is refreshed every second, expires after 3 */
+#define HTTP_MAX_REPLY (8u << 20) /* bytes of a reply kept; more is counted as truncated */
+#define HTTP_CONNECT_MS 5000L
+#define JSON_CHECK_DEPTH 128
+#define FLOOD_JOBS 500
+#define FLOOD_OUTPUT_BYTES 262144u
+#define CONCURRENT_SUBMISSIONS 50
+#define RATE_FLOOD_MAX 5000
+#define RATE_FLOOD_MS 10000u
+#define ANNOUNCED_BODY_BYTES ((uint64_t) 64 << 20)
+#define CHUNKED_BODY_BYTES ((uint64_t) 4 << 20)
+#define OVERSIZED_ENTRY_BYTES ((size_t) 20 << 20)
+#define TOO_MANY_STEPS 10001
+#define DEEP_NESTING 100000
+
+typedef struct fleet {
+        const adv_fleet_target *t;
+        unsigned timeout_ms;
+        char prefix[48];   /* "adv-<pid>-<ms>" */
+        uint64_t deadline; /* of the attack running now (CLOCK_MONOTONIC ms) */
+
+        /* daemon */
+        redisContext *rc;
+        char redis_err[160];
+        char jobs_key[300];
+        char node_key[300];
+        char started_at[64]; /* the node's, when the group began */
+        char cursor[64];     /* the last results-stream entry seen */
+        char **entries;      /* jobs-stream entries written by the attack running now */
+        size_t n_entries;
+
+        /* coordinator */
+        CURL *curl;
+        char base[512]; /* the API URL without a trailing slash */
+        char host[256];
+        char port[8];
+        bool raw_ok; /* plain http: raw requests possible */
+
+        bool down; /* the target of the group running now is gone */
+        char down_why[200];
+} fleet;
+
+typedef struct attack {
+        const char *group;
+        const char *name;
+        const char *expectation;
+        void (*run)(fleet *f, adv_row *row);
+} attack;
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(uint64_t ms) {
+        struct timespec ts = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static uint64_t remaining_ms(const fleet *f) {
+        uint64_t now = now_ms();
+        return f->deadline > now ? f->deadline - now : 0;
+}
+
+/* Appends to buf (a NUL-terminated string of size bytes), "; " between parts, truncating with "...". */
+static _printf_(3, 4) void add(char *buf, size_t size, const char *fmt, ...) {
+        size_t n = strlen(buf);
+        va_list ap;
+
+        if (n + 4 >= size)
+                return;
+        if (n > 0) {
+                snprintf(buf + n, size - n, "; ");
+                n += 2;
+        }
+        va_start(ap, fmt);
+        int k = vsnprintf(buf + n, size - n, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && (size_t) k >= size - n && size > 4)
+                memcpy(buf + size - 4, "...", 4);
+}
+
+static _printf_(3, 4) void set_verdict(adv_row *row, adv_verdict v, const char *fmt, ...) {
+        va_list ap;
+
+        row->verdict = v;
+        va_start(ap, fmt);
+        int k = vsnprintf(row->observed, sizeof(row->observed), fmt, ap);
+        va_end(ap);
+        if (k >= 0 && (size_t) k >= sizeof(row->observed))
+                memcpy(row->observed + sizeof(row->observed) - 4, "...", 4);
+}
+
+/* Printable ASCII only: the rows go into TAP, JSON and markdown as they are. */
+static void printable(char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || (unsigned char) *s >= 0x7f)
+                        *s = '?';
+}
+
+/* A short printable excerpt of untrusted bytes, for observed. */
+static const char *excerpt(char buf[static 96], const char *s, size_t len) {
+        size_t n = MIN(len, (size_t) 80), k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                buf[k++] = (unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f ? '?' : s[i];
+        if (len > n) {
+                memcpy(buf + k, "...", 3);
+                k += 3;
+        }
+        buf[k] = '\0';
+        return buf;
+}
+
+static bool contains(const char *haystack, const char *needle) {
+        return haystack && needle && strstr(haystack, needle);
+}
+
+/* A growing buffer. */
+typedef struct buf {
+        char *p;
+        size_t len, cap;
+} buf;
+
+static int buf_put(buf *b, const void *data, size_t n) {
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = MAX(b->cap * 2, b->len + n + 1);
+                char *q = realloc(b->p, MAX(cap, (size_t) 256));
+                if (!q)
+                        return -ENOMEM;
+                b->p = q;
+                b->cap = MAX(cap, (size_t) 256);
+        }
+        memcpy(b->p + b->len, data, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return 0;
+}
+
+static _printf_(2, 3) int buf_printf(buf *b, const char *fmt, ...) {
+        char tmp[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        int k = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+        va_end(ap);
+        if (k < 0 || (size_t) k >= sizeof(tmp))
+                return -EINVAL;
+        return buf_put(b, tmp, (size_t) k);
+}
+
+static void buf_done(buf *b) {
+        free(b->p);
+        *b = (buf){0};
+}
+
+/* ---- strict JSON ---------------------------------------------------------------------
+ * yajl's own parser with its defaults: one document, UTF-8 checked, no raw
+ * control characters (so no raw NUL), no comments, no trailing data. It does
+ * not recurse; depth is bounded here all the same. It also keeps the decoded
+ * bytes of the first string under a given key (NUL bytes included), which a
+ * yajl tree would cut.
+ */
+
+typedef struct jcheck {
+        int depth;
+        bool too_deep;
+        const char *target; /* a map key, or NULL */
+        bool at_target;
+        bool have_value;
+        char *value;
+        size_t value_len;
+} jcheck;
+
+static int jc_scalar(void *ctx) {
+        ((jcheck *) ctx)->at_target = false;
+        return 1;
+}
+static int jc_bool(void *ctx, int b) {
+        return jc_scalar(ctx);
+}
+static int jc_number(void *ctx, const char *s, size_t len) {
+        return jc_scalar(ctx);
+}
+static int jc_string(void *ctx, const unsigned char *s, size_t len) {
+        jcheck *j = ctx;
+        if (j->at_target && !j->have_value) {
+                j->value = malloc(len + 1);
+                if (!j->value)
+                        return 0;
+                memcpy(j->value, s, len);
+                j->value[len] = '\0';
+                j->value_len = len;
+                j->have_value = true;
+        }
+        j->at_target = false;
+        return 1;
+}
+static int jc_key(void *ctx, const unsigned char *s, size_t len) {
+        jcheck *j = ctx;
+        j->at_target = j->target && strlen(j->target) == len && memcmp(j->target, s, len) == 0;
+        return 1;
+}
+static int jc_open(void *ctx) {
+        jcheck *j = ctx;
+        j->at_target = false;
+        if (++j->depth > JSON_CHECK_DEPTH) {
+                j->too_deep = true;
+                return 0;
+        }
+        return 1;
+}
+static int jc_close(void *ctx) {
+        ((jcheck *) ctx)->depth--;
+        return 1;
+}
+
+static const yajl_callbacks jc_callbacks = {
+        .yajl_null = jc_scalar,
+        .yajl_boolean = jc_bool,
+        .yajl_number = jc_number,
+        .yajl_string = jc_string,
+        .yajl_start_map = jc_open,
+        .yajl_map_key = jc_key,
+        .yajl_end_map = jc_close,
+        .yajl_start_array = jc_open,
+        .yajl_end_array = jc_close,
+};
+
+/* True when s[0..len) is one strictly valid JSON document; otherwise why says what is wrong. */
+static bool json_strict(const char *s, size_t len, jcheck *j, char *why, size_t size) {
+        jcheck scratch = {0};
+        if (!j)
+                j = &scratch;
+        yajl_handle h = yajl_alloc(&jc_callbacks, NULL, j);
+        if (!h) {
+                snprintf(why, size, "out of memory");
+                return false;
+        }
+        yajl_status st = yajl_parse(h, (const unsigned char *) s, len);
+        if (st == yajl_status_ok)
+                st = yajl_complete_parse(h);
+        if (st != yajl_status_ok) {
+                if (j->too_deep)
+                        snprintf(why, size, "nested deeper than %d levels", JSON_CHECK_DEPTH);
+                else {
+                        unsigned char *e = yajl_get_error(h, 0, (const unsigned char *) s, len);
+                        snprintf(why, size, "%s", e ? (const char *) e : "parse error");
+                        yajl_free_error(h, e);
+                        why[strcspn(why, "\n")] = '\0';
+                }
+        }
+        yajl_free(h);
+        if (j == &scratch)
+                free(scratch.value);
+        return st == yajl_status_ok;
+}
+
+/* ---- Redis -------------------------------------------------------------------------- */
+
+static void redis_close(fleet *f) {
+        if (f->rc)
+                redisFree(f->rc);
+        f->rc = NULL;
+}
+
+/* redis://[[user]:password@]host[:port][/db] or unix:///path; the password is never shown. */
+static int redis_connect(fleet *f) {
+        const char *url = f->t->redis_url;
+        char host[256] = "127.0.0.1", user[128] = "", pass[256] = "", path[512] = "";
+        int port = 6379, db = 0;
+        struct timeval tv = {.tv_sec = 5};
+
+        if (strncmp(url, "unix://", 7) == 0) {
+                snprintf(path, sizeof(path), "%s", url + 7);
+                path[strcspn(path, "?")] = '\0';
+        } else if (strncmp(url, "redis://", 8) == 0) {
+                const char *p = url + 8, *at = strchr(p, '@'), *end;
+                if (at) {
+                        const char *colon = memchr(p, ':', (size_t) (at - p));
+                        if (colon) {
+                                snprintf(user, sizeof(user), "%.*s", (int) (colon - p), p);
+                                snprintf(pass, sizeof(pass), "%.*s", (int) (at - colon - 1), colon + 1);
+                        } else
+                                snprintf(pass, sizeof(pass), "%.*s", (int) (at - p), p);
+                        p = at + 1;
+                }
+                if (*p == '[') {
+                        end = strchr(p, ']');
+                        if (!end)
+                                goto bad;
+                        snprintf(host, sizeof(host), "%.*s", (int) (end - p - 1), p + 1);
+                        p = end + 1;
+                } else {
+                        size_t n = strcspn(p, ":/");
+                        if (n > 0)
+                                snprintf(host, sizeof(host), "%.*s", (int) n, p);
+                        p += n;
+                }
+                if (*p == ':') {
+                        char *e;
+                        long v = strtol(p + 1, &e, 10);
+                        if (v <= 0 || v > 65535)
+                                goto bad;
+                        port = (int) v;
+                        p = e;
+                }
+                if (*p == '/' && p[1]) {
+                        char *e;
+                        long v = strtol(p + 1, &e, 10);
+                        if (v < 0 || v > 1000000 || (*e && *e != '?'))
+                                goto bad;
+                        db = (int) v;
+                }
+        } else
+                goto bad;
+
+        f->rc = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
+        if (!f->rc || f->rc->err) {
+                snprintf(f->redis_err, sizeof(f->redis_err), "cannot connect to Redis at %.64s:%d: %.60s",
+                         path[0] ? path : host, path[0] ? 0 : port, f->rc ? f->rc->errstr : "out of memory");
+                redis_close(f);
+                return -ECONNREFUSED;
+        }
+        tv = (struct timeval){.tv_sec = REDIS_TIMEOUT_MS / 1000};
+        redisSetTimeout(f->rc, tv);
+        if (pass[0]) {
+                redisReply *r =
+                        user[0] ? redisCommandArgv(f->rc, 3, (const char *[]){"AUTH", user, pass}, NULL)
+                                : redisCommandArgv(f->rc, 2, (const char *[]){"AUTH", pass}, NULL);
+                bool ok = r && r->type != REDIS_REPLY_ERROR;
+                if (r)
+                        freeReplyObject(r);
+                explicit_bzero(pass, sizeof(pass));
+                if (!ok) {
+                        snprintf(f->redis_err, sizeof(f->redis_err), "Redis refused the password");
+                        redis_close(f);
+                        return -EACCES;
+                }
+        }
+        if (db > 0) {
+                char n[16];
+                snprintf(n, sizeof(n), "%d", db);
+                redisReply *r = redisCommandArgv(f->rc, 2, (const char *[]){"SELECT", n}, NULL);
+                bool ok = r && r->type != REDIS_REPLY_ERROR;
+                if (r)
+                        freeReplyObject(r);
+                if (!ok) {
+                        snprintf(f->redis_err, sizeof(f->redis_err), "Redis refused SELECT %d", db);
+                        redis_close(f);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+bad:
+        snprintf(f->redis_err, sizeof(f->redis_err),
+                 "unsupported Redis URL (redis://host:port[/db] or unix:///path)");
+        return -EINVAL;
+}
+
+/* One command, binary-safe; NULL (with f->redis_err) when Redis did not answer. */
+static redisReply *redis_cmd(fleet *f, int argc, const char **argv, const size_t *lens) {
+        if (!f->rc && redis_connect(f) < 0)
+                return NULL;
+        redisReply *r = redisCommandArgv(f->rc, argc, argv, lens);
+        if (!r) {
+                snprintf(f->redis_err, sizeof(f->redis_err), "Redis: %s", f->rc->errstr);
+                redis_close(f);
+        } else if (r->type == REDIS_REPLY_ERROR)
+                snprintf(f->redis_err, sizeof(f->redis_err), "Redis: %.140s", r->str ? r->str : "error");
+        return r;
+}
+
+/* rcmd with C strings, NULL-terminated. */
+static redisReply *redis_cmds(fleet *f, const char *a0, ...) {
+        const char *argv[16];
+        int argc = 0;
+        va_list ap;
+
+        argv[argc++] = a0;
+        va_start(ap, a0);
+        for (const char *s; argc < (int) ELEMENTSOF(argv) && (s = va_arg(ap, const char *));)
+                argv[argc++] = s;
+        va_end(ap);
+        return redis_cmd(f, argc, argv, NULL);
+}
+
+static bool is_str(const redisReply *r) {
+        return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str;
+}
+
+/* Stream ids "ms-seq": <0, 0, >0. Malformed ones sort first. */
+static int id_cmp(const char *a, const char *b) {
+        unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+        sscanf(a, "%llu-%llu", &am, &as);
+        sscanf(b, "%llu-%llu", &bm, &bs);
+        return am != bm ? (am < bm ? -1 : 1) : as != bs ? (as < bs ? -1 : 1) : 0;
+}
+
+/* XADD to the node's jobs stream; the entry id into entry. */
+static int xadd(fleet *f, const char *field, const char *value, size_t len, char entry[static 64]) {
+        const char *argv[] = {"XADD", f->jobs_key, "*", field, value};
+        size_t lens[] = {4, strlen(f->jobs_key), 1, strlen(field), len};
+        redisReply *r = redis_cmd(f, 5, argv, lens);
+        int ret = -EIO;
+
+        if (is_str(r) && r->len < 64) {
+                snprintf(entry, 64, "%s", r->str);
+                char **v = realloc(f->entries, (f->n_entries + 1) * sizeof(char *));
+                if (v) {
+                        f->entries = v;
+                        if ((v[f->n_entries] = strdup(entry)))
+                                f->n_entries++;
+                }
+                ret = 0;
+        }
+        if (r)
+                freeReplyObject(r);
+        return ret;
+}
+
+/* The last entry of the results stream (or 0-0): results after it are new. */
+static int mark_results(fleet *f) {
+        redisReply *r = redis_cmds(f, "XREVRANGE", RESULTS_KEY, "+", "-", "COUNT", "1", NULL);
+        int ret = -EIO;
+
+        if (r && r->type == REDIS_REPLY_ARRAY) {
+                snprintf(f->cursor, sizeof(f->cursor), "0-0");
+                if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+                    r->element[0]->elements > 0 && is_str(r->element[0]->element[0]))
+                        snprintf(f->cursor, sizeof(f->cursor), "%s", r->element[0]->element[0]->str);
+                ret = 0;
+        }
+        if (r)
+                freeReplyObject(r);
+        return ret;
+}
+
+/* The group's last delivered entry and whether entry is still pending. -EIO when Redis cannot say. */
+static int entry_state(fleet *f, const char *entry, bool *delivered, bool *pending) {
+        redisReply *r = redis_cmds(f, "XINFO", "GROUPS", f->jobs_key, NULL);
+        int ret = -EIO;
+
+        *delivered = *pending = false;
+        if (r && r->type == REDIS_REPLY_ARRAY)
+                for (size_t i = 0; i < r->elements; i++) {
+                        redisReply *g = r->element[i];
+                        bool ours = false;
+                        const char *last = NULL;
+                        if (g->type != REDIS_REPLY_ARRAY)
+                                continue;
+                        for (size_t k = 0; k + 1 < g->elements; k += 2) {
+                                if (!is_str(g->element[k]))
+                                        continue;
+                                if (strcmp(g->element[k]->str, "name") == 0 && is_str(g->element[k + 1]))
+                                        ours = strcmp(g->element[k + 1]->str, JOBS_GROUP) == 0;
+                                if (strcmp(g->element[k]->str, "last-delivered-id") == 0 &&
+                                    is_str(g->element[k + 1]))
+                                        last = g->element[k + 1]->str;
+                        }
+                        if (ours && last) {
+                                *delivered = id_cmp(entry, last) <= 0;
+                                ret = 0;
+                        }
+                }
+        if (r)
+                freeReplyObject(r);
+        if (ret < 0)
+                return ret;
+        r = redis_cmds(f, "XPENDING", f->jobs_key, JOBS_GROUP, entry, entry, "1", NULL);
+        if (r && r->type == REDIS_REPLY_ARRAY)
+                *pending = r->elements > 0;
+        else
+                ret = -EIO;
+        if (r)
+                freeReplyObject(r);
+        return ret;
+}
+
+/* Whether the node has read and acknowledged entry, waiting up to wait_ms. */
+static bool entry_acked(fleet *f, const char *entry, uint64_t wait_ms) {
+        uint64_t until = now_ms() + wait_ms;
+        for (;;) {
+                bool delivered, pending;
+                if (entry_state(f, entry, &delivered, &pending) == 0 && delivered && !pending)
+                        return true;
+                if (now_ms() >= until)
+                        return false;
+                sleep_ms(100);
+        }
+}
+
+/* Deletes the attack's entries the node has answered (acknowledged); others stay. */
+static void drop_entries(fleet *f) {
+        for (size_t i = 0; i < f->n_entries; i++) {
+                bool delivered, pending;
+                if (entry_state(f, f->entries[i], &delivered, &pending) == 0 && delivered && !pending) {
+                        redisReply *r = redis_cmds(f, "XDEL", f->jobs_key, f->entries[i], NULL);
+                        if (r)
+                                freeReplyObject(r);
+                }
+                free(f->entries[i]);
+        }
+        free(f->entries);
+        f->entries = NULL;
+        f->n_entries = 0;
+}
+
+/* ---- results ------------------------------------------------------------------------- */
+
+/* A job whose results are awaited: matched by its spec's id or its entry id. */
+typedef struct want {
+        char id[256];
+        char entry[64];
+        char *json; /* the first result */
+        size_t len;
+        unsigned count; /* results seen */
+        bool differ;    /* a later one differed from the first */
+} want;
+
+typedef struct wants {
+        want *v;
+        size_t n;
+} wants;
+
+static want *want_add(wants *w, const char *id, const char *entry) {
+        want *v = realloc(w->v, (w->n + 1) * sizeof(*v));
+        if (!v)
+                return NULL;
+        w->v = v;
+        v += w->n++;
+        *v = (want){0};
+        snprintf(v->id, sizeof(v->id), "%s", id ? id : "");
+        snprintf(v->entry, sizeof(v->entry), "%s", entry ? entry : "");
+        return v;
+}
+
+static void wants_done(wants *w) {
+        for (size_t i = 0; i < w->n; i++)
+                free(w->v[i].json);
+        free(w->v);
+        *w = (wants){0};
+}
+
+static void take_result(wants *w, const char *json, size_t len) {
+        _cleanup_(sbx_result_freep) sbx_result *res = NULL;
+        au_error err = {0};
+
+        if (sbx_result_from_json(json, len, &res, &err) < 0 || !res->id)
+                return;
+        for (size_t i = 0; i < w->n; i++) {
+                want *x = &w->v[i];
+                if (!(x->id[0] && strcmp(res->id, x->id) == 0) &&
+                    !(x->entry[0] && strcmp(res->id, x->entry) == 0))
+                        continue;
+                x->count++;
+                if (!x->json) {
+                        x->json = malloc(len + 1);
+                        if (x->json) {
+                                memcpy(x->json, json, len);
+                                x->json[len] = '\0';
+                                x->len = len;
+                        }
+                } else if (x->len != len || memcmp(x->json, json, len) != 0)
+                        x->differ = true;
+                return;
+        }
+}
+
+static bool all_answered(const wants *w) {
+        for (size_t i = 0; i < w->n; i++)
+                if (w->v[i].count == 0)
+                        return false;
+        return true;
+}
+
+/*
+ * Reads the results stream from f->cursor until every wanted job has a
+ * result and linger_ms more have passed (to see duplicates), or the attack's
+ * deadline. Returns 0, or -EIO when Redis failed (f->redis_err).
+ */
+static int collect(fleet *f, wants *w, uint64_t linger_ms) {
+        uint64_t settle = 0;
+
+        for (;;) {
+                uint64_t now = now_ms();
+                if (all_answered(w)) {
+                        if (!settle)
+                                settle = now + linger_ms;
+                        if (now >= settle)
+                                return 0;
+                }
+                if (now >= f->deadline)
+                        return 0;
+                uint64_t block = MIN(f->deadline - now, (uint64_t) 500);
+                if (settle)
+                        block = MIN(block, settle > now ? settle - now : 1);
+                char bl[24];
+                snprintf(bl, sizeof(bl), "%" PRIu64, MAX(block, (uint64_t) 1));
+                redisReply *r = redis_cmds(f, "XREAD", "COUNT", "200", "BLOCK", bl, "STREAMS", RESULTS_KEY,
+                                           f->cursor, NULL);
+                if (!r)
+                        return -EIO;
+                if (r->type == REDIS_REPLY_ERROR) {
+                        freeReplyObject(r);
+                        return -EIO;
+                }
+                if (r->type == REDIS_REPLY_ARRAY)
+                        for (size_t s = 0; s < r->elements; s++) {
+                                redisReply *st = r->element[s];
+                                if (st->type != REDIS_REPLY_ARRAY || st->elements < 2 ||
+                                    st->element[1]->type != REDIS_REPLY_ARRAY)
+                                        continue;
+                                redisReply *entries = st->element[1];
+                                for (size_t e = 0; e < entries->elements; e++) {
+                                        redisReply *en = entries->element[e];
+                                        if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 ||
+                                            !is_str(en->element[0]))
+                                                continue;
+                                        snprintf(f->cursor, sizeof(f->cursor), "%s", en->element[0]->str);
+                                        redisReply *kv = en->element[1];
+                                        if (kv->type != REDIS_REPLY_ARRAY)
+                                                continue;
+                                        for (size_t k = 0; k + 1 < kv->elements; k += 2)
+                                                if (is_str(kv->element[k]) &&
+                                                    strcmp(kv->element[k]->str, "result") == 0 &&
+                                                    kv->element[k + 1]->type == REDIS_REPLY_STRING)
+                                                        take_result(w, kv->element[k + 1]->str,
+                                                                    kv->element[k + 1]->len);
+                                }
+                        }
+                freeReplyObject(r);
+        }
+}
+
+/* ---- the node's liveness -------------------------------------------------------------- */
+
+static long long node_pttl(fleet *f) {
+        redisReply *r = redis_cmds(f, "PTTL", f->node_key, NULL);
+        long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+        if (r)
+                freeReplyObject(r);
+        return v;
+}
+
+static int node_started_at(fleet *f, char *out, size_t size) {
+        redisReply *r = redis_cmds(f, "HGET", f->node_key, "started_at", NULL);
+        int ret = is_str(r) ? 0 : -ENOENT;
+        if (ret == 0)
+                snprintf(out, size, "%s", r->str);
+        if (r)
+                freeReplyObject(r);
+        return ret;
+}
+
+/* The heartbeat key is refreshed again (a beat after now), by the same life of the daemon. */
+static bool node_alive(fleet *f, char *why, size_t size) {
+        char started[64];
+        long long p0 = node_pttl(f);
+        uint64_t until = now_ms() + HEARTBEAT_WAIT_MS;
+
+        if (p0 == -3) {
+                snprintf(why, size, "%s", f->redis_err);
+                return false;
+        }
+        if (p0 <= 0) {
+                snprintf(why, size, "its heartbeat %.100s is gone", f->node_key);
+                return false;
+        }
+        for (;;) {
+                sleep_ms(100);
+                long long p = node_pttl(f);
+                if (p <= 0) {
+                        snprintf(why, size, "its heartbeat %.100s is gone", f->node_key);
+                        return false;
+                }
+                if (p > p0)
+                        break;
+                p0 = p;
+                if (now_ms() >= until) {
+                        snprintf(why, size, "its heartbeat was not refreshed for %d ms", HEARTBEAT_WAIT_MS);
+                        return false;
+                }
+        }
+        if (node_started_at(f, started, sizeof(started)) < 0) {
+                snprintf(why, size, "its heartbeat has no started_at");
+                return false;
+        }
+        if (strcmp(started, f->started_at) != 0) {
+                snprintf(why, size, "the node restarted (started_at %.30s, was %.30s)", started,
+                         f->started_at);
+                return false;
+        }
+        return true;
+}
+
+/* ---- daemon attacks ------------------------------------------------------------------- */
+
+/* One jobs-stream entry of an attack and what its result must say. */
+typedef struct job_case {
+        const char *label;
+        const char *field; /* "spec", or anything else */
+        const char *value;
+        size_t len;
+        const char *id;     /* the spec's id, or NULL (answered under the entry id) */
+        const char *expect; /* rejected, and the error must contain this (NULL: any error) */
+} job_case;
+
+/* Sends the cases, waits for their results, checks each is a valid "rejected" naming what it must. */
+static void expect_rejected(fleet *f, adv_row *row, const job_case *cases, size_t n) {
+        wants w = {0};
+        char obs[256] = "", bad[256] = "";
+
+        if (mark_results(f) < 0) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char entry[64];
+                if (xadd(f, cases[i].field, cases[i].value, cases[i].len, entry) < 0) {
+                        set_verdict(row, ADV_ERROR, "XADD %s: %s", cases[i].label, f->redis_err);
+                        wants_done(&w);
+                        return;
+                }
+                if (!want_add(&w, cases[i].id, entry)) {
+                        set_verdict(row, ADV_ERROR, "out of memory");
+                        wants_done(&w);
+                        return;
+                }
+        }
+        if (collect(f, &w, 0) < 0) {
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                wants_done(&w);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const want *x = &w.v[i];
+                _cleanup_(sbx_result_freep) sbx_result *res = NULL;
+                au_error err = {0};
+                char why[160], ex[96];
+
+                if (!x->json) {
+                        add(bad, sizeof(bad), "%s: no result within the time", cases[i].label);
+                        continue;
+                }
+                if (!json_strict(x->json, x->len, NULL, why, sizeof(why))) {
+                        add(bad, sizeof(bad), "%s: result is not valid JSON (%s)", cases[i].label, why);
+                        continue;
+                }
+                if (sbx_result_from_json(x->json, x->len, &res, &err) < 0) {
+                        add(bad, sizeof(bad), "%s: unreadable result (%s)", cases[i].label, err.msg);
+                        continue;
+                }
+                const char *e = res->error ? res->error : "";
+                if (res->outcome != SBX_OUTCOME_REJECTED) {
+                        add(bad, sizeof(bad), "%s: outcome %s, not rejected", cases[i].label,
+                            sbx_outcome_to_string(res->outcome));
+                        continue;
+                }
+                if (cases[i].expect && !contains(e, cases[i].expect)) {
+                        add(bad, sizeof(bad), "%s: rejected, but the error '%s' does not name '%s'",
+                            cases[i].label, excerpt(ex, e, strlen(e)), cases[i].expect);
+                        continue;
+                }
+                if (!entry_acked(f, x->entry, 2000)) {
+                        add(bad, sizeof(bad), "%s: rejected, but entry %s is still pending", cases[i].label,
+                            x->entry);
+                        continue;
+                }
+                if (n == 1)
+                        add(obs, sizeof(obs), "rejected: %s", excerpt(ex, e, strlen(e)));
+                else
+                        add(obs, sizeof(obs), "%s: rejected (%.50s)", cases[i].label,
+                            excerpt(ex, e, strlen(e)));
+        }
+        if (bad[0])
+                set_verdict(row, ADV_NOT_CONTAINED, "%s", bad);
+        else
+                set_verdict(row, ADV_CONTAINED, "%s", obs);
+        wants_done(&w);
+}
+
+static void one_rejected(fleet *f, adv_row *row, const char *id, const char *field, const char *value,
+                         size_t len, const char *expect) {
+        job_case c = {
+                .label = row->name, .field = field, .value = value, .len = len, .id = id, .expect = expect};
+        expect_rejected(f, row, &c, 1);
+}
+
+static void atk_malformed_json(fleet *f, adv_row *row) {
+        char spec[256];
+        snprintf(spec, sizeof(spec), "{\"id\":\"%s-malformed\",\"argv\":[\"/bin/true\"", f->prefix);
+        one_rejected(f, row, NULL, "spec", spec, strlen(spec), "JSON");
+}
+
+static void atk_unknown_field(fleet *f, adv_row *row) {
+        char id[96], spec[256];
+        snprintf(id, sizeof(id), "%s-unknown-field", f->prefix);
+        snprintf(spec, sizeof(spec), "{\"id\":\"%s\",\"argv\":[\"/bin/true\"],\"escape_hatch\":true}", id);
+        one_rejected(f, row, id, "spec", spec, strlen(spec), "escape_hatch");
+}
+
+static void atk_wrong_types(fleet *f, adv_row *row) {
+        static const struct {
+                const char *label, *tail, *expect;
+        } v[] = {
+                {"argv string", "\"argv\":\"/bin/true\"", "argv"},
+                {"memory string", "\"argv\":[\"/bin/true\"],\"limits\":{\"memory_bytes\":\"1G\"}",
+                 "limits.memory_bytes"},
+                {"negative wall", "\"argv\":[\"/bin/true\"],\"limits\":{\"wall_ms\":-1}", "limits.wall_ms"},
+                {"env array", "\"argv\":[\"/bin/true\"],\"env\":[\"A=1\"]", "env"},
+                {"argv numbers", "\"argv\":[1,2]", "argv"},
+        };
+        char ids[ELEMENTSOF(v)][96], specs[ELEMENTSOF(v)][256];
+        job_case c[ELEMENTSOF(v)];
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                snprintf(ids[i], sizeof(ids[i]), "%s-types-%zu", f->prefix, i);
+                snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.95s\",%s}", ids[i], v[i].tail);
+                c[i] = (job_case){.label = v[i].label,
+                                  .field = "spec",
+                                  .value = specs[i],
+                                  .len = strlen(specs[i]),
+                                  .id = ids[i],
+                                  .expect = v[i].expect};
+        }
+        expect_rejected(f, row, c, ELEMENTSOF(v));
+}
+
+static void atk_over_ceiling(fleet *f, adv_row *row) {
+        static const struct {
+                const char *label, *limit, *value;
+        } v[] = {
+                {"memory 1 EiB", "memory_bytes", "1152921504606846976"},
+                {"wall 1e15 ms", "wall_ms", "1000000000000000"},
+                {"output 1 EiB", "output_bytes", "1152921504606846976"},
+                {"pids 2^40", "pids", "1099511627776"},
+                {"cpu 100000%", "cpu_percent", "100000"},
+        };
+        char ids[ELEMENTSOF(v)][96], specs[ELEMENTSOF(v)][256], expect[ELEMENTSOF(v)][64];
+        job_case c[ELEMENTSOF(v)];
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                snprintf(ids[i], sizeof(ids[i]), "%s-ceiling-%zu", f->prefix, i);
+                snprintf(specs[i], sizeof(specs[i]),
+                         "{\"id\":\"%.95s\",\"argv\":[\"/bin/true\"],\"limits\":{\"%s\":%s}}", ids[i],
+                         v[i].limit, v[i].value);
+                snprintf(expect[i], sizeof(expect[i]), "limits.%s", v[i].limit);
+                c[i] = (job_case){.label = v[i].label,
+                                  .field = "spec",
+                                  .value = specs[i],
+                                  .len = strlen(specs[i]),
+                                  .id = ids[i],
+                                  .expect = expect[i]};
+        }
+        expect_rejected(f, row, c, ELEMENTSOF(v));
+}
+
+static void atk_oversized_entry(fleet *f, adv_row *row) {
+        char id[96];
+        _cleanup_free_ char *spec = malloc(OVERSIZED_ENTRY_BYTES);
+
+        if (!spec) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                return;
+        }
+        snprintf(id, sizeof(id), "%s-oversized", f->prefix);
+        int k = snprintf(spec, 256, "{\"id\":\"%s\",\"argv\":[\"/bin/true\"],\"stdin\":\"", id);
+        memset(spec + k, 'A', OVERSIZED_ENTRY_BYTES - (size_t) k - 2);
+        memcpy(spec + OVERSIZED_ENTRY_BYTES - 2, "\"}", 2);
+        /* Whether the node cuts the entry (id lost: answered under the entry id) or parses it (stdin too
+         * large). */
+        one_rejected(f, row, id, "spec", spec, OVERSIZED_ENTRY_BYTES, NULL);
+}
+
+static void atk_unknown_entry_field(fleet *f, adv_row *row) {
+        char spec[256];
+        snprintf(spec, sizeof(spec), "{\"id\":\"%s-entry-field\",\"argv\":[\"/bin/true\"]}", f->prefix);
+        one_rejected(f, row, NULL, "exec", spec, strlen(spec), "exec");
+}
+
+static void atk_binary_garbage(fleet *f, adv_row *row) {
+        char garbage[4096];
+        uint32_t x = 0x9e3779b9u;
+        for (size_t i = 0; i < sizeof(garbage); i++) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                garbage[i] = (char) (i % 7 == 0 ? 0 : x & 0xff);
+        }
+        one_rejected(f, row, NULL, "spec", garbage, sizeof(garbage), NULL);
+}
+
+/* Byte sequences that are not UTF-8: a byte that never occurs, an overlong '/', a surrogate, past U+10FFFF.
+ */
+static const struct {
+        const char *label, *bytes;
+} bad_utf8[] = {
+        {"0xff byte", "\xff\xfe"},
+        {"overlong '/'", "\xc0\xaf"
+                         "etc"},
+        {"surrogate", "\xed\xa0\x80"},
+        {"over U+10FFFF", "\xf4\x90\x80\x80"},
+};
+
+static void atk_argv_invalid_utf8(fleet *f, adv_row *row) {
+        char ids[ELEMENTSOF(bad_utf8)][96], specs[ELEMENTSOF(bad_utf8)][256];
+        job_case c[ELEMENTSOF(bad_utf8)];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_utf8); i++) {
+                snprintf(ids[i], sizeof(ids[i]), "%s-argv-utf8-%zu", f->prefix, i);
+                snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.95s\",\"argv\":[\"/bin/echo\",\"x%sx\"]}",
+                         ids[i], bad_utf8[i].bytes);
+                c[i] = (job_case){.label = bad_utf8[i].label,
+                                  .field = "spec",
+                                  .value = specs[i],
+                                  .len = strlen(specs[i]),
+                                  .id = ids[i],
+                                  .expect = "UTF"};
+        }
+        expect_rejected(f, row, c, ELEMENTSOF(bad_utf8));
+}
+
+static void atk_id_path_chars(fleet *f, adv_row *row) {
+        static const char *const bad_ids[] = {"../../etc/%s-passwd", "%s/../../x", "..%%2f%s"};
+        char ids[ELEMENTSOF(bad_ids)][128], specs[ELEMENTSOF(bad_ids)][256];
+        job_case c[ELEMENTSOF(bad_ids)];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_ids); i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+                snprintf(ids[i], sizeof(ids[i]), bad_ids[i], f->prefix);
+#pragma GCC diagnostic pop
+                snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.127s\",\"argv\":[\"/bin/true\"]}", ids[i]);
+                c[i] = (job_case){.label = ids[i],
+                                  .field = "spec",
+                                  .value = specs[i],
+                                  .len = strlen(specs[i]),
+                                  .id = ids[i],
+                                  .expect = "id"};
+        }
+        expect_rejected(f, row, c, ELEMENTSOF(bad_ids));
+}
+
+/* Sends one spec and waits for its result; NULL (row set) when there is none. */
+static want *run_one(fleet *f, adv_row *row, wants *w, const char *id, const char *spec) {
+        char entry[64];
+
+        if (mark_results(f) < 0 || xadd(f, "spec", spec, strlen(spec), entry) < 0) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return NULL;
+        }
+        want *x = want_add(w, id, entry);
+        if (!x) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                return NULL;
+        }
+        if (collect(f, w, 0) < 0) {
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                return NULL;
+        }
+        if (!x->json) {
+                set_verdict(row, ADV_NOT_CONTAINED, "no result for %s within %u ms", id, f->timeout_ms);
+                return NULL;
+        }
+        return x;
+}
+
+/* Checks the result is valid JSON and readable; NULL (row set) otherwise. */
+static sbx_result *read_result(adv_row *row, const want *x) {
+        sbx_result *res = NULL;
+        au_error err = {0};
+        char why[160];
+
+        if (!json_strict(x->json, x->len, NULL, why, sizeof(why))) {
+                set_verdict(row, ADV_NOT_CONTAINED, "the result is not valid JSON: %s", why);
+                return NULL;
+        }
+        if (sbx_result_from_json(x->json, x->len, &res, &err) < 0) {
+                set_verdict(row, ADV_NOT_CONTAINED, "the result cannot be read: %s", err.msg);
+                return NULL;
+        }
+        return res;
+}
+
+static void atk_output_nul_utf8(fleet *f, adv_row *row) {
+        char id[96], spec[512];
+        wants w = {0};
+
+        snprintf(id, sizeof(id), "%s-nul-output", f->prefix);
+        snprintf(spec, sizeof(spec),
+                 "{\"id\":\"%s\",\"argv\":[\"/bin/sh\",\"-c\",\"printf 'a\\\\000b\\\\377\\\\376c'; "
+                 "printf 'e\\\\000\\\\300\\\\257' >&2\"],\"limits\":{\"wall_ms\":10000}}",
+                 id);
+        want *x = run_one(f, row, &w, id, spec);
+        if (!x) {
+                wants_done(&w);
+                return;
+        }
+        _cleanup_(sbx_result_freep) sbx_result *res = read_result(row, x);
+        if (res) {
+                static const char want_out[] = "a\0b\xef\xbf\xbd\xef\xbf\xbd"
+                                               "c";
+                bool escaped = memmem(x->json, x->len, "\\u0000", 6) != NULL;
+                if (res->outcome != SBX_OUTCOME_EXITED || res->exit_code != 0)
+                        set_verdict(row, ADV_NOT_CONTAINED, "outcome %s exit %d, not exited 0",
+                                    sbx_outcome_to_string(res->outcome), res->exit_code);
+                else if (!escaped)
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "valid JSON, but no \\u0000 in it: the NUL bytes were lost");
+                else if (res->stdout_size != sizeof(want_out) - 1 ||
+                         memcmp(res->stdout_data, want_out, sizeof(want_out) - 1) != 0) {
+                        char ex[96];
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "stdout read back as '%s' (%zu bytes), not a\\0b<FFFD><FFFD>c",
+                                    excerpt(ex, res->stdout_data ? res->stdout_data : "", res->stdout_size),
+                                    res->stdout_size);
+                } else
+                        set_verdict(row, ADV_CONTAINED,
+                                    "exited 0; result is valid JSON (%zu bytes); NUL as \\u0000, invalid "
+                                    "bytes as "
+                                    "U+FFFD; stderr %zu bytes",
+                                    x->len, res->stderr_size);
+        }
+        wants_done(&w);
+}
+
+static void atk_result_flood(fleet *f, adv_row *row) {
+        char id[96], spec[512];
+        wants w = {0};
+        bool yes = access("/usr/bin/yes", X_OK) == 0;
+
+        snprintf(id, sizeof(id), "%s-flood-output", f->prefix);
+        snprintf(spec, sizeof(spec),
+                 "{\"id\":\"%s\",\"argv\":%s,\"limits\":{\"output_bytes\":%u,\"wall_ms\":15000}}", id,
+                 yes ? "[\"/usr/bin/yes\",\"AUTOOS-FLOOD-AUTOOS-FLOOD-AUTOOS-FLOOD\"]"
+                     : "[\"/bin/sh\",\"-c\",\"while :; do echo AUTOOS-FLOOD-AUTOOS-FLOOD; done\"]",
+                 FLOOD_OUTPUT_BYTES);
+        uint64_t t0 = now_ms();
+        want *x = run_one(f, row, &w, id, spec);
+        if (!x) {
+                wants_done(&w);
+                return;
+        }
+        _cleanup_(sbx_result_freep) sbx_result *res = read_result(row, x);
+        if (res) {
+                size_t bound = 2 * FLOOD_OUTPUT_BYTES + 65536;
+                if (res->outcome != SBX_OUTCOME_OUTPUT_LIMIT)
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "outcome %s, not output_limit (stdout %zu bytes)",
+                                    sbx_outcome_to_string(res->outcome), res->stdout_size);
+                else if (res->stdout_size + res->stderr_size > FLOOD_OUTPUT_BYTES)
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "output_limit, but %zu bytes of output kept (limit %u)",
+                                    res->stdout_size + res->stderr_size, FLOOD_OUTPUT_BYTES);
+                else if (x->len > bound)
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "output_limit, but the result is %zu bytes (bound %zu)", x->len, bound);
+                else
+                        set_verdict(row, ADV_CONTAINED,
+                                    "output_limit after %" PRIu64
+                                    " ms wall; stdout %zu bytes, truncated %s; result %zu "
+                                    "bytes; answered in %" PRIu64 " ms",
+                                    res->wall_ms, res->stdout_size, res->stdout_truncated ? "true" : "false",
+                                    x->len, now_ms() - t0);
+        }
+        wants_done(&w);
+}
+
+static void atk_job_flood(fleet *f, adv_row *row) {
+        wants w = {0};
+        char spec[256], id[96];
+        uint64_t t0 = now_ms();
+        size_t sent = 0;
+
+        if (mark_results(f) < 0 || !f->rc) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return;
+        }
+        /* Written at once (pipelined), so that the node finds them all waiting. */
+        for (size_t i = 0; i < FLOOD_JOBS; i++) {
+                snprintf(id, sizeof(id), "%s-flood-%zu", f->prefix, i);
+                snprintf(spec, sizeof(spec),
+                         "{\"id\":\"%s\",\"argv\":[\"/bin/true\"],\"limits\":{\"wall_ms\":10000}}", id);
+                const char *argv[] = {"XADD", f->jobs_key, "*", "spec", spec};
+                if (!want_add(&w, id, NULL) || redisAppendCommandArgv(f->rc, 5, argv, NULL) != REDIS_OK)
+                        break;
+                sent++;
+        }
+        for (size_t i = 0; i < sent; i++) {
+                redisReply *r = NULL;
+                if (redisGetReply(f->rc, (void **) &r) != REDIS_OK) {
+                        snprintf(f->redis_err, sizeof(f->redis_err), "Redis: %s", f->rc->errstr);
+                        redis_close(f);
+                        set_verdict(row, ADV_ERROR, "XADD flood: %s", f->redis_err);
+                        wants_done(&w);
+                        return;
+                }
+                if (is_str(r)) {
+                        char **v = realloc(f->entries, (f->n_entries + 1) * sizeof(char *));
+                        if (v) {
+                                f->entries = v;
+                                if ((v[f->n_entries] = strdup(r->str)))
+                                        f->n_entries++;
+                        }
+                }
+                freeReplyObject(r);
+        }
+        if (sent < FLOOD_JOBS) {
+                set_verdict(row, ADV_ERROR, "could only queue %zu of %d jobs", sent, FLOOD_JOBS);
+                wants_done(&w);
+                return;
+        }
+        if (collect(f, &w, 500) < 0) {
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                wants_done(&w);
+                return;
+        }
+        size_t answered = 0, exited = 0, dup = 0, differ = 0;
+        char first_bad[160] = "";
+        for (size_t i = 0; i < w.n; i++) {
+                const want *x = &w.v[i];
+                if (!x->json)
+                        continue;
+                answered++;
+                dup += x->count > 1;
+                differ += x->differ;
+                _cleanup_(sbx_result_freep) sbx_result *res = NULL;
+                au_error err = {0};
+                char why[120];
+                if (!json_strict(x->json, x->len, NULL, why, sizeof(why)) ||
+                    sbx_result_from_json(x->json, x->len, &res, &err) < 0) {
+                        if (!first_bad[0])
+                                snprintf(first_bad, sizeof(first_bad), "%s: invalid result", x->id);
+                        continue;
+                }
+                if (res->outcome == SBX_OUTCOME_EXITED && res->exit_code == 0)
+                        exited++;
+                else if (!first_bad[0])
+                        snprintf(first_bad, sizeof(first_bad), "%.60s: %s %.60s", x->id,
+                                 sbx_outcome_to_string(res->outcome), res->error ? res->error : "");
+        }
+        uint64_t ms = now_ms() - t0;
+        if (answered < FLOOD_JOBS)
+                set_verdict(row, ADV_NOT_CONTAINED, "%zu of %d answered within %u ms (%zu lost or late)",
+                            answered, FLOOD_JOBS, f->timeout_ms * 2, FLOOD_JOBS - answered);
+        else if (differ > 0)
+                set_verdict(row, ADV_NOT_CONTAINED,
+                            "all answered, but %zu jobs got two different results (run twice)", differ);
+        else if (exited < FLOOD_JOBS)
+                set_verdict(row, ADV_NOT_CONTAINED, "all answered, %zu exited 0; first other: %s", exited,
+                            first_bad);
+        else
+                set_verdict(row, ADV_CONTAINED,
+                            "%d/%d answered, exited 0, in %" PRIu64 " ms (%.0f jobs/s)%s", FLOOD_JOBS,
+                            FLOOD_JOBS, ms, ms ? FLOOD_JOBS * 1000.0 / (double) ms : 0.0,
+                            dup ? "; some result sent twice, identical" : "");
+        wants_done(&w);
+}
+
+static void atk_duplicate_id(fleet *f, adv_row *row) {
+        char id[96], spec[256], entries[2][64] = {"", ""};
+        wants w = {0};
+
+        snprintf(id, sizeof(id), "%s-duplicate", f->prefix);
+        /* A run long enough that both entries are read while it is still going. */
+        snprintf(spec, sizeof(spec),
+                 "{\"id\":\"%s\",\"argv\":[\"/bin/sh\",\"-c\",\"sleep 0.5; echo $$-$(date +%%s%%N)\"],"
+                 "\"limits\":{\"wall_ms\":10000}}",
+                 id);
+        if (mark_results(f) < 0) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return;
+        }
+        for (int i = 0; i < 2; i++)
+                if (xadd(f, "spec", spec, strlen(spec), entries[i]) < 0) {
+                        set_verdict(row, ADV_ERROR, "XADD: %s", f->redis_err);
+                        return;
+                }
+        want *x = want_add(&w, id, NULL);
+        if (!x || collect(f, &w, 2000) < 0) {
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY,
+                            x ? f->redis_err : "out of memory");
+                wants_done(&w);
+                return;
+        }
+        x = &w.v[0];
+        if (!x->json)
+                set_verdict(row, ADV_NOT_CONTAINED, "no result within %u ms", f->timeout_ms);
+        else if (x->differ)
+                set_verdict(row, ADV_NOT_CONTAINED,
+                            "%u results with different contents: the job ran more than once", x->count);
+        else if (!entry_acked(f, entries[0], 2000) || !entry_acked(f, entries[1], 2000))
+                set_verdict(row, ADV_NOT_CONTAINED, "one result, but entry %s or %s is still pending",
+                            entries[0], entries[1]);
+        else {
+                _cleanup_(sbx_result_freep) sbx_result *res = read_result(row, x);
+                if (res) {
+                        if (res->outcome != SBX_OUTCOME_EXITED)
+                                set_verdict(row, ADV_NOT_CONTAINED, "outcome %s, not exited",
+                                            sbx_outcome_to_string(res->outcome));
+                        else
+                                set_verdict(row, ADV_CONTAINED,
+                                            "one run: %u identical result%s, both entries acknowledged",
+                                            x->count, x->count > 1 ? "s (re-sent)" : "");
+                }
+        }
+        wants_done(&w);
+}
+
+static void atk_cancel_unknown(fleet *f, adv_row *row) {
+        char id[96], entry[64];
+        wants w = {0};
+
+        snprintf(id, sizeof(id), "%s-no-such-run", f->prefix);
+        if (mark_results(f) < 0 || xadd(f, "cancel", id, strlen(id), entry) < 0) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return;
+        }
+        bool acked = entry_acked(f, entry, MIN(remaining_ms(f), (uint64_t) 10000));
+        /* And nothing answers it: a short look at the results stream. */
+        if (!want_add(&w, id, entry)) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                return;
+        }
+        uint64_t saved = f->deadline;
+        f->deadline = MIN(f->deadline, now_ms() + 1500);
+        int r = collect(f, &w, 0);
+        f->deadline = saved;
+        if (r < 0)
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+        else if (!acked)
+                set_verdict(row, ADV_NOT_CONTAINED, "the cancel entry %s was not acknowledged", entry);
+        else if (w.v[0].count > 0)
+                set_verdict(row, ADV_NOT_CONTAINED, "a result appeared for a run that never existed");
+        else
+                set_verdict(row, ADV_CONTAINED, "acknowledged, no result, nothing else happened");
+        wants_done(&w);
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+typedef struct http_req {
+        const char *method;
+        const char *path; /* appended to the base URL as it is */
+        const char *key;  /* bearer key, or NULL for none */
+        const char *auth; /* a whole Authorization header value instead of key */
+        const char *body; /* POST body, or NULL */
+        size_t len;
+        uint64_t gen_size;   /* > 0: a generated body of this many bytes instead */
+        bool chunked;        /* the generated body without Content-Length */
+        bool no_retry;       /* a 429 is the answer (otherwise waited out and retried) */
+        unsigned timeout_ms; /* 0: the attack's remaining time, at most 15 s */
+} http_req;
+
+typedef struct http_reply {
+        long status; /* 0: no answer */
+        char *body;  /* NUL-terminated */
+        size_t len;
+        bool truncated;
+        unsigned retry_after; /* 0: none */
+        bool www_authenticate;
+        char error[CURL_ERROR_SIZE];
+} http_reply;
+
+static void http_reply_done(http_reply *r) {
+        free(r->body);
+        *r = (http_reply){0};
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
+        http_reply *r = userdata;
+        size_t k = size * n;
+        size_t room = r->len < HTTP_MAX_REPLY ? HTTP_MAX_REPLY - r->len : 0;
+        size_t take = MIN(k, room);
+
+        if (take < k)
+                r->truncated = true;
+        if (take > 0) {
+                char *p = realloc(r->body, r->len + take + 1);
+                if (!p)
+                        return 0;
+                r->body = p;
+                memcpy(p + r->len, data, take);
+                r->len += take;
+                p[r->len] = '\0';
+        }
+        return k;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
+        http_reply *r = userdata;
+        size_t k = size * n;
+
+        if (k > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%.*s", (int) MIN(k - 12, sizeof(v) - 1), data + 12);
+                r->retry_after = (unsigned) strtoul(v, NULL, 10);
+                if (r->retry_after == 0)
+                        r->retry_after = 1000000; /* present but not a positive number: noted below */
+        }
+        if (k > 17 && strncasecmp(data, "WWW-Authenticate:", 17) == 0)
+                r->www_authenticate = true;
+        return k;
+}
+
+/* A generated workflow document of exactly total bytes (its description is over 4096 bytes). */
+typedef struct gen {
+        char head[160];
+        size_t head_len;
+        uint64_t total, off;
+} gen;
+
+static size_t on_read(char *out, size_t size, size_t n, void *userdata) {
+        gen *g = userdata;
+        size_t k = 0, max = size * n;
+
+        while (k < max && g->off < g->total) {
+                if (g->off < g->head_len)
+                        out[k] = g->head[g->off];
+                else if (g->off == g->total - 2)
+                        out[k] = '"';
+                else if (g->off == g->total - 1)
+                        out[k] = '}';
+                else
+                        out[k] = 'A';
+                k++;
+                g->off++;
+        }
+        return k;
+}
+
+static void http_setup(fleet *f, CURL *e, const http_req *q, http_reply *ret, gen *g,
+                       struct curl_slist **hdrs, char *url, size_t url_size, unsigned timeout_ms) {
+        char h[1200];
+
+        snprintf(url, url_size, "%s%s", f->base, q->path);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HTTP_CONNECT_MS);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "autoosctl-adversarial/" PACKAGE_VERSION);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, ret);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, ret);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ret->error);
+        if (q->auth) {
+                snprintf(h, sizeof(h), "Authorization: %s", q->auth);
+                *hdrs = curl_slist_append(*hdrs, h);
+        } else if (q->key) {
+                snprintf(h, sizeof(h), "Authorization: Bearer %s", q->key);
+                *hdrs = curl_slist_append(*hdrs, h);
+        }
+        if (q->body || q->gen_size) {
+                *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
+                curl_easy_setopt(e, CURLOPT_POST, 1L);
+        }
+        if (q->gen_size) {
+                g->head_len = (size_t) snprintf(
+                        g->head, sizeof(g->head),
+                        "{\"name\":\"%s-big\",\"steps\":[{\"id\":\"a\",\"kind\":\"approval\"}],"
+                        "\"description\":\"",
+                        f->prefix);
+                g->total = q->gen_size;
+                g->off = 0;
+                curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+                curl_easy_setopt(e, CURLOPT_READDATA, g);
+                if (q->chunked)
+                        *hdrs = curl_slist_append(*hdrs, "Transfer-Encoding: chunked");
+                else
+                        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->gen_size);
+        } else if (q->body) {
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->len);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
+        } else if (strcmp(q->method, "GET") != 0)
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
+        if (q->body && strcmp(q->method, "POST") != 0)
+                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, *hdrs);
+}
+
+/* One request; fills ret (status 0 and error when nothing was answered). A 429 is waited out unless
+ * no_retry. */
+static void http(fleet *f, const http_req *q, http_reply *ret) {
+        for (;;) {
+                unsigned timeout =
+                        q->timeout_ms ? q->timeout_ms : (unsigned) MIN(remaining_ms(f), (uint64_t) 15000);
+                struct curl_slist *hdrs = NULL;
+                char url[8192 + 600];
+                gen g = {0};
+
+                *ret = (http_reply){0};
+                if (timeout == 0) {
+                        snprintf(ret->error, sizeof(ret->error), "out of time");
+                        return;
+                }
+                curl_easy_reset(f->curl);
+                http_setup(f, f->curl, q, ret, &g, &hdrs, url, sizeof(url), timeout);
+                CURLcode rc = curl_easy_perform(f->curl);
+                curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &ret->status);
+                curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);
+                curl_easy_setopt(f->curl, CURLOPT_ERRORBUFFER, NULL);
+                curl_slist_free_all(hdrs);
+                if (rc != CURLE_OK && !ret->error[0])
+                        snprintf(ret->error, sizeof(ret->error), "%s", curl_easy_strerror(rc));
+                if (ret->status != 429 || q->no_retry)
+                        return;
+                uint64_t wait = 1000u * MIN(ret->retry_after ? ret->retry_after : 1u, 10u);
+                if (wait + 1000 >= remaining_ms(f))
+                        return;
+                http_reply_done(ret);
+                sleep_ms(wait);
+        }
+}
+
+/* error.code, error.field, error.message of an error reply ("" when absent). */
+typedef struct api_error {
+        char code[64];
+        char field[160];
+        char message[512];
+} api_error;
+
+static bool api_error_of(const http_reply *r, api_error *e) {
+        _cleanup_json_ yajl_val tree = NULL;
+        const char *s;
+
+        *e = (api_error){0};
+        if (!r->body || au_json_parse(r->body, r->len, HTTP_MAX_REPLY, &tree, NULL) < 0)
+                return false;
+        yajl_val err = au_json_get(tree, "error");
+        if (au_json_get_string(au_json_get(err, "code"), "code", &s, NULL) == 0)
+                snprintf(e->code, sizeof(e->code), "%s", s);
+        if (au_json_get_string(au_json_get(err, "field"), "field", &s, NULL) == 0)
+                snprintf(e->field, sizeof(e->field), "%s", s);
+        if (au_json_get_string(au_json_get(err, "message"), "message", &s, NULL) == 0)
+                snprintf(e->message, sizeof(e->message), "%s", s);
+        return e->code[0] != '\0';
+}
+
+/*
+ * Checks one answer: the status, the error code and (names, NULL-terminated,
+ * may be NULL) words the error's field or message must hold. Appends to obs
+ * (good) or bad. Returns whether it matched.
+ */
+static bool check_error(const char *label, const http_reply *r, long status, const char *code,
+                        const char *const *names, char *obs, size_t obs_size, char *bad, size_t bad_size) {
+        api_error e;
+        char ex[96];
+
+        if (r->status == 0) {
+                add(bad, bad_size, "%s: no answer (%s)", label, r->error);
+                return false;
+        }
+        bool parsed = api_error_of(r, &e);
+        if (r->status != status || !parsed || strcmp(e.code, code) != 0) {
+                add(bad, bad_size, "%s: %ld %s, not %ld %s", label, r->status,
+                    parsed ? e.code : excerpt(ex, r->body ? r->body : "", r->len), status, code);
+                return false;
+        }
+        for (size_t i = 0; names && names[i]; i++)
+                if (!contains(e.field, names[i]) && !contains(e.message, names[i])) {
+                        add(bad, bad_size, "%s: %ld %s, but '%s' is not named (field '%s', message '%.60s')",
+                            label, r->status, e.code, names[i], e.field, e.message);
+                        return false;
+                }
+        if (e.field[0])
+                add(obs, obs_size, "%s: %ld %s at %s", label, r->status, e.code, e.field);
+        else
+                add(obs, obs_size, "%s: %ld %s", label, r->status, e.code);
+        return true;
+}
+
+static void verdict_from(adv_row *row, const char *obs, const char *bad) {
+        if (bad[0])
+                set_verdict(row, ADV_NOT_CONTAINED, "%s", bad);
+        else
+                set_verdict(row, ADV_CONTAINED, "%s", obs);
+}
+
+/* How many workflows have a name starting with name (GET /v1/workflows?limit=1000); -1 when it cannot be
+ * told. */
+static int count_named(fleet *f, const char *name) {
+        http_req q = {.method = "GET", .path = "/v1/workflows?limit=1000", .key = f->t->api_key};
+        http_reply r;
+        _cleanup_json_ yajl_val tree = NULL;
+        int n = -1;
+
+        http(f, &q, &r);
+        if (r.status == 200 && r.body && au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &tree, NULL) == 0) {
+                yajl_val list = au_json_get(tree, "workflows");
+                if (YAJL_IS_ARRAY(list)) {
+                        n = 0;
+                        for (size_t i = 0; i < list->u.array.len; i++) {
+                                const char *s;
+                                if (au_json_get_string(au_json_get(list->u.array.values[i], "name"), "name",
+                                                       &s, NULL) == 0 &&
+                                    strncmp(s, name, strlen(name)) == 0)
+                                        n++;
+                        }
+                }
+        }
+        http_reply_done(&r);
+        return n;
+}
+
+/* Appends "stored nothing" or the failure to obs/bad. */
+static void check_nothing_stored(fleet *f, const char *name, char *obs, size_t obs_size, char *bad,
+                                 size_t bad_size) {
+        int n = count_named(f, name);
+        if (n < 0)
+                add(bad, bad_size, "could not list workflows to check nothing was stored");
+        else if (n > 0)
+                add(bad, bad_size, "%d workflow%s named %s... stored", n, n > 1 ? "s" : "", name);
+        else
+                add(obs, obs_size, "nothing stored");
+}
+
+/* POSTs body to /v1/workflows and expects 400 code naming names; nothing may be stored under name. */
+static void expect_refused(fleet *f, adv_row *row, const char *name, const char *body, size_t len,
+                           const char *code, const char *const *names) {
+        http_req q = {
+                .method = "POST", .path = "/v1/workflows", .key = f->t->api_key, .body = body, .len = len};
+        http_reply r;
+        char obs[256] = "", bad[256] = "";
+
+        http(f, &q, &r);
+        check_error("POST", &r, 400, code, names, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        if (name)
+                check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+/* ---- raw requests: what libcurl will not send ------------------------------------------- */
+
+/*
+ * Sends req[0..len) on a new connection and reads the status line. Returns
+ * the status, 0 when the connection ended without one, -1 with why on a
+ * connection failure.
+ */
+static long raw_http(fleet *f, const char *req, size_t len, char *why, size_t size) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int fd = -1, r;
+        long status = 0;
+        uint64_t until = now_ms() + MIN(remaining_ms(f), (uint64_t) 10000);
+
+        if ((r = getaddrinfo(f->host, f->port, &hints, &ai)) != 0) {
+                snprintf(why, size, "cannot resolve %.100s: %s", f->host, gai_strerror(r));
+                return -1;
+        }
+        for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+                fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+                if (fd < 0)
+                        continue;
+                if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+                        close(fd);
+                        fd = -1;
+                        continue;
+                }
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                int err = 0;
+                socklen_t el = sizeof(err);
+                if (poll(&p, 1, (int) HTTP_CONNECT_MS) != 1 ||
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        freeaddrinfo(ai);
+        if (fd < 0) {
+                snprintf(why, size, "cannot connect to %.100s:%s", f->host, f->port);
+                return -1;
+        }
+        /* Send until done, or until the server answers or hangs up (it may refuse early). */
+        size_t off = 0;
+        char in[512];
+        size_t got = 0;
+        while (off < len && now_ms() < until) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT | POLLIN};
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                if (p.revents & (POLLIN | POLLHUP | POLLERR))
+                        break;
+                ssize_t k = send(fd, req + off, len - off, MSG_NOSIGNAL);
+                if (k < 0 && errno != EAGAIN && errno != EINTR)
+                        break;
+                if (k > 0)
+                        off += (size_t) k;
+        }
+        while (got < sizeof(in) - 1 && now_ms() < until && !memchr(in, '\n', got)) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                ssize_t k = recv(fd, in + got, sizeof(in) - 1 - got, 0);
+                if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (k <= 0)
+                        break;
+                got += (size_t) k;
+        }
+        in[got] = '\0';
+        close(fd);
+        if (strncmp(in, "HTTP/1.", 7) == 0 && got >= 12)
+                status = strtol(in + 9, NULL, 10);
+        if (status == 0)
+                snprintf(why, size, "connection ended without a status line (%zu bytes sent of %zu)", off,
+                         len);
+        return status;
+}
+
+/* ---- coordinator attacks --------------------------------------------------------------------- */
+
+static void simple_workflow(char *out, size_t size, const char *name) {
+        snprintf(out, size,
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/bin/true\"]}}]}", name);
+}
+
+static void atk_no_key(fleet *f, adv_row *row) {
+        char name[96], wf[256], obs[256] = "", bad[256] = "";
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-no-key", f->prefix);
+        simple_workflow(wf, sizeof(wf), name);
+        http(f, &(http_req){.method = "GET", .path = "/v1/workflows"}, &r);
+        if (check_error("GET", &r, 401, "unauthorized", NULL, obs, sizeof(obs), bad, sizeof(bad)) &&
+            !r.www_authenticate)
+                add(bad, sizeof(bad), "GET: 401 without WWW-Authenticate");
+        http_reply_done(&r);
+        http(f, &(http_req){.method = "POST", .path = "/v1/workflows", .body = wf, .len = strlen(wf)}, &r);
+        check_error("POST", &r, 401, "unauthorized", NULL, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_wrong_key(fleet *f, adv_row *row) {
+        char name[96], wf[256], obs[256] = "", bad[256] = "", fake[80], longer[1200], huge_key[9000],
+                                suffixed[1200];
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-wrong-key", f->prefix);
+        simple_workflow(wf, sizeof(wf), name);
+        snprintf(fake, sizeof(fake), "aok_%016llx%016llx%016llx%016llx", (unsigned long long) now_ms(),
+                 (unsigned long long) getpid(), 0x5eed5eed5eed5eedull, 0x0123456789abcdefull);
+        snprintf(suffixed, sizeof(suffixed), "%.1100sx", f->t->api_key);
+        snprintf(longer, sizeof(longer), "Basic %s", "YWRtaW46YWRtaW4=");
+        memset(huge_key, 'k', sizeof(huge_key) - 1);
+        huge_key[sizeof(huge_key) - 1] = '\0';
+        const struct {
+                const char *label, *key, *auth;
+        } v[] = {
+                {"unknown key", fake, NULL},
+                {"key+1 char", suffixed, NULL},
+                {"Basic auth", NULL, longer},
+                {"9 KiB key", huge_key, NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                http(f,
+                     &(http_req){.method = "POST",
+                                 .path = "/v1/workflows",
+                                 .key = v[i].key,
+                                 .auth = v[i].auth,
+                                 .body = wf,
+                                 .len = strlen(wf)},
+                     &r);
+                check_error(v[i].label, &r, 401, "unauthorized", NULL, obs, sizeof(obs), bad, sizeof(bad));
+                http_reply_done(&r);
+        }
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_viewer_role(fleet *f, adv_row *row) {
+        char name[96], wf[256], obs[256] = "", bad[256] = "", path[128];
+        http_reply r;
+
+        if (!f->t->viewer_key) {
+                set_verdict(row, ADV_SKIPPED, "no viewer key given (--viewer-key)");
+                snprintf(row->note, sizeof(row->note), "needs a viewer key");
+                return;
+        }
+        snprintf(name, sizeof(name), "%s-viewer", f->prefix);
+        simple_workflow(wf, sizeof(wf), name);
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/workflows",
+                         .key = f->t->viewer_key,
+                         .body = wf,
+                         .len = strlen(wf)},
+             &r);
+        check_error("submit", &r, 403, "forbidden", NULL, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        static const char run[] = "{\"argv\":[\"/bin/true\"]}";
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/runs",
+                         .key = f->t->viewer_key,
+                         .body = run,
+                         .len = strlen(run)},
+             &r);
+        check_error("run", &r, 403, "forbidden", NULL, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        snprintf(path, sizeof(path), "/v1/workflows/%s/cancel", "00000000-0000-4000-8000-000000000000");
+        http(f, &(http_req){.method = "POST", .path = path, .key = f->t->viewer_key}, &r);
+        check_error("cancel", &r, 403, "forbidden", NULL, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_invalid_json(fleet *f, adv_row *row) {
+        char name[96], obs[256] = "", bad[256] = "";
+        char cut[256], trailing[256], nul[256];
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-invalid-json", f->prefix);
+        snprintf(cut, sizeof(cut), "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"kind\":\"approval\"}", name);
+        snprintf(trailing, sizeof(trailing),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"kind\":\"approval\"}]}{}", name);
+        int k = snprintf(
+                nul, sizeof(nul),
+                "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"kind\":\"approval\"}],\"description\":\"x",
+                name);
+        memcpy(nul + k, "\0y\"}", 4);
+        const struct {
+                const char *label, *body;
+                size_t len;
+        } v[] = {
+                {"cut short", cut, strlen(cut)},
+                {"trailing data", trailing, strlen(trailing)},
+                {"raw NUL", nul, (size_t) k + 4},
+                {"not JSON", "name=x&steps=1", 14},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                http(f,
+                     &(http_req){.method = "POST",
+                                 .path = "/v1/workflows",
+                                 .key = f->t->api_key,
+                                 .body = v[i].body,
+                                 .len = v[i].len},
+                     &r);
+                check_error(v[i].label, &r, 400, "invalid_json", NULL, obs, sizeof(obs), bad, sizeof(bad));
+                http_reply_done(&r);
+        }
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_unknown_fields(fleet *f, adv_row *row) {
+        char name[96], obs[256] = "", bad[256] = "", top[256], step[256], run[256];
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-unknown-fields", f->prefix);
+        snprintf(top, sizeof(top),
+                 "{\"name\":\"%s\",\"owner_override\":\"root\",\"steps\":[{\"id\":\"a\",\"kind\":"
+                 "\"approval\"}]}",
+                 name);
+        snprintf(step, sizeof(step),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/bin/"
+                 "true\"]},\"sudo\":true}]}",
+                 name);
+        snprintf(run, sizeof(run),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/bin/"
+                 "true\"],\"privileged\":true}}]}",
+                 name);
+        const struct {
+                const char *label, *body, *field;
+        } v[] = {
+                {"top level", top, "owner_override"},
+                {"step", step, "sudo"},
+                {"run spec", run, "privileged"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                const char *names[] = {v[i].field, NULL};
+                http(f,
+                     &(http_req){.method = "POST",
+                                 .path = "/v1/workflows",
+                                 .key = f->t->api_key,
+                                 .body = v[i].body,
+                                 .len = strlen(v[i].body)},
+                     &r);
+                check_error(v[i].label, &r, 400, "invalid_workflow", names, obs, sizeof(obs), bad,
+                            sizeof(bad));
+                http_reply_done(&r);
+        }
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_cycle(fleet *f, adv_row *row) {
+        char name[96], obs[256] = "", bad[256] = "", two[384], self[256];
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-cycle", f->prefix);
+        snprintf(two, sizeof(two),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"needs\":[\"b\"],\"kind\":\"approval\"},"
+                 "{\"id\":\"b\",\"needs\":[\"a\"],\"kind\":\"approval\"}]}",
+                 name);
+        snprintf(self, sizeof(self),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"c\",\"needs\":[\"c\"],\"kind\":\"approval\"}]}",
+                 name);
+        const char *two_names[] = {"a -> b -> a", NULL}, *self_names[] = {"c", NULL};
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/workflows",
+                         .key = f->t->api_key,
+                         .body = two,
+                         .len = strlen(two)},
+             &r);
+        check_error("a<->b", &r, 400, "invalid_workflow", two_names, obs, sizeof(obs), bad, sizeof(bad));
+        http_reply_done(&r);
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/workflows",
+                         .key = f->t->api_key,
+                         .body = self,
+                         .len = strlen(self)},
+             &r);
+        check_error("c needs c", &r, 400, "invalid_workflow", self_names, obs, sizeof(obs), bad,
+                    sizeof(bad));
+        http_reply_done(&r);
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void body_too_large(fleet *f, adv_row *row, bool chunked) {
+        char name[96], obs[256] = "", bad[256] = "";
+        http_reply r;
+        uint64_t size = chunked ? CHUNKED_BODY_BYTES : ANNOUNCED_BODY_BYTES;
+        uint64_t t0 = now_ms();
+
+        snprintf(name, sizeof(name), "%s-big", f->prefix); /* the generated document's name */
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/workflows",
+                         .key = f->t->api_key,
+                         .gen_size = size,
+                         .chunked = chunked},
+             &r);
+        if (check_error(chunked ? "4 MiB chunked" : "64 MiB announced", &r, 413, "payload_too_large", NULL,
+                        obs, sizeof(obs), bad, sizeof(bad)))
+                add(obs, sizeof(obs), "in %" PRIu64 " ms", now_ms() - t0);
+        http_reply_done(&r);
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+static void atk_body_announced(fleet *f, adv_row *row) {
+        body_too_large(f, row, false);
+}
+
+static void atk_body_chunked(fleet *f, adv_row *row) {
+        body_too_large(f, row, true);
+}
+
+static void atk_too_many_steps(fleet *f, adv_row *row) {
+        char name[96];
+        buf b = {0};
+        int r = 0;
+
+        snprintf(name, sizeof(name), "%s-10001-steps", f->prefix);
+        r |= buf_printf(&b, "{\"name\":\"%s\",\"steps\":[", name);
+        for (int i = 0; i < TOO_MANY_STEPS && r == 0; i++)
+                r |= buf_printf(&b, "%s{\"id\":\"s%d\",\"kind\":\"approval\"}", i ? "," : "", i);
+        r |= buf_printf(&b, "]}");
+        if (r < 0) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                buf_done(&b);
+                return;
+        }
+        const char *names[] = {"steps", NULL};
+        expect_refused(f, row, name, b.p, b.len, "invalid_workflow", names);
+        buf_done(&b);
+}
+
+static void atk_deep_nesting(fleet *f, adv_row *row) {
+        char name[96];
+        buf b = {0};
+        int r = 0;
+
+        snprintf(name, sizeof(name), "%s-deep", f->prefix);
+        r |= buf_printf(&b,
+                        "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/bin/"
+                        "true\"],\"env\":{\"X\":",
+                        name);
+        _cleanup_free_ char *deep = malloc(2 * DEEP_NESTING);
+        if (deep) {
+                memset(deep, '[', DEEP_NESTING);
+                memset(deep + DEEP_NESTING, ']', DEEP_NESTING);
+                r |= buf_put(&b, deep, 2 * DEEP_NESTING);
+        }
+        r |= buf_printf(&b, "}}}]}");
+        if (r < 0 || !deep) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                buf_done(&b);
+                return;
+        }
+        expect_refused(f, row, name, b.p, b.len, "invalid_json", NULL);
+        buf_done(&b);
+}
+
+static void atk_invalid_utf8(fleet *f, adv_row *row) {
+        char name[96], obs[256] = "", bad[256] = "", body[384], label[64];
+        http_reply r;
+
+        snprintf(name, sizeof(name), "%s-utf8", f->prefix);
+        for (size_t i = 0; i < ELEMENTSOF(bad_utf8); i++)
+                for (int in_argv = 0; in_argv < 2; in_argv++) {
+                        if (in_argv)
+                                snprintf(body, sizeof(body),
+                                         "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/"
+                                         "bin/echo\","
+                                         "\"x%sx\"]}}]}",
+                                         name, bad_utf8[i].bytes);
+                        else
+                                snprintf(body, sizeof(body),
+                                         "{\"name\":\"%s%s\",\"steps\":[{\"id\":\"a\",\"kind\":\"approval\"}"
+                                         "]}",
+                                         name, bad_utf8[i].bytes);
+                        snprintf(label, sizeof(label), "%s in %s", bad_utf8[i].label,
+                                 in_argv ? "argv" : "name");
+                        http(f,
+                             &(http_req){.method = "POST",
+                                         .path = "/v1/workflows",
+                                         .key = f->t->api_key,
+                                         .body = body,
+                                         .len = strlen(body)},
+                             &r);
+                        check_error(label, &r, 400, "invalid_json", NULL, obs, sizeof(obs), bad,
+                                    sizeof(bad));
+                        http_reply_done(&r);
+                }
+        check_nothing_stored(f, name, obs, sizeof(obs), bad, sizeof(bad));
+        verdict_from(row, obs, bad);
+}
+
+/* 400 or 404 and an error document, for a path that is not a route. */
+static void expect_no_route(fleet *f, const char *label, const char *path, char *obs, size_t obs_size,
+                            char *bad, size_t bad_size) {
+        http_reply r;
+        api_error e;
+        char ex[96];
+
+        http(f, &(http_req){.method = "GET", .path = path, .key = f->t->api_key}, &r);
+        if (r.status == 0)
+                add(bad, bad_size, "%s: no answer (%s)", label, r.error);
+        else if (r.status != 400 && r.status != 404)
+                add(bad, bad_size, "%s: answered %ld (%s), as another route", label, r.status,
+                    excerpt(ex, r.body ? r.body : "", MIN(r.len, (size_t) 40)));
+        else if (!api_error_of(&r, &e))
+                add(bad, bad_size, "%s: %ld without an error document", label, r.status);
+        else
+                add(obs, obs_size, "%s: %ld %s", label, r.status, e.code);
+        http_reply_done(&r);
+}
+
+static void atk_path_nul(fleet *f, adv_row *row) {
+        char obs[256] = "", bad[256] = "", why[160], req[1400];
+
+        expect_no_route(f, "/v1/workflows/%00", "/v1/workflows/%00", obs, sizeof(obs), bad, sizeof(bad));
+        expect_no_route(f, "/v1/nodes%00x", "/v1/nodes%00x", obs, sizeof(obs), bad, sizeof(bad));
+        expect_no_route(f, "/v1/workflows%00/../x", "/v1/workflows%00/x", obs, sizeof(obs), bad,
+                        sizeof(bad));
+        if (f->raw_ok) {
+                int k = snprintf(req, sizeof(req), "GET /v1/nodes");
+                req[k++] = '\0';
+                k += snprintf(req + k, sizeof(req) - (size_t) k,
+                              "x HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %.1100s\r\nConnection: "
+                              "close\r\n\r\n",
+                              f->host, f->t->api_key);
+                long st = raw_http(f, req, (size_t) k, why, sizeof(why));
+                if (st == 400 || st == 404)
+                        add(obs, sizeof(obs), "raw NUL in path: %ld", st);
+                else if (st > 0)
+                        add(bad, sizeof(bad), "raw NUL in path: answered %ld, as /v1/nodes", st);
+                else if (st == 0)
+                        add(obs, sizeof(obs), "raw NUL in path: connection closed (%s)", why);
+                else
+                        add(bad, sizeof(bad), "raw NUL in path: %s", why);
+        }
+        verdict_from(row, obs, bad);
+}
+
+static void atk_path_long(fleet *f, adv_row *row) {
+        char obs[256] = "", bad[256] = "", why[160];
+        char path[8200];
+
+        snprintf(path, sizeof(path), "/v1/workflows/");
+        memset(path + 14, 'a', 8000);
+        path[8014] = '\0';
+        expect_no_route(f, "8 KB id", path, obs, sizeof(obs), bad, sizeof(bad));
+        if (!f->raw_ok) {
+                verdict_from(row, obs, bad);
+                snprintf(row->note, sizeof(row->note),
+                         "not plain http: the 1 MiB request line was not sent");
+                return;
+        }
+        const struct {
+                const char *label, *unit;
+                size_t count;
+        } v[] = {
+                {"1 MiB path", "a", 1u << 20},
+                {"100000 segments", "a/", 100000},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                size_t ul = strlen(v[i].unit), len = 4 + 1 + ul * v[i].count + 64;
+                _cleanup_free_ char *req = malloc(len);
+                if (!req) {
+                        add(bad, sizeof(bad), "out of memory");
+                        continue;
+                }
+                size_t k = 0;
+                memcpy(req, "GET /", 5);
+                k = 5;
+                for (size_t j = 0; j < v[i].count; j++, k += ul)
+                        memcpy(req + k, v[i].unit, ul);
+                k += (size_t) snprintf(req + k, len - k, " HTTP/1.1\r\nConnection: close\r\n\r\n");
+                long st = raw_http(f, req, k, why, sizeof(why));
+                if (st == 400 || st == 404 || st == 414 || st == 431)
+                        add(obs, sizeof(obs), "%s: %ld", v[i].label, st);
+                else if (st == 0)
+                        add(obs, sizeof(obs), "%s: connection closed", v[i].label);
+                else if (st > 0)
+                        add(bad, sizeof(bad), "%s: answered %ld", v[i].label, st);
+                else
+                        add(bad, sizeof(bad), "%s: %s", v[i].label, why);
+        }
+        verdict_from(row, obs, bad);
+}
+
+/* True when some node is healthy (GET /v1/nodes). */
+static bool some_node_healthy(fleet *f) {
+        http_reply r;
+        _cleanup_json_ yajl_val tree = NULL;
+        bool ok = false;
+
+        http(f, &(http_req){.method = "GET", .path = "/v1/nodes", .key = f->t->api_key}, &r);
+        if (r.status == 200 && r.body && au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &tree, NULL) == 0) {
+                yajl_val list = au_json_get(tree, "nodes");
+                for (size_t i = 0; YAJL_IS_ARRAY(list) && i < list->u.array.len; i++) {
+                        const char *s;
+                        if (au_json_get_string(au_json_get(list->u.array.values[i], "state"), "state", &s,
+                                               NULL) == 0 &&
+                            strcmp(s, "healthy") == 0)
+                                ok = true;
+                }
+        }
+        http_reply_done(&r);
+        return ok;
+}
+
+static void atk_workflow_nul_output(fleet *f, adv_row *row) {
+        char name[96], body[512], path[128], why[160], ex[96];
+        http_reply r;
+        _cleanup_json_ yajl_val tree = NULL;
+        const char *id = NULL;
+
+        if (!some_node_healthy(f)) {
+                set_verdict(row, ADV_SKIPPED, "no healthy node to run the step (GET /v1/nodes)");
+                return;
+        }
+        snprintf(name, sizeof(name), "%s-nul-output", f->prefix);
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"steps\":[{\"id\":\"emit\",\"run\":{\"argv\":[\"/bin/sh\",\"-c\","
+                 "\"printf 'a\\\\000b\\\\377\\\\376c'; printf 'e\\\\000\\\\300' "
+                 ">&2\"],\"limits\":{\"wall_ms\":10000}}}]}",
+                 name);
+        http(f,
+             &(http_req){.method = "POST",
+                         .path = "/v1/workflows",
+                         .key = f->t->api_key,
+                         .body = body,
+                         .len = strlen(body)},
+             &r);
+        if (r.status != 201 || !r.body || au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &tree, NULL) < 0 ||
+            au_json_get_string(au_json_get(tree, "id"), "id", &id, NULL) < 0 || strlen(id) > 64) {
+                set_verdict(row, ADV_ERROR, "submitting the workflow: %ld %s", r.status,
+                            r.status ? excerpt(ex, r.body ? r.body : "", r.len) : r.error);
+                http_reply_done(&r);
+                return;
+        }
+        snprintf(path, sizeof(path), "/v1/workflows/%s", id);
+        http_reply_done(&r);
+
+        char state[32] = "";
+        for (;;) {
+                jcheck j = {.target = "stdout"};
+                http(f, &(http_req){.method = "GET", .path = path, .key = f->t->api_key}, &r);
+                if (r.status != 200) {
+                        set_verdict(row, r.status >= 500 || r.status == 0 ? ADV_NOT_CONTAINED : ADV_ERROR,
+                                    "GET %s: %ld %s", path, r.status,
+                                    r.status ? excerpt(ex, r.body ? r.body : "", r.len) : r.error);
+                        http_reply_done(&r);
+                        return;
+                }
+                if (!json_strict(r.body, r.len, &j, why, sizeof(why))) {
+                        set_verdict(row, ADV_NOT_CONTAINED, "GET answered invalid JSON: %s", why);
+                        free(j.value);
+                        http_reply_done(&r);
+                        return;
+                }
+                _cleanup_json_ yajl_val t2 = NULL;
+                const char *s = NULL;
+                /* A tree for the state only: au_json_parse refuses "\u0000", so strip nothing and look by
+                 * hand. */
+                if (au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &t2, NULL) == 0 &&
+                    au_json_get_string(au_json_get(t2, "state"), "state", &s, NULL) == 0)
+                        snprintf(state, sizeof(state), "%s", s);
+                else {
+                        const char *p = strstr(r.body, "\"state\":\"");
+                        if (p)
+                                snprintf(state, sizeof(state), "%.*s", (int) strcspn(p + 9, "\""), p + 9);
+                }
+                bool final = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                             strcmp(state, "cancelled") == 0 || strcmp(state, "awaiting_human") == 0;
+                if (final || remaining_ms(f) < 1500) {
+                        if (strcmp(state, "succeeded") != 0)
+                                set_verdict(row, ADV_NOT_CONTAINED,
+                                            "the workflow is %s, not succeeded, after %u ms",
+                                            state[0] ? state : "(unknown)", f->timeout_ms);
+                        else if (!j.have_value)
+                                set_verdict(row, ADV_NOT_CONTAINED,
+                                            "succeeded, but the step has no stdout string");
+                        else {
+                                bool nul = memchr(j.value, '\0', j.value_len) != NULL;
+                                bool fffd = memmem(j.value, j.value_len, "\xef\xbf\xbd", 3) != NULL;
+                                if (j.value_len < 3 || j.value[0] != 'a' ||
+                                    !memchr(j.value, 'c', j.value_len))
+                                        set_verdict(row, ADV_NOT_CONTAINED,
+                                                    "succeeded, valid JSON, but stdout is '%s'",
+                                                    excerpt(ex, j.value, j.value_len));
+                                else
+                                        set_verdict(row, ADV_CONTAINED,
+                                                    "succeeded; GET is valid JSON (%zu bytes); stdout %zu "
+                                                    "bytes, NUL %s, "
+                                                    "invalid bytes %s",
+                                                    r.len, j.value_len,
+                                                    nul ? "escaped as \\u0000" : "dropped",
+                                                    fffd ? "as U+FFFD" : "dropped");
+                        }
+                        free(j.value);
+                        http_reply_done(&r);
+                        return;
+                }
+                free(j.value);
+                http_reply_done(&r);
+                sleep_ms(250);
+        }
+}
+
+typedef struct slot {
+        CURL *e;
+        struct curl_slist *hdrs;
+        http_reply r;
+        gen g;
+        char url[700];
+        char body[256];
+        char name[96];
+} slot;
+
+static void atk_concurrent_submit(fleet *f, adv_row *row) {
+        slot *s = calloc(CONCURRENT_SUBMISSIONS, sizeof(*s));
+        CURLM *m = curl_multi_init();
+        char obs[256] = "", bad[256] = "", ex[96];
+        unsigned created = 0;
+
+        if (!s || !m) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                free(s);
+                if (m)
+                        curl_multi_cleanup(m);
+                return;
+        }
+        unsigned timeout =
+                (unsigned) MIN(remaining_ms(f) > 5000 ? remaining_ms(f) - 5000 : 1000, (uint64_t) 15000);
+        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                snprintf(s[i].name, sizeof(s[i].name), "%s-cc-%d", f->prefix, i);
+                snprintf(s[i].body, sizeof(s[i].body),
+                         "{\"name\":\"%s\",\"steps\":[{\"id\":\"gate\",\"kind\":\"approval\"}]}", s[i].name);
+                s[i].e = curl_easy_init();
+                if (!s[i].e)
+                        continue;
+                http_req q = {.method = "POST",
+                              .path = "/v1/workflows",
+                              .key = f->t->api_key,
+                              .body = s[i].body,
+                              .len = strlen(s[i].body)};
+                http_setup(f, s[i].e, &q, &s[i].r, &s[i].g, &s[i].hdrs, s[i].url, sizeof(s[i].url), timeout);
+                curl_easy_setopt(s[i].e, CURLOPT_ERRORBUFFER, NULL); /* the reply's error is filled below */
+                curl_multi_add_handle(m, s[i].e);
+        }
+        int running = 1;
+        while (running) {
+                if (curl_multi_perform(m, &running) != CURLM_OK)
+                        break;
+                if (running)
+                        curl_multi_poll(m, NULL, 0, 200, NULL);
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)))
+                if (msg->msg == CURLMSG_DONE)
+                        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++)
+                                if (s[i].e == msg->easy_handle && msg->data.result != CURLE_OK)
+                                        snprintf(s[i].r.error, sizeof(s[i].r.error), "%s",
+                                                 curl_easy_strerror(msg->data.result));
+        char ids[CONCURRENT_SUBMISSIONS][40];
+        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                ids[i][0] = '\0';
+                if (!s[i].e)
+                        continue;
+                curl_easy_getinfo(s[i].e, CURLINFO_RESPONSE_CODE, &s[i].r.status);
+                _cleanup_json_ yajl_val tree = NULL;
+                const char *id;
+                if (s[i].r.status == 201 && s[i].r.body &&
+                    au_json_parse(s[i].r.body, s[i].r.len, HTTP_MAX_REPLY, &tree, NULL) == 0 &&
+                    au_json_get_string(au_json_get(tree, "id"), "id", &id, NULL) == 0 &&
+                    strlen(id) < sizeof(ids[i])) {
+                        snprintf(ids[i], sizeof(ids[i]), "%s", id);
+                        created++;
+                } else if (!bad[0])
+                        add(bad, sizeof(bad), "%s: %ld %s", s[i].name, s[i].r.status,
+                            s[i].r.status ? excerpt(ex, s[i].r.body ? s[i].r.body : "", s[i].r.len)
+                                          : s[i].r.error);
+        }
+        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                if (s[i].e) {
+                        curl_multi_remove_handle(m, s[i].e);
+                        curl_easy_cleanup(s[i].e);
+                }
+                curl_slist_free_all(s[i].hdrs);
+                http_reply_done(&s[i].r);
+        }
+        curl_multi_cleanup(m);
+
+        /* Every one stored once, under distinct ids. */
+        unsigned distinct = 0, once = 0;
+        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                bool seen = false;
+                for (int k = 0; k < i && ids[i][0]; k++)
+                        seen |= strcmp(ids[i], ids[k]) == 0;
+                distinct += ids[i][0] && !seen;
+        }
+        http_reply r;
+        _cleanup_json_ yajl_val tree = NULL;
+        http(f, &(http_req){.method = "GET", .path = "/v1/workflows?limit=1000", .key = f->t->api_key}, &r);
+        if (r.status == 200 && r.body && au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &tree, NULL) == 0) {
+                yajl_val list = au_json_get(tree, "workflows");
+                for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                        int n = 0;
+                        for (size_t k = 0; YAJL_IS_ARRAY(list) && k < list->u.array.len; k++) {
+                                const char *nm;
+                                if (au_json_get_string(au_json_get(list->u.array.values[k], "name"), "name",
+                                                       &nm, NULL) == 0 &&
+                                    strcmp(nm, s[i].name) == 0)
+                                        n++;
+                        }
+                        if (n == 1)
+                                once++;
+                        else if (n != 1)
+                                add(bad, sizeof(bad), "%s stored %d times", s[i].name, n);
+                }
+        } else
+                add(bad, sizeof(bad), "listing workflows: %ld", r.status);
+        http_reply_done(&r);
+        if (created != CONCURRENT_SUBMISSIONS)
+                add(bad, sizeof(bad), "%u of %d answered 201", created, CONCURRENT_SUBMISSIONS);
+        if (distinct != created)
+                add(bad, sizeof(bad), "%u distinct ids for %u workflows", distinct, created);
+        add(obs, sizeof(obs), "%u/%d answered 201 with distinct ids, each stored once (%u)", created,
+            CONCURRENT_SUBMISSIONS, once);
+
+        /* They wait for an approval: cancel them. */
+        unsigned cancelled = 0;
+        for (int i = 0; i < CONCURRENT_SUBMISSIONS; i++) {
+                char path[128];
+                if (!ids[i][0])
+                        continue;
+                snprintf(path, sizeof(path), "/v1/workflows/%.39s/cancel", ids[i]);
+                http(f, &(http_req){.method = "POST", .path = path, .key = f->t->api_key}, &r);
+                cancelled += r.status == 200;
+                http_reply_done(&r);
+        }
+        if (cancelled < created)
+                snprintf(row->note, sizeof(row->note), "cleanup: %u of %u cancelled", cancelled, created);
+        verdict_from(row, obs, bad);
+        free(s);
+}
+
+static void atk_rate_flood(fleet *f, adv_row *row) {
+        const char *key = f->t->viewer_key ? f->t->viewer_key : f->t->api_key;
+        unsigned n = 0, ok404 = 0, other = 0;
+        long other_status = 0;
+        http_reply r;
+        api_error e;
+        uint64_t t0 = now_ms(), until = t0 + MIN((uint64_t) RATE_FLOOD_MS, remaining_ms(f));
+
+        /* A route that is refused after the rate check, without touching PostgreSQL. */
+        while (n < RATE_FLOOD_MAX && now_ms() < until) {
+                http(f,
+                     &(http_req){.method = "GET",
+                                 .path = "/v1/workflows/not-a-workflow",
+                                 .key = key,
+                                 .no_retry = true,
+                                 .timeout_ms = 5000},
+                     &r);
+                n++;
+                if (r.status == 429) {
+                        uint64_t ms = now_ms() - t0;
+                        bool coded = api_error_of(&r, &e) && strcmp(e.code, "rate_limited") == 0;
+                        unsigned ra = r.retry_after;
+                        http_reply_done(&r);
+                        if (!coded)
+                                set_verdict(row, ADV_NOT_CONTAINED,
+                                            "429 after %u requests, but not rate_limited", n);
+                        else if (ra == 0 || ra == 1000000)
+                                set_verdict(
+                                        row, ADV_NOT_CONTAINED,
+                                        "429 rate_limited after %u requests, without a usable Retry-After",
+                                        n);
+                        else if (ok404 == 0)
+                                set_verdict(row, ADV_NOT_CONTAINED,
+                                            "429 on the first request: no burst at all");
+                        else if (other > 0)
+                                set_verdict(row, ADV_NOT_CONTAINED,
+                                            "429 after %u requests, but %u answered %ld before it", n, other,
+                                            other_status);
+                        else
+                                set_verdict(row, ADV_CONTAINED,
+                                            "%u answered 404, then 429 rate_limited (Retry-After %u) after "
+                                            "%" PRIu64 " ms",
+                                            ok404, ra, ms);
+                        snprintf(row->note, sizeof(row->note), "key %s",
+                                 f->t->viewer_key ? "viewer" : "operator");
+                        return;
+                }
+                if (r.status == 404)
+                        ok404++;
+                else {
+                        other++;
+                        other_status = r.status;
+                }
+                http_reply_done(&r);
+                if (other > 10)
+                        break;
+        }
+        uint64_t ms = now_ms() - t0;
+        if (other > 0)
+                set_verdict(row, ADV_NOT_CONTAINED,
+                            "%u of %u requests answered %ld (0: no answer), none 429", other, n,
+                            other_status);
+        else
+                set_verdict(row, ADV_SKIPPED,
+                            "%u requests in %" PRIu64
+                            " ms (%.0f/s), all 404, none 429: the coordinator's rate limit "
+                            "is above what this client reaches",
+                            n, ms, ms ? n * 1000.0 / (double) ms : 0.0);
+}
+
+/* ---- the coordinator's liveness ------------------------------------------------------------ */
+
+static bool coord_alive(fleet *f, char *why, size_t size) {
+        uint64_t until = now_ms() + 5000;
+        for (;;) {
+                http_reply r;
+                uint64_t saved = f->deadline;
+                f->deadline = until;
+                http(f, &(http_req){.method = "GET", .path = "/healthz", .timeout_ms = 3000}, &r);
+                f->deadline = saved;
+                long st = r.status;
+                if (st != 200)
+                        snprintf(why, size, "/healthz answered %ld%s%.150s", st, st ? "" : ": ",
+                                 st ? "" : r.error);
+                http_reply_done(&r);
+                if (st == 200)
+                        return true;
+                if (now_ms() + 500 >= until)
+                        return false;
+                sleep_ms(500);
+        }
+}
+
+/* ---- the catalogue ------------------------------------------------------------------------------ */
+
+static const attack attacks[] = {
+        {"daemon", "daemon-malformed-json",
+         "rejected (\"invalid JSON\"), under the entry id; entry acked; node alive", atk_malformed_json},
+        {"daemon", "daemon-unknown-field", "rejected naming 'escape_hatch'; node alive", atk_unknown_field},
+        {"daemon", "daemon-wrong-types",
+         "5 specs with mistyped argv/limits/env each rejected naming the field", atk_wrong_types},
+        {"daemon", "daemon-over-ceiling",
+         "limits far over the policy's ceilings rejected naming limits.<field>", atk_over_ceiling},
+        {"daemon", "daemon-oversized-entry", "a 20 MiB entry answered rejected; node alive",
+         atk_oversized_entry},
+        {"daemon", "daemon-unknown-entry-field",
+         "an entry field 'exec' (not spec/cancel) rejected naming it", atk_unknown_entry_field},
+        {"daemon", "daemon-binary-garbage",
+         "4 KiB of binary with NULs answered rejected (valid JSON result)", atk_binary_garbage},
+        {"daemon", "daemon-argv-invalid-utf8",
+         "argv with 0xff, an overlong '/', a surrogate, > U+10FFFF: each rejected (UTF named)",
+         atk_argv_invalid_utf8},
+        {"daemon", "daemon-output-nul-utf8",
+         "output with NUL and invalid UTF-8: exited 0, valid JSON result, NUL as \\u0000, bad bytes U+FFFD",
+         atk_output_nul_utf8},
+        {"daemon", "daemon-result-flood",
+         "an output flood ends output_limit; output and result bounded (256 KiB limit)", atk_result_flood},
+        {"daemon", "daemon-job-flood", "500 jobs at once: all answered exited 0, none lost or run twice",
+         atk_job_flood},
+        {"daemon", "daemon-duplicate-id",
+         "the same id twice: one run, identical results, both entries acked", atk_duplicate_id},
+        {"daemon", "daemon-cancel-unknown", "a cancel for an unknown id: acknowledged, no result",
+         atk_cancel_unknown},
+        {"daemon", "daemon-id-path-chars", "ids with '/', '..' and '%' rejected naming id",
+         atk_id_path_chars},
+
+        {"coordinator", "coordinator-no-key",
+         "no key: 401 unauthorized with WWW-Authenticate; nothing stored", atk_no_key},
+        {"coordinator", "coordinator-wrong-key", "unknown, extended, Basic and 9 KiB keys: 401 unauthorized",
+         atk_wrong_key},
+        {"coordinator", "coordinator-viewer-role",
+         "viewer key on submit/run/cancel: 403 forbidden; nothing stored", atk_viewer_role},
+        {"coordinator", "coordinator-invalid-json", "cut, trailing, NUL, non-JSON bodies: 400 invalid_json",
+         atk_invalid_json},
+        {"coordinator", "coordinator-unknown-fields", "unknown fields: 400 invalid_workflow naming each",
+         atk_unknown_fields},
+        {"coordinator", "coordinator-cycle", "cycles: 400 invalid_workflow naming 'a -> b -> a' and 'c'",
+         atk_cycle},
+        {"coordinator", "coordinator-body-announced",
+         "64 MiB announced by Content-Length: 413 payload_too_large", atk_body_announced},
+        {"coordinator", "coordinator-body-chunked", "4 MiB chunked body: 413 payload_too_large",
+         atk_body_chunked},
+        {"coordinator", "coordinator-10001-steps",
+         "10001 steps: 400 invalid_workflow naming steps; nothing stored", atk_too_many_steps},
+        {"coordinator", "coordinator-deep-nesting", "100000-deep JSON: 400 invalid_json; nothing stored",
+         atk_deep_nesting},
+        {"coordinator", "coordinator-invalid-utf8",
+         "0xff, overlong, surrogate, > U+10FFFF in name or argv: 400 invalid_json", atk_invalid_utf8},
+        {"coordinator", "coordinator-path-nul",
+         "%00 and a raw NUL in the path: 400/404, never another route", atk_path_nul},
+        {"coordinator", "coordinator-path-long",
+         "8 KB id: 404; 1 MiB and 100000-segment paths: 4xx; no crash", atk_path_long},
+        {"coordinator", "coordinator-nul-output",
+         "a step printing NUL/invalid UTF-8: succeeded, GET valid JSON", atk_workflow_nul_output},
+        {"coordinator", "coordinator-concurrent-submit",
+         "50 concurrent submissions: 50 x 201, each stored once", atk_concurrent_submit},
+        /* Last: it spends the key's rate. */
+        {"coordinator", "coordinator-rate-flood",
+         "a request flood: 429 rate_limited with Retry-After after the burst", atk_rate_flood},
+};
+
+/* ---- running ----------------------------------------------------------------------------------------- */
+
+static int add_row(adv_report *rep, adv_row *row) {
+        printable(row->observed);
+        printable(row->note);
+        printable(row->expectation);
+        return adv_report_add(rep, row);
+}
+
+static void row_init(adv_row *row, const attack *a) {
+        *row = (adv_row){0};
+        snprintf(row->group, sizeof(row->group), "%s", a->group);
+        snprintf(row->name, sizeof(row->name), "%s", a->name);
+        snprintf(row->expectation, sizeof(row->expectation), "%s", a->expectation);
+}
+
+/* Readies a group's target; false (why set) when it cannot be attacked. */
+static bool group_setup(fleet *f, const char *group, char *why, size_t size) {
+        if (strcmp(group, "daemon") == 0) {
+                snprintf(f->jobs_key, sizeof(f->jobs_key), "autoos:jobs:%s", f->t->node);
+                snprintf(f->node_key, sizeof(f->node_key), "autoos:node:%s", f->t->node);
+                if (!f->rc && redis_connect(f) < 0) {
+                        snprintf(why, size, "%s", f->redis_err);
+                        return false;
+                }
+                if (node_started_at(f, f->started_at, sizeof(f->started_at)) < 0) {
+                        snprintf(why, size, "node %.64s has no heartbeat (%.80s)", f->t->node, f->node_key);
+                        return false;
+                }
+                return true;
+        }
+        const char *u = f->t->api_url;
+        size_t n = strlen(u);
+        while (n > 0 && u[n - 1] == '/')
+                n--;
+        if (n >= sizeof(f->base)) {
+                snprintf(why, size, "API URL too long");
+                return false;
+        }
+        snprintf(f->base, sizeof(f->base), "%.*s", (int) n, u);
+        f->raw_ok = false;
+        if (strncmp(f->base, "http://", 7) == 0) {
+                const char *h = f->base + 7, *end = h + strcspn(h, "/");
+                const char *colon = NULL;
+                if (*h == '[') {
+                        const char *rb = memchr(h, ']', (size_t) (end - h));
+                        if (rb) {
+                                snprintf(f->host, sizeof(f->host), "%.*s", (int) (rb - h - 1), h + 1);
+                                colon = rb[1] == ':' ? rb + 1 : NULL;
+                        }
+                } else {
+                        colon = memchr(h, ':', (size_t) (end - h));
+                        snprintf(f->host, sizeof(f->host), "%.*s", (int) ((colon ? colon : end) - h), h);
+                }
+                snprintf(f->port, sizeof(f->port), "%.*s",
+                         colon ? (int) MIN((size_t) (end - colon - 1), (size_t) 7) : 2,
+                         colon ? colon + 1 : "80");
+                f->raw_ok = f->host[0] && !*end;
+        }
+        if (!f->curl && !(f->curl = curl_easy_init())) {
+                snprintf(why, size, "out of memory");
+                return false;
+        }
+        f->deadline = now_ms() + 10000;
+        return coord_alive(f, why, size);
+}
+
+static bool target_given(const adv_fleet_target *t, const char *group) {
+        if (strcmp(group, "daemon") == 0)
+                return t->redis_url && t->node;
+        return t->api_url && t->api_key;
+}
 
 int adv_fleet_attacks(const adv_fleet_target *t, const char *only, adv_report *rep) {
-        (void) t;
-        (void) only;
-        (void) rep;
-        return 0;
+        fleet f = {.t = t, .timeout_ms = t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS};
+        const char *group = NULL;
+        bool ready = false;
+        char why[256] = "";
+        int ret = 0;
+
+        snprintf(f.prefix, sizeof(f.prefix), "adv-%d-%" PRIu64, (int) getpid(), now_ms());
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+
+        for (size_t i = 0; i < ELEMENTSOF(attacks); i++) {
+                const attack *a = &attacks[i];
+                adv_row row;
+
+                if (!adv_selected(only, a->group, a->name) || !target_given(t, a->group))
+                        continue;
+                if (!group || strcmp(group, a->group) != 0) {
+                        group = a->group;
+                        f.down = false;
+                        why[0] = '\0';
+                        ready = group_setup(&f, group, why, sizeof(why));
+                        if (!ready && ret == 0)
+                                ret = -ECONNREFUSED;
+                }
+                row_init(&row, a);
+                if (!ready) {
+                        set_verdict(&row, ADV_ERROR, "not run: %s", why);
+                        if (add_row(rep, &row) < 0)
+                                ret = -ENOMEM;
+                        continue;
+                }
+                if (f.down) {
+                        set_verdict(&row, ADV_ERROR, "not run: %s", f.down_why);
+                        if (add_row(rep, &row) < 0)
+                                ret = -ENOMEM;
+                        continue;
+                }
+                uint64_t t0 = now_ms();
+                /* The 500-job flood is given twice the time: a node with 4 slots runs 500 sandboxes. */
+                f.deadline = t0 + (uint64_t) f.timeout_ms * (a->run == atk_job_flood ? 2 : 1);
+                a->run(&f, &row);
+                row.ms = (double) (now_ms() - t0);
+
+                bool daemon = strcmp(a->group, "daemon") == 0;
+                if (daemon)
+                        drop_entries(&f);
+                char dead[200] = "";
+                bool alive =
+                        daemon ? node_alive(&f, dead, sizeof(dead)) : coord_alive(&f, dead, sizeof(dead));
+                if (!alive) {
+                        f.down = true;
+                        snprintf(f.down_why, sizeof(f.down_why), "the %s was gone after %s (%s)",
+                                 daemon ? "node" : "coordinator", a->name, dead);
+                        char prev[256];
+                        snprintf(prev, sizeof(prev), "%s", row.observed);
+                        set_verdict(&row, ADV_NOT_CONTAINED, "%s is gone: %s; %s",
+                                    daemon ? "the node" : "the coordinator", dead, prev);
+                }
+                if (add_row(rep, &row) < 0)
+                        ret = -ENOMEM;
+        }
+        drop_entries(&f);
+        redis_close(&f);
+        if (f.curl)
+                curl_easy_cleanup(f.curl);
+        curl_global_cleanup();
+        return ret;
 }
