@@ -2324,24 +2324,42 @@ static int a_timeout_double_fork(int argc, char **argv) {
         for (int i = 0; i < 2; i++) {
                 pid_t pid = fork();
                 if (pid == 0) {
-                        /* The middle process exits: the grandchild is an orphan of pid 1. */
-                        if (fork() == 0) {
-                                if (i)
-                                        setsid();
-                                execv("/proc/self/exe", plain);
-                                _exit(127);
-                        }
+                        /* The middle process exits once its child runs: an orphan of pid 1. */
+                        if (i)
+                                setsid();
+                        spawn_self(plain);
                         _exit(0);
                 }
                 if (pid > 0)
                         waitpid(pid, NULL, 0);
         }
-        sleep_ms(200); /* the grandchildren exec meanwhile */
         printf("READY\n");
         fflush(stdout);
         sleep_ms(30000);
         escape("still running after 30 s");
         return finish();
+}
+
+/* Zombies whose parent is ppid, as /proc shows them. */
+static int count_zombies(pid_t ppid) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+        while (d && (de = readdir(d))) {
+                char p[300], buf[512], state;
+                int pp;
+                if (atoi(de->d_name) <= 0)
+                        continue;
+                snprintf(p, sizeof(p), "/proc/%s/stat", de->d_name);
+                if (read_small(p, buf, sizeof(buf)) <= 0)
+                        continue;
+                char *rp = strrchr(buf, ')');
+                if (rp && sscanf(rp + 1, " %c %d", &state, &pp) == 2 && state == 'Z' && pp == ppid)
+                        n++;
+        }
+        if (d)
+                closedir(d);
+        return n;
 }
 
 static int a_zombies(int argc, char **argv) {
@@ -2352,8 +2370,10 @@ static int a_zombies(int argc, char **argv) {
                 if (fork() == 0)
                         _exit(0);
         char *parent[] = {"attack", "sleeper", argv[2], "30", "zombies", NULL};
-        spawn_self(parent);
-        sleep_ms(200);
+        pid_t zp = spawn_self(parent);
+        long long end = now_ms() + 5000;
+        while (now_ms() < end && (count_zombies(getpid()) < 16 || (zp > 0 && count_zombies(zp) < 16)))
+                sleep_ms(20);
         printf("READY\n");
         fflush(stdout);
         sleep_ms(30000);
@@ -2386,15 +2406,11 @@ static int a_orphan(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
                 setsid();
-                if (fork() == 0) {
-                        execv("/proc/self/exe", daemon);
-                        _exit(127);
-                }
+                spawn_self(daemon);
                 _exit(0);
         }
         if (pid > 0)
                 waitpid(pid, NULL, 0);
-        sleep_ms(200);
         printf("READY\n");
         fflush(stdout);
         sleep_ms(300);
