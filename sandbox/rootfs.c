@@ -420,7 +420,12 @@ static int mount_dev(const char *root, uint64_t shm_bytes, au_error *err) {
         if (r < 0)
                 return r;
         snprintf(p, sizeof(p), "%s/dev/shm", root);
-        snprintf(opts, sizeof(opts), "mode=1777,size=%" PRIu64, shm_bytes);
+        /* Read-only where the filesystem is (restricted: a size of 0 would mean no limit at all). */
+        if (shm_bytes == 0)
+                return do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                "mode=0755,size=4k,nr_inodes=1", err);
+        /* Inodes bounded too, as on /tmp: empty files cost kernel memory. */
+        snprintf(opts, sizeof(opts), "mode=1777,size=%" PRIu64 ",nr_inodes=16384", shm_bytes);
         return do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err);
 }
 

@@ -110,8 +110,10 @@ run_json --trust restricted -- /bin/sh -c '
 echo "work=$( (: >/work/x) 2>&1 | sed "s/.*: //")"
 echo "root=$( (: >/x) 2>&1 | sed "s/.*: //")"
 echo "tmp=$( (: >/tmp/x) 2>&1 | sed "s/.*: //")"
+echo "shm=$( (: >/dev/shm/x) 2>&1 | sed "s/.*: //")"
 echo "shadow=$( [ -e /etc/shadow ] && echo yes || echo no)"'
 is "$(jf .outcome)" exited "restricted run exits normally"
+like "$(out shm)" 'Read-only' "restricted: /dev/shm is read-only too (a size-0 tmpfs would have no limit) ($(out shm))"
 like "$(out work)" 'Read-only|No such file|Permission denied' "restricted: /work is not writable ($(out work))"
 like "$(out root)" 'Read-only' "restricted: / is read-only"
 is "$(out shadow)" no "restricted: /etc/shadow is hidden"
