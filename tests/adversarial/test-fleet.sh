@@ -1,0 +1,140 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The daemon and coordinator groups of `autoosctl adversarial`
+# (cli/adversarial-fleet.c) against a live fleet (PostgreSQL, Redis, a
+# coordinator, a node): every attack one test here, each contained, the node
+# and the coordinator still the same processes afterwards, the jobs written
+# cleaned up. Then the harness must be able to fail: a coordinator with a
+# 1 GiB body limit makes the 413 attacks "not contained" and the command exit
+# non-zero; so does a node whose policy has no real ceilings for the ceiling
+# attack; a node that is not there is an error, not a pass.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+. "$top_srcdir/tests/lib-fleet.sh"
+need_fleet
+fleet_up na
+VIEWER=$(key_create watcher viewer)
+na_pid=$(node_pid na)
+na_started=$(rcli HGET autoos:node:na started_at)
+c1_pid=$(coord_pid c1)
+
+# adversarial OUT [OPTION]...: autoosctl adversarial --format json; the report in
+# $TEST_TMP/OUT, stderr in $TEST_TMP/OUT.err, the exit status in ADV_RC.
+adversarial() {
+        _out=$1
+        shift
+        "$AUTOOSCTL" adversarial --format json "$@" </dev/null >"$TEST_TMP/$_out" 2>"$TEST_TMP/$_out.err"
+        ADV_RC=$?
+}
+
+# rows OUT: the report's rows, one a line: group, name, verdict, expectation, observed, note (tab-separated).
+rows() {
+        jq -r '.attacks[] | [.group, .name, .verdict, .expectation, .observed, .note] | @tsv' "$TEST_TMP/$1" 2>/dev/null
+}
+
+# each_contained OUT: one test per row: contained passes, skipped is a SKIP, anything else fails.
+each_contained() {
+        _tab=$(printf '\t')
+        rows "$1" >"$TEST_TMP/$1.rows"
+        while IFS="$_tab" read -r _g _n _v _e _o _note; do
+                case $_v in
+                contained) tap_result 0 "$_g/$_n: $_e" ;;
+                skipped) skip 1 "$_g/$_n: $_o" ;;
+                *)
+                        tap_result 1 "$_g/$_n: $_e"
+                        diag "verdict $_v: $_o" ${_note:+"note: $_note"}
+                        ;;
+                esac
+        done <"$TEST_TMP/$1.rows"
+}
+
+# verdict OUT NAME: one row's verdict.
+verdict() {
+        jq -r --arg n "$2" '.attacks[] | select(.name == $n) | .verdict' "$TEST_TMP/$1" 2>/dev/null
+}
+
+observed() {
+        jq -r --arg n "$2" '.attacks[] | select(.name == $n) | .observed' "$TEST_TMP/$1" 2>/dev/null
+}
+
+count_group() {
+        jq -r --arg g "$2" '[.attacks[] | select(.group == $g)] | length' "$TEST_TMP/$1" 2>/dev/null
+}
+
+# --- the daemon group, against node na through its Redis -------------------------------
+start=$(date +%s)
+adversarial daemon.json --only daemon --redis "$REDIS_URL" --node na
+took=$(($(date +%s) - start))
+each_contained daemon.json
+n=$(count_group daemon.json daemon)
+cmp_ok "$n" '>=' 14 "the daemon group has at least 14 attacks ($n)"
+is "$ADV_RC" 0 "autoosctl adversarial --only daemon exits 0"
+[ "$ADV_RC" -eq 0 ] || diag "stderr: $(head -c 2000 "$TEST_TMP/daemon.json.err")"
+cmp_ok "$took" '<=' 120 "the daemon group took ${took}s (at most 120)"
+is "$(node_pid na)" "$na_pid" "node na is the same process"
+ok "node na is still running" pid_alive "$na_pid"
+is "$(rcli HGET autoos:node:na started_at)" "$na_started" "and has not restarted (same started_at)"
+is "$(rcli XLEN autoos:jobs:na)" 0 "the jobs it was sent are deleted once answered (the 20 MiB entry too)"
+is "$(rcli XPENDING autoos:jobs:na autoosd | head -n 1)" 0 "none of them is left pending"
+
+# --- the coordinator group, against c1 --------------------------------------------------------
+start=$(date +%s)
+adversarial coord.json --only coordinator --url "$COORD_URL" --key "$KEY" --viewer-key "$VIEWER"
+took=$(($(date +%s) - start))
+each_contained coord.json
+n=$(count_group coord.json coordinator)
+cmp_ok "$n" '>=' 15 "the coordinator group has at least 15 attacks ($n)"
+is "$ADV_RC" 0 "autoosctl adversarial --only coordinator exits 0"
+[ "$ADV_RC" -eq 0 ] || diag "stderr: $(head -c 2000 "$TEST_TMP/coord.json.err")"
+cmp_ok "$took" '<=' 120 "the coordinator group took ${took}s (at most 120)"
+# At the default rate (100/s, burst 200) the flood must be refused, not skipped.
+is "$(verdict coord.json coordinator-rate-flood)" contained "at the default rate limit the flood is answered 429"
+is "$(verdict coord.json coordinator-viewer-role)" contained "with a viewer key the role attack runs"
+is "$(coord_pid c1)" "$c1_pid" "coordinator c1 is the same process"
+
+# --- the harness can fail -------------------------------------------------------------------------
+# A coordinator that takes bodies of up to 1 GiB: both 413 attacks must say so.
+coord_start c2 --max-body-bytes 1G || bail_out "coordinator c2 did not start"
+C2_URL=$COORD_URL
+adversarial weak-coord.json --only coordinator-body-announced,coordinator-body-chunked --url "$C2_URL" --key "$KEY"
+isnt "$ADV_RC" 0 "against a 1 GiB body limit the command exits non-zero"
+is "$(verdict weak-coord.json coordinator-body-announced)" not_contained \
+        "the 64 MiB announced body is reported not contained"
+like "$(observed weak-coord.json coordinator-body-announced)" '400 invalid_workflow, not 413' \
+        "observed: it was read and answered 400, not 413"
+is "$(verdict weak-coord.json coordinator-body-chunked)" not_contained "the 4 MiB chunked body too"
+coord_kill c2
+COORD_URL=$(coord_url c1)
+
+# A node whose policy has no real ceilings: the ceiling attack must say so.
+cat >"$TEST_TMP/node-na/policy.json" <<'EOF'
+{"levels":{"standard":{"ceilings":{"memory_bytes":4611686018427387904,"wall_ms":4611686018427387904,
+ "output_bytes":4611686018427387904,"cpu_percent":1000000}}}}
+EOF
+reloaded() {
+        [ "$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")" -gt "$1" ]
+}
+before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")
+kill -HUP "$na_pid"
+if wait_for 10 reloaded "$before"; then
+        adversarial weak-node.json --only daemon-over-ceiling --redis "$REDIS_URL" --node na
+        isnt "$ADV_RC" 0 "against a policy without ceilings the command exits non-zero"
+        is "$(verdict weak-node.json daemon-over-ceiling)" not_contained "the ceiling attack is reported not contained"
+        like "$(observed weak-node.json daemon-over-ceiling)" 'not rejected' "observed: the specs were not rejected"
+else
+        tap_result 1 "node na reloaded the weakened policy"
+        diag "$(tail -n 5 "$TEST_TMP/node-na.log")"
+fi
+rm -f "$TEST_TMP/node-na/policy.json"
+before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")
+kill -HUP "$na_pid"
+ok "node na is back on the built-in policy" wait_for 10 reloaded "$before"
+
+# A node that is not there: errors, never a pass.
+adversarial ghost.json --only daemon-malformed-json,daemon-cancel-unknown --redis "$REDIS_URL" --node ghost-$$
+isnt "$ADV_RC" 0 "against a node without a heartbeat the command exits non-zero"
+is "$(jq -r '[.attacks[].verdict] | unique | join(",")' "$TEST_TMP/ghost.json" 2>/dev/null)" error \
+        "and every row is an error"
+like "$(observed ghost.json daemon-malformed-json)" 'no heartbeat' "saying the node has no heartbeat"
+is "$(rcli XLEN "autoos:jobs:ghost-$$")" 0 "nothing was written for it"
+
+fleet_finish
