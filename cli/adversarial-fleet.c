@@ -205,25 +205,31 @@ static void buf_done(buf *b) {
 }
 
 /* ---- strict JSON ---------------------------------------------------------------------
- * yajl's own parser with its defaults: one document, UTF-8 checked, no raw
- * control characters (so no raw NUL), no comments, no trailing data. It does
- * not recurse; depth is bounded here all the same. It also keeps the decoded
- * bytes of the first string under a given key (NUL bytes included), which a
+ * yajl's own parser with its defaults: one document, no raw control
+ * characters (so no raw NUL), no comments, no trailing data; and, since
+ * yajl only checks the shape of UTF-8 sequences, au_utf8_valid() over the
+ * whole text (overlongs, surrogates, past U+10FFFF). It does not recurse;
+ * depth is bounded here all the same. It also keeps the decoded bytes of the
+ * first string under each of up to two keys (NUL bytes included), which a
  * yajl tree would cut.
  */
 
 typedef struct jcheck {
         int depth;
         bool too_deep;
-        const char *target; /* a map key, or NULL */
-        bool at_target;
-        bool have_value;
-        char *value;
-        size_t value_len;
+        const char *target[2]; /* map keys, or NULL */
+        int at;                /* the target whose value comes next, or -1 */
+        char *value[2];        /* the first string under each target, NUL-terminated */
+        size_t value_len[2];
 } jcheck;
 
+static void jcheck_done(jcheck *j) {
+        free(j->value[0]);
+        free(j->value[1]);
+}
+
 static int jc_scalar(void *ctx) {
-        ((jcheck *) ctx)->at_target = false;
+        ((jcheck *) ctx)->at = -1;
         return 1;
 }
 static int jc_bool(void *ctx, int b) {
@@ -234,26 +240,28 @@ static int jc_number(void *ctx, const char *s, size_t len) {
 }
 static int jc_string(void *ctx, const unsigned char *s, size_t len) {
         jcheck *j = ctx;
-        if (j->at_target && !j->have_value) {
-                j->value = malloc(len + 1);
-                if (!j->value)
+        if (j->at >= 0 && !j->value[j->at]) {
+                j->value[j->at] = malloc(len + 1);
+                if (!j->value[j->at])
                         return 0;
-                memcpy(j->value, s, len);
-                j->value[len] = '\0';
-                j->value_len = len;
-                j->have_value = true;
+                memcpy(j->value[j->at], s, len);
+                j->value[j->at][len] = '\0';
+                j->value_len[j->at] = len;
         }
-        j->at_target = false;
+        j->at = -1;
         return 1;
 }
 static int jc_key(void *ctx, const unsigned char *s, size_t len) {
         jcheck *j = ctx;
-        j->at_target = j->target && strlen(j->target) == len && memcmp(j->target, s, len) == 0;
+        j->at = -1;
+        for (int i = 0; i < 2; i++)
+                if (j->target[i] && strlen(j->target[i]) == len && memcmp(j->target[i], s, len) == 0)
+                        j->at = i;
         return 1;
 }
 static int jc_open(void *ctx) {
         jcheck *j = ctx;
-        j->at_target = false;
+        j->at = -1;
         if (++j->depth > JSON_CHECK_DEPTH) {
                 j->too_deep = true;
                 return 0;
@@ -282,6 +290,11 @@ static bool json_strict(const char *s, size_t len, jcheck *j, char *why, size_t 
         jcheck scratch = {0};
         if (!j)
                 j = &scratch;
+        j->at = -1;
+        if (!au_utf8_valid(s, len)) {
+                snprintf(why, size, "not valid UTF-8");
+                return false;
+        }
         yajl_handle h = yajl_alloc(&jc_callbacks, NULL, j);
         if (!h) {
                 snprintf(why, size, "out of memory");
@@ -302,7 +315,7 @@ static bool json_strict(const char *s, size_t len, jcheck *j, char *why, size_t 
         }
         yajl_free(h);
         if (j == &scratch)
-                free(scratch.value);
+                jcheck_done(&scratch);
         return st == yajl_status_ok;
 }
 
@@ -556,6 +569,8 @@ static void drop_entries(fleet *f) {
         f->n_entries = 0;
 }
 
+static long long node_pttl(fleet *f);
+
 /* ---- results ------------------------------------------------------------------------- */
 
 /* A job whose results are awaited: matched by its spec's id or its entry id. */
@@ -627,13 +642,20 @@ static bool all_answered(const wants *w) {
 /*
  * Reads the results stream from f->cursor until every wanted job has a
  * result and linger_ms more have passed (to see duplicates), or the attack's
- * deadline. Returns 0, or -EIO when Redis failed (f->redis_err).
+ * deadline, or the node's heartbeat key is gone. Returns 0, or -EIO when
+ * Redis failed (f->redis_err).
  */
 static int collect(fleet *f, wants *w, uint64_t linger_ms) {
-        uint64_t settle = 0;
+        uint64_t settle = 0, beat_check = now_ms() + 1000;
 
         for (;;) {
                 uint64_t now = now_ms();
+                /* A node that is gone answers nothing: no point waiting for the deadline. */
+                if (now >= beat_check) {
+                        if (node_pttl(f) == -2)
+                                return 0;
+                        beat_check = now + 1000;
+                }
                 if (all_answered(w)) {
                         if (!settle)
                                 settle = now + linger_ms;
@@ -1181,7 +1203,7 @@ static void atk_job_flood(fleet *f, adv_row *row) {
                 if (!json_strict(x->json, x->len, NULL, why, sizeof(why)) ||
                     sbx_result_from_json(x->json, x->len, &res, &err) < 0) {
                         if (!first_bad[0])
-                                snprintf(first_bad, sizeof(first_bad), "%s: invalid result", x->id);
+                                snprintf(first_bad, sizeof(first_bad), "%.100s: invalid result", x->id);
                         continue;
                 }
                 if (res->outcome == SBX_OUTCOME_EXITED && res->exit_code == 0)
@@ -2134,9 +2156,13 @@ static void atk_workflow_nul_output(fleet *f, adv_row *row) {
         snprintf(path, sizeof(path), "/v1/workflows/%s", id);
         http_reply_done(&r);
 
-        char state[32] = "";
         for (;;) {
-                jcheck j = {.target = "stdout"};
+                /* The workflow's "state" comes before its steps' (doc/api.md's order); "stdout" is the
+                 * step's. */
+                _cleanup_(jcheck_done) jcheck j = {.target = {"state", "stdout"}};
+                const char *state, *out;
+                size_t out_len;
+
                 http(f, &(http_req){.method = "GET", .path = path, .key = f->t->api_key}, &r);
                 if (r.status != 200) {
                         set_verdict(row, r.status >= 500 || r.status == 0 ? ADV_NOT_CONTAINED : ADV_ERROR,
@@ -2147,56 +2173,38 @@ static void atk_workflow_nul_output(fleet *f, adv_row *row) {
                 }
                 if (!json_strict(r.body, r.len, &j, why, sizeof(why))) {
                         set_verdict(row, ADV_NOT_CONTAINED, "GET answered invalid JSON: %s", why);
-                        free(j.value);
                         http_reply_done(&r);
                         return;
                 }
-                _cleanup_json_ yajl_val t2 = NULL;
-                const char *s = NULL;
-                /* A tree for the state only: au_json_parse refuses "\u0000", so strip nothing and look by
-                 * hand. */
-                if (au_json_parse(r.body, r.len, HTTP_MAX_REPLY, &t2, NULL) == 0 &&
-                    au_json_get_string(au_json_get(t2, "state"), "state", &s, NULL) == 0)
-                        snprintf(state, sizeof(state), "%s", s);
-                else {
-                        const char *p = strstr(r.body, "\"state\":\"");
-                        if (p)
-                                snprintf(state, sizeof(state), "%.*s", (int) strcspn(p + 9, "\""), p + 9);
-                }
+                state = j.value[0] ? j.value[0] : "";
+                out = j.value[1];
+                out_len = j.value_len[1];
                 bool final = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
                              strcmp(state, "cancelled") == 0 || strcmp(state, "awaiting_human") == 0;
-                if (final || remaining_ms(f) < 1500) {
-                        if (strcmp(state, "succeeded") != 0)
-                                set_verdict(row, ADV_NOT_CONTAINED,
-                                            "the workflow is %s, not succeeded, after %u ms",
-                                            state[0] ? state : "(unknown)", f->timeout_ms);
-                        else if (!j.have_value)
-                                set_verdict(row, ADV_NOT_CONTAINED,
-                                            "succeeded, but the step has no stdout string");
-                        else {
-                                bool nul = memchr(j.value, '\0', j.value_len) != NULL;
-                                bool fffd = memmem(j.value, j.value_len, "\xef\xbf\xbd", 3) != NULL;
-                                if (j.value_len < 3 || j.value[0] != 'a' ||
-                                    !memchr(j.value, 'c', j.value_len))
-                                        set_verdict(row, ADV_NOT_CONTAINED,
-                                                    "succeeded, valid JSON, but stdout is '%s'",
-                                                    excerpt(ex, j.value, j.value_len));
-                                else
-                                        set_verdict(row, ADV_CONTAINED,
-                                                    "succeeded; GET is valid JSON (%zu bytes); stdout %zu "
-                                                    "bytes, NUL %s, "
-                                                    "invalid bytes %s",
-                                                    r.len, j.value_len,
-                                                    nul ? "escaped as \\u0000" : "dropped",
-                                                    fffd ? "as U+FFFD" : "dropped");
-                        }
-                        free(j.value);
+                if (!final && remaining_ms(f) >= 1500) {
                         http_reply_done(&r);
-                        return;
+                        sleep_ms(250);
+                        continue;
                 }
-                free(j.value);
+                if (strcmp(state, "succeeded") != 0)
+                        set_verdict(row, ADV_NOT_CONTAINED,
+                                    "the workflow is %.30s, not succeeded, after %u ms",
+                                    state[0] ? state : "(unknown)", f->timeout_ms);
+                else if (!out)
+                        set_verdict(row, ADV_NOT_CONTAINED, "succeeded, but the step has no stdout string");
+                else if (out_len < 3 || out[0] != 'a' || !memchr(out, 'c', out_len))
+                        set_verdict(row, ADV_NOT_CONTAINED, "succeeded, valid JSON, but stdout is '%s'",
+                                    excerpt(ex, out, out_len));
+                else
+                        set_verdict(row, ADV_CONTAINED,
+                                    "succeeded; GET is valid JSON (%zu bytes); stdout %zu bytes, NUL %s, "
+                                    "invalid "
+                                    "bytes %s",
+                                    r.len, out_len,
+                                    memchr(out, '\0', out_len) ? "escaped as \\u0000" : "dropped",
+                                    memmem(out, out_len, "\xef\xbf\xbd", 3) ? "as U+FFFD" : "dropped");
                 http_reply_done(&r);
-                sleep_ms(250);
+                return;
         }
 }
 
