@@ -1404,7 +1404,9 @@ static size_t on_read(char *out, size_t size, size_t n, void *userdata) {
 
 static void http_setup(fleet *f, CURL *e, const http_req *q, http_reply *ret, gen *g,
                        struct curl_slist **hdrs, char *url, size_t url_size, unsigned timeout_ms) {
-        char h[1200];
+        const char *auth = q->auth ? q->auth : q->key;
+        size_t hn = auth ? strlen(auth) + 32 : 0;
+        _cleanup_free_ char *h = hn ? malloc(hn) : NULL;
 
         snprintf(url, url_size, "%s%s", f->base, q->path);
         curl_easy_setopt(e, CURLOPT_URL, url);
@@ -1418,11 +1420,9 @@ static void http_setup(fleet *f, CURL *e, const http_req *q, http_reply *ret, ge
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, ret);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ret->error);
-        if (q->auth) {
-                snprintf(h, sizeof(h), "Authorization: %s", q->auth);
-                *hdrs = curl_slist_append(*hdrs, h);
-        } else if (q->key) {
-                snprintf(h, sizeof(h), "Authorization: Bearer %s", q->key);
+        /* (curl_slist_append copies the string.) */
+        if (h) {
+                snprintf(h, hn, "Authorization: %s%s", q->auth ? "" : "Bearer ", auth);
                 *hdrs = curl_slist_append(*hdrs, h);
         }
         if (q->body || q->gen_size) {
