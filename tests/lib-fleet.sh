@@ -270,9 +270,19 @@ coord_kill() {
 
 # --- nodes -----------------------------------------------------------------------------
 
+# Up: running, connected to Redis, and the heartbeat is this daemon's own (the
+# key of a daemon killed just before a restart lives on for up to 3 s, while
+# the new one beats only at its first timer tick after connecting).
 _fl_node_up() {
-        pid_alive "$(node_pid "$1")" && [ "$(rcli EXISTS "autoos:node:$1")" = 1 ] &&
-                [ "$(node_info "$1" | jq -r '.redis_connected // .status.redis_connected' 2>/dev/null)" = true ]
+        pid_alive "$(node_pid "$1")" || return 1
+        _nj=$(node_info "$1")
+        [ "$(printf '%s' "$_nj" | jq -r '.redis_connected // .status.redis_connected' 2>/dev/null)" = true ] || return 1
+        _ns=$(printf '%s' "$_nj" | jq -r '.started_at // .status.started_at // empty' 2>/dev/null)
+        if [ -n "$_ns" ]; then
+                [ "$(rcli HGET "autoos:node:$1" started_at)" = "$_ns" ]
+        else
+                [ "$(rcli EXISTS "autoos:node:$1")" = 1 ]
+        fi
 }
 
 _fl_node_up_or_dead() {
