@@ -113,7 +113,7 @@ awk -v seed="$SEED" 'BEGIN {
                 }
                 for (i = 1; i <= n; i++) {
                         down = b[i] == "autoosd" ? 500 + int(rand() * 1501) : 100 + int(rand() * 901)
-                        print b[i], "n" (1 + int(rand() * 3)), 200 + int(rand() * 1801), down
+                        print b[i], "n" (1 + int(rand() * 3)), 100 + int(rand() * 1101), down
                 }
         }
 }' >"$TEST_TMP/plan"
@@ -188,6 +188,8 @@ wf_db_state() {
 
 id=$(wf_submit "$TEST_TMP/wf.json") || bail_out "the workflow was not accepted"
 is "$NSTEPS" 200 "the workflow has 200 steps"
+is "$(rcli CONFIG GET appendonly | tail -n 1) $(rcli CONFIG GET appendfsync | tail -n 1)" "yes always" \
+        "redis-server keeps an append-only file, fsynced at every write"
 t0=$(now_ms)
 f_total=0
 f_autoosd=0
@@ -202,16 +204,17 @@ while read -r kind node gap down <&3; do
         ms_sleep "$gap"
         [ "$kind" = autoosd ] || node=-
         t_f=$(now_ms)
+        at=$(date +%T.%3N)
         f_total=$((f_total + 1))
         eval "f_$kind=\$((f_$kind + 1))"
         back=0
         "kill_$kind" "$node" "$down" || back=1
         if [ $back = 0 ] && wait_for 30 fleet_healthy; then
                 f_survived=$((f_survived + 1))
-                echo "$(((t_f - t0) / 1000)).$(printf '%03d' $(((t_f - t0) % 1000))) s: $kind $node down ${down} ms, healthy after $(($(now_ms) - t_f)) ms" >>"$TEST_TMP/faults.log"
+                echo "$at (+$(((t_f - t0) / 1000)).$(printf '%03d' $(((t_f - t0) % 1000))) s): $kind $node down ${down} ms, healthy after $(($(now_ms) - t_f)) ms" >>"$TEST_TMP/faults.log"
         else
                 diag "fault $f_total ($kind $node, down $down ms): the fleet is not healthy 30 s later"
-                echo "fault $f_total: $kind $node: NOT healthy again" >>"$TEST_TMP/faults.log"
+                echo "$at: $kind $node down ${down} ms: NOT healthy again" >>"$TEST_TMP/faults.log"
                 break
         fi
 done 3<"$TEST_TMP/plan"
