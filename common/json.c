@@ -79,6 +79,10 @@ int au_json_parse(const char *buf, size_t len, size_t max_bytes, yajl_val *ret, 
         r = prescan(buf, len, err);
         if (r < 0)
                 return r;
+        /* yajl checks only the shape of UTF-8 sequences: overlongs, surrogates and code points past U+10FFFF pass it. */
+        if (!au_utf8_valid(buf, len))
+                return au_error_set_field(err, "",
+                                          "invalid JSON: not valid UTF-8 (an overlong, a surrogate or past U+10FFFF)");
 
         copy = malloc(len + 1);
         if (!copy)

@@ -1107,6 +1107,37 @@ int orc_api_parse_listen(const char *listen, struct sockaddr_storage *ret_addr, 
         return 0;
 }
 
+static int hex_digit(char ch) {
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+/*
+ * MHD's own unescaping turns "%00" into a NUL that ends the path early, so
+ * "/v1/nodes%00x" would be routed as "/v1/nodes". Here "%00" stays as it is
+ * (and then matches no route); every other "%HH" is decoded as usual.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+        char *w = s;
+        (void) cls;
+        (void) c;
+        for (const char *r = s; *r; r++) {
+                int hi, lo;
+                if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
+                        *w++ = (char) (hi * 16 + lo);
+                        r += 2;
+                } else
+                        *w++ = *r;
+        }
+        *w = '\0';
+        return (size_t) (w - s);
+}
+
 static struct MHD_Daemon *start_mhd(orc_api *api, const listen_addr *la, unsigned max_connections) {
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                          MHD_USE_ERROR_LOG;
@@ -1125,7 +1156,7 @@ static struct MHD_Daemon *start_mhd(orc_api *api, const listen_addr *la, unsigne
                              (MHD_LogCallback) mhd_log, api, MHD_OPTION_SOCK_ADDR, sa,
                              MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
                              MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_NOTIFY_COMPLETED,
-                             on_completed, api, MHD_OPTION_END);
+                             on_completed, api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
         return d;
 }
