@@ -6,8 +6,10 @@
 # nodes while a driver kills, at random moments and again and again, a random
 # autoosd (SIGKILL, restarted 0.5-2 s later), the coordinator (SIGKILL),
 # redis-server (appendonly yes, appendfsync always; SIGKILL, restarted on the
-# same port and dir) and PostgreSQL (pg_ctl stop -m immediate), restarting
-# each and waiting for the fleet to be healthy again before the next fault.
+# same port and dir) and PostgreSQL (pg_ctl stop -m immediate), each started
+# again 0.1-1 s later; the next fault comes 0.1-0.9 s after the fleet is
+# healthy again (the coordinator's /healthz 200, every node beating and
+# connected), until the workflow ends. Every kind comes at least twice.
 #
 # Then: the workflow succeeded; every step succeeded exactly once (one
 # applied success, on its last attempt); every result a node sent reached
@@ -113,7 +115,7 @@ awk -v seed="$SEED" 'BEGIN {
                 }
                 for (i = 1; i <= n; i++) {
                         down = b[i] == "autoosd" ? 500 + int(rand() * 1501) : 100 + int(rand() * 901)
-                        print b[i], "n" (1 + int(rand() * 3)), 100 + int(rand() * 1101), down
+                        print b[i], "n" (1 + int(rand() * 3)), 100 + int(rand() * 801), down
                 }
         }
 }' >"$TEST_TMP/plan"
