@@ -229,13 +229,25 @@ every_kind_twice() {
 }
 ok "faults of every kind, each at least twice, while the workflow ran" every_kind_twice
 
-if wf_wait "$id" succeeded 60; then
+# Ended: in a final state, or waiting for a human (a step out of attempts).
+wf_settled() {
+        case $(wf_state "$id") in
+        succeeded | failed | cancelled | awaiting_human) return 0 ;;
+        esac
+        return 1
+}
+wait_for 60 wf_settled
+state=$(wf_state "$id")
+if [ "$state" = succeeded ]; then
         tap_result 0 "the workflow succeeded"
 else
         tap_result 1 "the workflow succeeded"
-        diag "steps not succeeded:" "$(psql_q "SELECT step_id || ' ' || state || ' attempt ' || attempt || ' on ' ||
-                coalesce(node, '-') || ' failures ' || failures || ' moves ' || moves || coalesce(' error ' || error, '')
-                FROM steps WHERE workflow_id = '$id' AND state <> 'succeeded' ORDER BY position LIMIT 20")"
+        diag "workflow $id: '$state'; steps not succeeded:" \
+                "$(psql_q "SELECT step_id || ' ' || state || ' attempt ' || attempt || ' on ' || coalesce(node, '-') ||
+                           ' failures ' || failures || ' moves ' || moves || coalesce(' error ' || error, '')
+                           FROM steps WHERE workflow_id = '$id' AND state <> 'succeeded' ORDER BY position LIMIT 20")" \
+                "escalations: $(psql_q "SELECT string_agg(detail::text, ' | ') FROM audit_log
+                                        WHERE workflow_id = '$id' AND action = 'escalated'" | cut -c1-2000)"
 fi
 diag "the workflow took $((($(now_ms) - t0) / 1000)) s, $((($(now_ms) - t_inject) / 1000)) s of it after the last fault"
 
