@@ -1218,7 +1218,21 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                 /* Current: the attempt in flight, of a workflow still going. Otherwise late. */
                 e->current = (strcmp(e->state, "dispatched") == 0 || strcmp(e->state, "running") == 0) &&
                              (uint32_t) e->attempt == e->r->attempt && strcmp(e->wf_state, "cancelled") != 0;
-                /* The same attempt twice in one batch: only the first counts. */
+                /*
+                 * The same result twice in one batch (a node sent it again): the first copy stands
+                 * for both. Inserting both would let the join's row order decide which copy the runs
+                 * row keeps (found by tests/faults: the copy marked late, through a hash join).
+                 */
+                bool again = false;
+                for (size_t j = 0; j < i; j++)
+                        again |= es[j].r && es[j].found && es[j].r->attempt == e->r->attempt &&
+                                 strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
+                                 strcmp(es[j].r->step, e->r->step) == 0;
+                if (again) {
+                        e->found = false;
+                        continue;
+                }
+                /* Another attempt of a step whose current result is in this batch: that one counts. */
                 for (size_t j = 0; j < i; j++)
                         if (es[j].r && es[j].found && es[j].current && strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
                             strcmp(es[j].r->step, e->r->step) == 0)
