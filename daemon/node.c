@@ -616,6 +616,8 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
         refresh_credit(n);
 }
 
+static void on_heartbeat(au_source *s, void *userdata);
+
 static void on_state(mem_bus *b, bool connected, const char *why, void *userdata) {
         dmn_node *n = userdata;
         n->connected = connected;
@@ -626,6 +628,8 @@ static void on_state(mem_bus *b, bool connected, const char *why, void *userdata
                 return;
         }
         log_info("connected to redis at %s", n->cfg.redis_url);
+        /* Beat at once: a coordinator counts silence from the last beat, and Redis may have been away a while. */
+        on_heartbeat(NULL, n);
         for (job *j = n->jobs; j; j = j->next)
                 if (j->state == JOB_PUBLISHING) {
                         j->publish_in_flight = false;

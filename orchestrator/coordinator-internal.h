@@ -50,6 +50,7 @@ struct orc_coord {
 
         atomic_bool stop;
         atomic_bool db_up, redis_up;
+        uint64_t redis_back_ms; /* monitor only: when its Redis came (back), CLOCK_MONOTONIC */
         pthread_t scheduler_thread, results_thread, monitor_thread;
         bool threads_started;
 

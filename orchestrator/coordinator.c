@@ -780,6 +780,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
         char lost[64][129];
         size_t n_beats = 0, n_lost = 0, n_alive = 0, n_dead = 0;
         uint64_t now = au_now_ms(), wall = realtime_ms();
+        bool grace;
         au_error err = { 0 };
 
         if (!*rc && mem_redis_connect(c->cfg.redis, 1000, 3000, rc, &err) < 0) {
@@ -793,8 +794,15 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
                 atomic_store(&c->redis_up, false);
                 return;
         }
-        if (!atomic_exchange(&c->redis_up, true))
-                log_info("Redis is up at %s", c->cfg.redis);
+        if (!atomic_exchange(&c->redis_up, true)) {
+                log_info("Redis is up");
+                c->redis_back_ms = now;
+        }
+        /*
+         * Heartbeat keys age while Redis is away, but nodes cannot beat then: after Redis comes
+         * (back), give every node node_timeout and one beat to show up before calling it lost.
+         */
+        grace = now - c->redis_back_ms < c->cfg.node_timeout_ms + 1000;
 
         if (!*conn || !mem_pg_ok(*conn)) {
                 if (*conn)
@@ -846,7 +854,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
                                  n->labels[0] ? n->labels : "none");
                         if (*conn)
                                 node_upsert(c, *conn, n);
-                } else if (!fresh && n->alive) {
+                } else if (!fresh && n->alive && !grace) {
                         n->alive = false;
                         if (n_lost < ELEMENTSOF(lost))
                                 snprintf(lost[n_lost++], sizeof(lost[0]), "%s", n->id);
@@ -860,7 +868,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
                 if (!n)
                         continue;
                 n->inflight = (uint32_t) atoi(mem_pg_value(inflight, i, 1) ?: "0");
-                if (!n->alive && !n->declared_lost && n_lost < ELEMENTSOF(lost)) {
+                if (!n->alive && !n->declared_lost && !grace && n_lost < ELEMENTSOF(lost)) {
                         bool dup = false;
                         for (size_t k = 0; k < n_lost; k++)
                                 dup |= strcmp(lost[k], id) == 0;
