@@ -166,6 +166,26 @@ static bool has_our_500(const char *a, size_t n) {
         return false;
 }
 
+/* connect(2), which a signal may interrupt (LeakSanitizer's checks stop the world): then it goes on alone.
+ */
+static int connect_api(int fd, const struct sockaddr_in *sa) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        socklen_t len = sizeof(int);
+        int e = 0;
+
+        if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) == 0)
+                return 0;
+        if (errno != EINTR)
+                return -1;
+        while (poll(&p, 1, ANSWER_TIMEOUT_MS) < 0)
+                if (errno != EINTR)
+                        return -1;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+                return -1;
+        errno = e;
+        return e == 0 && (p.revents & POLLOUT) ? 0 : -1;
+}
+
 static void fuzz_request(const uint8_t *data, size_t size) {
         struct sockaddr_in sa = {
                 .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -178,7 +198,7 @@ static void fuzz_request(const uint8_t *data, size_t size) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         FUZZ_ASSERT(fd >= 0);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+        if (connect_api(fd, &sa) < 0) {
                 perror("fuzz-http: connect to the API");
                 abort();
         }

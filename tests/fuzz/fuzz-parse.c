@@ -132,6 +132,20 @@ static void fuzz_numbers(const char *s) {
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
+/* au_json_parse() refuses invalid UTF-8: every key and string of what it accepts is valid. */
+static void check_utf8_tree(yajl_val v) {
+        if (YAJL_IS_STRING(v))
+                FUZZ_ASSERT(au_utf8_valid(v->u.string, strlen(v->u.string)));
+        else if (YAJL_IS_OBJECT(v))
+                for (size_t i = 0; i < v->u.object.len; i++) {
+                        FUZZ_ASSERT(au_utf8_valid(v->u.object.keys[i], strlen(v->u.object.keys[i])));
+                        check_utf8_tree(v->u.object.values[i]);
+                }
+        else if (YAJL_IS_ARRAY(v))
+                for (size_t i = 0; i < v->u.array.len; i++)
+                        check_utf8_tree(v->u.array.values[i]);
+}
+
 static char *gen_tree(yajl_val v, bool pretty, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(pretty);
 
@@ -154,6 +168,7 @@ static void fuzz_json(const char *buf, size_t len) {
                 return;
         }
         FUZZ_ASSERT(!err.msg[0]);
+        check_utf8_tree(v);
 
         /* Written back out, it parses again and is written the same way. */
         out = gen_tree(v, false, &n);

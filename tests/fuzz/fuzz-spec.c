@@ -38,6 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_ASSERT(spec->cwd && spec->cwd[0] == '/');
         FUZZ_ASSERT(sbx_trust_to_string(spec->trust) && sbx_network_to_string(spec->network));
 
+        /* Strings from untrusted JSON are valid UTF-8 (they reach execve, logs and PostgreSQL). */
+        for (size_t i = 0; i < spec->argc; i++)
+                FUZZ_ASSERT(au_utf8_valid(spec->argv[i], strlen(spec->argv[i])));
+        for (size_t i = 0; i < spec->n_env; i++)
+                FUZZ_ASSERT(au_utf8_valid(spec->env[i], strlen(spec->env[i])));
+        FUZZ_ASSERT(au_utf8_valid(spec->cwd, strlen(spec->cwd)));
+        if (spec->stdin_data)
+                FUZZ_ASSERT(au_utf8_valid(spec->stdin_data, spec->stdin_size));
+
         json = sbx_spec_to_json(spec);
         FUZZ_ASSERT(json);
         FUZZ_ASSERT(au_utf8_valid(json, strlen(json)));

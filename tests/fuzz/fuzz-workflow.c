@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/macro.h"
 #include "orchestrator/workflow.h"
 #include "tests/fuzz/fuzz.h"
@@ -80,6 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         }
         FUZZ_ASSERT(w && w->name && w->json && w->n_steps >= 1 && w->n_steps <= ORC_MAX_STEPS);
+        /* The name goes to PostgreSQL as text: valid UTF-8. */
+        FUZZ_ASSERT(au_utf8_valid(w->name, strlen(w->name)) && au_utf8_valid(w->json, strlen(w->json)));
         check_steps(w);
         check_order(w);
 
