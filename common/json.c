@@ -58,6 +58,23 @@ static int prescan(const char *buf, size_t len, au_error *err) {
         return 0;
 }
 
+/* True when every key and string in v is valid UTF-8. Recursion is bounded by prescan()'s depth. */
+static bool tree_utf8_valid(yajl_val v) {
+        if (YAJL_IS_STRING(v))
+                return au_utf8_valid(v->u.string, strlen(v->u.string));
+        if (YAJL_IS_OBJECT(v))
+                for (size_t i = 0; i < v->u.object.len; i++) {
+                        const char *k = v->u.object.keys[i];
+                        if (!au_utf8_valid(k, strlen(k)) || !tree_utf8_valid(v->u.object.values[i]))
+                                return false;
+                }
+        if (YAJL_IS_ARRAY(v))
+                for (size_t i = 0; i < v->u.array.len; i++)
+                        if (!tree_utf8_valid(v->u.array.values[i]))
+                                return false;
+        return true;
+}
+
 int au_json_parse(const char *buf, size_t len, size_t max_bytes, yajl_val *ret, au_error *err) {
         _cleanup_free_ char *copy = NULL;
         char errbuf[256] = "";
@@ -101,6 +118,12 @@ int au_json_parse(const char *buf, size_t len, size_t max_bytes, yajl_val *ret, 
                 if (strstr(errbuf, "memory"))
                         return au_error_set(err, ENOMEM, "parse JSON document");
                 return au_error_set_field(err, "", "invalid JSON: %s", errbuf);
+        }
+        /* Valid bytes can still decode to invalid UTF-8: yajl turns an escaped lone low surrogate
+         * ("\udc00") into one. */
+        if (!tree_utf8_valid(v)) {
+                yajl_tree_free(v);
+                return au_error_set_field(err, "", "invalid JSON: a \\u escape of a lone surrogate is not valid UTF-8");
         }
         *ret = v;
         return 0;
