@@ -526,9 +526,13 @@ static int key_match(orc_coord *c, const unsigned char digest[32], char ret_name
 }
 
 int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role *ret_role) {
+        _cleanup_pgresult_ PGresult *res = NULL;
         unsigned char digest[32];
-        bool loaded, stale;
-        uint64_t loaded_ms;
+        char hex[65];
+        const char *params[1] = { hex };
+        bool loaded;
+        PGconn *conn;
+        int r;
 
         if (!key || !*key || strlen(key) > 512)
                 return -ENOKEY;
@@ -536,26 +540,26 @@ int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role 
         if (key_match(c, digest, ret_name, ret_role) == 0)
                 return 0;
 
-        /* A miss: a key made a moment ago is found after a reload (at most once a second). */
-        pthread_mutex_lock(&c->keys_lock);
-        loaded = c->keys_loaded;
-        loaded_ms = c->keys_loaded_ms;
-        pthread_mutex_unlock(&c->keys_lock);
-        stale = !loaded || au_now_ms() - loaded_ms > 1000;
-        if (stale) {
-                PGconn *conn = orc_pool_get(c, NULL);
-                if (conn) {
-                        orc_keys_reload(c, conn);
-                        orc_pool_put(c, conn);
-                }
+        /*
+         * Not in the cache: a key made a moment ago is looked up by its hash (an indexed
+         * query; the hash of a secret says nothing about it), and the cache reloaded.
+         */
+        conn = orc_pool_get(c, NULL);
+        if (!conn) {
                 pthread_mutex_lock(&c->keys_lock);
                 loaded = c->keys_loaded;
                 pthread_mutex_unlock(&c->keys_lock);
-                if (!loaded)
-                        return -EAGAIN;
-                return key_match(c, digest, ret_name, ret_role);
+                return loaded ? -ENOKEY : -EAGAIN;
         }
-        return -ENOKEY;
+        orc_hex(digest, sizeof(digest), hex);
+        r = mem_pg_exec(conn, "SELECT 1 FROM api_keys WHERE key_sha256 = decode($1, 'hex') AND revoked_at IS NULL", 1,
+                        params, &res, NULL);
+        if (r >= 0 && PQntuples(res) == 1)
+                orc_keys_reload(c, conn);
+        orc_pool_put(c, conn);
+        if (r < 0)
+                return -EAGAIN;
+        return key_match(c, digest, ret_name, ret_role);
 }
 
 int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char **ret_key, au_error *err) {

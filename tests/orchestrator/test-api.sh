@@ -231,4 +231,14 @@ sleep 0.5
 api_as "$VIEWER" GET /v1/nodes
 is "$HTTP_STATUS" 200 "after Retry-After the key is served again"
 
+
+# A key works the moment it is made, however recently the key cache was loaded.
+fresh_ok=0
+for _i in 1 2 3 4 5; do
+        _k=$(key_create "fresh$_i" viewer)
+        api_as "$_k" GET /v1/nodes
+        [ "$HTTP_STATUS" = 200 ] && fresh_ok=$((fresh_ok + 1))
+done
+is "$fresh_ok" 5 "five keys, each used right after it was made: 200 every time"
+
 fleet_finish
