@@ -129,30 +129,14 @@ bool mem_pg_ok(PGconn *c) {
         return c && PQstatus(c) == CONNECTION_OK;
 }
 
-int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, au_error *err) {
-        PGresult *res;
-        ExecStatusType st;
+static int check_result(PGconn *c, PGresult *res, PGresult **ret, au_error *err);
 
+int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, au_error *err) {
         if (!c || PQstatus(c) != CONNECTION_OK) {
                 au_error_set(err, 0, "PostgreSQL: not connected");
                 return -ENOTCONN;
         }
-        res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                char msg[512];
-                int r = classify(c, res);
-                snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
-                trim_message(msg);
-                PQclear(res);
-                au_error_set(err, 0, "PostgreSQL: %s", msg[0] ? msg : "query failed");
-                return r;
-        }
-        if (ret)
-                *ret = res;
-        else
-                PQclear(res);
-        return 0;
+        return check_result(c, PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0), ret, err);
 }
 
 static int check_result(PGconn *c, PGresult *res, PGresult **ret, au_error *err) {
