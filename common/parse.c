@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/parse.h"
@@ -128,4 +130,57 @@ int au_parse_duration_ms(const char *s, uint64_t *ret) {
                 return r;
         *ret = v;
         return 0;
+}
+
+static char *strip(char *s) {
+        char *e;
+
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+                s++;
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+                *--e = '\0';
+        return s;
+}
+
+int au_parse_kv_file(const char *path, au_kv_fn set, void *userdata, au_error *err) {
+        char *line = NULL;
+        size_t n = 0;
+        unsigned lineno = 0;
+        int r = 0;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return au_error_set(err, errno, "open %s", path);
+        while (getline(&line, &n, f) > 0) {
+                char *s = strip(line), *eq, *key, *value;
+                size_t vl;
+                au_error e = { 0 };
+
+                lineno++;
+                if (!*s || *s == '#')
+                        continue;
+                eq = strchr(s, '=');
+                if (!eq) {
+                        r = au_error_set_field(err, "", "%s:%u: expected 'key = value', got '%s'", path, lineno, s);
+                        break;
+                }
+                *eq = '\0';
+                key = strip(s);
+                value = strip(eq + 1);
+                /* Quotes are allowed around values: "a b". */
+                vl = strlen(value);
+                if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+                        value[vl - 1] = '\0';
+                        value++;
+                }
+                r = set(userdata, key, value, &e);
+                if (r < 0) {
+                        au_error_set_field(err, key, "%s:%u: %s", path, lineno, e.msg[0] ? e.msg : strerror(-r));
+                        break;
+                }
+        }
+        free(line);
+        fclose(f);
+        return r < 0 ? r : 0;
 }

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "common/error.h"
+
 /* Plain decimal digits ("0", "4096", "007"); no "0x", no '+'. */
 int au_parse_uint64(const char *s, uint64_t *ret);
 int au_parse_uint32(const char *s, uint32_t *ret);
@@ -28,3 +30,19 @@ int au_parse_size(const char *s, uint64_t *ret);
  * forms ("1h30m").
  */
 int au_parse_duration_ms(const char *s, uint64_t *ret);
+
+/*
+ * Called for each "key = value" line of a settings file (key and value
+ * trimmed, surrounding double quotes removed from the value). Returns 0 or
+ * a negative errno with err saying what is wrong with the value.
+ */
+typedef int (*au_kv_fn)(void *userdata, const char *key, const char *value, au_error *err);
+
+/*
+ * Reads a settings file of "key = value" lines (blank lines and lines
+ * starting with '#' skipped) and calls set for each, in order. The first
+ * problem stops it: err reads "PATH:LINE: ..." (field: the key). Returns 0,
+ * or a negative errno (from fopen, or set's, or -EINVAL for a line without
+ * '=').
+ */
+int au_parse_kv_file(const char *path, au_kv_fn set, void *userdata, au_error *err);

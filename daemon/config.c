@@ -160,15 +160,6 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
         return au_error_set_field(err, key, "unknown setting '%s'", key);
 }
 
-static char *strip(char *s) {
-        while (isspace((unsigned char) *s))
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && isspace((unsigned char) e[-1]))
-                *--e = '\0';
-        return s;
-}
-
 int dmn_config_copy(dmn_config *dst, const dmn_config *src) {
         *dst = *src;
         dst->redis_url = strdup(src->redis_url);
@@ -187,49 +178,20 @@ int dmn_config_copy(dmn_config *dst, const dmn_config *src) {
         return 0;
 }
 
+static int set_kv(void *userdata, const char *key, const char *value, au_error *err) {
+        return dmn_config_set(userdata, key, value, err);
+}
+
 int dmn_config_load(dmn_config *cfg, const char *path, au_error *err) {
         dmn_config work;
-        char *line = NULL;
-        size_t n = 0;
-        unsigned lineno = 0;
         int r;
 
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return au_error_set(err, errno, "open %s", path);
-        if ((r = dmn_config_copy(&work, cfg)) < 0) {
-                fclose(f);
+        /* Into a copy: a file with a bad line changes nothing. */
+        if ((r = dmn_config_copy(&work, cfg)) < 0)
                 return r;
-        }
-        while (getline(&line, &n, f) > 0) {
-                lineno++;
-                char *s = strip(line);
-                if (!*s || *s == '#')
-                        continue;
-                char *eq = strchr(s, '=');
-                if (!eq) {
-                        r = au_error_set_field(err, "", "%s:%u: expected 'key = value', got '%s'", path, lineno, s);
-                        goto out;
-                }
-                *eq = '\0';
-                char *key = strip(s), *value = strip(eq + 1);
-                /* Quotes are allowed around values: "a b". */
-                size_t vl = strlen(value);
-                if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
-                        value[vl - 1] = '\0';
-                        value++;
-                }
-                au_error e = {};
-                r = dmn_config_set(&work, key, value, &e);
-                if (r < 0) {
-                        au_error_set_field(err, key, "%s:%u: %s", path, lineno, e.msg[0] ? e.msg : "out of memory");
-                        goto out;
-                }
-        }
-        r = dmn_config_validate(&work, err);
-out:
-        free(line);
-        fclose(f);
+        r = au_parse_kv_file(path, set_kv, &work, err);
+        if (r >= 0)
+                r = dmn_config_validate(&work, err);
         if (r < 0) {
                 dmn_config_done(&work);
                 return r;

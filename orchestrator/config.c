@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,43 +119,10 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
         return au_error_set_field(err, key, "unknown setting '%s'", key);
 }
 
-static char *strip(char *s) {
-        while (isspace((unsigned char) *s))
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && isspace((unsigned char) e[-1]))
-                *--e = '\0';
-        return s;
+static int set_kv(void *userdata, const char *key, const char *value, au_error *err) {
+        return orc_config_set(userdata, key, value, err);
 }
 
 int orc_config_load(orc_config *cfg, const char *path, au_error *err) {
-        _cleanup_free_ char *line = NULL;
-        size_t n = 0;
-        unsigned lineno = 0;
-        FILE *f = fopen(path, "re");
-        int r = 0;
-
-        if (!f)
-                return au_error_set(err, errno, "open %s", path);
-        while (getline(&line, &n, f) >= 0) {
-                char *s = strip(line), *eq;
-                au_error e = { 0 };
-
-                lineno++;
-                if (!*s || *s == '#')
-                        continue;
-                eq = strchr(s, '=');
-                if (!eq) {
-                        r = au_error_set(err, 0, "%s:%u: expected key = value", path, lineno);
-                        break;
-                }
-                *eq = '\0';
-                r = orc_config_set(cfg, strip(s), strip(eq + 1), &e);
-                if (r < 0) {
-                        au_error_set(err, 0, "%s:%u: %s", path, lineno, e.msg);
-                        break;
-                }
-        }
-        fclose(f);
-        return r < 0 ? r : 0;
+        return au_parse_kv_file(path, set_kv, cfg, err);
 }

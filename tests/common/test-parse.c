@@ -2,7 +2,10 @@
 /* common/parse.c and the parts of common/json.c that stand alone: UTF-8, base64, bounded parse. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/parse.h"
@@ -346,6 +349,50 @@ static void test_json_gen(void) {
            "our \\u0000 output is refused by the tree parser");
 }
 
+static int kv_collect(void *userdata, const char *key, const char *value, au_error *err) {
+        char *buf = userdata;
+        if (strcmp(key, "bad") == 0)
+                return au_error_set_field(err, key, "bad: not allowed");
+        snprintf(buf + strlen(buf), 256 - strlen(buf), "[%s=%s]", key, value);
+        return 0;
+}
+
+static int kv_file(const char *text, char *got, au_error *err) {
+        char path[] = "/tmp/test-parse-kv.XXXXXX";
+        int fd = mkstemp(path), r;
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+        if (!f)
+                return -errno;
+        fputs(text, f);
+        fclose(f);
+        got[0] = '\0';
+        r = au_parse_kv_file(path, kv_collect, got, err);
+        unlink(path);
+        return r;
+}
+
+static void test_kv_file(void) {
+        char got[256];
+        au_error err = { 0 };
+
+        ok(kv_file("# comment\n\n  a = 1 \nb=\"two words\"\r\nc =\n", got, &err) == 0 &&
+                   strcmp(got, "[a=1][b=two words][c=]") == 0,
+           "settings file: trimmed, quotes removed, comments and blank lines skipped (%s)", got);
+        au_error_clear(&err);
+        ok(kv_file("a = 1\nno equals sign\nb = 2\n", got, &err) == -EINVAL && strcmp(got, "[a=1]") == 0 &&
+                   strstr(err.msg, ":2: expected 'key = value'"),
+           "a line without '=' stops the file, naming the line: %s", err.msg);
+        au_error_clear(&err);
+        ok(kv_file("a = 1\nbad = x\n", got, &err) == -EINVAL && strstr(err.msg, ":2: bad: not allowed") &&
+                   strcmp(err.field, "bad") == 0,
+           "a refused value names the file, line and key: %s", err.msg);
+        au_error_clear(&err);
+        ok(au_parse_kv_file("/nonexistent/autoos.conf", kv_collect, got, &err) == -ENOENT &&
+                   strstr(err.msg, "/nonexistent/autoos.conf"),
+           "a missing file says which: %s", err.msg);
+}
+
 int main(void) {
         test_sizes();
         test_durations();
@@ -354,5 +401,6 @@ int main(void) {
         test_base64();
         test_json_parse();
         test_json_gen();
+        test_kv_file();
         return done_testing();
 }
