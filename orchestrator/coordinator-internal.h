@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What coordinator.c (lifecycle, threads, nodes, keys), scheduler.c
- * (dispatch, results, recovery, node loss) and ops.c (the API's operations)
+ * What coordinator.c (lifecycle, threads, nodes), keys.c, audit.c, scheduler.c
+ * (dispatch, results, recovery, node loss), ops.c and rows.c (the API's operations)
  * share. PostgreSQL is the truth; memory holds only views and caches.
  *
  * Threads: the scheduler (dispatch batches), the results reader (applies
@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <yajl/yajl_gen.h>
 
 #include "common/metrics.h"
 #include "orchestrator/config.h"
@@ -105,6 +107,7 @@ void orc_metric_add(orc_coord *c, au_metric *m, const char *label, double v);
 void orc_metric_observe(orc_coord *c, au_metric *m, double v);
 /* Copies the node view (for GET /v1/nodes and placement). Returns how many. */
 size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max);
+/* keys.c: reloads the key cache from api_keys. */
 int orc_keys_reload(orc_coord *c, PGconn *conn);
 
 /* scheduler.c: the thread bodies. */
@@ -143,5 +146,21 @@ char *orc_json_event(const char *type, const char *wf, const char *step, const c
 /* Marks ready the pending steps of these workflows whose needs are all done; finishes finished workflows. */
 int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err);
 
-/* hex of 32 bytes */
+/* hex of n bytes into out (2n + 1 bytes) */
 void orc_hex(const unsigned char *in, size_t n, char *out);
+
+/* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
+char *orc_pg_array(char *const *items, size_t n);
+
+/* rows.c: shared by the API's operations. */
+bool orc_valid_uuid(const char *s);
+/* Finishes g into ret's body with this status (500 when out of memory). */
+void orc_reply_json(orc_reply *ret, int status, yajl_gen g);
+/* The reply for a failed database call: 503 with Retry-After when PostgreSQL is away or busy, else 500. */
+void orc_reply_db_error(orc_coord *c, orc_reply *ret, int r, const au_error *err);
+/* A pooled connection, or NULL with ret set to the 503 reply. */
+PGconn *orc_get_conn(orc_coord *c, orc_reply *ret);
+/* key: a row value as a JSON string, a number, or parsed JSON; NULL values as null. */
+void orc_gen_kv_text(yajl_gen g, const char *key, const char *v);
+void orc_gen_kv_num(yajl_gen g, const char *key, const char *v);
+void orc_gen_kv_raw(yajl_gen g, const char *key, const char *json);

@@ -2,7 +2,7 @@
 /*
  * The coordinator's lifecycle and shared services: the PostgreSQL pool for
  * API requests, the scheduler's wake-up, the monitor thread (node
- * heartbeats and node loss, the key cache, gauges), audit batches, keys.
+ * heartbeats and node loss, the key cache, gauges).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,10 +14,6 @@
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
-
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -198,75 +194,6 @@ void orc_pool_put(orc_coord *c, PGconn *conn) {
         pthread_mutex_unlock(&c->pool_lock);
 }
 
-/* ---- audit batches ---------------------------------------------------------------- */
-
-void orc_audit_init(orc_audit *a, const char *actor) {
-        *a = (orc_audit){ 0 };
-        a->actor = strdup(actor ? actor : "coordinator");
-}
-
-void orc_audit_done(orc_audit *a) {
-        for (size_t i = 0; i < a->n; i++) {
-                free(a->wf[i]);
-                free(a->action[i]);
-                free(a->detail[i]);
-        }
-        free(a->wf);
-        free(a->action);
-        free(a->detail);
-        for (size_t i = 0; i < a->n_events; i++)
-                free(a->events[i]);
-        free(a->events);
-        free(a->actor);
-        *a = (orc_audit){ 0 };
-}
-
-int orc_audit_add(orc_audit *a, const char *wf, const char *action, const char *detail) {
-        if (a->n == a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 16;
-                char **w = reallocarray(a->wf, cap, sizeof(char *));
-                if (w)
-                        a->wf = w;
-                char **ac = reallocarray(a->action, cap, sizeof(char *));
-                if (ac)
-                        a->action = ac;
-                char **d = reallocarray(a->detail, cap, sizeof(char *));
-                if (d)
-                        a->detail = d;
-                if (!w || !ac || !d)
-                        return -ENOMEM;
-                a->cap = cap;
-        }
-        a->wf[a->n] = wf ? strdup(wf) : NULL;
-        a->action[a->n] = strdup(action);
-        a->detail[a->n] = strdup(detail ? detail : "{}");
-        if ((wf && !a->wf[a->n]) || !a->action[a->n] || !a->detail[a->n]) {
-                free(a->wf[a->n]);
-                free(a->action[a->n]);
-                free(a->detail[a->n]);
-                return -ENOMEM;
-        }
-        a->n++;
-        return 0;
-}
-
-int orc_audit_event(orc_audit *a, char *json) {
-        if (!json)
-                return -ENOMEM;
-        if (a->n_events == a->cap_events) {
-                size_t cap = a->cap_events ? a->cap_events * 2 : 16;
-                char **e = reallocarray(a->events, cap, sizeof(char *));
-                if (!e) {
-                        free(json);
-                        return -ENOMEM;
-                }
-                a->events = e;
-                a->cap_events = cap;
-        }
-        a->events[a->n_events++] = json;
-        return 0;
-}
-
 /* Appends s to a PostgreSQL array literal, quoted ({"a","b"}), NULL as NULL. */
 static int array_append(char **buf, size_t *len, size_t *cap, const char *s) {
         size_t need = (s ? strlen(s) * 2 : 4) + 4;
@@ -300,7 +227,6 @@ static int array_append(char **buf, size_t *len, size_t *cap, const char *s) {
 }
 
 /* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
-char *orc_pg_array(char *const *items, size_t n);
 char *orc_pg_array(char *const *items, size_t n) {
         char *buf = NULL;
         size_t len = 0, cap = 0;
@@ -315,241 +241,6 @@ char *orc_pg_array(char *const *items, size_t n) {
         buf[len++] = '}';
         buf[len] = '\0';
         return buf;
-}
-
-static int cmp_nullable(const char *a, const char *b) {
-        if (!a || !b)
-                return a ? 1 : (b ? -1 : 0);
-        return strcmp(a, b);
-}
-
-static const mem_pg_stmt stmt_audit_insert = {
-        "audit_insert",
-        "INSERT INTO audit_log (workflow_id, actor, action, detail) " "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) " "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i",
-        4,
-};
-
-int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
-        _cleanup_free_ size_t *order = NULL;
-        _cleanup_free_ char **wf = NULL, **action = NULL, **detail = NULL;
-        _cleanup_free_ char *wf_arr = NULL, *action_arr = NULL, *detail_arr = NULL;
-        const char *params[4];
-        int r;
-
-        if (a->n == 0)
-                return 0;
-        order = calloc(a->n, sizeof(size_t));
-        wf = calloc(a->n, sizeof(char *));
-        action = calloc(a->n, sizeof(char *));
-        detail = calloc(a->n, sizeof(char *));
-        if (!order || !wf || !action || !detail)
-                return au_error_set(err, ENOMEM, "audit rows");
-        /* Stable insertion sort by workflow: each chain's rows keep their order. */
-        for (size_t i = 0; i < a->n; i++) {
-                size_t j = i;
-                while (j > 0 && cmp_nullable(a->wf[order[j - 1]], a->wf[i]) > 0) {
-                        order[j] = order[j - 1];
-                        j--;
-                }
-                order[j] = i;
-        }
-        for (size_t i = 0; i < a->n; i++) {
-                wf[i] = a->wf[order[i]];
-                action[i] = a->action[order[i]];
-                detail[i] = a->detail[order[i]];
-        }
-        wf_arr = orc_pg_array(wf, a->n);
-        action_arr = orc_pg_array(action, a->n);
-        detail_arr = orc_pg_array(detail, a->n);
-        if (!wf_arr || !action_arr || !detail_arr)
-                return au_error_set(err, ENOMEM, "audit rows");
-        params[0] = wf_arr;
-        params[1] = a->actor;
-        params[2] = action_arr;
-        params[3] = detail_arr;
-        r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
-        if (r >= 0)
-                orc_metric_add(c, c->m_audit_rows, NULL, (double) a->n);
-        return r;
-}
-
-void orc_audit_send_events(orc_audit *a, redisContext *rc) {
-        if (!rc || a->n_events == 0)
-                return;
-        for (size_t i = 0; i < a->n_events; i++)
-                redisAppendCommand(rc, "XADD autoos:events MAXLEN ~ 10000 * event %s", a->events[i]);
-        for (size_t i = 0; i < a->n_events; i++) {
-                redisReply *reply = NULL;
-                if (redisGetReply(rc, (void **) &reply) != REDIS_OK)
-                        break;
-                freeReplyObject(reply);
-        }
-}
-
-char *orc_json_event(const char *type, const char *wf, const char *step, const char *const *kv) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        struct timespec ts;
-        char buf[64];
-
-        if (!g)
-                return NULL;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(buf, sizeof(buf), "%" PRIu64,
-                 (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
-        au_json_gen_map_open(g);
-        au_json_gen_kv_string(g, "type", type);
-        if (wf)
-                au_json_gen_kv_string(g, "workflow", wf);
-        if (step)
-                au_json_gen_kv_string(g, "step", step);
-        for (size_t i = 0; kv && kv[i]; i += 2)
-                if (kv[i + 1])
-                        au_json_gen_kv_string(g, kv[i], kv[i + 1]);
-        au_json_gen_string(g, "ts_ms");
-        yajl_gen_number(g, buf, strlen(buf));
-        au_json_gen_map_close(g);
-        return au_json_gen_finish(g, NULL);
-}
-
-/* ---- keys ---------------------------------------------------------------- */
-
-int orc_keys_reload(orc_coord *c, PGconn *conn) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        orc_key *keys;
-        int r, n;
-
-        r = mem_pg_exec(conn, "SELECT name, role, encode(key_sha256, 'hex') FROM api_keys WHERE revoked_at IS NULL",
-                        0, NULL, &res, NULL);
-        if (r < 0)
-                return r;
-        n = PQntuples(res);
-        if (n > ORC_MAX_KEYS)
-                n = ORC_MAX_KEYS;
-        keys = calloc((size_t) n + 1, sizeof(orc_key));
-        if (!keys)
-                return -ENOMEM;
-        for (int i = 0; i < n; i++) {
-                const char *hex = mem_pg_value(res, i, 2);
-                snprintf(keys[i].name, sizeof(keys[i].name), "%s", mem_pg_value(res, i, 0) ?: "");
-                keys[i].role = orc_role_from_string(mem_pg_value(res, i, 1));
-                for (int b = 0; hex && b < 32; b++) {
-                        unsigned v;
-                        sscanf(hex + 2 * b, "%2x", &v);
-                        keys[i].sha256[b] = (unsigned char) v;
-                }
-        }
-        pthread_mutex_lock(&c->keys_lock);
-        free(c->keys);
-        c->keys = keys;
-        c->n_keys = (size_t) n;
-        c->keys_loaded = true;
-        c->keys_loaded_ms = au_now_ms();
-        pthread_mutex_unlock(&c->keys_lock);
-        return 0;
-}
-
-static int key_match(orc_coord *c, const unsigned char digest[32], char ret_name[static 129], orc_role *ret_role) {
-        int found = -1;
-
-        pthread_mutex_lock(&c->keys_lock);
-        /* Every key is compared, in constant time each, whatever matches. */
-        for (size_t i = 0; i < c->n_keys; i++)
-                if (CRYPTO_memcmp(c->keys[i].sha256, digest, 32) == 0)
-                        found = (int) i;
-        if (found >= 0) {
-                memcpy(ret_name, c->keys[found].name, 129);
-                *ret_role = c->keys[found].role;
-        }
-        pthread_mutex_unlock(&c->keys_lock);
-        return found >= 0 ? 0 : -ENOKEY;
-}
-
-int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role *ret_role) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        unsigned char digest[32];
-        char hex[65];
-        const char *params[1] = { hex };
-        bool loaded;
-        PGconn *conn;
-        int r;
-
-        if (!key || !*key || strlen(key) > 512)
-                return -ENOKEY;
-        SHA256((const unsigned char *) key, strlen(key), digest);
-        if (key_match(c, digest, ret_name, ret_role) == 0)
-                return 0;
-
-        /*
-         * Not in the cache: a key made a moment ago is looked up by its hash (an indexed
-         * query; the hash of a secret says nothing about it), and the cache reloaded.
-         */
-        conn = orc_pool_get(c, NULL);
-        if (!conn) {
-                pthread_mutex_lock(&c->keys_lock);
-                loaded = c->keys_loaded;
-                pthread_mutex_unlock(&c->keys_lock);
-                return loaded ? -ENOKEY : -EAGAIN;
-        }
-        orc_hex(digest, sizeof(digest), hex);
-        r = mem_pg_exec(conn, "SELECT 1 FROM api_keys WHERE key_sha256 = decode($1, 'hex') AND revoked_at IS NULL", 1,
-                        params, &res, NULL);
-        if (r >= 0 && PQntuples(res) == 1)
-                orc_keys_reload(c, conn);
-        orc_pool_put(c, conn);
-        if (r < 0)
-                return -EAGAIN;
-        return key_match(c, digest, ret_name, ret_role);
-}
-
-int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char **ret_key, au_error *err) {
-        unsigned char raw[32], digest[32];
-        char hex[65], dhex[65], *key;
-        PGconn *conn = NULL;
-        const char *params[3];
-        int r;
-
-        if (!name || !*name || strlen(name) > 128)
-                return au_error_set_field(err, "name", "key name: 1 to 128 characters");
-        if (!orc_role_to_string(role))
-                return au_error_set_field(err, "role", "role: expected viewer, operator or admin");
-        if (RAND_bytes(raw, sizeof(raw)) != 1)
-                return au_error_set(err, EIO, "random bytes for the key");
-        orc_hex(raw, sizeof(raw), hex);
-        if (asprintf(&key, "aok_%s", hex) < 0)
-                return au_error_set(err, ENOMEM, "key");
-        SHA256((const unsigned char *) key, strlen(key), digest);
-        orc_hex(digest, sizeof(digest), dhex);
-        r = mem_pg_connect(cfg->db, "autoos-coordinator create-key", &conn, err);
-        if (r < 0) {
-                free(key);
-                return r;
-        }
-        params[0] = name;
-        params[1] = orc_role_to_string(role);
-        params[2] = dhex;
-        r = mem_pg_exec(conn, "INSERT INTO api_keys (name, role, key_sha256) VALUES ($1, $2, decode($3, 'hex'))", 3,
-                        params, NULL, err);
-        if (r >= 0) {
-                char detail[300];
-                const char *p2[2] = { name, detail };
-                snprintf(detail, sizeof(detail), "{\"role\":\"%s\"}", orc_role_to_string(role));
-                mem_pg_exec(conn,
-                            "INSERT INTO audit_log (workflow_id, actor, action, detail) "
-                            "VALUES (NULL, 'admin', 'key_created', jsonb_build_object('name', $1::text) || $2::jsonb)",
-                            2, p2, NULL, NULL);
-        }
-        mem_pg_close(conn);
-        if (r == -EEXIST) {
-                free(key);
-                au_error_clear(err);
-                return au_error_set_field(err, "name", "a key named '%s' exists already", name);
-        }
-        if (r < 0) {
-                free(key);
-                return r;
-        }
-        *ret_key = key;
-        return 0;
 }
 
 int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err) {

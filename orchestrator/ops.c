@@ -23,73 +23,9 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-char *orc_pg_array(char *const *items, size_t n);
 
 static const char *const workflow_states[] = { "pending", "running", "paused", "awaiting_human",
                                                "succeeded", "failed", "cancelled", NULL };
-
-static bool valid_uuid(const char *s) {
-        uuid_t u;
-        return s && strlen(s) == 36 && uuid_parse(s, u) == 0;
-}
-
-static void reply_json(orc_reply *ret, int status, yajl_gen g) {
-        ret->status = status;
-        ret->body = au_json_gen_finish(g, &ret->len);
-        if (!ret->body)
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-}
-
-static void reply_db_error(orc_coord *c, orc_reply *ret, int r, const au_error *err) {
-        orc_metric_add(c, c->m_api_db_errors, "api", 1);
-        if (r == -ENOTCONN) {
-                orc_reply_error(ret, 503, "unavailable", NULL, "PostgreSQL is unavailable: %s",
-                                err && err->msg[0] ? err->msg : "not connected");
-                ret->retry_after_s = 2;
-                return;
-        }
-        if (r == -EAGAIN) {
-                orc_reply_error(ret, 503, "unavailable", NULL, "the database was busy; try again");
-                ret->retry_after_s = 1;
-                return;
-        }
-        log_error("API database error: %s", err && err->msg[0] ? err->msg : strerror(-r));
-        orc_reply_error(ret, 500, "internal", NULL, "database error: %s", err && err->msg[0] ? err->msg : strerror(-r));
-}
-
-static PGconn *get_conn(orc_coord *c, orc_reply *ret) {
-        au_error err = { 0 };
-        PGconn *conn = orc_pool_get(c, &err);
-        if (!conn)
-                reply_db_error(c, ret, -ENOTCONN, &err);
-        return conn;
-}
-
-/* Generator helpers for values from result rows. */
-static void gen_kv_text(yajl_gen g, const char *key, const char *v) {
-        au_json_gen_string(g, key);
-        if (v)
-                au_json_gen_string(g, v);
-        else
-                au_json_gen_null(g);
-}
-
-static void gen_kv_num(yajl_gen g, const char *key, const char *v) {
-        au_json_gen_string(g, key);
-        if (v)
-                yajl_gen_number(g, v, strlen(v));
-        else
-                au_json_gen_null(g);
-}
-
-static void gen_kv_raw(yajl_gen g, const char *key, const char *json) {
-        _cleanup_json_ yajl_val v = NULL;
-        au_json_gen_string(g, key);
-        if (json && au_json_parse(json, strlen(json), 64u << 20, &v, NULL) >= 0)
-                au_json_gen_tree(g, v);
-        else
-                au_json_gen_null(g);
-}
 
 /* ---- submit ---------------------------------------------------------------- */
 
@@ -258,7 +194,7 @@ out:
 static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w, bool escalate, orc_reply *ret,
                           char ret_id[static 37]) {
         au_error err = { 0 };
-        PGconn *conn = get_conn(c, ret);
+        PGconn *conn = orc_get_conn(c, ret);
         _cleanup_json_gen_ yajl_gen g = NULL;
         int r;
 
@@ -267,7 +203,7 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
         r = insert_workflow(c, conn, w, actor, escalate, ret_id, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
-                reply_db_error(c, ret, r, &err);
+                orc_reply_db_error(c, ret, r, &err);
                 return;
         }
         orc_wake_scheduler(c);
@@ -284,7 +220,7 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
         au_json_gen_kv_string(g, "state", "running");
         au_json_gen_kv_uint64(g, "steps", w->n_steps);
         au_json_gen_map_close(g);
-        reply_json(ret, 201, g);
+        orc_reply_json(ret, 201, g);
 }
 
 static bool parse_or_reply(orc_coord *c, const char *body, size_t len, orc_workflow **w, orc_reply *ret) {
@@ -342,7 +278,7 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         snprintf(lim, sizeof(lim), "%u", limit);
         params[0] = state;
         params[1] = lim;
-        if (!(conn = get_conn(c, ret)))
+        if (!(conn = orc_get_conn(c, ret)))
                 return;
         r = mem_pg_exec(conn,
                         "SELECT w.id, w.name, w.state, " TS("w.created_at") ", " TS("w.updated_at") ", "
@@ -354,7 +290,7 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
                         2, params, &res, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
-                reply_db_error(c, ret, r, &err);
+                orc_reply_db_error(c, ret, r, &err);
                 return;
         }
         g = au_json_gen_new(false);
@@ -370,14 +306,14 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
                 const char *cj = mem_pg_value(res, i, 5);
 
                 au_json_gen_map_open(g);
-                gen_kv_text(g, "id", mem_pg_value(res, i, 0));
-                gen_kv_text(g, "name", mem_pg_value(res, i, 1));
-                gen_kv_text(g, "state", mem_pg_value(res, i, 2));
-                gen_kv_text(g, "created_at", mem_pg_value(res, i, 3));
-                gen_kv_text(g, "updated_at", mem_pg_value(res, i, 4));
+                orc_gen_kv_text(g, "id", mem_pg_value(res, i, 0));
+                orc_gen_kv_text(g, "name", mem_pg_value(res, i, 1));
+                orc_gen_kv_text(g, "state", mem_pg_value(res, i, 2));
+                orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, 3));
+                orc_gen_kv_text(g, "updated_at", mem_pg_value(res, i, 4));
                 au_json_gen_string(g, "steps");
                 au_json_gen_map_open(g);
-                gen_kv_num(g, "total", mem_pg_value(res, i, 6));
+                orc_gen_kv_num(g, "total", mem_pg_value(res, i, 6));
                 if (cj && au_json_parse(cj, strlen(cj), 1 << 20, &counts, NULL) >= 0 && YAJL_IS_OBJECT(counts))
                         for (size_t k = 0; k < counts->u.object.len; k++) {
                                 au_json_gen_string(g, counts->u.object.keys[k]);
@@ -388,7 +324,7 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         }
         au_json_gen_array_close(g);
         au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
+        orc_reply_json(ret, 200, g);
 }
 
 /* A step's stdout, at most STEP_STDOUT_MAX bytes of it (the whole is passed on to dependents). */
@@ -416,11 +352,11 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
         PGconn *conn;
         int r;
 
-        if (!valid_uuid(id)) {
+        if (!orc_valid_uuid(id)) {
                 orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
                 return;
         }
-        if (!(conn = get_conn(c, ret)))
+        if (!(conn = orc_get_conn(c, ret)))
                 return;
         r = mem_pg_exec(conn,
                         "SELECT id, name, state, " TS("created_at") ", " TS("updated_at") ", created_by "
@@ -434,7 +370,7 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
                                 1, params, &steps, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
-                reply_db_error(c, ret, r, &err);
+                orc_reply_db_error(c, ret, r, &err);
                 return;
         }
         if (PQntuples(wf) == 0) {
@@ -447,36 +383,36 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
                 return;
         }
         au_json_gen_map_open(g);
-        gen_kv_text(g, "id", mem_pg_value(wf, 0, 0));
-        gen_kv_text(g, "name", mem_pg_value(wf, 0, 1));
-        gen_kv_text(g, "state", mem_pg_value(wf, 0, 2));
-        gen_kv_text(g, "created_at", mem_pg_value(wf, 0, 3));
-        gen_kv_text(g, "updated_at", mem_pg_value(wf, 0, 4));
-        gen_kv_text(g, "created_by", mem_pg_value(wf, 0, 5));
+        orc_gen_kv_text(g, "id", mem_pg_value(wf, 0, 0));
+        orc_gen_kv_text(g, "name", mem_pg_value(wf, 0, 1));
+        orc_gen_kv_text(g, "state", mem_pg_value(wf, 0, 2));
+        orc_gen_kv_text(g, "created_at", mem_pg_value(wf, 0, 3));
+        orc_gen_kv_text(g, "updated_at", mem_pg_value(wf, 0, 4));
+        orc_gen_kv_text(g, "created_by", mem_pg_value(wf, 0, 5));
         au_json_gen_string(g, "steps");
         au_json_gen_array_open(g);
         for (int i = 0; i < PQntuples(steps); i++) {
                 au_json_gen_map_open(g);
-                gen_kv_text(g, "id", mem_pg_value(steps, i, 0));
-                gen_kv_text(g, "kind", mem_pg_value(steps, i, 1));
-                gen_kv_text(g, "state", mem_pg_value(steps, i, 2));
-                gen_kv_num(g, "attempt", mem_pg_value(steps, i, 3));
-                gen_kv_text(g, "node", mem_pg_value(steps, i, 4));
-                gen_kv_raw(g, "needs", mem_pg_value(steps, i, 5));
-                gen_kv_text(g, "fallback", mem_pg_value(steps, i, 6));
-                gen_kv_text(g, "fallback_for", mem_pg_value(steps, i, 14));
-                gen_kv_text(g, "outcome", mem_pg_value(steps, i, 7));
-                gen_kv_num(g, "exit_code", mem_pg_value(steps, i, 8));
-                gen_kv_num(g, "wall_ms", mem_pg_value(steps, i, 9));
-                gen_kv_num(g, "failures", mem_pg_value(steps, i, 13));
-                gen_kv_text(g, "error", mem_pg_value(steps, i, 10));
+                orc_gen_kv_text(g, "id", mem_pg_value(steps, i, 0));
+                orc_gen_kv_text(g, "kind", mem_pg_value(steps, i, 1));
+                orc_gen_kv_text(g, "state", mem_pg_value(steps, i, 2));
+                orc_gen_kv_num(g, "attempt", mem_pg_value(steps, i, 3));
+                orc_gen_kv_text(g, "node", mem_pg_value(steps, i, 4));
+                orc_gen_kv_raw(g, "needs", mem_pg_value(steps, i, 5));
+                orc_gen_kv_text(g, "fallback", mem_pg_value(steps, i, 6));
+                orc_gen_kv_text(g, "fallback_for", mem_pg_value(steps, i, 14));
+                orc_gen_kv_text(g, "outcome", mem_pg_value(steps, i, 7));
+                orc_gen_kv_num(g, "exit_code", mem_pg_value(steps, i, 8));
+                orc_gen_kv_num(g, "wall_ms", mem_pg_value(steps, i, 9));
+                orc_gen_kv_num(g, "failures", mem_pg_value(steps, i, 13));
+                orc_gen_kv_text(g, "error", mem_pg_value(steps, i, 10));
                 gen_stdout(g, "stdout", mem_pg_value(steps, i, 11));
-                gen_kv_text(g, "updated_at", mem_pg_value(steps, i, 12));
+                orc_gen_kv_text(g, "updated_at", mem_pg_value(steps, i, 12));
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
         au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
+        orc_reply_json(ret, 200, g);
 }
 
 /* ---- actions ---------------------------------------------------------------- */
@@ -493,7 +429,7 @@ static void reply_state(orc_reply *ret, const char *id, const char *step, const 
                 au_json_gen_kv_string(g, "step", step);
         au_json_gen_kv_string(g, "state", state);
         au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
+        orc_reply_json(ret, 200, g);
 }
 
 /* Locks the workflow row; *ret_state gets its state (caller frees). 0, -ENOENT, or a database error. */
@@ -533,11 +469,11 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                 orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (pause, resume, cancel)", action);
                 return;
         }
-        if (!valid_uuid(id)) {
+        if (!orc_valid_uuid(id)) {
                 orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
                 return;
         }
-        if (!(conn = get_conn(c, ret)))
+        if (!(conn = orc_get_conn(c, ret)))
                 return;
         orc_audit_init(&audit, actor);
         r = mem_pg_begin(conn, &err);
@@ -625,7 +561,7 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
 
 db_error:
         mem_pg_rollback(conn);
-        reply_db_error(c, ret, r, &err);
+        orc_reply_db_error(c, ret, r, &err);
 out:
         mem_pg_rollback(conn);
         orc_pool_put(c, conn);
@@ -646,11 +582,11 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
                 orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (approve, retry, skip)", action);
                 return;
         }
-        if (!valid_uuid(id)) {
+        if (!orc_valid_uuid(id)) {
                 orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
                 return;
         }
-        if (!(conn = get_conn(c, ret)))
+        if (!(conn = orc_get_conn(c, ret)))
                 return;
         orc_audit_init(&audit, actor);
         r = mem_pg_begin(conn, &err);
@@ -754,80 +690,11 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
 
 db_error:
         mem_pg_rollback(conn);
-        reply_db_error(c, ret, r, &err);
+        orc_reply_db_error(c, ret, r, &err);
 out:
         mem_pg_rollback(conn);
         orc_pool_put(c, conn);
         orc_audit_done(&audit);
-}
-
-/* ---- audit ---------------------------------------------------------------- */
-
-void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *ret) {
-        _cleanup_pgresult_ PGresult *wf = NULL, *rows = NULL, *ver = NULL;
-        _cleanup_json_gen_ yajl_gen g = NULL;
-        au_error err = { 0 };
-        const char *params[1] = { id };
-        PGconn *conn;
-        int r;
-
-        if (!valid_uuid(id)) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
-                return;
-        }
-        if (!(conn = get_conn(c, ret)))
-                return;
-        r = mem_pg_exec(conn, "SELECT 1 FROM workflows WHERE id = $1", 1, params, &wf, &err);
-        if (r >= 0)
-                r = mem_pg_exec(conn,
-                                "SELECT seq, " TS("to_timestamp(ts_epoch_us / 1000000.0)") ", ts_epoch_us, actor, action, "
-                                "detail::text, encode(prev_hash, 'hex'), encode(hash, 'hex') FROM audit_log "
-                                "WHERE workflow_id = $1 ORDER BY seq",
-                                1, params, &rows, &err);
-        if (r >= 0 && verify)
-                r = mem_pg_exec(conn, "SELECT autoos_audit_verify($1)", 1, params, &ver, &err);
-        orc_pool_put(c, conn);
-        if (r < 0) {
-                reply_db_error(c, ret, r, &err);
-                return;
-        }
-        if (PQntuples(wf) == 0) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%s'", id);
-                return;
-        }
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        au_json_gen_map_open(g);
-        au_json_gen_kv_string(g, "workflow", id);
-        au_json_gen_string(g, "rows");
-        au_json_gen_array_open(g);
-        for (int i = 0; i < PQntuples(rows); i++) {
-                au_json_gen_map_open(g);
-                gen_kv_num(g, "seq", mem_pg_value(rows, i, 0));
-                gen_kv_text(g, "ts", mem_pg_value(rows, i, 1));
-                gen_kv_num(g, "ts_epoch_us", mem_pg_value(rows, i, 2));
-                gen_kv_text(g, "actor", mem_pg_value(rows, i, 3));
-                gen_kv_text(g, "action", mem_pg_value(rows, i, 4));
-                gen_kv_raw(g, "detail", mem_pg_value(rows, i, 5));
-                gen_kv_text(g, "prev_hash", mem_pg_value(rows, i, 6));
-                gen_kv_text(g, "hash", mem_pg_value(rows, i, 7));
-                au_json_gen_map_close(g);
-        }
-        au_json_gen_array_close(g);
-        if (verify) {
-                const char *bad = mem_pg_value(ver, 0, 0);
-                au_json_gen_string(g, "verify");
-                au_json_gen_map_open(g);
-                au_json_gen_kv_bool(g, "ok", bad == NULL);
-                au_json_gen_kv_uint64(g, "rows", (uint64_t) PQntuples(rows));
-                gen_kv_num(g, "first_bad_seq", bad);
-                au_json_gen_map_close(g);
-        }
-        au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
 }
 
 /* ---- simulate ---------------------------------------------------------------- */
@@ -858,7 +725,7 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
                 return;
         }
-        if (!(conn = get_conn(c, ret)))
+        if (!(conn = orc_get_conn(c, ret)))
                 return;
         for (size_t i = 0; i < w->n_steps && r >= 0; i++) {
                 _cleanup_pgresult_ PGresult *res = NULL;
@@ -885,7 +752,7 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
         }
         orc_pool_put(c, conn);
         if (r < 0) {
-                reply_db_error(c, ret, r, &err);
+                orc_reply_db_error(c, ret, r, &err);
                 return;
         }
 
@@ -1031,7 +898,7 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
         }
         au_json_gen_array_close(g);
         au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
+        orc_reply_json(ret, 200, g);
 }
 
 /* ---- one-off runs ---------------------------------------------------------------- */
@@ -1123,7 +990,7 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                 au_json_gen_kv_string(g2, "id", id);
                 au_json_gen_kv_string(g2, "state", "running");
                 au_json_gen_map_close(g2);
-                reply_json(ret, 202, g2);
+                orc_reply_json(ret, 202, g2);
                 return;
         }
 
@@ -1182,9 +1049,9 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                 au_json_gen_map_open(g2);
                 au_json_gen_kv_string(g2, "id", id);
                 au_json_gen_kv_string(g2, "state", state);
-                gen_kv_raw(g2, "result", result);
+                orc_gen_kv_raw(g2, "result", result);
                 au_json_gen_map_close(g2);
-                reply_json(ret, result ? 200 : 202, g2);
+                orc_reply_json(ret, result ? 200 : 202, g2);
         }
 }
 
@@ -1242,7 +1109,7 @@ void orc_nodes_list(orc_coord *c, orc_reply *ret) {
         }
         au_json_gen_array_close(g);
         au_json_gen_map_close(g);
-        reply_json(ret, 200, g);
+        orc_reply_json(ret, 200, g);
 }
 
 void orc_health(orc_coord *c, orc_reply *ret) {
@@ -1264,7 +1131,7 @@ void orc_health(orc_coord *c, orc_reply *ret) {
         au_json_gen_kv_bool(g, "redis", redis);
         au_json_gen_kv_string(g, "coordinator", c->id);
         au_json_gen_map_close(g);
-        reply_json(ret, db && redis ? 200 : 503, g);
+        orc_reply_json(ret, db && redis ? 200 : 503, g);
         if (!(db && redis))
                 ret->retry_after_s = 2;
 }

@@ -33,7 +33,6 @@
 #define CLAIM_IDLE_MS 5000
 #define STDERR_TAIL 2048
 
-char *orc_pg_array(char *const *items, size_t n);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
