@@ -20,7 +20,6 @@
 
 /* The limits fields, in the order DESIGN.md lists them. */
 
-
 void sbx_policy_init_default(sbx_policy *ret) {
         static const sbx_limits restricted_defaults = {
                 .memory_bytes = 256 * MiB,
@@ -81,11 +80,54 @@ void sbx_policy_init_default(sbx_policy *ret) {
                 .work_writable = true,
                 .enabled = true,
         };
+        p.level[SBX_TRUST_RESTRICTED].roles[SBX_ROLE_OPERATOR] = true;
+        p.level[SBX_TRUST_RESTRICTED].roles[SBX_ROLE_ADMIN] = true;
+        p.level[SBX_TRUST_STANDARD].roles[SBX_ROLE_OPERATOR] = true;
+        p.level[SBX_TRUST_STANDARD].roles[SBX_ROLE_ADMIN] = true;
+
         p.level[SBX_TRUST_ELEVATED] = p.level[SBX_TRUST_STANDARD];
         p.level[SBX_TRUST_ELEVATED].network_allowed[SBX_NET_EGRESS] = true;
+        p.level[SBX_TRUST_ELEVATED].roles[SBX_ROLE_OPERATOR] = false;
         p.level[SBX_TRUST_PRIVILEGED] = p.level[SBX_TRUST_ELEVATED];
+        /* ptrace and friends inside the run: a node's owner turns it on in policy.json. */
+        p.level[SBX_TRUST_PRIVILEGED].enabled = false;
 
         *ret = p;
+}
+
+static const char *const role_names[_SBX_ROLE_MAX] = {
+        [SBX_ROLE_VIEWER] = "viewer",
+        [SBX_ROLE_OPERATOR] = "operator",
+        [SBX_ROLE_ADMIN] = "admin",
+};
+
+/* The coordinator's spelling of a role; NULL for anything else. */
+const char *sbx_role_to_string(sbx_role r) {
+        if (r < 0 || r >= _SBX_ROLE_MAX)
+                return NULL;
+        return role_names[r];
+}
+
+/* Exact (case-sensitive) names only; _SBX_ROLE_INVALID for NULL or anything else. */
+sbx_role sbx_role_from_string(const char *s) {
+        if (!s)
+                return _SBX_ROLE_INVALID;
+        for (int i = 0; i < _SBX_ROLE_MAX; i++)
+                if (strcmp(s, role_names[i]) == 0)
+                        return (sbx_role) i;
+        return _SBX_ROLE_INVALID;
+}
+
+/*
+ * Whether role may submit runs at level: the level is enabled and its roles
+ * list names the role (sandbox.h). No ranking: the list is the whole answer.
+ */
+bool sbx_policy_allows_role(const sbx_policy *p, sbx_trust level, const char *role) {
+        sbx_role r = sbx_role_from_string(role);
+
+        if (!p || level < 0 || level >= _SBX_TRUST_MAX || r == _SBX_ROLE_INVALID)
+                return false;
+        return p->level[level].enabled && p->level[level].roles[r];
 }
 
 static int read_limits(yajl_val v, const char *path, sbx_limits *l, au_error *err) {
@@ -165,8 +207,36 @@ static int read_network(yajl_val v, const char *path, sbx_level_policy *lp, au_e
         return 0;
 }
 
+/* A level's "roles": the whole list of API roles that may submit it (may be empty). */
+static int read_roles(yajl_val v, const char *path, sbx_level_policy *lp, au_error *err) {
+        bool roles[_SBX_ROLE_MAX] = {};
+        const char *s;
+        int r;
+
+        r = au_json_check_array(v, path, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < v->u.array.len; i++) {
+                char item[160];
+
+                snprintf(item, sizeof(item), "%s[%zu]", path, i);
+                r = au_json_get_string(v->u.array.values[i], item, &s, err);
+                if (r < 0)
+                        return r;
+                sbx_role role = sbx_role_from_string(s);
+                if (role == _SBX_ROLE_INVALID)
+                        return au_error_set_field(
+                                err, item, "%s: unknown role '%s' (expected viewer, operator or admin)",
+                                item, s);
+                roles[role] = true;
+        }
+        memcpy(lp->roles, roles, sizeof(roles));
+        return 0;
+}
+
 static int read_level(yajl_val v, const char *path, sbx_level_policy *lp, au_error *err) {
-        static const char *const known[] = {"enabled", "work", "network", "defaults", "ceilings", NULL};
+        static const char *const known[] = {"enabled",  "work",  "network", "defaults",
+                                            "ceilings", "roles", NULL};
         char field[128];
         yajl_val x;
         int r;
@@ -190,6 +260,12 @@ static int read_level(yajl_val v, const char *path, sbx_level_policy *lp, au_err
         if ((x = au_json_get(v, "network"))) {
                 au_json_path(field, sizeof(field), path, "network");
                 r = read_network(x, field, lp, err);
+                if (r < 0)
+                        return r;
+        }
+        if ((x = au_json_get(v, "roles"))) {
+                au_json_path(field, sizeof(field), path, "roles");
+                r = read_roles(x, field, lp, err);
                 if (r < 0)
                         return r;
         }

@@ -109,14 +109,28 @@ sbx_spec *sbx_spec_free(sbx_spec *spec);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_spec *, sbx_spec_free);
 #define _cleanup_sbx_spec_ _cleanup_(sbx_spec_freep)
 
+/*
+ * The coordinator's API roles, as a policy names them ("viewer", "operator",
+ * "admin"). The sandbox only stores which may submit a level; the coordinator
+ * enforces it (sbx_policy_allows_role()).
+ */
+typedef enum sbx_role {
+        SBX_ROLE_VIEWER,
+        SBX_ROLE_OPERATOR,
+        SBX_ROLE_ADMIN,
+        _SBX_ROLE_MAX,
+        _SBX_ROLE_INVALID = -1,
+} sbx_role;
+
 /* Per trust level: defaults, ceilings, and what the level may have. */
 typedef struct sbx_level_policy {
         sbx_limits defaults;
         sbx_limits ceilings;
         sbx_network default_network;
         bool network_allowed[_SBX_NET_MAX];
-        bool work_writable; /* false: no /work at all (restricted) */
-        bool enabled;       /* a disabled level is rejected */
+        bool work_writable;        /* false: no /work at all (restricted) */
+        bool enabled;              /* a disabled level is rejected */
+        bool roles[_SBX_ROLE_MAX]; /* API roles that may submit runs at this level */
 } sbx_level_policy;
 
 typedef struct sbx_policy {
@@ -130,15 +144,34 @@ typedef struct sbx_policy {
 
 /*
  * The built-in policy: standard defaults 512 MiB, 50% CPU, 256 pids, 30 s wall,
- * 20 s CPU, 1 MiB output per stream, 64 MiB /work, loopback.
+ * 20 s CPU, 1 MiB output per stream, 64 MiB /work, loopback. restricted and
+ * standard may be submitted by operators and admins, elevated by admins only;
+ * privileged is disabled (a policy file turns it on, for admins by default).
  */
 void sbx_policy_init_default(sbx_policy *ret);
 
 /*
  * Loads a policy file (/etc/autoos/policy.json). Fields not given keep the
- * built-in values. On error ret is untouched and err names the field.
+ * built-in values; a level's "roles" (e.g. "levels":{"elevated":{"roles":
+ * ["admin"]}}) replaces that level's list whole. On error ret is untouched
+ * and err names the field.
  */
 int sbx_policy_load(const char *path, sbx_policy *ret, au_error *err);
+
+/* "viewer", "operator", "admin"; NULL (to_string) or _SBX_ROLE_INVALID (from_string) otherwise. */
+const char *sbx_role_to_string(sbx_role r);
+sbx_role sbx_role_from_string(const char *s);
+
+/*
+ * Whether an API key of role `role` ("viewer", "operator" or "admin", as the
+ * coordinator spells them) may submit a run at trust level `level` under
+ * policy p: true only when the level is enabled and its "roles" list names
+ * the role. Roles are not ranked here: the list is the whole answer, so the
+ * built-in ["operator","admin"] is what "operator and above" means. False
+ * for a NULL policy or role, an unknown role name and an invalid level.
+ * Pure: no I/O, safe from any thread.
+ */
+bool sbx_policy_allows_role(const sbx_policy *p, sbx_trust level, const char *role);
 
 /*
  * Parses a run spec (DESIGN.md "Run spec"). Unknown fields, wrong types,

@@ -39,8 +39,14 @@ check_status standard
 is "$(out fds)" "0 1 2 3 " "only stdio is open in a child (plus ls's own directory fd)"
 is "$(out pid1_fds)" "0, 1, 2, 3" "only stdio is open in the program (pid 1; 3 is ls's own)"
 
+# privileged is off unless a policy turns it on (the built-in policy: issue 10).
+run_json --trust privileged -- /bin/true
+is "$(jf .outcome)" rejected "privileged is rejected under the built-in policy"
+like "$(jf .error)" 'privileged level is disabled' "...saying the level is disabled ($(jf .error))"
+printf '{"levels":{"privileged":{"enabled":true}}}\n' >"$TEST_TMP/privileged.json"
+
 # Even the most trusted level holds no capability.
-run_json --trust privileged -- /bin/sh -c "$status_script"
+run_json --policy "$TEST_TMP/privileged.json" --trust privileged -- /bin/sh -c "$status_script"
 is "$(jf .outcome)" exited "privileged status run exits normally"
 for f in CapInh CapPrm CapEff CapBnd CapAmb; do
         is "$(out 1.$f)" 0000000000000000 "privileged: $f of pid 1 is empty"

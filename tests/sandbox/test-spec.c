@@ -585,6 +585,89 @@ static void policy_refused(const char *json, const char *field, const char *want
         unlink(path);
 }
 
+/* Loads json (with ') over the built-in policy into *p; false (and a failed test) if it does not load. */
+static bool load_policy(const char *json, sbx_policy *p) {
+        char path[] = "/tmp/test-spec-policy-XXXXXX";
+        au_error err = {};
+        int r;
+
+        sbx_policy_init_default(p);
+        if (write_policy(path, json) < 0) {
+                ok(false, "cannot write a temporary file");
+                return false;
+        }
+        r = sbx_policy_load(path, p, &err);
+        unlink(path);
+        if (r < 0) {
+                ok(false, "policy %s loads: %s", json, err.msg);
+                return false;
+        }
+        return true;
+}
+
+/* Who may submit each level: "roles" in the policy, sbx_policy_allows_role(). */
+static void test_roles(void) {
+        static const char *const roles[] = {"viewer", "operator", "admin"};
+        sbx_policy p;
+        char got[256] = "";
+
+        sbx_policy_init_default(&p);
+        /* One letter per level and role: the whole built-in table at once. */
+        for (int t = 0; t < _SBX_TRUST_MAX; t++) {
+                if (t > 0)
+                        strcat(got, " ");
+                strcat(got, sbx_trust_to_string(t));
+                strcat(got, ":");
+                for (size_t i = 0; i < ELEMENTSOF(roles); i++)
+                        strcat(got, sbx_policy_allows_role(&p, t, roles[i]) ? "y" : "n");
+        }
+        ok(strcmp(got, "restricted:nyy standard:nyy elevated:nny privileged:nnn") == 0,
+           "built-in: operator and admin submit restricted and standard, admin elevated, nobody privileged "
+           "(viewer/operator/admin: %s)",
+           got);
+        ok(!p.level[SBX_TRUST_PRIVILEGED].enabled && p.level[SBX_TRUST_PRIVILEGED].roles[SBX_ROLE_ADMIN] &&
+                   !p.level[SBX_TRUST_PRIVILEGED].roles[SBX_ROLE_OPERATOR],
+           "built-in privileged is disabled; enabling it gives it to admins only");
+        ok(!sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, NULL) &&
+                   !sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, "Admin") &&
+                   !sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, "root") &&
+                   !sbx_policy_allows_role(&p, _SBX_TRUST_INVALID, "admin") &&
+                   !sbx_policy_allows_role(&p, _SBX_TRUST_MAX, "admin") &&
+                   !sbx_policy_allows_role(NULL, SBX_TRUST_STANDARD, "admin"),
+           "unknown roles, levels and a NULL policy allow nothing");
+        ok(strcmp(sbx_role_to_string(SBX_ROLE_OPERATOR), "operator") == 0 &&
+                   sbx_role_from_string("viewer") == SBX_ROLE_VIEWER &&
+                   sbx_role_from_string("nobody") == _SBX_ROLE_INVALID &&
+                   sbx_role_to_string(_SBX_ROLE_MAX) == NULL,
+           "role names");
+
+        if (load_policy(
+                    "{'levels':{'privileged':{'enabled':true},'elevated':{'roles':['operator','admin']},"
+                    "'standard':{'roles':['admin']},'restricted':{'roles':['viewer','operator','admin']}}}",
+                    &p)) {
+                ok(sbx_policy_allows_role(&p, SBX_TRUST_PRIVILEGED, "admin") &&
+                           !sbx_policy_allows_role(&p, SBX_TRUST_PRIVILEGED, "operator"),
+                   "privileged enabled by the file: admins only (the built-in list)");
+                ok(sbx_policy_allows_role(&p, SBX_TRUST_ELEVATED, "operator") &&
+                           !sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, "operator") &&
+                           sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, "admin") &&
+                           sbx_policy_allows_role(&p, SBX_TRUST_RESTRICTED, "viewer"),
+                   "a level's roles list replaces the built-in one whole");
+        }
+        if (load_policy("{'levels':{'standard':{'roles':[]},'elevated':{'enabled':false}}}", &p))
+                ok(!sbx_policy_allows_role(&p, SBX_TRUST_STANDARD, "admin") &&
+                           !sbx_policy_allows_role(&p, SBX_TRUST_ELEVATED, "admin") &&
+                           sbx_policy_allows_role(&p, SBX_TRUST_RESTRICTED, "operator"),
+                   "an empty roles list and a disabled level admit nobody");
+
+        policy_refused("{'levels':{'elevated':{'roles':['admin','root']}}}", "levels.elevated.roles[1]",
+                       "levels.elevated.roles[1]: unknown role 'root'");
+        policy_refused("{'levels':{'elevated':{'roles':'admin'}}}", "levels.elevated.roles",
+                       "levels.elevated.roles");
+        policy_refused("{'levels':{'elevated':{'roles':[1]}}}", "levels.elevated.roles[0]",
+                       "levels.elevated.roles[0]");
+}
+
 static void test_policy_load(void) {
         char path[] = "/tmp/test-spec-policy-XXXXXX";
         sbx_policy p;
@@ -613,9 +696,9 @@ static void test_policy_load(void) {
            "level fields read, others keep built-in values");
         ok(p.level[SBX_TRUST_RESTRICTED].work_writable &&
                    p.level[SBX_TRUST_RESTRICTED].defaults.work_bytes == MiB &&
-                   p.level[SBX_TRUST_PRIVILEGED].enabled &&
+                   !p.level[SBX_TRUST_PRIVILEGED].enabled &&
                    p.level[SBX_TRUST_PRIVILEGED].network_allowed[SBX_NET_EGRESS],
-           "restricted given /work; privileged untouched");
+           "restricted given /work; privileged untouched (disabled)");
 
         /* The loaded policy drives specs. */
         refused_p("{'argv':['/bin/true'],'trust':'standard'}", &p, "trust",
@@ -678,5 +761,6 @@ int main(void) {
         test_documents();
         test_hand_built();
         test_policy_load();
+        test_roles();
         return done_testing();
 }
