@@ -105,6 +105,21 @@ x32-thread - killed'
 is "$("$PROBE" --list | sort | tr '\n' ' ')" "$(printf '%s\n' "$table" | cut -d' ' -f1 | sort | tr '\n' ' ')" \
         "every probe is classified here, and every name here is a probe"
 
+# foreign_abi_missing PROBE: measured on the host, with no filter at all: prints why
+# the probe's call cannot be checked and succeeds when the host itself has no such
+# entry (some kernels and hypervisors lack the 32-bit one: int $0x80 raises SIGSEGV
+# before any filter sees it). When the call returns, the filter must kill it.
+foreign_abi_missing() {
+        ("$PROBE" "$1") >/dev/null 2>&1
+        _rc=$?
+        [ "$_rc" -gt 128 ] || return 1
+        _sig=$(kill -l "$_rc" 2>/dev/null || echo "signal $((_rc - 128))")
+        case $1 in
+        i386-*) echo "host has no 32-bit syscall entry (int \$0x80 raises SIG$_sig without any filter)" ;;
+        *) echo "host has no x32 syscall entry (an x32 call raises SIG$_sig without any filter)" ;;
+        esac
+}
+
 # Batches: batch 0 holds the allowed and killed probes; refused probes go to the
 # first batch from 1 up that does not report their syscall yet.
 printf '%s\n' "$table" | awk '
@@ -160,7 +175,11 @@ while [ "$b" -le "$nbatches" ]; do
                         is "$e" "${what#allowed:}" "$p: allowed at standard ($(printf '%s\n' "$stdout" | grep "^$p:" | cut -d' ' -f2-))"
                         ;;
                 killed)
-                        is "$e" 159 "$p: killed by SIGSYS before the call (exit 128+31)"
+                        if why=$(foreign_abi_missing "$p"); then
+                                skip 1 "$why"
+                        else
+                                is "$e" 159 "$p: killed by SIGSYS before the call (exit 128+31)"
+                        fi
                         ;;
                 esac
         done <"$TEST_TMP/batches"
