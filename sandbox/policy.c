@@ -314,6 +314,11 @@ static int validate_level(const sbx_level_policy *lp, const char *name, au_error
                 return au_error_set_field(err, field, "%s: '%s' is not in levels.%s.network.allowed", field,
                                           sbx_network_to_string(lp->default_network), name);
         }
+        /* Every spec of the level without a network would be refused (spec.c). */
+        if (lp->enabled && lp->default_network == SBX_NET_EGRESS) {
+                snprintf(field, sizeof(field), "levels.%s.network.default", name);
+                return au_error_set_field(err, field, "%s: egress is not configured on this node", field);
+        }
         return 0;
 }
 

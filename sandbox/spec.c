@@ -25,9 +25,6 @@
 #define SPEC_MAX_COMPONENT 255
 #define SPEC_DEFAULT_FILE_MODE 0644
 
-
-
-
 static char **strv_free(char **l) {
         if (l)
                 for (char **p = l; *p; p++)
@@ -340,6 +337,13 @@ int sbx_spec_apply_policy(sbx_spec *spec, const sbx_policy *policy, au_error *er
         if (!lp->network_allowed[spec->network])
                 return au_error_set_field(err, "network", "network: '%s' is not allowed at the %s level",
                                           sbx_network_to_string(spec->network), level);
+        /*
+         * No node can give a run egress yet (nothing configures the veth and
+         * nftables DESIGN.md describes): refused here, as rejected, rather
+         * than failing every node it is moved to as sandbox_error.
+         */
+        if (spec->network == SBX_NET_EGRESS)
+                return au_error_set_field(err, "network", "network: egress is not configured on this node");
 
         r = check_argv_env(spec, policy, err);
         if (r < 0)

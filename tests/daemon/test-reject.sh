@@ -35,6 +35,8 @@ reject noargv-1 '{"id":"noargv-1"}' 'argv' "no argv"
 reject rel-1 '{"id":"rel-1","argv":["true"]}' 'argv' "relative program path"
 reject trust-1 '{"id":"trust-1","argv":["/bin/true"],"trust":"root"}' 'trust' "unknown trust level"
 reject net-1 '{"id":"net-1","argv":["/bin/true"],"network":"everything"}' 'network' "unknown network mode"
+reject egress-1 '{"id":"egress-1","argv":["/bin/true"],"trust":"elevated","network":"egress"}' \
+        '^network: egress is not configured on this node$' "network egress (no node has it yet), rejected not sandbox_error"
 reject wfs-1 '{"id":"wfs-1","workflow":"w","step":"s","attempt":1,"argv":["/bin/true"],"limits":{"wall_ms":"x"}}' \
         'limits\.wall_ms' "wall_ms of the wrong type, in a workflow"
 is "$(jf '[.workflow, .step, (.attempt | tostring)] | join(" ")' "$RESULT")" "w s 1" \
@@ -73,7 +75,7 @@ wait_result good-1 5
 is "$(jf .outcome "$RESULT") $(jf .stdout "$RESULT")" "exited still here" "and still runs the good job that follows"
 wait_for 3 eval '[ "$(pending)" = 0 ]'
 is "$(pending)" 0 "every entry, good or bad, is acknowledged"
-is "$(metric autoosd_runs_total rejected)" 15 "metrics: autoosd_runs_total{outcome=rejected}"
+is "$(metric autoosd_runs_total rejected)" 16 "metrics: autoosd_runs_total{outcome=rejected}"
 is "$(metric autoosd_run_duration_seconds_count)" 1 "rejected specs are not timed as runs"
 
 # The control socket refuses the same way, with the field named.

@@ -126,7 +126,7 @@ static void test_full(void) {
                 "'blob':{'base64':'AP/+AQ=='}},'trust':'elevated','limits':{'memory_bytes':1073741824,"
                 "'cpu_percent':100,'pids':10,'wall_ms':1000,'cpu_ms':500,'output_bytes':4096,'work_bytes':"
                 "4194304},"
-                "'network':'egress'}");
+                "'network':'none'}");
 
         if (!s) {
                 skip(7, "no spec");
@@ -148,7 +148,7 @@ static void test_full(void) {
         ok(s->files[2].size == 4 && memcmp(s->files[2].data, "\0\xFF\xFE\x01", 4) == 0 &&
                    s->files[2].mode == 0644,
            "binary file from base64");
-        ok(s->trust == SBX_TRUST_ELEVATED && s->network == SBX_NET_EGRESS && s->network_set &&
+        ok(s->trust == SBX_TRUST_ELEVATED && s->network == SBX_NET_NONE && s->network_set &&
                    s->limits.memory_bytes == 1024 * MiB && s->limits.pids == 10 &&
                    s->limits.work_bytes == 4 * MiB,
            "trust, network, limits");
@@ -465,6 +465,30 @@ static void test_network_levels(void) {
         p.level[SBX_TRUST_ELEVATED].enabled = false;
         refused_p("{'argv':['/bin/true'],'trust':'elevated'}", &p, "trust",
                   "trust: the elevated level is disabled on this node");
+
+        /*
+         * egress: allowed by the policy at elevated and privileged, but no node
+         * can give it yet, so the spec itself is refused (rejected), naming the
+         * field, instead of failing as sandbox_error on every node it is moved to.
+         */
+        sbx_policy_init_default(&p);
+        p.level[SBX_TRUST_PRIVILEGED].enabled = true;
+        refused("{'argv':['/bin/true'],'trust':'elevated','network':'egress'}", "network",
+                "network: egress is not configured on this node");
+        refused_p("{'argv':['/bin/true'],'trust':'privileged','network':'egress'}", &p, "network",
+                  "network: egress is not configured on this node");
+        _cleanup_sbx_spec_ sbx_spec *e =
+                accepted("{'argv':['/bin/true'],'trust':'elevated','network':'loopback'}");
+        ok(e && e->network == SBX_NET_LOOPBACK, "elevated with loopback is accepted");
+        au_error err = {};
+        sbx_spec h = {.argv = (char *[]){"/bin/true", NULL},
+                      .trust = SBX_TRUST_ELEVATED,
+                      .network = SBX_NET_EGRESS,
+                      .network_set = true};
+        ok(sbx_spec_apply_policy(&h, &p, &err) == -EINVAL && strcmp(err.field, "network") == 0 &&
+                   strstr(err.msg, "egress is not configured on this node"),
+           "hand-built egress at elevated refused: %s", err.msg);
+        free(h.cwd);
 }
 
 static void test_documents(void) {
@@ -675,8 +699,8 @@ static void test_policy_load(void) {
 
         if (write_policy(path,
                          "{'default_trust':'restricted','max_argv':16,'max_spec_bytes':100000,'max_files':3,"
-                         "'levels':{'standard':{'enabled':false},'elevated':{'network':{'default':'egress',"
-                         "'allowed':['egress']},'defaults':{'pids':100},'ceilings':{'pids':200}},"
+                         "'levels':{'standard':{'enabled':false},'elevated':{'network':{'default':'none',"
+                         "'allowed':['none','egress']},'defaults':{'pids':100},'ceilings':{'pids':200}},"
                          "'restricted':{'work':true,'defaults':{'work_bytes':1048576},"
                          "'ceilings':{'work_bytes':2097152}}}}") < 0) {
                 skip(4, "cannot write a temporary file");
@@ -688,8 +712,9 @@ static void test_policy_load(void) {
         ok(p.default_trust == SBX_TRUST_RESTRICTED && p.max_argv == 16 && p.max_spec_bytes == 100000 &&
                    p.max_files == 3 && !p.level[SBX_TRUST_STANDARD].enabled,
            "top-level fields read");
-        ok(p.level[SBX_TRUST_ELEVATED].default_network == SBX_NET_EGRESS &&
-                   !p.level[SBX_TRUST_ELEVATED].network_allowed[SBX_NET_NONE] &&
+        ok(p.level[SBX_TRUST_ELEVATED].default_network == SBX_NET_NONE &&
+                   !p.level[SBX_TRUST_ELEVATED].network_allowed[SBX_NET_LOOPBACK] &&
+                   p.level[SBX_TRUST_ELEVATED].network_allowed[SBX_NET_EGRESS] &&
                    p.level[SBX_TRUST_ELEVATED].defaults.pids == 100 &&
                    p.level[SBX_TRUST_ELEVATED].ceilings.pids == 200 &&
                    p.level[SBX_TRUST_ELEVATED].defaults.memory_bytes == 512 * MiB,
@@ -721,6 +746,9 @@ static void test_policy_load(void) {
         policy_refused("{'levels':{'standard':{'network':{'allowed':['none']}}}}",
                        "levels.standard.network.default",
                        "'loopback' is not in levels.standard.network.allowed");
+        policy_refused("{'levels':{'elevated':{'network':{'default':'egress','allowed':['egress']}}}}",
+                       "levels.elevated.network.default",
+                       "levels.elevated.network.default: egress is not configured on this node");
         policy_refused("{'levels':{'standard':{'network':{'allowed':['none','wifi']}}}}",
                        "levels.standard.network.allowed[1]", "unknown network 'wifi'");
         policy_refused("{'levels':{'standard':{'enabled':'yes'}}}", "levels.standard.enabled",
