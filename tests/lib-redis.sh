@@ -50,9 +50,11 @@ pid_alive() {
 }
 
 # wait_for SECONDS CMD [ARG]...: polls CMD every 50 ms until it succeeds (0) or
-# SECONDS (decimals allowed) have passed (1).
+# SECONDS (decimals allowed) times AUTOOS_TIME_SCALE (tests/lib.sh: how slow
+# this host is now) have passed (1). It returns as soon as CMD succeeds, so the
+# scale costs time only when the condition never comes.
 wait_for() {
-        _wf_deadline=$(($(now_ms) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')))
+        _wf_deadline=$(($(now_ms) + $(awk -v s="$1" -v k="${AUTOOS_TIME_SCALE:-1}" 'BEGIN { printf "%d", s * k * 1000 }')))
         shift
         while :; do
                 "$@" && return 0

@@ -107,6 +107,34 @@ unlike() {
         fi
 }
 
+# --- time bounds ----------------------------------------------------------------
+
+# A few tests bound how long something the user waits for may take (a cancel
+# taking effect, a lost node noticed). Those bounds were set on a host where a
+# fork+exec of /bin/true from the shell takes about 1 ms; on a host five times
+# slower, or with both CPUs busy, the same promise takes longer. time_bound MS
+# prints MS times AUTOOS_TIME_SCALE, which is measured once per test script
+# (20 fork+execs, rounded up to whole milliseconds each, at least 1, at most
+# 10) unless set. Conditions are never waited for with it: wait_for returns as
+# soon as they hold.
+if [ -z "${AUTOOS_TIME_SCALE:-}" ]; then
+        _ts0=$(date +%s%N)
+        _tsi=0
+        while [ $_tsi -lt 20 ]; do
+                /bin/true
+                _tsi=$((_tsi + 1))
+        done
+        AUTOOS_TIME_SCALE=$((($(date +%s%N) - _ts0 + 19999999) / 20000000))
+        [ "$AUTOOS_TIME_SCALE" -lt 1 ] && AUTOOS_TIME_SCALE=1
+        [ "$AUTOOS_TIME_SCALE" -gt 10 ] && AUTOOS_TIME_SCALE=10
+fi
+export AUTOOS_TIME_SCALE
+
+# time_bound MS: MS scaled to this host's speed (above).
+time_bound() {
+        echo $(($1 * AUTOOS_TIME_SCALE))
+}
+
 # cmp_ok A OP B DESC: numeric comparison, OP one of < <= > >= == !=; decimals allowed.
 cmp_ok() {
         if awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {

@@ -9,7 +9,10 @@
 # same port and dir) and PostgreSQL (pg_ctl stop -m immediate), each started
 # again 0.1-1 s later; the next fault comes 0.1-0.9 s after the fleet is
 # healthy again (the coordinator's /healthz 200, every node beating and
-# connected), until the workflow ends. Every kind comes at least twice.
+# connected), until the workflow ends. Every kind comes at least twice while
+# the workflow runs, however fast the host: an approval step (gate) after
+# stage four holds the rest of the workflow until the driver has injected
+# every kind twice, and only then does a second operator key approve it.
 #
 # Then: the workflow succeeded; every step succeeded exactly once (one
 # applied success, on its last attempt); every result a node sent reached
@@ -38,9 +41,12 @@ diag "seed: $SEED (FAULTS_SEED=$SEED repeats this plan)"
 STAGES=8
 CHAINS=4
 LEN=6
+GATE_AFTER=4 # the approval step "gate" needs this stage's join
 NODES="n1 n2 n3"
-# Injection stops when the workflow has ended or after this long.
+# Injection stops when the workflow has ended, or after this long once every
+# kind came twice; it never goes on past INJECT_MAX_MS.
 INJECT_MS=${FAULTS_INJECT_MS:-100000}
+INJECT_MAX_MS=${FAULTS_INJECT_MAX_MS:-300000}
 # Every step's command line carries this marker: a process holding it after
 # the runs is a leftover. MARK_RE matches it without matching itself (grep's argv).
 MARK=autoos-faults-$$-$SEED
@@ -54,8 +60,9 @@ DAEMON_PIDS=$TEST_TMP/daemon-pids # every autoosd pid (names their run cgroups)
 
 # --- the workflow ------------------------------------------------------------------
 
-# steps.tsv: id, needs (comma-separated), script, expected stdout.
-awk -v seed="$SEED" -v stages=$STAGES -v chains=$CHAINS -v len=$LEN -v mark="$MARK" '
+# steps.tsv: id, needs (comma-separated), script, expected stdout; the
+# approval step "gate" has no script, and passes its need's output on.
+awk -v seed="$SEED" -v stages=$STAGES -v chains=$CHAINS -v len=$LEN -v gate=$GATE_AFTER -v mark="$MARK" '
 function pause() { return sprintf("sleep %.3f; ", (50 + int(rand() * 251)) / 1000) }
 BEGIN {
         srand(seed)
@@ -77,7 +84,8 @@ BEGIN {
                                         script = script "v=$(cat /work/inputs/" prev ".stdout); "
                                         val[id] = val[prev] + inc
                                 }
-                                print id, prev, script "echo $((v + " inc "))", sprintf("%d", val[id])
+                                needs = (k == 1 && s == gate + 1) ? "gate" : prev
+                                print id, needs, script "echo $((v + " inc "))", sprintf("%d", val[id])
                         }
                 id = "j" s
                 needs = ""
@@ -91,15 +99,18 @@ BEGIN {
                 }
                 val[id] = sum
                 print id, needs, script "))", sprintf("%d", sum)
+                if (s == gate)
+                        print "gate", id, "", ""
         }
 }' >"$TEST_TMP/steps.tsv"
-NSTEPS=$(wc -l <"$TEST_TMP/steps.tsv")
+NSTEPS=$(grep -vc '^gate' "$TEST_TMP/steps.tsv") # steps that run
 jq -Rn '{name: "faults", steps: [inputs | split("\t") |
+        (if .[0] == "gate" then {id: .[0], kind: "approval"} else
         {id: .[0], run: {argv: ["/bin/sh", "-c", .[2]]},
-         retry: {max_attempts: 5, backoff_ms: 100, max_backoff_ms: 1000}} +
+         retry: {max_attempts: 5, backoff_ms: 100, max_backoff_ms: 1000}} end) +
         (if .[1] == "" then {} else {needs: (.[1] | split(","))} end)]}' \
         <"$TEST_TMP/steps.tsv" >"$TEST_TMP/wf.json" || bail_out "could not build the workflow"
-cut -f1,4 "$TEST_TMP/steps.tsv" | tr '\t' = | sort >"$TEST_TMP/expected"
+grep -v '^gate' "$TEST_TMP/steps.tsv" | cut -f1,4 | tr '\t' = | sort >"$TEST_TMP/expected"
 
 # plan: kind, node, gap before it (ms), down time (ms). Rounds of the four
 # kinds in a random order, so every kind comes twice in the first eight.
@@ -126,6 +137,7 @@ REDIS_EXTRA="--appendonly yes --appendfsync always"
 pg_start
 redis_start
 KEY=$(key_create operator operator)
+APPROVER=$(key_create approver operator) # approvals come from someone other than the submitter
 coord_start c1 || bail_out "the coordinator did not start"
 : >"$DAEMON_PIDS"
 for n in $NODES; do
@@ -189,10 +201,11 @@ wf_db_state() {
 # --- the run -----------------------------------------------------------------------------
 
 id=$(wf_submit "$TEST_TMP/wf.json") || bail_out "the workflow was not accepted"
-is "$NSTEPS" 200 "the workflow has 200 steps"
+is "$NSTEPS" 200 "the workflow has 200 steps that run (and the approval step gate)"
 is "$(rcli CONFIG GET appendonly | tail -n 1) $(rcli CONFIG GET appendfsync | tail -n 1)" "yes always" \
         "redis-server keeps an append-only file, fsynced at every write"
 t0=$(now_ms)
+gate_approved=0
 f_total=0
 f_autoosd=0
 f_coordinator=0
@@ -200,9 +213,25 @@ f_redis=0
 f_postgres=0
 f_survived=0
 : >"$TEST_TMP/faults.log"
+every_kind_twice() {
+        [ "$f_autoosd" -ge 2 ] && [ "$f_coordinator" -ge 2 ] && [ "$f_redis" -ge 2 ] && [ "$f_postgres" -ge 2 ]
+}
+# gate_approve: approves the gate once it waits (returns 1 while it does not).
+gate_approve() {
+        [ "$gate_approved" = 1 ] && return 0
+        [ "$(psql_q "SELECT state FROM steps WHERE workflow_id = '$id' AND step_id = 'gate'" 2>/dev/null)" = \
+                awaiting_human ] || return 1
+        api_as "$APPROVER" POST "/v1/workflows/$id/steps/gate/approve"
+        [ "$HTTP_STATUS" = 200 ] || return 1
+        gate_approved=1
+        diag "the gate was approved after $f_total faults, $((($(now_ms) - t0) / 1000)) s into the workflow"
+}
 while read -r kind node gap down <&3; do
         [ "$(wf_db_state)" = running ] || break
-        [ $(($(now_ms) - t0)) -lt "$INJECT_MS" ] || break
+        elapsed=$(($(now_ms) - t0))
+        [ "$elapsed" -lt "$INJECT_MAX_MS" ] || break
+        [ "$elapsed" -ge "$INJECT_MS" ] && every_kind_twice && break
+        every_kind_twice && gate_approve
         ms_sleep "$gap"
         [ "$kind" = autoosd ] || node=-
         t_f=$(now_ms)
@@ -221,12 +250,11 @@ while read -r kind node gap down <&3; do
         fi
 done 3<"$TEST_TMP/plan"
 t_inject=$(now_ms)
+# The gate holds the workflow until approved: approve it now if the loop ended first.
+wait_for 300 gate_approve || diag "the gate could not be approved: $(wf_steps "$id" | tr ' ' '\n' | grep '^gate=')"
 diag "faults, in order:" "$(cat "$TEST_TMP/faults.log")"
 diag "faults injected: $f_total (autoosd $f_autoosd, coordinator $f_coordinator, redis $f_redis, postgres $f_postgres); survived: $f_survived"
 cmp_ok "$f_survived" == "$f_total" "the fleet was healthy again after every fault"
-every_kind_twice() {
-        [ "$f_autoosd" -ge 2 ] && [ "$f_coordinator" -ge 2 ] && [ "$f_redis" -ge 2 ] && [ "$f_postgres" -ge 2 ]
-}
 ok "faults of every kind, each at least twice, while the workflow ran" every_kind_twice
 
 # Ended: in a final state, or waiting for a human (a step out of attempts).
@@ -236,7 +264,7 @@ wf_settled() {
         esac
         return 1
 }
-wait_for 60 wf_settled
+wait_for 300 wf_settled
 state=$(wf_state "$id")
 if [ "$state" = succeeded ]; then
         tap_result 0 "the workflow succeeded"
@@ -279,15 +307,16 @@ sleep 0.5
 
 W="workflow_id = '$id'"
 is "$(psql_q "SELECT string_agg(state || ':' || n, ' ') FROM (SELECT state, count(*) n FROM steps WHERE $W
-              GROUP BY state ORDER BY state) s")" "succeeded:200" "every step succeeded"
+              GROUP BY state ORDER BY state) s")" "succeeded:201" "every step succeeded (the gate approved)"
 
 # One applied success per step, on its last attempt, with its runs row and its dispatch.
 RES="SELECT detail->>'step' step, (detail->>'attempt')::int att, detail->>'node' node FROM audit_log
      WHERE $W AND action = 'result' AND detail->>'outcome' = 'exited' AND (detail->>'exit_code')::int = 0"
 is "$(psql_q "SELECT string_agg(step_id || ' x' || n, ' ') FROM (SELECT s.step_id, count(o.step) n FROM steps s
-              LEFT JOIN ($RES) o ON o.step = s.step_id WHERE s.$W GROUP BY s.step_id HAVING count(o.step) <> 1) x")" \
+              LEFT JOIN ($RES) o ON o.step = s.step_id WHERE s.$W AND s.kind <> 'approval'
+              GROUP BY s.step_id HAVING count(o.step) <> 1) x")" \
         "" "every step has exactly one final state: one success applied"
-is "$(psql_q "SELECT string_agg(s.step_id || ':' || s.attempt, ' ') FROM steps s WHERE s.$W AND NOT (
+is "$(psql_q "SELECT string_agg(s.step_id || ':' || s.attempt, ' ') FROM steps s WHERE s.$W AND s.kind <> 'approval' AND NOT (
                 EXISTS (SELECT 1 FROM ($RES) o WHERE o.step = s.step_id AND o.att = s.attempt AND o.node = s.node)
             AND EXISTS (SELECT 1 FROM runs r WHERE r.$W AND r.step_id = s.step_id AND r.attempt = s.attempt
                         AND NOT r.late AND r.outcome = 'exited' AND r.exit_code = 0)
@@ -304,7 +333,7 @@ bad=$(psql_q "SELECT string_agg(step_id || ':' || att || ' dispatched ' || d || 
                (SELECT count(*) FROM ($AUD) a WHERE a.action = 'dispatched' AND a.step = s.step_id AND a.att = g.att) d,
                (SELECT count(*) FROM ($AUD) a WHERE a.action IN ('moved', 'retry_scheduled', 'step_moved')
                  AND a.step = s.step_id AND a.att = g.att) g
-          FROM steps s CROSS JOIN LATERAL generate_series(1, s.attempt) g(att) WHERE s.$W) x
+          FROM steps s CROSS JOIN LATERAL generate_series(1, s.attempt) g(att) WHERE s.$W AND s.kind <> 'approval') x
         WHERE d <> 1 OR g <> (CASE WHEN att < attempt THEN 1 ELSE 0 END)")
 is "$bad" "" "every attempt dispatched once, and each one before the last given up once, with its reason"
 
@@ -346,7 +375,8 @@ diag "runs: $(psql_q "SELECT count(*) || ' (' || count(*) FILTER (WHERE late) ||
         "fleet chain: $(psql_q "SELECT count(*) FROM audit_log WHERE workflow_id IS NULL AND action = 'node_lost'") node_lost rows"
 
 # Data passing: every step's output is the value computed from its inputs.
-psql_q "SELECT step_id || '=' || rtrim(convert_from(decode(output_b64, 'base64'), 'UTF8'), E'\n') FROM steps WHERE $W" |
+psql_q "SELECT step_id || '=' || rtrim(convert_from(decode(output_b64, 'base64'), 'UTF8'), E'\n') FROM steps
+        WHERE $W AND kind <> 'approval'" |
         sort >"$TEST_TMP/got"
 is "$(comm -3 "$TEST_TMP/expected" "$TEST_TMP/got" | tr '\t' '+' | head -n 6 | tr '\n' ' ')" "" \
         "every step's output is the one expected from its inputs (+: got)"

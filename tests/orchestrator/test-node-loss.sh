@@ -43,12 +43,14 @@ lost_us=$(psql_q "SELECT min(ts_epoch_us) FROM audit_log WHERE workflow_id IS NU
 ok "node_lost for $first is in the fleet audit chain" test -n "$lost_us"
 lost_ms=$((${lost_us:-0} / 1000))
 diag "node lost detected $((lost_ms - t_kill)) ms after the kill; workflow done $((t_done - lost_ms)) ms after that"
-cmp_ok "$((lost_ms - t_kill))" '<=' 3500 "the loss is detected within 3.5 s of the kill (heartbeat 1 s, timeout 2 s)"
+# node_timeout is 2 s; the slack past it (a monitor tick, a beat in flight) is scaled to this host.
+detect=$((2000 + $(time_bound 1500)))
+cmp_ok "$((lost_ms - t_kill))" '<=' "$detect" "the loss is detected within $detect ms of the kill (heartbeat 1 s, timeout 2 s)"
 cmp_ok "$((lost_ms - t_kill))" '>=' 0 "and not before it"
 # The step's second run: from the runs row of attempt 2 (finished_at), against the detection.
 fin_ms=$(psql_q "SELECT (extract(epoch FROM finished_at) * 1000)::bigint FROM runs
                  WHERE workflow_id = '$id' AND step_id = 'work' AND attempt = 2")
-cmp_ok "$((${fin_ms:-0} - lost_ms))" '<=' 5000 "the step completed on $other within 5 s of the loss being detected ($((${fin_ms:-0} - lost_ms)) ms)"
+cmp_ok "$((${fin_ms:-0} - lost_ms))" '<=' "$(time_bound 5000)" "the step completed on $other within $(time_bound 5000) ms of the loss being detected ($((${fin_ms:-0} - lost_ms)) ms)"
 is "$(psql_q "SELECT count(*) FROM audit_log WHERE workflow_id IS NULL AND action = 'node_lost'
               AND detail::text LIKE '%\"$first\"%'")" 1 "one node_lost row for it"
 
