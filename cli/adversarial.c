@@ -216,6 +216,9 @@ static const attack_def catalogue[] = {
           "socket", 0, 0, 0, {} },
         { "kernel", "raw-socket", "raw IPv4/IPv6 and SOCK_PACKET sockets refused (EPERM), reported", KIND_ONE, "",
           CONTAINED_EXIT, 0, "socket", 0, 0, 0, {} },
+        { "kernel", "netlink", "netlink other than NETLINK_ROUTE (audit, uevent, sock_diag, netfilter, xfrm, "
+                               "generic...) refused (EPERM), reported", KIND_ONE, "", CONTAINED_EXIT, 0, "socket", 0, 0,
+          0, {} },
         { "kernel", "tiocsti", "TIOCSTI refused (EPERM) on any fd, high bits too, reported", KIND_ONE, "",
           CONTAINED_EXIT, 0, "ioctl", 0, 0, 0, {} },
         { "kernel", "tioclinux", "TIOCLINUX refused (EPERM), reported", KIND_ONE, "", CONTAINED_EXIT, 0, "ioctl", 0,

@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
@@ -437,7 +438,14 @@ static const struct conditional_rule {
 
         /* Sockets by family; INET types by the low 4 bits (flags live above). */
         {"socket", ALL, 1, {LOW32_EQ(0, AF_UNIX)}},
-        {"socket", DP, 1, {LOW32_EQ(0, AF_NETLINK)}},
+        /*
+         * Netlink: NETLINK_ROUTE only (addresses, links and routes of the run's
+         * own network namespace: getaddrinfo and ip need it). The other
+         * protocols reach state that is not per-namespace or is a kernel attack
+         * surface of its own: audit, uevents, sock_diag, netfilter, xfrm,
+         * generic netlink families, crypto... Restricted has no netlink at all.
+         */
+        {"socket", DP, 2, {LOW32_EQ(0, AF_NETLINK), LOW32_EQ(2, NETLINK_ROUTE)}},
         {"socket", DP, 2, {LOW32_EQ(0, AF_INET), ARG(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)}},
         {"socket", DP, 2, {LOW32_EQ(0, AF_INET), ARG(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM)}},
         {"socket", DP, 2, {LOW32_EQ(0, AF_INET), ARG(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET)}},

@@ -1487,6 +1487,36 @@ static int a_raw_socket(int argc, char **argv) {
         return finish();
 }
 
+/*
+ * Netlink reaches kernel state well beyond the run's network namespace (the
+ * audit log, device uevents, every socket's diagnostics, netfilter, xfrm,
+ * generic netlink families): only NETLINK_ROUTE may be opened. Protocols that
+ * may be modules get an invalid socket type (EINVAL before any load).
+ */
+static int a_netlink(int argc, char **argv) {
+        (void) argc;
+        (void) argv;
+        static const struct {
+                const char *name;
+                int proto, type;
+        } tries[] = {
+                {"NETLINK_AUDIT", 9, SOCK_RAW},           {"NETLINK_KOBJECT_UEVENT", 15, SOCK_DGRAM},
+                {"NETLINK_SOCK_DIAG", 4, SOCK_RAW},       {"NETLINK_GENERIC", 16, SOCK_RAW},
+                {"NETLINK_NETFILTER", 12, BAD_SOCK_TYPE}, {"NETLINK_XFRM", 6, BAD_SOCK_TYPE},
+                {"NETLINK_CRYPTO", 21, BAD_SOCK_TYPE},    {"NETLINK_SELINUX", 7, BAD_SOCK_TYPE},
+                {"NETLINK_CONNECTOR", 11, BAD_SOCK_TYPE},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(tries); i++) {
+                char what[64];
+                snprintf(what, sizeof(what), "socket %s", tries[i].name);
+                REFUSE_FD(what, socket(AF_NETLINK, tries[i].type | SOCK_CLOEXEC, tries[i].proto));
+        }
+        /* The protocol is an int to the kernel: AUDIT with junk above it is still AUDIT. */
+        REFUSE_FD("socket NETLINK_AUDIT with high bits",
+                  syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, (1UL << 32) | 9UL));
+        return finish();
+}
+
 /* A pty of the sandbox's own devpts (slave fd), or /dev/null when none can be made. */
 static int own_tty(const char **what) {
         int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -2465,6 +2495,7 @@ static const struct attack {
         {"af-alg", a_af_alg},
         {"af-packet", a_af_packet},
         {"raw-socket", a_raw_socket},
+        {"netlink", a_netlink},
         {"tiocsti", a_tiocsti},
         {"tioclinux", a_tioclinux},
         {"kexec", a_kexec},

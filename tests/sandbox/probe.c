@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -370,6 +371,42 @@ static long p_socket_inet6(void) {
 static long p_socket_netlink(void) {
         return sock(AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */);
 }
+/*
+ * Netlink protocols other than NETLINK_ROUTE. Those built into every kernel
+ * get a real socket; those that may be modules (netfilter, xfrm) an invalid
+ * type, which the kernel refuses (EINVAL) before it could load one.
+ */
+static long p_netlink_audit(void) {
+        return sock(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+}
+static long p_netlink_uevent(void) {
+        return sock(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT);
+}
+static long p_netlink_sock_diag(void) {
+        return sock(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
+}
+static long p_netlink_generic(void) {
+        return sock(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
+}
+static long p_netlink_netfilter(void) {
+        return sock(AF_NETLINK, BAD_SOCK_TYPE, NETLINK_NETFILTER);
+}
+static long p_netlink_xfrm(void) {
+        return sock(AF_NETLINK, BAD_SOCK_TYPE, NETLINK_XFRM);
+}
+/* The kernel reads the protocol as an int: junk above it changes nothing, either way. */
+static long p_netlink_audit_high(void) {
+        long fd = syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, (1UL << 32) | NETLINK_AUDIT);
+        if (fd >= 0)
+                close((int) fd);
+        return fd;
+}
+static long p_netlink_route_high(void) {
+        long fd = syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, (1UL << 32) | NETLINK_ROUTE);
+        if (fd >= 0)
+                close((int) fd);
+        return fd;
+}
 static long p_socketpair_unix(void) {
         int sv[2];
         long r = syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
@@ -549,6 +586,14 @@ static const struct probe probes[] = {
         {"socket-inet", p_socket_inet},
         {"socket-inet6", p_socket_inet6},
         {"socket-netlink", p_socket_netlink},
+        {"netlink-audit", p_netlink_audit},
+        {"netlink-uevent", p_netlink_uevent},
+        {"netlink-sock-diag", p_netlink_sock_diag},
+        {"netlink-generic", p_netlink_generic},
+        {"netlink-netfilter", p_netlink_netfilter},
+        {"netlink-xfrm", p_netlink_xfrm},
+        {"netlink-audit-high", p_netlink_audit_high},
+        {"netlink-route-high", p_netlink_route_high},
         {"socketpair-unix", p_socketpair_unix},
         {"clone-plain", p_clone_plain},
         {"clone3-plain", p_clone3_plain},

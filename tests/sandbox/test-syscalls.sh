@@ -84,6 +84,14 @@ socket-unix socket allowed:1
 socket-inet socket allowed:1
 socket-inet6 socket allowed:1
 socket-netlink socket allowed:1
+netlink-audit socket refused
+netlink-uevent socket refused
+netlink-sock-diag socket refused
+netlink-generic socket refused
+netlink-netfilter socket refused
+netlink-xfrm socket refused
+netlink-audit-high socket refused
+netlink-route-high socket allowed:1
 socketpair-unix socketpair allowed:1
 clone-plain clone allowed:1
 clone3-plain clone3 allowed:1
