@@ -223,6 +223,8 @@ static const attack_def catalogue[] = {
           CONTAINED_EXIT, 0, "ioctl", 0, 0, 0, {} },
         { "kernel", "tioclinux", "TIOCLINUX refused (EPERM), reported", KIND_ONE, "", CONTAINED_EXIT, 0, "ioctl", 0,
           0, 0, {} },
+        { "kernel", "tiocsetd", "TIOCSETD (tty line disciplines) refused (EPERM) on the run's own pty, high bits "
+                                "too, reported", KIND_ONE, "", CONTAINED_EXIT, 0, "ioctl", 0, 0, 0, {} },
         { "kernel", "kexec", "kexec_load, kexec_file_load, reboot refused (EPERM), reported", KIND_ONE, "",
           CONTAINED_EXIT, 0, "kexec_load kexec_file_load reboot", 0, 0, 0, {} },
         { "kernel", "modules", "init_module, finit_module, delete_module refused (EPERM), reported", KIND_ONE, "",

@@ -60,6 +60,8 @@ int sbx_seccomp_load(const sbx_seccomp_filter *f);
  * or the target died meanwhile, or another negative errno.
  */
 int sbx_seccomp_handle(int listener_fd, char *name, size_t name_size);
+/* The ioctl commands (low 32 bits) every profile allows; *ret points at a static table. */
+size_t sbx_seccomp_allowed_ioctls(const uint32_t **ret);
 
 /* ---- cgroup.c ------------------------------------------------------------ */
 typedef struct sbx_cgroup_root sbx_cgroup_root; /* host layout, from the context */

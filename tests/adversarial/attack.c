@@ -1568,6 +1568,35 @@ static int a_tioclinux(int argc, char **argv) {
         return finish();
 }
 
+/*
+ * TIOCSETD attaches a line discipline (n_hdlc, n_gsm, ...: a CVE history) to
+ * a terminal the run owns. Only harmless values are asked for even if the
+ * filter let them through: N_TTY (already set) and a number no kernel has.
+ */
+static int a_tiocsetd(int argc, char **argv) {
+        (void) argc;
+        (void) argv;
+        const char *kind;
+        int fd = own_tty(&kind), ldisc = 0 /* N_TTY */, get = -1;
+        char what[64];
+        snprintf(what, sizeof(what), "TIOCSETD N_TTY on %s", kind);
+        REFUSE(what, ioctl(fd, TIOCSETD, &ldisc));
+        ldisc = 0x7fff;
+        snprintf(what, sizeof(what), "TIOCSETD unknown ldisc on %s", kind);
+        REFUSE(what, ioctl(fd, TIOCSETD, &ldisc));
+        ldisc = 0;
+        REFUSE("TIOCSETD with high bits",
+               syscall(SYS_ioctl, fd, (unsigned long) TIOCSETD | (1UL << 32), &ldisc));
+        if (isatty(0))
+                escape("fd 0 is a terminal");
+        else
+                REFUSE("TIOCSETD on fd 0", ioctl(0, TIOCSETD, &ldisc));
+        /* Reading the discipline stays allowed (a query): not an escape, just noted. */
+        if (ioctl(fd, TIOCGETD, &get) == 0)
+                note("TIOCGETD reads %d", get);
+        return finish();
+}
+
 static int a_kexec(int argc, char **argv) {
         (void) argc;
         (void) argv;
@@ -2498,6 +2527,7 @@ static const struct attack {
         {"netlink", a_netlink},
         {"tiocsti", a_tiocsti},
         {"tioclinux", a_tioclinux},
+        {"tiocsetd", a_tiocsetd},
         {"kexec", a_kexec},
         {"modules", a_modules},
         {"dmesg", a_dmesg},

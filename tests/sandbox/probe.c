@@ -43,6 +43,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -315,6 +316,24 @@ static long p_ioctl_tioclinux(void) {
         char sub = 12; /* TIOCL_GETSHIFTSTATE: a read */
         return tty_ioctl(TIOCLINUX, &sub);
 }
+static long p_ioctl_tiocsetd(void) {
+        int ldisc = 0; /* N_TTY */
+        return tty_ioctl(TIOCSETD, &ldisc);
+}
+static long p_ioctl_tiocsetd_high(void) {
+        int ldisc = 0;
+        return tty_ioctl((unsigned long) TIOCSETD | (1UL << 32), &ldisc);
+}
+/* Not on the allowlist (a file-system flag setter): refused whatever it would do. */
+static long p_ioctl_unlisted(void) {
+        int flags = 0;
+        return tty_ioctl(0x40086602UL /* FS_IOC_SETFLAGS */, &flags);
+}
+/* On the allowlist: glibc's isatty(); ENOTTY on /dev/null. */
+static long p_ioctl_tcgets(void) {
+        struct termios t;
+        return tty_ioctl(TCGETS, &t);
+}
 static long p_ioctl_tiocgwinsz(void) {
         struct winsize ws;
         return tty_ioctl(TIOCGWINSZ, &ws); /* TIOCSTI's neighbour: ENOTTY */
@@ -573,6 +592,10 @@ static const struct probe probes[] = {
         {"ioctl-tiocsti", p_ioctl_tiocsti},
         {"ioctl-tiocsti-high", p_ioctl_tiocsti_high},
         {"ioctl-tioclinux", p_ioctl_tioclinux},
+        {"ioctl-tiocsetd", p_ioctl_tiocsetd},
+        {"ioctl-tiocsetd-high", p_ioctl_tiocsetd_high},
+        {"ioctl-unlisted", p_ioctl_unlisted},
+        {"ioctl-tcgets", p_ioctl_tcgets},
         {"ioctl-tiocgwinsz", p_ioctl_tiocgwinsz},
         {"ioctl-fionread", p_ioctl_fionread},
         {"socket-packet", p_socket_packet},

@@ -104,6 +104,10 @@ static const struct expect {
         {"ioctl-tiocsti", "ioctl", ALL, 0, false},
         {"ioctl-tiocsti-high", "ioctl", ALL, 0, false},
         {"ioctl-tioclinux", "ioctl", ALL, 0, false},
+        {"ioctl-tiocsetd", "ioctl", ALL, 0, false},
+        {"ioctl-tiocsetd-high", "ioctl", ALL, 0, false},
+        {"ioctl-unlisted", "ioctl", ALL, 0, false},
+        {"ioctl-tcgets", "ioctl", 0, 2 /* ENOTTY */, false},
         {"ioctl-tiocgwinsz", "ioctl", 0, 2 /* ENOTTY */, false},
         {"ioctl-fionread", "ioctl", 0, 1, false},
         {"socket-packet", "socket", ALL, 0, false},
@@ -165,6 +169,7 @@ typedef struct outcome {
         size_t out_len;
         char names[MAX_NAMES][64]; /* reported names, in order, "" included */
         size_t n_names;
+        size_t n_reports; /* every report, past MAX_NAMES too */
         bool timed_out;
 } outcome;
 
@@ -319,6 +324,8 @@ static int run_under_fn(const sbx_seccomp_filter *f, int (*fn)(char *const argv[
                 if (p[0].revents & POLLIN) {
                         char name[64];
                         int r = sbx_seccomp_handle(listener, name, sizeof(name));
+                        if (r == 0 && name[0])
+                                o->n_reports++;
                         if (r == 0 && o->n_names < MAX_NAMES)
                                 snprintf(o->names[o->n_names++], sizeof(o->names[0]), "%s", name);
                         else if (r < 0 && r != -EAGAIN)
@@ -499,80 +506,156 @@ static void check_program(sbx_trust level, const sbx_seccomp_filter *f, char *co
            argv[argc_of(argv) - 1], status_str(o.status), (int) strcspn(o.out, "\n"), o.out, names_str(&o));
 }
 
-/* ioctl commands whose low 32 bits are TIOCSTI's or TIOCLINUX's, and their neighbours. */
+/* Whether the filters allow this ioctl command: by its low 32 bits, as the kernel reads it. */
+static bool ioctl_allowed(unsigned long cmd) {
+        const uint32_t *allowed;
+        size_t n = sbx_seccomp_allowed_ioctls(&allowed);
+
+        for (size_t i = 0; i < n; i++)
+                if (allowed[i] == (uint32_t) cmd)
+                        return true;
+        return false;
+}
+
+/*
+ * The sweep: the whole tty ('T', 0x54xx) and socket (0x89xx) ranges, every
+ * allowed command, TIOCSTI, TIOCLINUX and TIOCSETD, and each of those with
+ * one bit flipped, each with four different high halves.
+ */
 static size_t sweep_cmds(unsigned long *cmds, size_t max) {
         static const unsigned long highs[] = {0, 1UL << 32, 0xffffffff00000000UL, 1UL << 63};
-        static const uint32_t bases[] = {TIOCSTI, TIOCLINUX};
-        size_t n = 0;
+        static const uint32_t refused[] = {TIOCSTI, TIOCLINUX, TIOCSETD};
+        const uint32_t *allowed;
+        size_t n_allowed = sbx_seccomp_allowed_ioctls(&allowed), n = 0;
 
         for (size_t h = 0; h < ELEMENTSOF(highs); h++) {
                 for (uint32_t low = 0x5400; low <= 0x54ff && n < max; low++)
                         cmds[n++] = highs[h] | low;
-                for (size_t b = 0; b < ELEMENTSOF(bases); b++)
+                for (uint32_t low = 0x8900; low <= 0x89ff && n < max; low++)
+                        cmds[n++] = highs[h] | low;
+                for (size_t i = 0; i < n_allowed + ELEMENTSOF(refused); i++) {
+                        uint32_t base = i < n_allowed ? allowed[i] : refused[i - n_allowed];
+                        if (n < max)
+                                cmds[n++] = highs[h] | base;
                         for (unsigned bit = 0; bit < 32 && n < max; bit++)
-                                cmds[n++] = highs[h] | (bases[b] ^ (1U << bit));
+                                cmds[n++] = highs[h] | (base ^ (1U << bit));
+                }
         }
         return n;
 }
 
-static bool ioctl_refusable(unsigned long cmd) {
-        uint32_t low = (uint32_t) cmd;
-        return low == TIOCSTI || low == TIOCLINUX;
-}
+#define SWEEP_MAX 20000
 
-/* In the filtered child: one ioctl per command on /dev/null; prints the commands that got EPERM. */
+/*
+ * In the filtered child: one ioctl per command on /dev/null (harmless for
+ * every allowed command: ENOTTY, EFAULT or EINVAL at most). Prints the
+ * commands whose treatment differs from the allowlist (EPERM for an allowed
+ * one, anything else for one not allowed), then the count refused.
+ */
 static int sweep_child(char *const argv[]) {
-        unsigned long cmds[2048];
-        size_t n = sweep_cmds(cmds, ELEMENTSOF(cmds));
+        static unsigned long cmds[SWEEP_MAX];
+        size_t n = sweep_cmds(cmds, ELEMENTSOF(cmds)), refused = 0, wrong = 0;
         int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        char line[32];
+        char line[64];
+        int len;
 
+        (void) argv;
         if (fd < 0)
                 return 3;
-        for (size_t i = 0; i < n; i++)
-                if (syscall(SYS_ioctl, fd, cmds[i], NULL) < 0 && errno == EPERM) {
-                        int len = snprintf(line, sizeof(line), "%lx\n", cmds[i]);
+        for (size_t i = 0; i < n; i++) {
+                bool eperm = syscall(SYS_ioctl, fd, cmds[i], NULL) < 0 && errno == EPERM;
+                refused += eperm;
+                if (eperm == ioctl_allowed(cmds[i]) && wrong++ < 10) {
+                        len = snprintf(line, sizeof(line), "wrong %lx %s\n", cmds[i],
+                                       eperm ? "refused" : "allowed");
                         if (write(1, line, (size_t) len) != len)
                                 return 3;
                 }
-        return 0;
+        }
+        len = snprintf(line, sizeof(line), "refused %zu wrong %zu\n", refused, wrong);
+        return write(1, line, (size_t) len) == len ? 0 : 3;
 }
 
 /*
- * The ioctl rule is a union of masked comparisons (libseccomp cannot say
- * "allow except"): exactly TIOCSTI and TIOCLINUX, whatever the high 32 bits,
- * must be refused, and no neighbour.
+ * The ioctl allowlist, as compiled: every command of the sweep is allowed
+ * exactly when its low 32 bits are in the table (whatever the high bits), and
+ * each refusal is reported. Then the table itself: what must never be in it
+ * and what programs cannot do without.
  */
 static void check_ioctl_sweep(sbx_trust level, const sbx_seccomp_filter *f) {
-        unsigned long cmds[2048];
-        size_t n = sweep_cmds(cmds, ELEMENTSOF(cmds)), want = 0, wrong = 0;
+        static unsigned long cmds[SWEEP_MAX];
+        size_t n = sweep_cmds(cmds, ELEMENTSOF(cmds)), want = 0, refused = 0, wrong = 0;
         char *argv[] = {NULL};
         outcome o;
 
+        for (size_t i = 0; i < n; i++)
+                want += !ioctl_allowed(cmds[i]);
         if (run_under_fn(f, sweep_child, argv, &o) < 0 || o.timed_out) {
                 ok(0, "%s: ioctl sweep: harness failed", level_name(level));
                 return;
         }
-        for (size_t i = 0; i < n; i++) {
-                char line[32];
-                snprintf(line, sizeof(line), "%lx\n", cmds[i]);
-                bool refused = false;
-                for (const char *p = o.out; (p = strstr(p, line)); p += strlen(line))
-                        if (p == o.out || p[-1] == '\n') {
-                                refused = true;
-                                break;
-                        }
-                if (ioctl_refusable(cmds[i]))
-                        want++;
-                if (refused != ioctl_refusable(cmds[i])) {
-                        if (wrong++ < 5)
-                                diag("ioctl 0x%lx: %s", cmds[i], refused ? "refused" : "allowed");
-                }
-        }
-        ok(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0 && wrong == 0 && want > 0 && o.n_names == want,
-           "%s: ioctl sweep of %zu commands: refused exactly the %zu TIOCSTI/TIOCLINUX ones (%zu wrong, %zu "
-           "reported, %s)",
-           level_name(level), n, want, wrong, o.n_names, status_str(o.status));
+        const char *tail = strstr(o.out, "refused ");
+        if (!tail || sscanf(tail, "refused %zu wrong %zu", &refused, &wrong) != 2)
+                wrong = SIZE_MAX;
+        if (wrong > 0)
+                diag("%s", o.out);
+        ok(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0 && n < SWEEP_MAX && wrong == 0 && want > 0 &&
+                   refused == want && o.n_reports == want,
+           "%s: ioctl sweep of %zu commands: exactly the %zu not allowed refused and reported (%zu refused, "
+           "%zu wrong, %zu reported, %s)",
+           level_name(level), n, want, refused, wrong, o.n_reports, status_str(o.status));
+}
+
+/* The table: never a terminal injection, console, line-discipline or device call; always termios. */
+static void check_ioctl_table(void) {
+        static const struct {
+                const char *name;
+                uint32_t cmd;
+        } never[] =
+                {
+                        {"TIOCSTI", TIOCSTI},
+                        {"TIOCLINUX", TIOCLINUX},
+                        {"TIOCSETD", TIOCSETD},
+                        {"TIOCCONS", TIOCCONS},
+                        {"TIOCVHANGUP", TIOCVHANGUP},
+                        {"TIOCSSERIAL", TIOCSSERIAL},
+                        {"TIOCSLCKTRMIOS", 0x5457},
+                        {"FIFREEZE", 0xc0045877},
+                        {"FS_IOC_SETFLAGS", 0x40086602},
+                        {"BLKGETSIZE64", 0x80081272},
+                        {"LOOP_SET_FD", 0x4c00},
+                        {"TUNSETIFF", 0x400454ca},
+                        {"KDSETMODE", 0x4b3a},
+                        {"VT_ACTIVATE", 0x5606},
+                        {"SECCOMP_IOCTL_NOTIF_RECV", 0xc0502100},
+                },
+          always[] = {
+                  {"TCGETS", TCGETS},         {"TCSETS", TCSETS},         {"TIOCGWINSZ", TIOCGWINSZ},
+                  {"TIOCSWINSZ", TIOCSWINSZ}, {"TIOCGPGRP", TIOCGPGRP},   {"TIOCSPGRP", TIOCSPGRP},
+                  {"FIONREAD", FIONREAD},     {"FIONBIO", FIONBIO},       {"FIOCLEX", FIOCLEX},
+                  {"TIOCGPTN", TIOCGPTN},     {"TIOCSPTLCK", TIOCSPTLCK}, {"FICLONE", 0x40049409},
+          };
+        const uint32_t *allowed;
+        size_t n = sbx_seccomp_allowed_ioctls(&allowed);
+        char bad[512] = "";
+
+        for (size_t i = 0; i < ELEMENTSOF(never); i++)
+                if (ioctl_allowed(never[i].cmd))
+                        snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " %s allowed", never[i].name);
+        for (size_t i = 0; i < ELEMENTSOF(always); i++)
+                if (!ioctl_allowed(always[i].cmd))
+                        snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " %s refused",
+                                 always[i].name);
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (allowed[i] == allowed[j])
+                                snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), " 0x%x twice",
+                                         allowed[i]);
+        ok(bad[0] == '\0' && n > 0 && n < 128,
+           "ioctl allowlist of %zu commands: no TIOCSTI, TIOCLINUX, TIOCSETD, console or device call; "
+           "termios, "
+           "ptys and fd flags in%s",
+           n, bad);
 }
 
 /*
@@ -669,6 +752,7 @@ int main(void) {
                 for (size_t i = 0; i < ELEMENTSOF(expects); i++)
                         check_probe((sbx_trust) l, &filters[l], &expects[i]);
 
+        check_ioctl_table();
         for (int l = 0; l < _SBX_TRUST_MAX; l++)
                 check_ioctl_sweep((sbx_trust) l, &filters[l]);
 

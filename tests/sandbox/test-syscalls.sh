@@ -71,6 +71,10 @@ mknod-fifo mknodat allowed:1
 ioctl-tiocsti ioctl refused
 ioctl-tiocsti-high ioctl refused
 ioctl-tioclinux ioctl refused
+ioctl-tiocsetd ioctl refused
+ioctl-tiocsetd-high ioctl refused
+ioctl-unlisted ioctl refused
+ioctl-tcgets ioctl allowed:2
 ioctl-tiocgwinsz ioctl allowed:2
 ioctl-fionread ioctl allowed:1
 socket-packet socket refused
