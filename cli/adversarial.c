@@ -164,7 +164,7 @@ static const attack_def catalogue[] = {
           CONTAINED_EXIT, 0, NULL, 0, 0, 0, {} },
         { "escape", "proc-sys-writes", "/proc/sys (modprobe, sysrq, drop_caches, binfmt_misc...) not writable",
           KIND_ONE, "", CONTAINED_EXIT, 0, NULL, 0, 0, 0, {} },
-        { "escape", "proc-masked", "kcore, kallsyms, keys, kmsg... masked; acpi, scsi... empty", KIND_ONE, "",
+        { "escape", "proc-masked", "kcore, kallsyms, keys, kmsg, interrupts... masked; acpi, scsi... empty", KIND_ONE, "",
           CONTAINED_EXIT, 0, NULL, 0, 0, 0, {} },
         { "escape", "sys-writes", "no /sys; mounting sysfs refused (EPERM), reported", KIND_ONE, "", CONTAINED_EXIT,
           0, "mount", 0, 0, 0, {} },

@@ -47,10 +47,19 @@ static const char *const top_entries[] = { "bin", "sbin", "lib", "lib32", "lib64
 
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
 
-/* Files hidden behind /dev/null and directories made read-only in /proc (as crun and runc do). */
+/*
+ * Files hidden behind /dev/null, directories hidden behind an empty read-only
+ * tmpfs, and directories made read-only, in /proc. runc's and Docker's lists
+ * (maskedPaths, readonlyPaths) and then some: sysrq-trigger is masked, not
+ * only read-only; kallsyms, kmsg, kpage*, config.gz, vmallocinfo, driver and
+ * pressure are masked too; interrupts and softirqs count every host device's
+ * interrupts per CPU (a timing side channel on keystrokes and traffic).
+ * There is no /sys at all.
+ */
 static const char *const proc_masked_files[] = {
-        "kcore", "sysrq-trigger", "timer_list", "keys", "latency_stats", "sched_debug", "kallsyms",
-        "kmsg", "kpagecount", "kpageflags", "kpagecgroup", "config.gz", "vmallocinfo",
+        "kcore", "sysrq-trigger", "timer_list", "timer_stats", "keys", "latency_stats", "sched_debug",
+        "kallsyms", "kmsg", "kpagecount", "kpageflags", "kpagecgroup", "config.gz", "vmallocinfo",
+        "interrupts", "softirqs",
 };
 static const char *const proc_masked_dirs[] = { "acpi", "scsi", "asound", "driver", "pressure" };
 static const char *const proc_readonly_dirs[] = { "sys", "bus", "fs", "irq" };

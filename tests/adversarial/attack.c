@@ -632,8 +632,9 @@ static int a_proc_masked(int argc, char **argv) {
         (void) argc;
         (void) argv;
         static const char *const files[] = {
-                "kcore",      "kallsyms",   "keys",        "timer_list",    "sched_debug", "kmsg",
-                "kpagecount", "kpageflags", "kpagecgroup", "latency_stats", "config.gz",   "vmallocinfo",
+                "kcore",     "kallsyms",    "keys",       "timer_list",  "sched_debug",
+                "kmsg",      "kpagecount",  "kpageflags", "kpagecgroup", "latency_stats",
+                "config.gz", "vmallocinfo", "interrupts", "softirqs",    "timer_stats",
         };
         int masked = 0, absent = 0, empty_dirs = 0;
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
