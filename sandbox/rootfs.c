@@ -42,6 +42,16 @@ static const char *const etc_entries[] = {
         "python3.11", "services", "ssl", "timezone", "xattr.conf",
 };
 
+/* Host paths below etc_entries never copied: private keys (ssl-cert group, 0710 on Debian). */
+static const char *const etc_excluded[] = {"/etc/ssl/private"};
+
+static bool etc_is_excluded(const char *src) {
+        for (size_t i = 0; i < ELEMENTSOF(etc_excluded); i++)
+                if (strcmp(src, etc_excluded[i]) == 0)
+                        return true;
+        return false;
+}
+
 /* Top-level host paths mirrored: a symlink is copied, a directory is bound read-only. */
 static const char *const top_entries[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 
@@ -75,6 +85,8 @@ static int write_file(const char *path, const char *content, mode_t mode) {
 /* Copies a regular file, symlink or directory tree (bounded) from the host. */
 static int copy_entry(const char *src, const char *dst, int depth) {
         struct stat st;
+        if (etc_is_excluded(src))
+                return 0;
         if (lstat(src, &st) < 0)
                 return negative_errno();
         if (S_ISLNK(st.st_mode)) {

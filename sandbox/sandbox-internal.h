@@ -107,7 +107,8 @@ int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, au_error *err);
 void sbx_uidpool_release(sbx_uidpool *pool, uid_t uid);
 
 /* ---- rootfs.c ---------------------------------------------------------- */
-#define SBX_ROOTFS_TEMPLATE_VERSION 1
+/* Bumped whenever what goes into a template changes (2: no /etc/ssl/private), so no old one is reused. */
+#define SBX_ROOTFS_TEMPLATE_VERSION 2
 typedef struct sbx_rootfs_template {
         char dir[256];
         const char *top_binds[6]; /* host /bin, /lib... that are directories, not symlinks */

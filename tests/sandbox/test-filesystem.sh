@@ -24,7 +24,7 @@ run_json --timeout "$(time_bound 30000)ms" --env MARKER="$marker" --env PROC_MAS
 w() { if ( : >"$1/.autoos-w" ) 2>/tmp/w.err; then rm -f "$1/.autoos-w"; echo rw; else sed "s/.*: //" /tmp/w.err; fi; }
 r() { if [ -e "$1" ]; then (head -c 1 "$1" 2>/dev/null || true) | wc -c; else echo none; fi; }
 for d in / /usr /bin /lib /etc /proc /dev /tmp /work; do echo "w$d=$(w $d)"; done
-for f in /etc/shadow /etc/gshadow /root /home /boot /var /sys /etc/sudoers /etc/ssh /run/autoos; do
+for f in /etc/shadow /etc/gshadow /root /home /boot /var /sys /etc/sudoers /etc/ssh /run/autoos /etc/ssl/private /etc/ssl/certs; do
         echo "exists$f=$( [ -e $f ] && echo yes || echo no)"
 done
 echo "passwd_root=$(grep -c "^root:" /etc/passwd)"
@@ -78,6 +78,13 @@ like "$(out opts/usr)" '(^|,)nodev(,|$)' "/usr is mounted nodev"
 for f in /etc/shadow /etc/gshadow /root /home /boot /var /sys /etc/sudoers /etc/ssh /run/autoos; do
         is "$(out "exists$f")" no "$f does not exist inside"
 done
+# /etc/ssl comes in (CA certificates), its private keys never do
+is "$(out exists/etc/ssl/private)" no "/etc/ssl/private does not exist inside ($( [ -d /etc/ssl/private ] && echo present || echo absent) on the host)"
+if [ -d /etc/ssl/certs ]; then
+        is "$(out exists/etc/ssl/certs)" yes "/etc/ssl/certs is there (the rest of /etc/ssl is copied)"
+else
+        skip 1 "no /etc/ssl/certs on this host"
+fi
 is "$(out passwd_root)" 1 "/etc/passwd is there (curated copy)"
 is "$(out passwd_hashes)" 0 "/etc/passwd holds no password hash"
 
