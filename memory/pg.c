@@ -313,11 +313,64 @@ static int read_file(const char *path, char **ret, au_error *err) {
         return 0;
 }
 
+/* The versions recorded in schema_migrations (none when it does not exist yet). */
+static int applied_versions(PGconn *c, int **ret, size_t *ret_n, au_error *err) {
+        _cleanup_pgresult_ PGresult *exists = NULL, *res = NULL;
+        int *v;
+        int r;
+
+        *ret = NULL;
+        *ret_n = 0;
+        r = mem_pg_exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &exists, err);
+        if (r < 0 || strcmp(mem_pg_value(exists, 0, 0) ?: "f", "t") != 0)
+                return r;
+        r = mem_pg_exec(c, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL, &res, err);
+        if (r < 0)
+                return r;
+        if (PQntuples(res) == 0)
+                return 0;
+        v = calloc((size_t) PQntuples(res), sizeof(int));
+        if (!v)
+                return au_error_set(err, ENOMEM, "schema_migrations");
+        for (int i = 0; i < PQntuples(res); i++)
+                v[i] = atoi(mem_pg_value(res, i, 0) ?: "0");
+        *ret = v;
+        *ret_n = (size_t) PQntuples(res);
+        return 0;
+}
+
+static bool version_in(const int *v, size_t n, int version) {
+        for (size_t i = 0; i < n; i++)
+                if (v[i] == version)
+                        return true;
+        return false;
+}
+
+int mem_pg_pending_migrations(PGconn *c, const char *dir, unsigned *ret, au_error *err) {
+        _cleanup_free_ migration *m = NULL;
+        _cleanup_free_ int *done = NULL;
+        size_t n = 0, n_done = 0;
+        unsigned pending = 0;
+        int r;
+
+        r = list_migrations(dir, &m, &n, err);
+        if (r >= 0)
+                r = applied_versions(c, &done, &n_done, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (!version_in(done, n_done, m[i].version))
+                        pending++;
+        *ret = pending;
+        return 0;
+}
+
 int mem_pg_migrate(PGconn *c, const char *dir, unsigned *ret_applied, au_error *err) {
         _cleanup_free_ migration *m = NULL;
-        size_t n = 0;
+        _cleanup_free_ int *done = NULL;
+        size_t n = 0, n_done = 0;
         unsigned applied = 0;
-        int current, r;
+        int r;
 
         r = list_migrations(dir, &m, &n, err);
         if (r < 0)
@@ -327,14 +380,14 @@ int mem_pg_migrate(PGconn *c, const char *dir, unsigned *ret_applied, au_error *
         r = mem_pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, err);
         if (r < 0)
                 return r;
-        r = mem_pg_schema_version(c, &current, err);
+        r = applied_versions(c, &done, &n_done, err);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 _cleanup_free_ char *sql = NULL;
                 _cleanup_pgresult_ PGresult *res = NULL;
                 char path[4096], version[16];
                 const char *params[2];
 
-                if (m[i].version <= current)
+                if (version_in(done, n_done, m[i].version))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", dir, m[i].name);
                 r = read_file(path, &sql, err);

@@ -65,8 +65,15 @@ int mem_pg_schema_version(PGconn *c, int *ret, au_error *err);
 int mem_pg_latest_migration(const char *dir, int *ret, au_error *err);
 
 /*
+ * How many of dir/NNN_*.sql are not recorded in schema_migrations (a
+ * migration numbered below one applied earlier counts too).
+ */
+int mem_pg_pending_migrations(PGconn *c, const char *dir, unsigned *ret, au_error *err);
+
+/*
  * Applies each dir/NNN_name.sql not yet recorded in schema_migrations, in
- * order, each in its own transaction that also records it. A session-level
+ * order (one numbered below a migration applied earlier too: 003 arriving
+ * after 004 was applied), each in its own transaction that also records it. A session-level
  * advisory lock keeps two migrators apart. *ret_applied (may be NULL) gets
  * how many were applied.
  */
