@@ -262,6 +262,18 @@ typedef struct sbx_config {
 
 typedef struct sbx_context sbx_context;
 
+/*
+ * Refuses a uid pool [base, base + count) that overlaps a subordinate-id
+ * range: runs take host uids and gids from the pool, so they must belong to
+ * nobody's rootless containers. subuid_path/subgid_path NULL mean
+ * $AUTOOS_SUBUID_FILE / $AUTOOS_SUBGID_FILE when set (tests), else
+ * /etc/subuid and /etc/subgid; a missing file holds no range. Returns 0,
+ * -EEXIST with err naming the file, its line and both ranges, or another
+ * negative errno when a file cannot be read. sbx_context_new() checks this.
+ */
+int sbx_uidpool_check_subids(uid_t base, uint32_t count, const char *subuid_path, const char *subgid_path,
+                             au_error *err);
+
 /* Prepares everything that need not sit on the spawn path. */
 int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err);
 sbx_context *sbx_context_free(sbx_context *ctx);

@@ -8,7 +8,9 @@
  * the holder dies, so a crashed process never leaks ids.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -39,6 +41,101 @@ static int mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
+/* /etc/subuid and /etc/subgid are small; a file bigger than this is refused, not half read. */
+#define SUBID_MAX_BYTES (4 * 1024 * 1024)
+
+static void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/*
+ * Checks one subordinate-id file ("name:first:count" per line, as shadow's
+ * newuidmap reads it) against the pool [base, base + count). A missing file
+ * holds no range; a line that does not parse is skipped, as newuidmap does.
+ */
+static int check_subid_file(const char *path, uid_t base, uint32_t count, au_error *err) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        char line[1024];
+        unsigned lineno = 0;
+        uint64_t lo = base, hi = (uint64_t) base + count; /* [lo, hi) */
+        struct stat st;
+
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT)
+                        return 0;
+                return au_error_set(err, errno, "uid pool: read %s", path);
+        }
+        if (fstat(fileno(f), &st) == 0 && st.st_size > SUBID_MAX_BYTES)
+                return au_error_set(err, EFBIG, "uid pool: %s is bigger than %d bytes", path,
+                                    SUBID_MAX_BYTES);
+        while (fgets(line, sizeof(line), f)) {
+                char *first, *num, *end;
+                uint64_t start, n;
+                size_t len = strlen(line);
+
+                lineno++;
+                if (len > 0 && line[len - 1] != '\n' && !feof(f)) {
+                        /* No user name is that long: skip the rest of the line. */
+                        int c;
+                        while ((c = getc(f)) != EOF && c != '\n')
+                                ;
+                        continue;
+                }
+                line[strcspn(line, "\n")] = '\0';
+                first = strchr(line, ':');
+                if (!first || line[0] == '#')
+                        continue;
+                num = strchr(first + 1, ':');
+                if (!num)
+                        continue;
+                errno = 0;
+                start = strtoull(first + 1, &end, 10);
+                if (errno || end != num || end == first + 1)
+                        continue;
+                n = strtoull(num + 1, &end, 10);
+                if (errno || *end || end == num + 1 || n == 0)
+                        continue;
+                if (n > UINT64_MAX - start)
+                        n = UINT64_MAX - start; /* [start, 2^64): no wrap-around */
+                if (start < hi && lo < start + n) {
+                        *first = '\0';
+                        au_error_set(err, 0,
+                                     "uid pool %" PRIu64 "-%" PRIu64 " overlaps %s line %u (%s: %" PRIu64
+                                     "-%" PRIu64
+                                     "): its runs would share host ids with that user's containers; "
+                                     "choose another uid_base",
+                                     lo, hi - 1, path, lineno, line, start, start + n - 1);
+                        return -EEXIST;
+                }
+        }
+        if (ferror(f))
+                return au_error_set(err, EIO, "uid pool: read %s", path);
+        return 0;
+}
+
+/*
+ * Refuses a pool [base, base + count) that overlaps a range of subuid_path or
+ * subgid_path (NULL: $AUTOOS_SUBUID_FILE or /etc/subuid, $AUTOOS_SUBGID_FILE
+ * or /etc/subgid): a run's host uid, which is also its gid, must belong to
+ * nobody else. -EEXIST with err naming the file, the line and both ranges.
+ */
+int sbx_uidpool_check_subids(uid_t base, uint32_t count, const char *subuid_path, const char *subgid_path,
+                             au_error *err) {
+        const char *env;
+        int r;
+
+        if (!subuid_path)
+                subuid_path = (env = getenv("AUTOOS_SUBUID_FILE")) && *env ? env : "/etc/subuid";
+        if (!subgid_path)
+                subgid_path = (env = getenv("AUTOOS_SUBGID_FILE")) && *env ? env : "/etc/subgid";
+        r = check_subid_file(subuid_path, base, count, err);
+        if (r < 0)
+                return r;
+        return check_subid_file(subgid_path, base, count, err);
+}
+
 int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpool **ret, au_error *err) {
         char path[4096];
         int r;
@@ -46,6 +143,9 @@ int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpoo
         if (base == 0 || count == 0 || (uint64_t) base + count > UINT32_MAX - 1)
                 return au_error_set(err, EINVAL, "uid pool %u+%u: must be non-root and below 2^32-1",
                                     (unsigned) base, (unsigned) count);
+        r = sbx_uidpool_check_subids(base, count, NULL, NULL, err);
+        if (r < 0)
+                return r;
         r = mkdir_p(lock_dir, 0700);
         if (r < 0)
                 return au_error_set(err, r, "create uid pool lock directory %s", lock_dir);

@@ -158,4 +158,18 @@ is "$CLI_OUT" from-spec "a spec's argv runs"
 cli run --spec "$TEST_TMP/argv.json" -- /bin/echo from-command-line
 is "$CLI_OUT" from-command-line "PROGRAM on the command line replaces the spec's argv"
 
+# The uid pool (1000000000+65536 for autoosctl) must not overlap /etc/subuid or
+# /etc/subgid; temporary files stand in for them through the environment.
+printf 'alice:100000:65536\nbuilder:1000060000:10000\n' >"$TEST_TMP/subuid"
+AUTOOS_SUBUID_FILE=$TEST_TMP/subuid AUTOOS_SUBGID_FILE=/nonexistent cli run --json -- /bin/echo ran
+is "$CLI_RC" 125 "a uid pool overlapping the subuid file: exit 125, nothing run"
+is "$(jf .outcome "$CLI_OUT")" sandbox_error "...outcome sandbox_error (this node's configuration)"
+like "$(jf .error "$CLI_OUT")" "uid pool 1000000000-1000065535 overlaps $TEST_TMP/subuid line 2 \\(builder: 1000060000-1000069999\\)" \
+        "...the error names the file, the line and both ranges"
+AUTOOS_SUBUID_FILE=/nonexistent AUTOOS_SUBGID_FILE=$TEST_TMP/subuid cli run -- /bin/echo ran
+is "$CLI_RC" 125 "an overlap in the subgid file (the gids are the uids): refused too"
+printf 'alice:100000:65536\n' >"$TEST_TMP/subuid"
+AUTOOS_SUBUID_FILE=$TEST_TMP/subuid AUTOOS_SUBGID_FILE=$TEST_TMP/subuid cli run -- /bin/echo ran
+is "$CLI_RC:$CLI_OUT" 0:ran "a subuid file clear of the pool: the run goes ahead"
+
 done_testing

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Run specs and policies: sandbox/spec.c, sandbox/policy.c, sandbox/names.c. */
+/*
+ * Run specs and policies: sandbox/spec.c, sandbox/policy.c, sandbox/names.c;
+ * and the uid pool's check against /etc/subuid and /etc/subgid (uidpool.c).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -773,6 +776,88 @@ static void test_policy_load(void) {
            "missing policy file: %s", err.msg);
 }
 
+/* Writes content (not JSON) to a new temporary file named in path. */
+static int write_text(char *path, const char *content) {
+        int fd = mkstemp(path);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, content, strlen(content));
+        close(fd);
+        return n == (ssize_t) strlen(content) ? 0 : -EIO;
+}
+
+/* The uid pool refuses to overlap a subordinate-id range (sbx_uidpool_check_subids()). */
+static void test_uidpool_subids(void) {
+        char clean[] = "/tmp/test-spec-subid-XXXXXX", over[] = "/tmp/test-spec-subid-XXXXXX",
+             edges[] = "/tmp/test-spec-subid-XXXXXX", junk[] = "/tmp/test-spec-subid-XXXXXX";
+        const uid_t base = 1000000000;
+        const uint32_t count = 65536;
+        char longline[3000];
+        au_error err = {};
+        int r;
+
+        memset(longline, 'x', sizeof(longline) - 1);
+        longline[sizeof(longline) - 1] = '\0';
+        /* A line longer than any buffer, whose tail alone would read as an overlapping range. */
+        memcpy(longline + sizeof(longline) - 40, ":1000000000:65536\n", 19);
+        if (write_text(clean, "alice:100000:65536\nbob:165536:65536\n") < 0 ||
+            write_text(over, "alice:100000:65536\n# a comment\nbuilder:999990000:20000\n") < 0 ||
+            write_text(edges, "low:999934464:65536\nhigh:1000065536:65536\n") < 0 ||
+            write_text(junk, "nocolon\nname:1000000000\nname:x:5\nname:1000000000:0\n") < 0) {
+                skip(9, "cannot write temporary files");
+                return;
+        }
+        FILE *f = fopen(junk, "a");
+        if (f) {
+                fputs(longline, f);
+                fclose(f);
+        }
+
+        ok(sbx_uidpool_check_subids(base, count, clean, clean, &err) == 0,
+           "a pool clear of every range passes (%s)", err.msg);
+        au_error_clear(&err);
+        r = sbx_uidpool_check_subids(base, count, over, clean, &err);
+        ok(r == -EEXIST && strstr(err.msg, over) && strstr(err.msg, " line 3 ") &&
+                   strstr(err.msg, "builder: 999990000-1000009999") &&
+                   strstr(err.msg, "uid pool 1000000000-1000065535"),
+           "overlap in subuid: refused naming the file, the line and both ranges (%s)", err.msg);
+        au_error_clear(&err);
+        r = sbx_uidpool_check_subids(base, count, clean, over, &err);
+        ok(r == -EEXIST && strstr(err.msg, over) && strstr(err.msg, "line 3"),
+           "overlap in subgid (the gids are the uids): refused too (%s)", err.msg);
+        au_error_clear(&err);
+        ok(sbx_uidpool_check_subids(base, count, edges, edges, &err) == 0,
+           "ranges ending just below and starting just above the pool pass (%s)", err.msg);
+        au_error_clear(&err);
+        ok(sbx_uidpool_check_subids(base - 1, count, edges, clean, &err) == -EEXIST &&
+                   strstr(err.msg, "line 1"),
+           "one id lower, the pool's first id is the lower range's last: refused (%s)", err.msg);
+        au_error_clear(&err);
+        ok(sbx_uidpool_check_subids(base + 1, count, edges, clean, &err) == -EEXIST &&
+                   strstr(err.msg, "line 2"),
+           "one id higher, the pool's last id is the upper range's first: refused (%s)", err.msg);
+        au_error_clear(&err);
+        ok(sbx_uidpool_check_subids(base, count, junk, junk, &err) == 0,
+           "lines newuidmap would not read (no count, not a number, count 0, too long) are skipped (%s)",
+           err.msg);
+        au_error_clear(&err);
+        ok(sbx_uidpool_check_subids(base, count, "/nonexistent/subuid", "/nonexistent/subgid", &err) == 0,
+           "missing files hold no range (%s)", err.msg);
+
+        setenv("AUTOOS_SUBUID_FILE", clean, 1);
+        setenv("AUTOOS_SUBGID_FILE", over, 1);
+        au_error_clear(&err);
+        r = sbx_uidpool_check_subids(base, count, NULL, NULL, &err);
+        ok(r == -EEXIST && strstr(err.msg, over),
+           "$AUTOOS_SUBUID_FILE and $AUTOOS_SUBGID_FILE replace /etc (%s)", err.msg);
+        unsetenv("AUTOOS_SUBUID_FILE");
+        unsetenv("AUTOOS_SUBGID_FILE");
+        unlink(clean);
+        unlink(over);
+        unlink(edges);
+        unlink(junk);
+}
+
 int main(void) {
         test_names();
         test_defaults();
@@ -790,5 +875,6 @@ int main(void) {
         test_hand_built();
         test_policy_load();
         test_roles();
+        test_uidpool_subids();
         return done_testing();
 }
