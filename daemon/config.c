@@ -32,10 +32,12 @@ int dmn_config_init(dmn_config *cfg) {
                 .uid_base = 1000000000u,
                 .uid_count = 65536,
                 .log_level = AU_LOG_INFO,
+                .node_key_file = strdup(DEFAULT_CONFIG_DIR "/node.key"),
+                .bus_auth = true,
         };
         cfg->max_queued = cfg->max_runs;
         if (!cfg->redis_url || !cfg->node_id || !cfg->metrics_addr || !cfg->policy_path || !cfg->control_socket ||
-            !cfg->state_dir || !cfg->run_dir || !cfg->labels) {
+            !cfg->state_dir || !cfg->run_dir || !cfg->labels || !cfg->node_key_file) {
                 dmn_config_done(cfg);
                 return -ENOMEM;
         }
@@ -51,6 +53,7 @@ void dmn_config_done(dmn_config *cfg) {
         free(cfg->state_dir);
         free(cfg->run_dir);
         free(cfg->labels);
+        free(cfg->node_key_file);
         *cfg = (dmn_config){};
 }
 
@@ -95,6 +98,14 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
                 return set_string(&cfg->run_dir, value);
         if (strcmp(key, "labels") == 0)
                 return set_string(&cfg->labels, value);
+        if (strcmp(key, "node_key_file") == 0)
+                return set_string(&cfg->node_key_file, value);
+        if (strcmp(key, "bus_auth") == 0) {
+                if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+                        return au_error_set_field(err, key, "bus_auth: expected on or off, got '%s'", value);
+                cfg->bus_auth = value[1] == 'n';
+                return 0;
+        }
         if (strcmp(key, "max_runs") == 0 || strcmp(key, "max_queued") == 0) {
                 if (au_parse_uint32(value, &u32) < 0 || u32 == 0 || u32 > 4096)
                         return au_error_set_field(err, key, "%s: expected a number from 1 to 4096, got '%s'", key, value);
@@ -170,8 +181,9 @@ int dmn_config_copy(dmn_config *dst, const dmn_config *src) {
         dst->state_dir = strdup(src->state_dir);
         dst->run_dir = strdup(src->run_dir);
         dst->labels = strdup(src->labels);
+        dst->node_key_file = strdup(src->node_key_file);
         if (!dst->redis_url || !dst->node_id || !dst->metrics_addr || !dst->policy_path || !dst->control_socket ||
-            !dst->state_dir || !dst->run_dir || !dst->labels) {
+            !dst->state_dir || !dst->run_dir || !dst->labels || !dst->node_key_file) {
                 dmn_config_done(dst);
                 return -ENOMEM;
         }

@@ -29,6 +29,8 @@ typedef struct dmn_config {
         uid_t uid_base;       /* uid_base = 1000000000 */
         uint32_t uid_count;   /* uid_count = 65536 */
         int log_level;        /* log_level = info */
+        char *node_key_file;  /* node_key_file = /etc/autoos/node.key (from autoos-coordinator --enroll-node) */
+        bool bus_auth;        /* bus_auth = on: jobs must carry the coordinator's MAC; off only for a node fed by hand */
 } dmn_config;
 
 /* Built-in defaults (node id: the host name). */

@@ -10,13 +10,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/json.h"
 #include "common/log.h"
+#include "common/parse.h"
+#include "memory/seal.h"
 #include "node.h"
 
 #define SPEC_MAX_BYTES (64u << 20)
 #define HEARTBEAT_MS 1000
 #define HEARTBEAT_TTL_MS 3000
+/* Dispatch tokens remembered against replays; older ones fall out (their run ids' results are remembered for 24 h). */
+#define SEEN_TOKENS 8192
 
 typedef enum job_state {
         JOB_CHECKING,   /* asking Redis whether this id already has a result */
@@ -43,6 +49,8 @@ struct job {
         dmn_request *req; /* a control-socket run: answered there, not on the bus */
         char *result_json;
         size_t result_len;
+        char *token; /* the dispatch's token (bus_auth), echoed with the result */
+        char auth[MEM_SEAL_HEX_LEN + 1]; /* our MAC of the result, once it is known */
         char *spool_path;
         bool publish_in_flight;
         uint64_t publish_ms; /* when the publish in flight was sent */
@@ -63,7 +71,12 @@ struct dmn_node {
         sbx_context *sbx;
         mem_bus *bus;
         au_metrics *metrics;
-        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled;
+        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled, *m_refused;
+        bool auth; /* bus_auth: jobs need the coordinator's MAC, results carry ours */
+        uint8_t key[MEM_SEAL_KEY_BYTES];
+        char (*seen)[MEM_SEAL_HEX_LEN + 1]; /* ring of dispatch tokens taken */
+        size_t n_seen, seen_next;
+        uint64_t beat;
         au_source *heartbeat, *wake, *grace, *sweep;
         job *jobs; /* every live job */
         unsigned n_running, n_queued, n_checking, n_publishing;
@@ -158,6 +171,7 @@ static void job_free(job *j) {
         free(j->workflow);
         free(j->step);
         free(j->result_json);
+        free(j->token);
         free(j->spool_path);
         free(j);
 }
@@ -214,6 +228,10 @@ static int spool_write(job *j) {
         au_json_gen_string(g, j->id);
         au_json_gen_string(g, "result");
         au_json_gen_stringn(g, j->result_json, j->result_len);
+        if (j->token && j->auth[0]) {
+                au_json_gen_kv_string(g, "token", j->token);
+                au_json_gen_kv_string(g, "auth", j->auth);
+        }
         au_json_gen_map_close(g);
         size_t len;
         _cleanup_free_ char *doc = au_json_gen_finish(g, &len);
@@ -271,10 +289,26 @@ static void publish(job *j) {
                 return;
         j->publish_in_flight = true;
         j->publish_ms = au_now_ms();
-        int r = mem_bus_publish_result(n->bus, j->id, j->result_json, j->result_len, (const char *const *) j->entries,
+        mem_bus_seal seal = { .token = j->token, .auth = j->auth };
+        int r = mem_bus_publish_result(n->bus, j->id, j->result_json, j->result_len,
+                                       j->token && j->auth[0] ? &seal : NULL, (const char *const *) j->entries,
                                        j->n_entries, published, j);
         if (r < 0)
                 j->publish_in_flight = false;
+}
+
+/* Our MAC of a result: parts node, token, result JSON (DESIGN.md "Node <-> coordinator"). */
+static int result_mac(dmn_node *n, const char *token, const char *json, size_t len, char out[MEM_SEAL_HEX_LEN + 1]) {
+        const char *parts[] = { n->cfg.node_id, token, json };
+        size_t lens[] = { strlen(n->cfg.node_id), strlen(token), len };
+        return mem_seal_mac(n->key, MEM_SEAL_RESULT, parts, lens, 3, out);
+}
+
+static void seal_result(job *j) {
+        j->auth[0] = '\0';
+        if (j->node->auth && j->token && j->result_json &&
+            result_mac(j->node, j->token, j->result_json, j->result_len, j->auth) < 0)
+                j->auth[0] = '\0';
 }
 
 /* The run (or the refusal) is over: record, deliver, free the slot. */
@@ -335,6 +369,7 @@ static void job_complete(job *j, sbx_result *res) {
         }
         if (!j->id && !(j->id = strdup(j->n_entries ? j->entries[0] : "unknown")))
                 abort();
+        seal_result(j);
         set_state(j, JOB_PUBLISHING);
         if (!n->connected)
                 spool(j);
@@ -460,16 +495,39 @@ static void on_stored_result(int r, const char *value, size_t len, void *userdat
         dmn_node *n = j->node;
         if (j->state != JOB_CHECKING)
                 return; /* cancelled meanwhile: already answered */
-        if (r >= 0 && value) {
-                /* Already answered once: send the same result again, run nothing. */
-                log_info("job %s already has a result; re-sending it", j->id);
+        if (r >= 0 && value && n->auth) {
+                /* "<token> <auth>\n<json>", sealed by us: anything else was planted by someone else. */
+                const char *sp = memchr(value, ' ', len), *nl = memchr(value, '\n', len);
+                bool good = false;
+                if (sp && nl && sp < nl && j->token && (size_t) (sp - value) == strlen(j->token) &&
+                    memcmp(value, j->token, strlen(j->token)) == 0) {
+                        const char *json = nl + 1;
+                        size_t jlen = len - (size_t) (json - value);
+                        char want[MEM_SEAL_HEX_LEN + 1];
+                        if ((size_t) (nl - sp - 1) == MEM_SEAL_HEX_LEN && result_mac(n, j->token, json, jlen, want) == 0 &&
+                            CRYPTO_memcmp(want, sp + 1, MEM_SEAL_HEX_LEN) == 0) {
+                                good = true;
+                                j->result_json = strndup(json, jlen);
+                                j->result_len = j->result_json ? jlen : 0;
+                                memcpy(j->auth, want, sizeof(want));
+                        }
+                }
+                if (!good) {
+                        log_warning("the remembered result of %s is not sealed by this node for this dispatch: "
+                                    "ignored (planted?)", j->id);
+                        au_metric_add(n->m_refused, "planted_result", 1);
+                        value = NULL;
+                }
+        } else if (r >= 0 && value) {
                 j->result_json = strndup(value, len);
                 j->result_len = j->result_json ? len : 0;
-                if (j->result_json) {
-                        set_state(j, JOB_PUBLISHING);
-                        publish(j);
-                        return;
-                }
+        }
+        if (r >= 0 && value && j->result_json) {
+                /* Already answered once: send the same result again, run nothing. */
+                log_info("job %s already has a result; re-sending it", j->id);
+                set_state(j, JOB_PUBLISHING);
+                publish(j);
+                return;
         }
         if (j->lost) {
                 job_fail(j, SBX_OUTCOME_SANDBOX_ERROR, "node restarted during the run");
@@ -496,6 +554,76 @@ static void salvage_ids(job *j, const char *value, size_t len) {
         if (au_json_get_uint32(au_json_get(tree, "attempt"), "attempt", &a, NULL) >= 0 && !j->attempt)
                 j->attempt = a;
         yajl_tree_free(tree);
+}
+
+static uint64_t realtime_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* An entry we do not run: acknowledged (so it is not read again), counted and logged; no result is sent. */
+static void refuse_entry(dmn_node *n, const char *entry_id, const char *reason, const char *detail) {
+        const char *ack[] = { entry_id };
+        const char *kv[] = { "entry", entry_id, "reason", reason, NULL };
+
+        au_log_kv(AU_LOG_WARNING, kv, "jobs stream entry %s refused (%s): %s; not run", entry_id, reason, detail);
+        au_metric_add(n->m_refused, reason, 1);
+        mem_bus_ack(n->bus, ack, 1, NULL, NULL);
+        refresh_credit(n);
+}
+
+/*
+ * With bus_auth on, why the entry must not be acted on (the reason label
+ * for autoosd_jobs_refused_total), or NULL: it carries the coordinator's MAC
+ * of (node, field, value, token, expires) under this node's key, and a spec
+ * has not expired. Redelivered entries were checked before, but a previous
+ * life of this daemon may have read them, so the MAC is checked again; only
+ * their expiry is not.
+ */
+static const char *entry_refusal(dmn_node *n, const char *field, const char *value, size_t len, bool truncated,
+                                 bool pending, const char **ret_token, size_t *ret_token_len) {
+        size_t auth_len = 0, token_len = 0, expires_len = 0;
+        const char *auth = mem_bus_job_field(n->bus, "auth", &auth_len);
+        const char *token = mem_bus_job_field(n->bus, "token", &token_len);
+        const char *expires = mem_bus_job_field(n->bus, "expires", &expires_len);
+        bool spec = strcmp(field, "spec") == 0;
+
+        if (!spec && strcmp(field, "cancel") != 0)
+                return "unknown_field";
+        if (!auth)
+                return "unsigned";
+        if (spec && (!token || !expires || token_len == 0 || token_len > MEM_SEAL_HEX_LEN || expires_len > 20))
+                return "unsigned";
+        if (truncated)
+                return "too_large";
+        const char *parts[] = { n->cfg.node_id, field, value ? value : "", spec ? token : "", spec ? expires : "" };
+        size_t lens[] = { strlen(n->cfg.node_id), strlen(field), len, spec ? token_len : 0, spec ? expires_len : 0 };
+        if (!mem_seal_check(n->key, MEM_SEAL_JOB, parts, lens, 5, auth, auth_len))
+                return "bad_mac";
+        if (spec && !pending) {
+                char buf[24];
+                uint64_t until;
+                memcpy(buf, expires, expires_len);
+                buf[expires_len] = '\0';
+                if (au_parse_uint64(buf, &until) < 0 || until < realtime_ms())
+                        return "expired";
+        }
+        *ret_token = token;
+        *ret_token_len = token_len;
+        return NULL;
+}
+
+/* True if this dispatch token was taken before; else remembers it. */
+static bool token_replayed(dmn_node *n, const char *token) {
+        for (size_t i = 0; i < n->n_seen; i++)
+                if (strcmp(n->seen[i], token) == 0)
+                        return true;
+        snprintf(n->seen[n->seen_next], sizeof(n->seen[0]), "%s", token);
+        n->seen_next = (n->seen_next + 1) % SEEN_TOKENS;
+        if (n->n_seen < SEEN_TOKENS)
+                n->n_seen++;
+        return false;
 }
 
 static void handle_cancel(dmn_node *n, const char *entry_id, const char *value, size_t len) {
@@ -533,6 +661,22 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 return;
         }
 
+        const char *token = NULL;
+        size_t token_len = 0;
+        if (n->auth) {
+                const char *why = entry_refusal(n, field, value, len, truncated, pending, &token, &token_len);
+                if (why) {
+                        refuse_entry(n, entry_id, why,
+                                     strcmp(why, "bad_mac") == 0    ? "its MAC is not the coordinator's for this node"
+                                     : strcmp(why, "unsigned") == 0 ? "it carries no authentication"
+                                     : strcmp(why, "expired") == 0  ? "its dispatch has expired"
+                                     : strcmp(why, "too_large") == 0
+                                             ? "larger than this node accepts, so it cannot be verified"
+                                             : "its field is neither spec nor cancel");
+                        return;
+                }
+        }
+
         if (strcmp(field, "cancel") == 0) {
                 handle_cancel(n, entry_id, value, len);
                 return;
@@ -549,6 +693,11 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
         }
         j->state = JOB_QUEUED;
         n->n_queued++;
+        if (token && !(j->token = strndup(token, token_len))) {
+                n->n_queued--;
+                job_free(j);
+                return; /* stays pending in Redis; reported after a restart */
+        }
 
         if (strcmp(field, "spec") != 0) {
                 char msg[256];
@@ -608,6 +757,14 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                         return;
                 }
 
+        /* The same dispatch again in a new entry, with nothing of it here: a replay. */
+        if (j->token && token_replayed(n, j->token)) {
+                n->n_queued--;
+                job_free(j);
+                refuse_entry(n, entry_id, "replayed", "its dispatch token was taken before");
+                return;
+        }
+
         set_state(j, JOB_CHECKING);
         if (mem_bus_get_result(n->bus, j->id, on_stored_result, j) < 0) {
                 set_state(j, JOB_QUEUED);
@@ -648,10 +805,23 @@ static void on_heartbeat(au_source *s, void *userdata) {
         snprintf(cap, sizeof(cap), "%u", n->cfg.max_runs);
         snprintf(running, sizeof(running), "%u", n->n_running);
         snprintf(queued, sizeof(queued), "%u", n->n_queued + n->n_checking);
+        char beat[24], auth[MEM_SEAL_HEX_LEN + 1] = "";
+        const char *state = n->draining ? "draining" : "active";
+        snprintf(beat, sizeof(beat), "%" PRIu64, ++n->beat);
+        if (n->auth) {
+                /* What the coordinator places work by, sealed; beat only grows, so an old beat replayed is stale. */
+                const char *parts[] = { n->cfg.node_id, n->started_at, beat, cap, running, queued, n->cfg.labels,
+                                        PACKAGE_VERSION, state };
+                size_t lens[ELEMENTSOF(parts)];
+                for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                        lens[i] = strlen(parts[i]);
+                if (mem_seal_mac(n->key, MEM_SEAL_HEARTBEAT, parts, lens, ELEMENTSOF(parts), auth) < 0)
+                        auth[0] = '\0';
+        }
         const char *kv[] = {
                 "capacity", cap, "running", running, "queued", queued, "labels", n->cfg.labels, "version",
                 PACKAGE_VERSION, "cgroup_mode", sbx_context_cgroup_mode(n->sbx), "kernel", n->kernel,
-                "started_at", n->started_at, "state", n->draining ? "draining" : "active", NULL,
+                "started_at", n->started_at, "state", state, "beat", beat, auth[0] ? "auth" : NULL, auth, NULL,
         };
         mem_bus_heartbeat(n->bus, kv, HEARTBEAT_TTL_MS, NULL, NULL);
 }
@@ -713,6 +883,13 @@ static void spool_recover(dmn_node *n) {
                         j->result_json = strdup(result);
                         j->result_len = j->result_json ? strlen(j->result_json) : 0;
                         j->spool_path = strdup(path);
+                        const char *tok, *auth;
+                        if (au_json_get_string(au_json_get(tree, "token"), "token", &tok, NULL) >= 0 &&
+                            au_json_get_string(au_json_get(tree, "auth"), "auth", &auth, NULL) >= 0 &&
+                            strlen(auth) == MEM_SEAL_HEX_LEN) {
+                                j->token = strdup(tok);
+                                memcpy(j->auth, auth, MEM_SEAL_HEX_LEN + 1);
+                        }
                         j->state = JOB_PUBLISHING;
                         n->n_publishing++;
                         log_info("recovered undelivered result %s from the spool", id);
@@ -754,6 +931,25 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
                                          "Runs in which a syscall was refused, by syscall.", "syscall");
         n->m_reconnects = au_metrics_gauge(metrics, "autoosd_redis_reconnects_total", "Redis reconnections.", NULL);
         n->m_spooled = au_metrics_gauge(metrics, "autoosd_results_undelivered", "Results waiting for Redis.", NULL);
+        n->m_refused = au_metrics_counter(metrics, "autoosd_jobs_refused_total",
+                                          "Jobs stream entries (and remembered results) refused, by reason.", "reason");
+
+        n->auth = cfg->bus_auth;
+        if (n->auth) {
+                r = mem_seal_key_load(cfg->node_key_file, n->key, err);
+                if (r < 0) {
+                        au_error_set_field(err, "node_key_file", "node_key_file: %s", err->msg);
+                        goto fail;
+                }
+                n->seen = calloc(SEEN_TOKENS, sizeof(*n->seen));
+                if (!n->seen) {
+                        r = au_error_set(err, ENOMEM, "allocate the dispatch tokens");
+                        goto fail;
+                }
+        } else
+                log_warning("bus_auth is off: this node runs any job written to its Redis stream, by anyone; "
+                            "only for a standalone node fed by hand (autoos-coordinator --enroll-node gives a node "
+                            "its key)");
 
         sbx_config sc = {
                 .uid_base = cfg->uid_base,
@@ -820,6 +1016,8 @@ dmn_node *dmn_node_free(dmn_node *n) {
         mem_bus_free(n->bus);
         sbx_context_free(n->sbx);
         dmn_config_done(&n->cfg);
+        free(n->seen);
+        OPENSSL_cleanse(n->key, sizeof(n->key));
         free(n);
         return NULL;
 }

@@ -74,15 +74,22 @@
 #define ENTRY_ID_MAX 64
 
 /*
- * KEYS: results stream, result:<id>, jobs stream. ARGV: json, ttl, entry ids.
+ * KEYS: results stream, result:<node>:<id>, jobs stream. ARGV: json, ttl, the
+ * value to remember (json, or "<token> <auth>\n" json when sealed), node,
+ * token and auth ("" when not sealed), entry ids.
  * XACK goes through pcall: a group that vanished has nothing pending, and the
  * result is already out, so that must not turn into a failure (and a retry).
  * unpack() is bounded by Lua's C stack, hence the chunks.
  */
 static const char publish_script[] =
-        "local id = redis.call('XADD', KEYS[1], '*', 'result', ARGV[1])\n"
-        "redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
-        "for i = 3, #ARGV, 1000 do\n"
+        "local id\n"
+        "if ARGV[5] ~= '' then\n"
+        "  id = redis.call('XADD', KEYS[1], '*', 'result', ARGV[1], 'node', ARGV[4], 'token', ARGV[5], 'auth', ARGV[6])\n"
+        "else\n"
+        "  id = redis.call('XADD', KEYS[1], '*', 'result', ARGV[1], 'node', ARGV[4])\n"
+        "end\n"
+        "redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])\n"
+        "for i = 7, #ARGV, 1000 do\n"
         "  redis.pcall('XACK', KEYS[3], '" GROUP "', unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
         "end\n"
         "return id\n";
@@ -141,6 +148,8 @@ struct mem_bus {
 
         char *node;
         char *jobs_key;
+        char *result_prefix; /* autoos:result:<node>: */
+        const redisReply *cur_fields; /* the entry being delivered to on_job, for mem_bus_job_field() */
         char *node_key;
         size_t max_entry_bytes;
         uint64_t result_ttl_s;
@@ -706,8 +715,29 @@ static void deliver_entry(mem_bus *b, const redisReply *e, bool pending) {
         }
         if (b->credit > 0)
                 b->credit--;
+        b->cur_fields = fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL;
         if (b->ops.on_job)
                 b->ops.on_job(b, id->str, field, value, len, truncated, pending, b->userdata);
+        if (!b->dead)
+                b->cur_fields = NULL;
+}
+
+/*
+ * Inside on_job: the value of another field of the entry being delivered
+ * (the first occurrence after the first field), or NULL. The bytes live
+ * until on_job returns.
+ */
+const char *mem_bus_job_field(mem_bus *b, const char *name, size_t *ret_len) {
+        const redisReply *f = b ? b->cur_fields : NULL;
+
+        for (size_t i = 2; f && i + 1 < f->elements; i += 2)
+                if (reply_is_string(f->element[i]) && reply_is_string(f->element[i + 1]) &&
+                    strcmp(f->element[i]->str, name) == 0) {
+                        if (ret_len)
+                                *ret_len = f->element[i + 1]->len;
+                        return f->element[i + 1]->str;
+                }
+        return NULL;
 }
 
 /* Returns how many entries the reply held (delivered or not). */
@@ -913,32 +943,40 @@ static bool valid_ids(const char *const *ids, size_t n) {
 }
 
 int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, size_t len,
-                           const char *const *entry_ids, size_t n_entry_ids, mem_done_fn done,
-                           void *userdata) {
-        static const char prefix[] = "autoos:result:";
+                           const mem_bus_seal *seal, const char *const *entry_ids, size_t n_entry_ids,
+                           mem_done_fn done, void *userdata) {
         char ttl[24];
-        size_t idlen, total, keylen, ttllen;
+        size_t idlen, total, keylen, ttllen, toklen = 0, authlen = 0, prelen, cachedlen;
         cmd *x;
         char *p;
         int r;
 
         if (!b || !result_id || !result_id[0] || (!json && len > 0) || !valid_ids(entry_ids, n_entry_ids))
                 return -EINVAL;
+        if (seal && (!seal->token || !seal->auth || !seal->token[0] || !seal->auth[0] || strchr(seal->token, ' ') ||
+                     strchr(seal->auth, '\n')))
+                return -EINVAL;
         if (b->dead)
                 return -ESHUTDOWN;
-        if (n_entry_ids > (size_t) INT_MAX - 8)
+        if (n_entry_ids > (size_t) INT_MAX - 11)
                 return -E2BIG;
         x = cmd_new(b, CMD_PUBLISH, done, NULL, userdata);
         if (!x)
                 return -ENOMEM;
 
+        if (seal) {
+                toklen = strlen(seal->token);
+                authlen = strlen(seal->auth);
+        }
         idlen = strlen(result_id);
-        keylen = sizeof(prefix) - 1 + idlen;
+        prelen = strlen(b->result_prefix);
+        keylen = prelen + idlen;
         ttllen = (size_t) snprintf(ttl, sizeof(ttl), "%" PRIu64, b->result_ttl_s);
-        total = keylen + 1 + len + 1 + ttllen + 1;
+        cachedlen = seal ? toklen + 1 + authlen + 1 + len : len;
+        total = keylen + 1 + len + 1 + ttllen + 1 + cachedlen + 1 + toklen + 1 + authlen + 1;
         for (size_t i = 0; i < n_entry_ids; i++)
                 total += strlen(entry_ids[i]) + 1;
-        x->argc = 8 + (int) n_entry_ids;
+        x->argc = 12 + (int) n_entry_ids;
         x->argv = calloc((size_t) x->argc, sizeof(*x->argv));
         x->argvlen = calloc((size_t) x->argc, sizeof(*x->argvlen));
         x->buf = malloc(total);
@@ -961,8 +999,8 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
         x->argv[1] = b->sha[0] ? b->sha : publish_script;
         x->argv[2] = "3";
         x->argv[3] = RESULTS_KEY;
-        memcpy(p, prefix, sizeof(prefix) - 1);
-        memcpy(p + sizeof(prefix) - 1, result_id, idlen);
+        memcpy(p, b->result_prefix, prelen);
+        memcpy(p + prelen, result_id, idlen);
         p[keylen] = '\0';
         x->argv[4] = p;
         x->argvlen[4] = keylen;
@@ -970,12 +1008,30 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
         x->argv[5] = b->jobs_key;
         PUT(6, len > 0 ? json : "", len);
         PUT(7, ttl, ttllen);
+        /* What a later GET answers with: the seal travels with the result it seals. */
+        x->argv[8] = p;
+        x->argvlen[8] = cachedlen;
+        if (seal) {
+                memcpy(p, seal->token, toklen);
+                p[toklen] = ' ';
+                memcpy(p + toklen + 1, seal->auth, authlen);
+                p[toklen + 1 + authlen] = '\n';
+                p += toklen + 1 + authlen + 1;
+        }
+        if (len > 0)
+                memcpy(p, json, len);
+        p[len] = '\0';
+        p += len + 1;
+        x->argv[9] = b->node;
+        PUT(10, seal ? seal->token : "", toklen);
+        PUT(11, seal ? seal->auth : "", authlen);
         for (size_t i = 0; i < n_entry_ids; i++)
-                PUT(8 + i, entry_ids[i], strlen(entry_ids[i]));
+                PUT(12 + i, entry_ids[i], strlen(entry_ids[i]));
 #undef PUT
         for (int i = 0; i < 6; i++)
                 if (i != 4)
                         x->argvlen[i] = strlen(x->argv[i]);
+        x->argvlen[9] = strlen(x->argv[9]);
 
         bus_enter(b);
         r = cmd_submit(x, on_publish_reply, x->argc, x->argv, x->argvlen);
@@ -1026,7 +1082,6 @@ int mem_bus_ack(mem_bus *b, const char *const *entry_ids, size_t n, mem_done_fn 
 }
 
 int mem_bus_get_result(mem_bus *b, const char *result_id, mem_get_fn done, void *userdata) {
-        static const char prefix[] = "autoos:result:";
         _cleanup_free_ char *key = NULL;
         const char *argv[2];
         size_t argvlen[2];
@@ -1037,7 +1092,7 @@ int mem_bus_get_result(mem_bus *b, const char *result_id, mem_get_fn done, void 
                 return -EINVAL;
         if (b->dead)
                 return -ESHUTDOWN;
-        key = strjoin2(prefix, result_id);
+        key = strjoin2(b->result_prefix, result_id);
         if (!key)
                 return -ENOMEM;
         x = cmd_new(b, CMD_GET, NULL, done, userdata);
@@ -1192,6 +1247,7 @@ static void bus_destroy(mem_bus *b) {
         free(b->node);
         free(b->jobs_key);
         free(b->node_key);
+        free(b->result_prefix);
         free(b);
 }
 
@@ -1244,7 +1300,9 @@ int mem_bus_new(au_loop *loop, const mem_bus_config *cfg, const mem_bus_ops *ops
         b->node = strdup(cfg->node);
         b->jobs_key = strjoin2("autoos:jobs:", cfg->node);
         b->node_key = strjoin2("autoos:node:", cfg->node);
-        if (!b->node || !b->jobs_key || !b->node_key) {
+        if (asprintf(&b->result_prefix, "autoos:result:%s:", cfg->node) < 0)
+                b->result_prefix = NULL;
+        if (!b->node || !b->jobs_key || !b->node_key || !b->result_prefix) {
                 r = au_error_set(err, ENOMEM, "allocate the Redis bus");
                 goto fail;
         }

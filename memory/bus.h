@@ -10,7 +10,8 @@
  *
  * Keys (prefix "autoos:"): jobs:<node> (group "autoosd", consumer = node),
  * results, events (MAXLEN ~), node:<node> (hash, PEXPIRE), nodes (set),
- * result:<job id> (the published result, TTL'd, for idempotency).
+ * result:<node>:<job id> (the published result, TTL'd, for idempotency; the
+ * node's name in the key lets a Redis ACL confine each node to its own).
  */
 #pragma once
 
@@ -71,18 +72,35 @@ void mem_bus_stop_reading(mem_bus *b);
 typedef void (*mem_done_fn)(int r, void *userdata);
 typedef void (*mem_get_fn)(int r, const char *value, size_t len, void *userdata);
 
+/* A result's authentication (memory/seal.h): the dispatch's token and the node's MAC, hex. */
+typedef struct mem_bus_seal {
+        const char *token;
+        const char *auth;
+} mem_bus_seal;
+
 /*
- * Atomically (one Lua script): XADD autoos:results * result <json>; remember
- * it as autoos:result:<result_id> for result_ttl_s; XACK each of the jobs
- * stream entries (entry_ids, n may be 0). done runs exactly once.
+ * Atomically (one Lua script): XADD autoos:results * result <json> node
+ * <node> [token <token> auth <auth>]; remember it as
+ * autoos:result:<node>:<result_id> for result_ttl_s (sealed: the value is
+ * "<token> <auth>\n<json>", see mem_bus_unseal()); XACK each of the jobs
+ * stream entries (entry_ids, n may be 0). seal NULL: unauthenticated (a node
+ * with bus_auth off). done runs exactly once.
  */
 int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, size_t len,
-                           const char *const *entry_ids, size_t n_entry_ids, mem_done_fn done, void *userdata);
+                           const mem_bus_seal *seal, const char *const *entry_ids, size_t n_entry_ids,
+                           mem_done_fn done, void *userdata);
+
+/*
+ * Inside on_job: the value of the entry's field name (after the first
+ * field: "token", "expires", "auth"), its length in *ret_len; NULL when the
+ * entry has none. Valid until on_job returns.
+ */
+const char *mem_bus_job_field(mem_bus *b, const char *name, size_t *ret_len);
 
 /* XACK entries without a result (e.g. a duplicate already answered). */
 int mem_bus_ack(mem_bus *b, const char *const *entry_ids, size_t n, mem_done_fn done, void *userdata);
 
-/* GET autoos:result:<id>: r 0 with value NULL when there is none. */
+/* GET autoos:result:<node>:<id>: r 0 with value NULL when there is none. */
 int mem_bus_get_result(mem_bus *b, const char *result_id, mem_get_fn done, void *userdata);
 
 /* HSET autoos:node:<node> <kv pairs>; PEXPIRE ttl_ms; SADD autoos:nodes <node>. kv NULL-terminated. */

@@ -23,8 +23,11 @@ int orc_config_init(orc_config *cfg) {
                 .queue_per_slot = 3,
                 .db_pool = 4,
                 .log_level = AU_LOG_INFO,
+                .fleet_key_file = strdup(AUTOOS_SYSCONFDIR "/autoos/fleet.key"),
+                .bus_auth = true,
+                .job_ttl_ms = 3600 * 1000,
         };
-        if (!cfg->db || !cfg->redis || !cfg->listen || !cfg->sql_dir) {
+        if (!cfg->db || !cfg->redis || !cfg->listen || !cfg->sql_dir || !cfg->fleet_key_file) {
                 orc_config_done(cfg);
                 return -ENOMEM;
         }
@@ -38,6 +41,7 @@ void orc_config_done(orc_config *cfg) {
         free(cfg->id);
         free(cfg->policy);
         free(cfg->sql_dir);
+        free(cfg->fleet_key_file);
         *cfg = (orc_config){ 0 };
 }
 
@@ -70,6 +74,24 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                                 return au_error_set_field(err, key, "%s: empty value", key);
                         return set_string(fields[i], value);
                 }
+        if (strcmp(key, "fleet_key_file") == 0) {
+                if (!*value)
+                        return au_error_set_field(err, key, "%s: empty value", key);
+                return set_string(&cfg->fleet_key_file, value);
+        }
+        if (strcmp(key, "bus_auth") == 0) {
+                if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+                        return au_error_set_field(err, key, "bus_auth: expected on or off, got '%s'", value);
+                cfg->bus_auth = value[1] == 'n';
+                return 0;
+        }
+        if (strcmp(key, "job_ttl") == 0) {
+                if (au_parse_duration_ms(value, &u) < 0 || u < 10000 || u > 86400000)
+                        return au_error_set_field(err, key, "job_ttl: expected a duration from 10s to 24h, got '%s'",
+                                                  value);
+                cfg->job_ttl_ms = u;
+                return 0;
+        }
         if (strcmp(key, "node_timeout") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)
                         return au_error_set_field(err, key,

@@ -4,6 +4,7 @@
  * lines, # comments), then command-line flags, which override the file.
  */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include "common/error.h"
 
@@ -22,6 +23,9 @@ typedef struct orc_config {
         uint32_t queue_per_slot;  /* steps in flight per unit of node capacity (default 3) */
         uint32_t db_pool;         /* connections for API requests (default 4) */
         int log_level;
+        char *fleet_key_file;     /* the key node keys derive from (default /etc/autoos/fleet.key) */
+        bool bus_auth;            /* default on: specs sealed, results and heartbeats verified */
+        uint64_t job_ttl_ms;      /* a dispatched spec expires after this (default 1 h) */
 } orc_config;
 
 /* Defaults (sql_dir: $(datadir)/autoos/sql). Returns 0 or -ENOMEM. */

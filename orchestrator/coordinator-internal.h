@@ -37,6 +37,9 @@ typedef struct orc_node {
         char version[64];
         uint64_t last_seen_ms; /* CLOCK_REALTIME ms of the newest heartbeat */
         uint64_t seen_mono_ms; /* when we saw it */
+        /* bus_auth: the newest authenticated beat (its life and number), and when we saw it */
+        char beat_life[40];
+        uint64_t beat_seq, beat_mono_ms;
 } orc_node;
 
 typedef struct orc_key {
@@ -86,6 +89,8 @@ struct orc_coord {
         pthread_mutex_t outbox_lock;
         char **outbox; /* pairs: stream key, value (a cancel's run id, or an event) */
         size_t n_outbox;
+
+        struct orc_identity *identity; /* identity.c: fleet key, enrolled nodes, refusal accounting */
 
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;

@@ -21,8 +21,9 @@
 #include "memory/pg.h"
 #include "memory/redis.h"
 #include "orchestrator/coordinator-internal.h"
+#include "orchestrator/identity.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define MONITOR_TICK_MS 250
 #define HEARTBEAT_TTL_MS 3000 /* autoosd's PEXPIRE */
 #define KEYS_RELOAD_MS 5000
@@ -321,6 +322,9 @@ typedef struct beat {
         long long pttl;
         uint32_t capacity, running, queued;
         char labels[1024], version[64];
+        /* bus_auth: the fields as sent, for the MAC */
+        char f_capacity[16], f_running[16], f_queued[16], started_at[40], beat[24], state[16], auth[72];
+        bool labels_long, version_long;
 } beat;
 
 static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
@@ -357,16 +361,29 @@ static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
                                 const char *f = h->element[k]->str, *v = h->element[k + 1]->str;
                                 if (!f || !v)
                                         continue;
-                                if (strcmp(f, "capacity") == 0)
+                                if (strcmp(f, "capacity") == 0) {
                                         b[i].capacity = (uint32_t) strtoul(v, NULL, 10);
-                                else if (strcmp(f, "running") == 0)
+                                        snprintf(b[i].f_capacity, sizeof(b[i].f_capacity), "%s", v);
+                                } else if (strcmp(f, "running") == 0) {
                                         b[i].running = (uint32_t) strtoul(v, NULL, 10);
-                                else if (strcmp(f, "queued") == 0)
+                                        snprintf(b[i].f_running, sizeof(b[i].f_running), "%s", v);
+                                } else if (strcmp(f, "queued") == 0) {
                                         b[i].queued = (uint32_t) strtoul(v, NULL, 10);
-                                else if (strcmp(f, "labels") == 0)
-                                        snprintf(b[i].labels, sizeof(b[i].labels), "%s", v);
+                                        snprintf(b[i].f_queued, sizeof(b[i].f_queued), "%s", v);
+                                } else if (strcmp(f, "labels") == 0)
+                                        b[i].labels_long = snprintf(b[i].labels, sizeof(b[i].labels), "%s", v) >=
+                                                           (int) sizeof(b[i].labels);
                                 else if (strcmp(f, "version") == 0)
-                                        snprintf(b[i].version, sizeof(b[i].version), "%s", v);
+                                        b[i].version_long = snprintf(b[i].version, sizeof(b[i].version), "%s", v) >=
+                                                            (int) sizeof(b[i].version);
+                                else if (strcmp(f, "started_at") == 0)
+                                        snprintf(b[i].started_at, sizeof(b[i].started_at), "%s", v);
+                                else if (strcmp(f, "beat") == 0)
+                                        snprintf(b[i].beat, sizeof(b[i].beat), "%s", v);
+                                else if (strcmp(f, "state") == 0)
+                                        snprintf(b[i].state, sizeof(b[i].state), "%s", v);
+                                else if (strcmp(f, "auth") == 0)
+                                        snprintf(b[i].auth, sizeof(b[i].auth), "%s", v);
                         }
                 }
                 b[i].pttl = t && t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
@@ -406,6 +423,43 @@ static void monitor_gauges(orc_coord *c, PGconn *conn) {
         for (int i = 0; i < PQntuples(s); i++)
                 au_metric_set(c->m_steps, mem_pg_value(s, i, 0), atof(mem_pg_value(s, i, 1)));
         pthread_mutex_unlock(&c->metrics_lock);
+}
+
+/*
+ * With bus_auth, a node is alive while the beats it seals keep coming: a beat
+ * counts once it carries the node's MAC and is newer (its life, started_at,
+ * then its number) than the last one taken, so a forged beat is ignored and a
+ * replayed one adds nothing. A deleted heartbeat key alone does not make a node
+ * lost: the node writes it again each second, and its last authentic beat
+ * still counts for node_timeout. The first beat seen of a node counts only
+ * while its key is fresh. An absent or refused beat leaves the node's view
+ * (capacity, labels) as it was.
+ */
+static bool beat_authentic(orc_coord *c, orc_node *n, beat *b, uint64_t now, bool fresh_by_ttl) {
+        const char *why = NULL;
+
+        if (b->present) {
+                const char *fields[8] = { b->started_at, b->beat, b->f_capacity, b->f_running, b->f_queued,
+                                          b->labels, b->version, b->state };
+                why = b->labels_long || b->version_long ? "malformed"
+                                                        : orc_heartbeat_refusal(c, n->id, fields, b->auth[0] ? b->auth : NULL);
+                if (why) {
+                        orc_count_refused_heartbeat(c, why);
+                        b->present = false;
+                } else {
+                        uint64_t seq = strtoull(b->beat, NULL, 10);
+                        int life = strcmp(b->started_at, n->beat_life);
+                        bool first = n->beat_mono_ms == 0;
+                        if (life > 0 || (life == 0 && seq > n->beat_seq)) {
+                                if (!first || fresh_by_ttl)
+                                        n->beat_mono_ms = now;
+                                snprintf(n->beat_life, sizeof(n->beat_life), "%s", b->started_at);
+                                n->beat_seq = seq;
+                        } else if (life < 0 || seq < n->beat_seq)
+                                orc_count_refused_heartbeat(c, "stale");
+                }
+        }
+        return n->beat_mono_ms > 0 && now - n->beat_mono_ms <= c->cfg.node_timeout_ms;
 }
 
 static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_t tick) {
@@ -469,6 +523,8 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
                         (uint64_t) (HEARTBEAT_TTL_MS - (beats[i].pttl < HEARTBEAT_TTL_MS ? beats[i].pttl
                                                                                          : HEARTBEAT_TTL_MS)) <=
                                 c->cfg.node_timeout_ms;
+                if (orc_identity_on(c))
+                        fresh = beat_authentic(c, n, &beats[i], now, fresh);
                 if (beats[i].present) {
                         n->capacity = beats[i].capacity;
                         n->running = beats[i].running;
@@ -540,6 +596,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
 
         if (*conn && (tick % (KEYS_RELOAD_MS / MONITOR_TICK_MS) == 0)) {
                 orc_keys_reload(c, *conn);
+                orc_identity_reload(c, *conn);
                 monitor_gauges(c, *conn);
         }
 }
@@ -586,6 +643,7 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         c->cfg.id = cfg->id ? strdup(cfg->id) : NULL;
         c->cfg.policy = cfg->policy ? strdup(cfg->policy) : NULL;
         c->cfg.sql_dir = strdup(cfg->sql_dir);
+        c->cfg.fleet_key_file = cfg->fleet_key_file ? strdup(cfg->fleet_key_file) : NULL;
         if (c->cfg.rate_burst <= 0)
                 c->cfg.rate_burst = 2 * c->cfg.rate_limit;
         if (cfg->id)
@@ -618,10 +676,16 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
                 orc_coord_free(TAKE_PTR(c));
                 return au_error_set(err, -r, "metrics");
         }
+        if ((r = orc_identity_init(c, err)) < 0) {
+                orc_coord_free(TAKE_PTR(c));
+                return r;
+        }
 
         r = mem_pg_connect(c->cfg.db, "autoos-coordinator", &conn, err);
         if (r >= 0)
                 r = mem_pg_schema_version(conn, &version, err);
+        if (r >= 0 && version >= SCHEMA_VERSION)
+                orc_identity_reload(c, conn);
         if (conn)
                 mem_pg_close(conn);
         if (r < 0) {
@@ -689,6 +753,7 @@ orc_coord *orc_coord_free(orc_coord *c) {
                 free(c->outbox[i]);
         free(c->outbox);
         free(c->keys);
+        orc_identity_done(c);
         au_metrics_free(c->metrics);
         orc_config_done(&c->cfg);
         pthread_mutex_destroy(&c->pool_lock);

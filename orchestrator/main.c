@@ -16,6 +16,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/coordinator.h"
 #include "orchestrator/events.h"
+#include "orchestrator/identity.h"
 
 #define DEFAULT_CONFIG AUTOOS_SYSCONFDIR "/autoos/coordinator.conf"
 
@@ -43,6 +44,10 @@ static void usage(FILE *f) {
               "      --migrate            apply the migrations in --sql-dir, then exit\n"
               "      --create-key NAME    make an API key with --role, print it once, then exit\n"
               "      --role ROLE          viewer, operator or admin\n"
+              "      --enroll-node NAME   enroll node NAME, print its key once (for its node_key_file), exit\n"
+              "      --rekey-node NAME    give node NAME a new key (the old one is refused), print it, exit\n"
+              "      --remove-node NAME   remove node NAME: its messages are refused from then on, exit\n"
+              "      --node-acl NAME      print the Redis ACL SETUSER command confining NAME to its keys\n"
               "  -h, --help               show this help\n"
               "  -V, --version            show the version\n"
               "\n"
@@ -64,6 +69,10 @@ enum {
         OPT_MIGRATE,
         OPT_CREATE_KEY,
         OPT_ROLE,
+        OPT_ENROLL_NODE,
+        OPT_REKEY_NODE,
+        OPT_REMOVE_NODE,
+        OPT_NODE_ACL,
 };
 
 int main(int argc, char **argv) {
@@ -82,6 +91,10 @@ int main(int argc, char **argv) {
                 { "migrate", no_argument, NULL, OPT_MIGRATE },
                 { "create-key", required_argument, NULL, OPT_CREATE_KEY },
                 { "role", required_argument, NULL, OPT_ROLE },
+                { "enroll-node", required_argument, NULL, OPT_ENROLL_NODE },
+                { "rekey-node", required_argument, NULL, OPT_REKEY_NODE },
+                { "remove-node", required_argument, NULL, OPT_REMOVE_NODE },
+                { "node-acl", required_argument, NULL, OPT_NODE_ACL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -90,6 +103,8 @@ int main(int argc, char **argv) {
         const char *keys[32], *values[32];
         size_t n_flags = 0;
         const char *config_path = NULL, *create_key = NULL, *role = NULL;
+        const char *node_name = NULL; /* --enroll-node, --rekey-node, --remove-node, --node-acl */
+        int node_cmd = 0;
         bool migrate = false;
         orc_config cfg;
         orc_coord *coord = NULL;
@@ -130,6 +145,13 @@ int main(int argc, char **argv) {
                         break;
                 case OPT_ROLE:
                         role = optarg;
+                        break;
+                case OPT_ENROLL_NODE:
+                case OPT_REKEY_NODE:
+                case OPT_REMOVE_NODE:
+                case OPT_NODE_ACL:
+                        node_cmd = c;
+                        node_name = optarg;
                         break;
                 case OPT_NODE_TIMEOUT: {
                         /* A bare number here is milliseconds. */
@@ -187,6 +209,24 @@ int main(int argc, char **argv) {
                 printf("applied %u migration%s from %s\n", applied, applied == 1 ? "" : "s", cfg.sql_dir);
                 orc_config_done(&cfg);
                 return 0;
+        }
+        if (node_cmd) {
+                char key[MEM_SEAL_HEX_LEN + 1];
+                char *line = NULL;
+                r = node_cmd == OPT_REMOVE_NODE ? orc_node_remove(&cfg, node_name, &err)
+                    : node_cmd == OPT_NODE_ACL  ? orc_node_acl(&cfg, node_name, &line, &err)
+                                                : orc_node_enroll(&cfg, node_name, node_cmd == OPT_REKEY_NODE, key, &err);
+                if (r < 0)
+                        fprintf(stderr, "autoos-coordinator: node %s: %s\n", node_name, err.msg);
+                else if (node_cmd == OPT_NODE_ACL)
+                        printf("%s\n", line);
+                else if (node_cmd == OPT_REMOVE_NODE)
+                        fprintf(stderr, "autoos-coordinator: node '%s' removed\n", node_name);
+                else
+                        printf("%s\n", key);
+                free(line);
+                orc_config_done(&cfg);
+                return r < 0 ? 1 : 0;
         }
         if (create_key || role) {
                 char *key = NULL;

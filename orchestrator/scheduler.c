@@ -26,6 +26,7 @@
 #include "memory/pg.h"
 #include "memory/redis.h"
 #include "orchestrator/coordinator-internal.h"
+#include "orchestrator/identity.h"
 
 #define RESULTS_BATCH 64 /* results can be MiBs each (stdout and stderr): bounds the memory of a batch */
 #define POISON_TRIES 3 /* a result that fails alone this often, the database being up, is set aside */
@@ -335,6 +336,8 @@ typedef struct pending_job {
         char *stream; /* autoos:jobs:<node> */
         char *field;  /* "spec" or "cancel" */
         char *value;
+        /* bus_auth (identity.h): the dispatch token and expiry (specs), and the coordinator's MAC */
+        char token[MEM_SEAL_HEX_LEN + 1], expires[24], auth[MEM_SEAL_HEX_LEN + 1];
 } pending_job;
 
 typedef struct outq {
@@ -359,7 +362,29 @@ static int outq_push(outq *q, const char *node, const char *field, char *value /
         }
         q->v[q->n].field = strdup(field);
         q->v[q->n].value = value;
+        q->v[q->n].token[0] = q->v[q->n].expires[0] = q->v[q->n].auth[0] = '\0';
         q->n++;
+        return 0;
+}
+
+/*
+ * outq_push() for a node's jobs stream, sealed for that node when bus_auth is
+ * on: a spec with run_id's dispatch token and an expiry, a cancel (run_id
+ * NULL) with the MAC alone. A node that is not enrolled gets it unsealed,
+ * which it refuses (and it gets no work: its heartbeats are not believed).
+ */
+static int outq_push_job(orc_coord *c, outq *q, const char *node, const char *field, char *value /* taken */,
+                         const char *run_id) {
+        int r = outq_push(q, node, field, value);
+        pending_job *j = &q->v[q->n - 1];
+
+        if (r < 0 || !orc_identity_on(c) || !value)
+                return r;
+        if (orc_seal_job(c, node, field, value, run_id, j->token, j->expires, j->auth) < 0) {
+                log_warning("cannot seal a %s for node %s (not enrolled?): sent unsealed, the node will refuse it",
+                            field, node);
+                j->token[0] = j->expires[0] = j->auth[0] = '\0';
+        }
         return 0;
 }
 
@@ -369,8 +394,22 @@ static void outq_send(orc_coord *c, outq *q, redisContext **rc) {
 
         if (q->n == 0 || ensure_redis(c, rc, 5000) < 0)
                 return;
-        for (size_t i = 0; i < q->n; i++)
-                redisAppendCommand(*rc, "XADD %s * %s %s", q->v[i].stream, q->v[i].field, q->v[i].value);
+        for (size_t i = 0; i < q->n; i++) {
+                pending_job *j = &q->v[i];
+                const char *argv[11] = { "XADD", j->stream, "*", j->field, j->value ? j->value : "" };
+                int argc = 5;
+                if (j->token[0]) {
+                        argv[argc++] = "token";
+                        argv[argc++] = j->token;
+                        argv[argc++] = "expires";
+                        argv[argc++] = j->expires;
+                }
+                if (j->auth[0]) {
+                        argv[argc++] = "auth";
+                        argv[argc++] = j->auth;
+                }
+                redisAppendCommandArgv(*rc, argc, argv, NULL);
+        }
         for (size_t i = 0; i < q->n; i++) {
                 redisReply *reply = NULL;
                 if (redisGetReply(*rc, (void **) &reply) != REDIS_OK) {
@@ -471,8 +510,12 @@ static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
         for (int i = 0; i < PQntuples(res); i++) {
                 char *spec = build_spec(mem_pg_value(res, i, 3), mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
                                         atoi(mem_pg_value(res, i, 2)), mem_pg_value(res, i, 7));
-                if (spec)
-                        outq_push(q, mem_pg_value(res, i, 6), "spec", spec);
+                if (spec) {
+                        char run_id[256];
+                        snprintf(run_id, sizeof(run_id), "%s.%s.%s", mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
+                                 mem_pg_value(res, i, 2));
+                        outq_push_job(c, q, mem_pg_value(res, i, 6), "spec", spec, run_id);
+                }
         }
         if (PQntuples(res) > 0)
                 log_info("sending again the specs of %d steps in flight", PQntuples(res));
@@ -554,7 +597,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                                                          run_id, NULL });
                 if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 || strv_pushf(&att, "%d", attempt) < 0 ||
                     strv_push(&node, nodes[k].id) < 0 || orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
-                    outq_push(q, nodes[k].id, "spec", spec) < 0) {
+                    outq_push_job(c, q, nodes[k].id, "spec", spec, run_id) < 0) {
                         free(detail);
                         r = -ENOMEM;
                         goto fail_audit;
@@ -640,8 +683,10 @@ static void take_outbox(orc_coord *c, outq *q) {
         for (size_t i = 0; i + 1 < c->n_outbox; i += 2) {
                 bool event = strcmp(c->outbox[i], "autoos:events") == 0;
                 /* outq_push prefixes "autoos:jobs:"; an empty node marks an event (send_queue). */
-                outq_push(q, event ? "" : c->outbox[i] + strlen("autoos:jobs:"), event ? "" : "cancel",
-                          c->outbox[i + 1]);
+                if (event)
+                        outq_push(q, "", "", c->outbox[i + 1]);
+                else
+                        outq_push_job(c, q, c->outbox[i] + strlen("autoos:jobs:"), "cancel", c->outbox[i + 1], NULL);
                 free(c->outbox[i]);
         }
         c->n_outbox = 0;
@@ -807,6 +852,11 @@ typedef struct res_entry {
         long long backoff_ms, max_backoff_ms, dispatched_ms;
         bool escalate;
         unsigned tries; /* failed alone, the database being up */
+        /* bus_auth: why it was refused (a metric label; NULL: not refused), who it named, whether it gets an audit row */
+        const char *refused;
+        char *claimed, *claimed_run;
+        bool refusal_row;
+        uint64_t suppressed; /* refusal rows held back in the minute before (one counter row) */
 } res_entry;
 
 static void res_entry_done(res_entry *e) {
@@ -819,6 +869,8 @@ static void res_entry_done(res_entry *e) {
         free(e->fallback);
         free(e->fallback_for);
         free(e->wf_state);
+        free(e->claimed);
+        free(e->claimed_run);
         *e = (res_entry){ 0 };
 }
 
@@ -833,24 +885,77 @@ static bool valid_uuid(const char *s) {
         return s && strlen(s) == 36 && uuid_parse(s, u) == 0;
 }
 
-static void parse_entry(res_entry *e, const char *field, const char *value, size_t len) {
+/* Not applied: counted now; the audit row (bounded per node and minute) goes with the batch's transaction. */
+static void refuse_result(orc_coord *c, res_entry *e, const char *reason, const char *node, size_t node_len,
+                          const char *run) {
+        e->refused = reason;
+        e->claimed = node ? strndup(node, MIN(node_len, (size_t) 128)) : NULL;
+        e->claimed_run = run ? strndup(run, 256) : NULL;
+        orc_count_refused_result(c, reason);
+        e->refusal_row = orc_refusal_admit(c, e->claimed, &e->suppressed);
+        if (e->refusal_row)
+                log_warning("results entry %s refused (%s): claims node %s, run %s; not applied", e->entry_id,
+                            reason, e->claimed ? e->claimed : "(none)", e->claimed_run ? e->claimed_run : "?");
+}
+
+static void parse_entry(orc_coord *c, res_entry *e, const char *field, const char *value, size_t len,
+                        const redisReply *fields) {
         au_error err = { 0 };
         sbx_result *r = NULL;
 
         if (strcmp(field, "result") != 0) {
                 log_warning("results entry %s has field '%.32s', expected 'result': acknowledged and dropped",
                             e->entry_id, field);
+                if (orc_identity_on(c))
+                        refuse_result(c, e, "malformed", NULL, 0, NULL);
                 return;
         }
         if (sbx_result_from_json(value, len, &r, &err) < 0) {
                 log_warning("results entry %s is not a result (%s): acknowledged and dropped", e->entry_id, err.msg);
+                if (orc_identity_on(c))
+                        refuse_result(c, e, "malformed", NULL, 0, NULL);
                 return;
         }
         if (!r->workflow || !r->step || !valid_uuid(r->workflow) || strlen(r->step) > 64 || r->attempt < 1 ||
             r->attempt > INT32_MAX) {
                 log_debug("results entry %s belongs to no workflow step: acknowledged", e->entry_id);
+                if (orc_identity_on(c))
+                        refuse_result(c, e, "no_run", r->node, r->node ? strlen(r->node) : 0, r->id);
                 sbx_result_free(r);
                 return;
+        }
+        if (orc_identity_on(c)) {
+                /* Sealed by the node it names, for the run it names, which was dispatched to that node. */
+                const char *node = NULL, *token = NULL, *auth = NULL, *why;
+                size_t node_len = 0, token_len = 0, auth_len = 0;
+                char run_id[256];
+                for (size_t i = 2; fields && i + 1 < fields->elements; i += 2) {
+                        const redisReply *f = fields->element[i], *v = fields->element[i + 1];
+                        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                                continue;
+                        if (strcmp(f->str, "node") == 0 && !node) {
+                                node = v->str;
+                                node_len = v->len;
+                        } else if (strcmp(f->str, "token") == 0 && !token) {
+                                token = v->str;
+                                token_len = v->len;
+                        } else if (strcmp(f->str, "auth") == 0 && !auth) {
+                                auth = v->str;
+                                auth_len = v->len;
+                        }
+                }
+                snprintf(run_id, sizeof(run_id), "%s.%s.%u", r->workflow, r->step, r->attempt);
+                why = orc_result_refusal(c, node, node_len, token, token_len, auth, auth_len, value, len, run_id);
+                if (!why && (!r->node || strlen(r->node) != node_len || memcmp(r->node, node, node_len) != 0))
+                        why = "wrong_node";
+                if (!why && (!r->id || strcmp(r->id, run_id) != 0))
+                        why = "wrong_run";
+                if (why) {
+                        refuse_result(c, e, why, node ? node : r->node, node ? node_len : (r->node ? strlen(r->node) : 0),
+                                      r->id ? r->id : run_id);
+                        sbx_result_free(r);
+                        return;
+                }
         }
         e->stdout_b64 = au_base64_encode(r->stdout_data ? r->stdout_data : "", r->stdout_size);
         replace_nul(r->stdout_data, r->stdout_size);
@@ -1150,6 +1255,8 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
         }
 }
 
+static void audit_refusal(orc_audit *a, const res_entry *e);
+
 static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit, au_error *err) {
         _cleanup_pgresult_ PGresult *rows = NULL, *ins = NULL;
         strv wf = { 0 }, st = { 0 }, at = { 0 }, node = { 0 }, outc = { 0 }, ex = { 0 }, wall = { 0 }, cpu = { 0 },
@@ -1217,6 +1324,16 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                 /* Current: the attempt in flight, of a workflow still going. Otherwise late. */
                 e->current = (strcmp(e->state, "dispatched") == 0 || strcmp(e->state, "running") == 0) &&
                              (uint32_t) e->attempt == e->r->attempt && strcmp(e->wf_state, "cancelled") != 0;
+                /* The attempt in flight answers only from where it was placed (steps.node). */
+                if (orc_identity_on(c) && (uint32_t) e->attempt == e->r->attempt &&
+                    (!e->node || strcmp(e->node, e->r->node) != 0)) {
+                        if (!e->refused) {
+                                refuse_result(c, e, "wrong_node", e->r->node, strlen(e->r->node), e->r->id);
+                                audit_refusal(audit, e);
+                        }
+                        e->found = false;
+                        continue;
+                }
                 /*
                  * The same result twice in one batch (a node sent it again): the first copy stands
                  * for both. Inserting both would let the join's row order decide which copy the runs
@@ -1337,7 +1454,7 @@ out:
 }
 
 /* Reads entries of one XREADGROUP / XAUTOCLAIM reply (array of [id, [field, value]]). */
-static size_t take_entries(redisReply *entries, res_entry *es, size_t max) {
+static size_t take_entries(orc_coord *c, redisReply *entries, res_entry *es, size_t max) {
         size_t n = 0;
 
         for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements && n < max; i++) {
@@ -1349,7 +1466,9 @@ static size_t take_entries(redisReply *entries, res_entry *es, size_t max) {
                 fv = e->element[1];
                 if (fv && fv->type == REDIS_REPLY_ARRAY && fv->elements >= 2 &&
                     fv->element[0]->type == REDIS_REPLY_STRING && fv->element[1]->type == REDIS_REPLY_STRING)
-                        parse_entry(&es[n], fv->element[0]->str, fv->element[1]->str, fv->element[1]->len);
+                        parse_entry(c, &es[n], fv->element[0]->str, fv->element[1]->str, fv->element[1]->len, fv);
+                else if (orc_identity_on(c))
+                        refuse_result(c, &es[n], "malformed", NULL, 0, NULL);
                 if (es[n].entry_id)
                         n++;
         }
@@ -1374,6 +1493,24 @@ static void ack_entries(redisContext *rc, res_entry *es, size_t n) {
         free(argv);
 }
 
+/* The result_refused row of a refused entry (fleet chain), and the counter row of those held back before it. */
+static void audit_refusal(orc_audit *a, const res_entry *e) {
+        if (e->suppressed > 0) {
+                char num[32];
+                snprintf(num, sizeof(num), "\x01%" PRIu64, e->suppressed);
+                _cleanup_free_ char *d = json_obj((const char *const[]){ "node", e->claimed, "suppressed", num,
+                                                                         "per_minute_limit", "\x01" "10", NULL });
+                if (d)
+                        orc_audit_add(a, NULL, "result_refused_suppressed", d);
+        }
+        if (!e->refusal_row)
+                return;
+        _cleanup_free_ char *d = json_obj((const char *const[]){ "node", e->claimed, "reason", e->refused, "run",
+                                                                 e->claimed_run, "entry", e->entry_id, NULL });
+        if (d)
+                orc_audit_add(a, NULL, "result_refused", d);
+}
+
 /* One batch: parsed, applied in one transaction, acknowledged after COMMIT. 0, or <0 to retry later. */
 static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry *es, size_t n) {
         orc_audit audit;
@@ -1382,6 +1519,9 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
 
         for (int attempt = 0;; attempt++) {
                 orc_audit_init(&audit, c->id);
+                for (size_t i = 0; i < n; i++)
+                        if (es[i].refused)
+                                audit_refusal(&audit, &es[i]);
                 for (size_t i = 0; i < n; i++) {
                         res_entry keep = es[i];
                         /* A retried transaction starts from the parsed result again. */
@@ -1466,7 +1606,7 @@ void *orc_results_main(void *arg) {
                                                      "XAUTOCLAIM autoos:results coordinators %s %d 0-0 COUNT %d",
                                                      c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
                                 if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
-                                        n = take_entries(reply->element[1], es, RESULTS_BATCH);
+                                        n = take_entries(c, reply->element[1], es, RESULTS_BATCH);
                                 freeReplyObject(reply);
                                 reply = NULL;
                                 if (n == 0)
@@ -1489,7 +1629,7 @@ void *orc_results_main(void *arg) {
                         if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
                                 redisReply *stream = reply->element[0];
                                 if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
-                                        n = take_entries(stream->element[1], es, RESULTS_BATCH);
+                                        n = take_entries(c, stream->element[1], es, RESULTS_BATCH);
                         }
                         if (pending_phase && n == 0)
                                 pending_phase = false;

@@ -46,7 +46,8 @@ need_fleet() {
         [ -x "$AUTOOSD" ] || skip_all "$AUTOOSD not built"
         [ -x "$COORD" ] || skip_all "$COORD not built"
         [ -x "$AUTOOSCTL" ] || skip_all "$AUTOOSCTL not built"
-        : >"$FLEET_CONF"
+        # Node identity on (the default), with the test's own fleet key; FLEET_BUS_AUTH=off runs without.
+        printf '%s\n' "fleet_key_file = $TEST_TMP/fleet.key" "bus_auth = ${FLEET_BUS_AUTH:-on}" >"$FLEET_CONF"
 }
 
 # --- cleanup -------------------------------------------------------------------
@@ -289,6 +290,32 @@ _fl_node_up_or_dead() {
         _fl_node_up "$1" || ! pid_alive "$(node_pid "$1")"
 }
 
+# _fl_enroll NAME DIR: enrolls node NAME once (autoos-coordinator --enroll-node;
+# its key in DIR/node.key, mode 0600), unless FLEET_BUS_AUTH=off. With
+# REDIS_ACL=1 the node also gets its own Redis ACL user (--node-acl), which
+# confines it to its own keys. Sets _nd_redis, the URL the node connects with.
+_fl_enroll() {
+        _nd_redis=$REDIS_URL
+        [ "${FLEET_BUS_AUTH:-on}" = on ] || return 0
+        if [ ! -s "$2/node.key" ]; then
+                fleet_migrate
+                (umask 077 && "$COORD" --config "$FLEET_CONF" --db "${PGSVC_URL:-$PGURL}" --enroll-node "$1" \
+                        >"$2/node.key" 2>>"$TEST_TMP/enroll.log") ||
+                        bail_out "autoos-coordinator --enroll-node $1 failed: $(tail -n 3 "$TEST_TMP/enroll.log")"
+        fi
+        if [ "${REDIS_ACL:-0}" = 1 ]; then
+                _acl=$("$COORD" --config "$FLEET_CONF" --db "${PGSVC_URL:-$PGURL}" --node-acl "$1" \
+                        2>>"$TEST_TMP/enroll.log") ||
+                        bail_out "autoos-coordinator --node-acl $1 failed: $(tail -n 3 "$TEST_TMP/enroll.log")"
+                set -f
+                # shellcheck disable=SC2086 # the ACL's words, as printed
+                rcli $_acl >/dev/null || bail_out "ACL SETUSER $1 failed"
+                set +f
+                _pw=$(printf '%s\n' "$_acl" | sed -n 's/.* >\([0-9a-f]*\) .*/\1/p')
+                _nd_redis=redis://$1:$_pw@127.0.0.1:$REDIS_PORT
+        fi
+}
+
 # node_start NAME [CONFIG-LINE]...: autoosd as node NAME with its own
 # configuration file (the lines given, e.g. "labels = zone=a" "max_runs = 2"),
 # state dir and control socket (the same ones when NAME was started before: a
@@ -303,17 +330,19 @@ node_start() {
                 mkdir -p "$_nd"
                 _fl_nodes="$_fl_nodes $_nn"
         fi
+        _fl_enroll "$_nn" "$_nd"
         if [ $# -gt 0 ]; then
-                printf '%s\n' "$@" >"$_nd/conf"
+                printf '%s\n' "node_key_file = $_nd/node.key" "bus_auth = ${FLEET_BUS_AUTH:-on}" "$@" >"$_nd/conf"
         elif [ ! -f "$_nd/conf" ]; then
-                echo "# node $_nn" >"$_nd/conf"
+                printf '%s\n' "# node $_nn" "node_key_file = $_nd/node.key" "bus_auth = ${FLEET_BUS_AUTH:-on}" \
+                        >"$_nd/conf"
         fi
         # free_port is racy: a daemon that could not bind its metrics port tries another.
         for _ntry in 1 2 3 4 5; do
                 _nlog=$TEST_TMP/node-$_nn.log
                 echo "--- start $(date +%T.%N)" >>"$_nlog"
                 _nline=$(wc -l <"$_nlog")
-                "$AUTOOSD" --config "$_nd/conf" --redis "$REDIS_URL" --node-id "$_nn" \
+                "$AUTOOSD" --config "$_nd/conf" --redis "$_nd_redis" --node-id "$_nn" \
                         --metrics "127.0.0.1:$(free_port)" --control-socket "$_nd/ctl.sock" \
                         --state-dir "$_nd/state" --policy "$_nd/policy.json" \
                         </dev/null >>"$_nlog" 2>&1 &

@@ -97,7 +97,8 @@ _redis_is_ours() {
 _redis_spawn() {
         mkdir -p "$REDIS_DIR"
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save '' --appendonly no \
-                --daemonize no --logfile "$REDIS_DIR/redis.log" $REDIS_EXTRA </dev/null >/dev/null 2>&1 &
+                --daemonize no --logfile "$REDIS_DIR/redis.log" ${REDIS_ADMIN_PASSWORD:+--requirepass "$REDIS_ADMIN_PASSWORD"} \
+                $REDIS_EXTRA </dev/null >/dev/null 2>&1 &
         REDIS_PID=$!
         _rs_deadline=$(($(now_ms) + 10000))
         while [ "$(now_ms)" -lt "$_rs_deadline" ]; do
@@ -116,11 +117,19 @@ _redis_spawn() {
 }
 
 # redis_start: a fresh server on a free port; sets REDIS_PORT, REDIS_PID, REDIS_URL.
+# With REDIS_ACL=1 the default user gets a password (REDIS_ADMIN_PASSWORD, in
+# REDIS_URL and, for rcli, REDISCLI_AUTH): the coordinator's user, while each
+# node gets an ACL user of its own (tests/lib-fleet.sh, FLEET_ACL).
 redis_start() {
+        if [ "${REDIS_ACL:-0}" = 1 ] && [ -z "$REDIS_ADMIN_PASSWORD" ]; then
+                REDIS_ADMIN_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+                REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD
+                export REDISCLI_AUTH
+        fi
         for _a in 1 2 3 4 5 6 7 8; do
                 REDIS_PORT=$(free_port)
                 if _redis_spawn; then
-                        REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+                        REDIS_URL=redis://${REDIS_ADMIN_PASSWORD:+:$REDIS_ADMIN_PASSWORD@}127.0.0.1:$REDIS_PORT
                         return 0
                 fi
         done
@@ -149,8 +158,16 @@ redis_restart() {
 # --- autoosd ------------------------------------------------------------------
 
 # autoosd_config LINE...: replaces the daemon's configuration file (key = value lines).
+# These tests feed the node by hand (rcli XADD), without a coordinator to sign
+# its jobs: the file starts with bus_auth = off unless LR_BUS_AUTH=on (then the
+# test names node_key_file itself). Node identity is tested through a fleet
+# (tests/lib-fleet.sh, tests/orchestrator/test-identity.sh).
 autoosd_config() {
-        printf '%s\n' "$@" >"$D_CONF"
+        if [ "${LR_BUS_AUTH:-off}" = off ]; then
+                printf '%s\n' "bus_auth = off" "$@" >"$D_CONF"
+        else
+                printf '%s\n' "$@" >"$D_CONF"
+        fi
 }
 
 _lr_ready() {

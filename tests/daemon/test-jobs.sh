@@ -49,8 +49,8 @@ cmp_ok "$(jf .wall_ms "$RESULT")" '<' "$early" "and it was stopped early ($(jf .
 wait_for 5 eval '[ "$(pending)" = 0 ]'
 is "$(pending)" 0 "every job is acknowledged once its result is in (XPENDING 0)"
 is "$(rcli XLEN autoos:results)" 3 "one result per job"
-like "$(rcli GET autoos:result:plain-1)" '"id":"plain-1"' "the result is remembered for idempotency"
-ttl=$(rcli TTL autoos:result:plain-1)
+like "$(rcli GET "autoos:result:$NODE:plain-1")" '"id":"plain-1"' "the result is remembered for idempotency"
+ttl=$(rcli TTL "autoos:result:$NODE:plain-1")
 cmp_ok "$ttl" '>' 0 "the remembered result expires (TTL $ttl s)"
 
 # Heartbeat: refreshed every second with PEXPIRE <= 3000, node in autoos:nodes.

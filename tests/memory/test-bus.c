@@ -301,7 +301,7 @@ static void test_jobs(void) {
                 size_t len = 0;
                 char *v;
 
-                ok(mem_bus_publish_result(b, "j1", json, sizeof(json) - 1, acks, 3, on_done, &a) == 0,
+                ok(mem_bus_publish_result(b, "j1", json, sizeof(json) - 1, NULL, acks, 3, on_done, &a) == 0,
                    "publish_result accepted");
                 ok(WAIT_FOR(a.calls > 0, 3000) && a.r == 0, "publish_result done(0) (r=%d)", a.r);
                 spin(100);
@@ -309,16 +309,20 @@ static void test_jobs(void) {
                 ok(RI("XLEN autoos:results") == 1, "autoos:results has the result");
                 r = R("XRANGE autoos:results - +");
                 ok(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-                           r->element[0]->element[1]->elements == 2 &&
+                           r->element[0]->element[1]->elements == 4 &&
                            strcmp(r->element[0]->element[1]->element[0]->str, "result") == 0 &&
                            r->element[0]->element[1]->element[1]->len == sizeof(json) - 1 &&
                            memcmp(r->element[0]->element[1]->element[1]->str, json, sizeof(json) - 1) == 0,
                    "its field is result, its value the JSON, NUL and all");
+                ok(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                           strcmp(r->element[0]->element[1]->element[2]->str, "node") == 0 &&
+                           strcmp(r->element[0]->element[1]->element[3]->str, "n1") == 0,
+                   "and it names its node");
                 freeReplyObject(r);
-                v = RS(&len, "GET autoos:result:j1");
-                ok(v && len == sizeof(json) - 1 && memcmp(v, json, len) == 0, "autoos:result:j1 holds it");
+                v = RS(&len, "GET autoos:result:n1:j1");
+                ok(v && len == sizeof(json) - 1 && memcmp(v, json, len) == 0, "autoos:result:n1:j1 holds it");
                 free(v);
-                long long ttl = RI("TTL autoos:result:j1");
+                long long ttl = RI("TTL autoos:result:n1:j1");
                 ok(ttl > 0 && ttl <= 600, "with a TTL of at most result_ttl_s (%lld)", ttl);
                 ok(xpending(stream) == 0, "and the three jobs are acked");
                 answer_reset(&a);
@@ -330,7 +334,7 @@ static void test_jobs(void) {
 
                 /* The script cache emptied under us (SCRIPT FLUSH, a failover): EVAL takes over. */
                 freeReplyObject(R("SCRIPT FLUSH"));
-                ok(mem_bus_publish_result(b, "j2", "{}", 2, NULL, 0, on_done, &a) == 0 &&
+                ok(mem_bus_publish_result(b, "j2", "{}", 2, NULL, NULL, 0, on_done, &a) == 0 &&
                            WAIT_FOR(a.calls > 0, 3000) && a.r == 0 && RI("XLEN autoos:results") == 2,
                    "after SCRIPT FLUSH, publish_result still works (NOSCRIPT -> EVAL), with no acks");
                 answer_reset(&a);
@@ -338,6 +342,29 @@ static void test_jobs(void) {
                            a.r == 0 && a.value_null,
                    "get_result of an unknown id: r=0, value NULL");
                 answer_reset(&a);
+
+                /* Sealed: token and auth go with the entry and with the remembered value. */
+                mem_bus_seal seal = {.token = "t0k", .auth = "abcd"};
+                ok(mem_bus_publish_result(b, "j3", "{}", 2, &seal, NULL, 0, on_done, &a) == 0 &&
+                           WAIT_FOR(a.calls > 0, 3000) && a.r == 0,
+                   "a sealed result is published");
+                answer_reset(&a);
+                r = R("XREVRANGE autoos:results + - COUNT 1");
+                ok(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                           r->element[0]->element[1]->elements == 8 &&
+                           strcmp(r->element[0]->element[1]->element[4]->str, "token") == 0 &&
+                           strcmp(r->element[0]->element[1]->element[5]->str, "t0k") == 0 &&
+                           strcmp(r->element[0]->element[1]->element[6]->str, "auth") == 0 &&
+                           strcmp(r->element[0]->element[1]->element[7]->str, "abcd") == 0,
+                   "its entry carries token and auth");
+                freeReplyObject(r);
+                v = RS(&len, "GET autoos:result:n1:j3");
+                ok(v && len == strlen("t0k abcd\n{}") && memcmp(v, "t0k abcd\n{}", len) == 0,
+                   "the remembered value is '<token> <auth>\\n<json>'");
+                free(v);
+                seal.token = "has space";
+                ok(mem_bus_publish_result(b, "j4", "{}", 2, &seal, NULL, 0, on_done, &a) == -EINVAL,
+                   "a token with a space is refused");
         }
 
         mem_bus_free(b);
@@ -566,7 +593,7 @@ static void test_outage(mem_bus **bp, probe *p) {
         ok(a.calls == 1, "that done ran once");
         answer_reset(&a);
 
-        ok(mem_bus_publish_result(*bp, "x", "{}", 2, &id, 1, on_done, &refused[0]) == 0 &&
+        ok(mem_bus_publish_result(*bp, "x", "{}", 2, NULL, &id, 1, on_done, &refused[0]) == 0 &&
                    mem_bus_get_result(*bp, "x", on_get, &refused[1]) == 0 &&
                    mem_bus_heartbeat(*bp, kv, 3000, on_done, &refused[2]) == 0 &&
                    mem_bus_event(*bp, "{}", 2, on_done, &refused[3]) == 0 &&
@@ -599,7 +626,7 @@ static void test_outage(mem_bus **bp, probe *p) {
            "a job after the restart arrives");
         if (p->n_jobs >= 1) {
                 const char *acks[] = {p->jobs[0].id};
-                ok(mem_bus_publish_result(*bp, "after", "{}", 2, acks, 1, on_done, &a) == 0 &&
+                ok(mem_bus_publish_result(*bp, "after", "{}", 2, NULL, acks, 1, on_done, &a) == 0 &&
                            WAIT_FOR(a.calls > 0, 3000) && a.r == 0 && xpending(stream) == 0,
                    "and its result goes out and acks it");
         } else
