@@ -336,6 +336,11 @@ static void adversarial_usage(FILE *f) {
               "      --redis URL --node ID autoosd's Redis and node id\n"
               "      --url URL --key KEY   the coordinator and an operator key\n"
               "      --viewer-key KEY      a viewer key, for the role checks\n"
+              "      --db URL              PostgreSQL as the schema's owner: the audit attacks\n"
+              "                            rewrite a trail (and put it back)\n"
+              "      --audit-pubkey FILE   the coordinator's public audit key, to judge them\n"
+              "      --checkpoint-log FILE the coordinator's log: the cut-tail attack also\n"
+              "                            deletes the database's checkpoints\n"
               "  -h, --help                show this help\n"
               "\n"
               "Prints one row per attack (attack, group, expectation, observed outcome and\n"
@@ -358,6 +363,9 @@ enum {
         OPT_URL,
         OPT_KEY,
         OPT_VIEWER_KEY,
+        OPT_DB,
+        OPT_AUDIT_PUBKEY,
+        OPT_CHECKPOINT_LOG,
 };
 
 static const struct option options[] = {
@@ -372,6 +380,9 @@ static const struct option options[] = {
         {"url", required_argument, NULL, OPT_URL},
         {"key", required_argument, NULL, OPT_KEY},
         {"viewer-key", required_argument, NULL, OPT_VIEWER_KEY},
+        {"db", required_argument, NULL, OPT_DB},
+        {"audit-pubkey", required_argument, NULL, OPT_AUDIT_PUBKEY},
+        {"checkpoint-log", required_argument, NULL, OPT_CHECKPOINT_LOG},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -1842,6 +1853,15 @@ int cli_adversarial(int argc, char **argv) {
                 case OPT_VIEWER_KEY:
                         o.fleet.viewer_key = optarg;
                         o.fleet_given = true;
+                        break;
+                case OPT_DB:
+                        o.fleet.db_url = optarg;
+                        break;
+                case OPT_AUDIT_PUBKEY:
+                        o.fleet.audit_pubkey = optarg;
+                        break;
+                case OPT_CHECKPOINT_LOG:
+                        o.fleet.checkpoint_log = optarg;
                         break;
                 case ':':
                         return usage_error("%s: requires a value", name);

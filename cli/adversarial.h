@@ -44,6 +44,9 @@ typedef struct adv_fleet_target {
         const char *api_url;    /* the coordinator */
         const char *api_key;    /* an operator key */
         const char *viewer_key; /* a viewer key (role checks), optional */
+        const char *db_url;         /* the audit attacks: PostgreSQL as the schema's owner, optional */
+        const char *audit_pubkey;   /* the coordinator's public audit key, for the audit attacks */
+        const char *checkpoint_log; /* a copy of the coordinator's log (checkpoints), optional */
         unsigned timeout_ms;    /* per attack, default 20000 */
 } adv_fleet_target;
 
@@ -53,6 +56,9 @@ typedef struct adv_fleet_target {
  * harness itself failed (rows say which attack).
  */
 int adv_fleet_attacks(const adv_fleet_target *t, const char *only, adv_report *rep);
+
+/* cli/adversarial-audit.c: the owner rewrites a trail (which 0: a row, rehashed; 1: a cut-off tail). */
+void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row);
 
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);
