@@ -33,6 +33,19 @@ at_exit kill_leftovers
 # one CPU, and a timeout that must take a setsid'd and a double-forked sleeper
 # with it. Everything below runs meanwhile.
 run_json_start busy --timeout 3s -- /bin/sh -c 'while :; do :; done'
+# Beside it, an unconfined busy loop for the same 3 s measures how much of a CPU
+# this host could give any loop meanwhile (this test's other runs, other load):
+# the bound below the sandboxed loop's share follows it.
+ref_share=""
+if command -v python3 >/dev/null 2>&1; then
+        python3 -c '
+import time
+t0, c0 = time.monotonic(), time.process_time()
+while time.monotonic() - t0 < 3:
+    pass
+print("%.3f" % ((time.process_time() - c0) / (time.monotonic() - t0)))' >"$TEST_TMP/ref-share" 2>/dev/null &
+        ref_pid=$!
+fi
 run_json_start setsid --timeout 1s -- /bin/sh -c "
 (setsid /bin/sleep 1000.$uniq &)
 (/bin/sh -c '/bin/sleep 1001.$uniq & exit 0' &)
@@ -176,7 +189,13 @@ wall=$(jf .wall_ms)
 cpu=$(jf .cpu_ms)
 ratio=$(awk -v c="$cpu" -v w="$wall" 'BEGIN { if (w > 0) printf "%.3f", c / w; else print 0 }')
 cmp_ok "$wall" '>=' 2900 "3 s busy loop: ran for its 3 s ($wall ms)"
-cmp_ok "$ratio" '>=' 0.40 "busy loop held to 50% of one CPU: cpu/wall $ratio >= 0.40"
+if [ -n "${ref_pid:-}" ] && wait "$ref_pid"; then
+        ref_share=$(cat "$TEST_TMP/ref-share")
+fi
+# 0.40 when the host had a CPU to spare; less when even an unconfined loop got little.
+low=$(awk -v s="${ref_share:-1}" 'BEGIN { b = 0.8 * s; if (b > 0.40) b = 0.40; printf "%.3f", b }')
+cmp_ok "$ratio" '>=' "$low" \
+        "busy loop held to 50% of one CPU: cpu/wall $ratio >= $low (an unconfined loop got ${ref_share:-?} of a CPU meanwhile)"
 cmp_ok "$ratio" '<=' 0.60 "busy loop held to 50% of one CPU: cpu/wall $ratio <= 0.60"
 [ "$(awk -v r="$ratio" 'BEGIN { print (r < 0.4) }')" = 1 ] && diag "load average: $(cat /proc/loadavg)"
 no_cgroups_left "busy loop"
