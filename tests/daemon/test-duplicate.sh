@@ -10,7 +10,9 @@ need_redis
 need_daemon
 
 uniq=$$$(date +%N | cut -c1-6)
-mark="1.$uniq" # sleep 1.<unique>: findable in the process table
+# sleep N.<unique>: findable in the process table, and still running when the
+# duplicate comes on a slow host (AUTOOS_TIME_SCALE, tests/lib.sh).
+mark="$((1 + AUTOOS_TIME_SCALE)).$uniq"
 spec='{"id":"dup-1","argv":["/bin/sleep","'$mark'"]}'
 
 redis_start
@@ -21,7 +23,8 @@ e1=$(job_add "$spec")
 wait_for 3 eval '[ -n "$(ps_marker "sleep $mark")" ]'
 e2=$(job_add "$spec")
 isnt "$e1" "$e2" "two distinct stream entries for the same id"
-sleep 0.3
+# Time for the daemon to read the second entry (and, were it wrong, to start it).
+sleep "$(awk -v k="$AUTOOS_TIME_SCALE" 'BEGIN { print 0.3 * k }')"
 is "$(ps_marker "sleep $mark" | wc -l)" 1 "only one process runs for the duplicated id"
 is "$(node_status | jq -r .running)" 1 "the daemon counts one run"
 
