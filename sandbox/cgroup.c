@@ -131,12 +131,23 @@ static bool cgroup_has_procs(int dirfd) {
         return read_at(dirfd, "cgroup.procs", buf, sizeof(buf)) == 0 && buf[0] != '\0';
 }
 
+/* Whether the space-separated list `list` holds `word`. */
+static bool has_word(const char *list, const char *word) {
+        size_t n = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
 /*
- * cgroup v2 forbids processes in a cgroup whose children have controllers
- * enabled. When this process is alone in its cgroup (a systemd unit with
- * Delegate=yes), it moves itself into a leaf "supervisor" and enables
- * memory, cpu and pids for the runs beside it. When others share the cgroup,
- * it cannot do that without moving them: say so.
+ * cgroup v2 forbids processes in a (non-root) cgroup whose children have
+ * controllers enabled ("no internal processes"). memory, cpu and pids are
+ * enabled for the runs below our cgroup: directly when that is allowed (the
+ * root cgroup, or nobody in ours); when this process is alone in its cgroup
+ * (a systemd unit with Delegate=yes: systemd 252 has no DelegateSubgroup=),
+ * it first moves itself into a leaf "supervisor" beside the runs. When
+ * others share the cgroup, it cannot do that without moving them: say so.
  */
 static int v2_prepare_parent(sbx_cgroup_root *root, au_error *err) {
         char buf[256];
@@ -144,28 +155,46 @@ static int v2_prepare_parent(sbx_cgroup_root *root, au_error *err) {
         int r = read_at(pfd, "cgroup.subtree_control", buf, sizeof(buf));
         if (r < 0)
                 return au_error_set(err, r, "read %s/cgroup.subtree_control", root->path[H_MEMORY]);
-        if (strstr(buf, "memory") && strstr(buf, "cpu") && strstr(buf, "pids"))
+        if (has_word(buf, "memory") && has_word(buf, "cpu") && has_word(buf, "pids"))
                 return 0;
 
-        if (cgroup_has_procs(pfd)) {
-                char procs[256], self[32];
-                r = read_at(pfd, "cgroup.procs", procs, sizeof(procs));
-                snprintf(self, sizeof(self), "%d\n", (int) getpid());
-                if (r < 0 || strcmp(procs, self) != 0)
-                        return au_error_set(err, EBUSY,
-                                            "cgroup v2: cannot enable memory, cpu and pids below %s because "
-                                            "other processes share it; run under a unit with Delegate=yes "
-                                            "(e.g. systemd-run --scope -p Delegate=yes ...)",
-                                            root->path[H_MEMORY]);
-                if (mkdirat(pfd, "supervisor", 0755) < 0 && errno != EEXIST)
-                        return au_error_set(err, errno, "create %s/supervisor", root->path[H_MEMORY]);
-                _cleanup_close_ int sfd = openat(pfd, "supervisor", O_DIRECTORY | O_CLOEXEC);
-                if (sfd < 0)
-                        return au_error_set(err, errno, "open %s/supervisor", root->path[H_MEMORY]);
-                r = write_at(sfd, "cgroup.procs", "0");
-                if (r < 0)
-                        return au_error_set(err, r, "move into %s/supervisor", root->path[H_MEMORY]);
+        /* A controller the parent did not give us cannot be enabled at all. */
+        static const char *const needed[] = { "memory", "cpu", "pids" };
+        if (read_at(pfd, "cgroup.controllers", buf, sizeof(buf)) == 0) {
+                buf[strcspn(buf, "\n")] = '\0';
+                for (size_t i = 0; i < ELEMENTSOF(needed); i++)
+                        if (!has_word(buf, needed[i]))
+                                return au_error_set(
+                                        err, ENOENT,
+                                        "cgroup v2: the %s controller is not available in %s "
+                                        "(cgroup.controllers: \"%s\"); the parent cgroup must delegate it",
+                                        needed[i], root->path[H_MEMORY], buf);
         }
+
+        r = write_at(pfd, "cgroup.subtree_control", "+memory +cpu +pids");
+        if (r >= 0)
+                return 0;
+        if (r != -EBUSY || !cgroup_has_procs(pfd))
+                return au_error_set(err, r, "enable memory, cpu and pids in %s/cgroup.subtree_control",
+                                    root->path[H_MEMORY]);
+
+        char procs[256], self[32];
+        r = read_at(pfd, "cgroup.procs", procs, sizeof(procs));
+        snprintf(self, sizeof(self), "%d\n", (int) getpid());
+        if (r < 0 || strcmp(procs, self) != 0)
+                return au_error_set(err, EBUSY,
+                                    "cgroup v2: cannot enable memory, cpu and pids below %s because "
+                                    "other processes share it; run under a unit with Delegate=yes "
+                                    "(e.g. systemd-run --scope -p Delegate=yes ...)",
+                                    root->path[H_MEMORY]);
+        if (mkdirat(pfd, "supervisor", 0755) < 0 && errno != EEXIST)
+                return au_error_set(err, errno, "create %s/supervisor", root->path[H_MEMORY]);
+        _cleanup_close_ int sfd = openat(pfd, "supervisor", O_DIRECTORY | O_CLOEXEC);
+        if (sfd < 0)
+                return au_error_set(err, errno, "open %s/supervisor", root->path[H_MEMORY]);
+        r = write_at(sfd, "cgroup.procs", "0");
+        if (r < 0)
+                return au_error_set(err, r, "move into %s/supervisor", root->path[H_MEMORY]);
         r = write_at(pfd, "cgroup.subtree_control", "+memory +cpu +pids");
         if (r < 0)
                 return au_error_set(err, r, "enable memory, cpu and pids in %s/cgroup.subtree_control",
