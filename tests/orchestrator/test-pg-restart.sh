@@ -8,13 +8,16 @@
 . "$top_srcdir/tests/lib-fleet.sh"
 need_fleet
 fleet_up na nb
+# The parallel steps must still run when PostgreSQL stops: P s each, longer on a
+# slow host (AUTOOS_TIME_SCALE, tests/lib.sh).
+P=$((1 + AUTOOS_TIME_SCALE))
 
 workflow pg-outage \
         "$(sh_step s1 'sleep 0.3; echo one')" \
-        "$(sh_step p1 'sleep 1.5; echo p1' '{"needs":["s1"]}')" \
-        "$(sh_step p2 'sleep 1.5; echo p2' '{"needs":["s1"]}')" \
-        "$(sh_step p3 'sleep 1.5; echo p3' '{"needs":["s1"]}')" \
-        "$(sh_step p4 'sleep 1.5; echo p4' '{"needs":["s1"]}')" \
+        "$(sh_step p1 "sleep $P; echo p1" '{"needs":["s1"]}')" \
+        "$(sh_step p2 "sleep $P; echo p2" '{"needs":["s1"]}')" \
+        "$(sh_step p3 "sleep $P; echo p3" '{"needs":["s1"]}')" \
+        "$(sh_step p4 "sleep $P; echo p4" '{"needs":["s1"]}')" \
         "$(sh_step join 'cat /work/inputs/p1.stdout /work/inputs/p2.stdout /work/inputs/p3.stdout /work/inputs/p4.stdout | tr "\n" " "' \
                 '{"needs":["p1","p2","p3","p4"]}')" >"$TEST_TMP/wf.json"
 id=$(wf_submit "$TEST_TMP/wf.json") || bail_out "not accepted"
