@@ -172,14 +172,19 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
         skip 2 "no systemd-analyze"
 fi
-# autoosd is enabled and started at installation; the coordinator, which needs a database first, is not.
-ok "autoosd: postinst enables and starts autoosd.service" sh -c \
-        "grep -q \"deb-systemd-helper enable 'autoosd.service'\" '$TEST_TMP/ctl/autoosd/postinst' &&
-         grep -q \"deb-systemd-invoke .* 'autoosd.service'\" '$TEST_TMP/ctl/autoosd/postinst'"
-# (With --no-enable, postinst enables it again only where the administrator had.)
-ok "autoos-coordinator: postinst neither enables nor starts its unit" sh -c \
-        "! grep -q 'deb-systemd-invoke' '$TEST_TMP/ctl/autoos-coordinator/postinst' &&
-         grep -q \"deb-systemd-helper debian-installed 'autoos-coordinator.service'\" '$TEST_TMP/ctl/autoos-coordinator/postinst'"
+# Neither unit is enabled or started at installation (debian/rules says why);
+# postinst enables one again only where the administrator had.
+for p in autoosd autoos-coordinator; do
+        ok "$p: postinst neither enables nor starts $p.service" sh -c \
+                "! grep -q 'deb-systemd-invoke' '$TEST_TMP/ctl/$p/postinst' &&
+                 grep -q \"deb-systemd-helper debian-installed '$p.service'\" '$TEST_TMP/ctl/$p/postinst'"
+done
+ok "autoos-coordinator: postinst makes the fleet key, for the coordinator's user only" sh -c \
+        "grep -q 'umask 077' '$TEST_TMP/ctl/autoos-coordinator/postinst' &&
+         grep -q 'chown autoos-coordinator:autoos-coordinator' '$TEST_TMP/ctl/autoos-coordinator/postinst'"
+ok "autoos-coordinator: postrm purge removes the fleet key" grep -q 'rm -f /etc/autoos/fleet.key' \
+        "$TEST_TMP/ctl/autoos-coordinator/postrm"
+ok "autoosd: postrm purge removes the node key" grep -q 'rm -f /etc/autoos/node.key' "$TEST_TMP/ctl/autoosd/postrm"
 
 # sysusers.d: one file per package; together the same lines as systemd/autoos.sysusers.
 ok "autoosd: /usr/lib/sysusers.d/autoosd.conf makes the group autoos" \
