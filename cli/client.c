@@ -15,6 +15,7 @@
 #include "cli/client.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "common/url.h"
 
 #define MAX_CONFIG_BYTES (64u << 10)
 #define MAX_KEY_BYTES 4096u
@@ -25,6 +26,8 @@
 struct cli_client {
         CURL *curl;
         char *url;
+        char *shown;  /* url for messages: a password in it masked (au_url_mask) */
+        char *cacert; /* CA certificates the server's must chain to; NULL: the system's */
         char *key;
         char *key_origin; /* where the key came from, for a 401 */
         bool json;
@@ -32,6 +35,12 @@ struct cli_client {
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
+
+static const char *cacert_option; /* --cacert, taken by main() for every coordinator command */
+
+void cli_client_set_cacert(const char *path) {
+        cacert_option = path;
+}
 
 /* ---- settings -------------------------------------------------------------- */
 
@@ -94,11 +103,12 @@ static int read_key_file(const char *path, int status, char **ret) {
 
 typedef struct config {
         char *path;
-        char *url, *api_key, *key_file;
+        char *url, *api_key, *key_file, *cacert;
 } config;
 
 static void config_done(config *cf) {
         free(cf->path);
+        free(cf->cacert);
         free(cf->url);
         free(cf->api_key);
         free(cf->key_file);
@@ -129,7 +139,7 @@ static int config_path(char **ret) {
         return 0;
 }
 
-/* key=value lines (url, api_key, key_file); blank lines and lines starting with '#' are skipped. */
+/* key=value lines (url, api_key, key_file, cacert); blank lines and lines starting with '#' are skipped. */
 static int config_read(config *cf) {
         _cleanup_(fclosep) FILE *f = NULL;
         char line[8192];
@@ -173,11 +183,12 @@ static int config_read(config *cf) {
                 char **slot = strcmp(key, "url") == 0        ? &cf->url
                               : strcmp(key, "api_key") == 0  ? &cf->api_key
                               : strcmp(key, "key_file") == 0 ? &cf->key_file
+                              : strcmp(key, "cacert") == 0   ? &cf->cacert
                                                              : NULL;
                 if (!slot) {
                         fprintf(stderr,
-                                "autoosctl: %s:%u: unknown setting '%s' (expected url, api_key or "
-                                "key_file)\n",
+                                "autoosctl: %s:%u: unknown setting '%s' (expected url, api_key, "
+                                "key_file or cacert)\n",
                                 cf->path, n, key);
                         return EX_CONFIG;
                 }
@@ -207,8 +218,9 @@ static int check_url(const char *url, const char *origin, int status, char **ret
 
         if ((!http && !https) || !host[0] || host[0] == '/' || strpbrk(url, " \t") ||
             has_control_chars(url) || strchr(url, '?') || strchr(url, '#')) {
+                _cleanup_free_ char *shown = au_url_mask(url);
                 fprintf(stderr, "autoosctl: %s %s: expected http://HOST[:PORT] or https://HOST[:PORT]\n",
-                        origin, url);
+                        origin, shown ? shown : "(the URL)");
                 return status;
         }
         while (len > 0 && url[len - 1] == '/')
@@ -224,7 +236,8 @@ static int check_url(const char *url, const char *origin, int status, char **ret
 int cli_client_new(const char *url, const char *key_file, bool json, cli_client **ret) {
         _cleanup_cli_client_ cli_client *c = NULL;
         _cleanup_(config_done) config cf = {};
-        const char *env_url = getenv(CLI_URL_ENV), *env_key = getenv(CLI_KEY_ENV);
+        const char *env_url = getenv(CLI_URL_ENV), *env_key = getenv(CLI_KEY_ENV),
+                   *env_cacert = getenv(CLI_CACERT_ENV);
         char *origin = NULL;
         int r;
 
@@ -238,9 +251,11 @@ int cli_client_new(const char *url, const char *key_file, bool json, cli_client 
                 env_url = NULL;
         if (env_key && !env_key[0])
                 env_key = NULL;
+        if (env_cacert && !env_cacert[0])
+                env_cacert = NULL;
 
         /* Options, then the environment, then the file: the file only when something is still open. */
-        if ((!url && !env_url) || (!key_file && !env_key)) {
+        if ((!url && !env_url) || (!key_file && !env_key) || (!cacert_option && !env_cacert)) {
                 r = config_read(&cf);
                 if (r != 0)
                         return r;
@@ -259,6 +274,11 @@ int cli_client_new(const char *url, const char *key_file, bool json, cli_client 
                 r = check_url(CLI_DEFAULT_URL, "default", EX_SOFTWARE, &c->url);
         if (r != 0)
                 return r;
+        c->shown = au_url_mask(c->url);
+        if (!c->shown) {
+                fputs("autoosctl: out of memory\n", stderr);
+                return EX_OSERR;
+        }
 
         if (key_file) {
                 r = read_key_file(key_file, CLI_EXIT_USAGE, &c->key);
@@ -289,6 +309,21 @@ int cli_client_new(const char *url, const char *key_file, bool json, cli_client 
                 return r;
         c->key_origin = origin;
 
+        /* The CA certificates: checked now, so that a typo is not reported as a refused server. */
+        {
+                const char *ca = cacert_option ? cacert_option : env_cacert ? env_cacert : cf.cacert;
+                const char *what = cacert_option ? "--cacert" : env_cacert ? "$" CLI_CACERT_ENV : "cacert";
+                if (ca) {
+                        if (access(ca, R_OK) < 0) {
+                                fprintf(stderr, "autoosctl: %s %s: %s\n", what, ca, strerror(errno));
+                                return cacert_option ? CLI_EXIT_USAGE : EX_CONFIG;
+                        }
+                        c->cacert = strdup(ca);
+                        if (!c->cacert)
+                                return EX_OSERR;
+                }
+        }
+
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 fputs("autoosctl: cannot initialize libcurl\n", stderr);
                 return EX_OSERR;
@@ -311,6 +346,8 @@ cli_client *cli_client_free(cli_client *c) {
         if (c->curl_initialized)
                 curl_global_cleanup();
         free(c->url);
+        free(c->shown);
+        free(c->cacert);
         if (c->key)
                 explicit_bzero(c->key, strlen(c->key));
         free(c->key);
@@ -320,7 +357,7 @@ cli_client *cli_client_free(cli_client *c) {
 }
 
 const char *cli_client_url(const cli_client *c) {
-        return c->url;
+        return c->shown;
 }
 
 char *cli_path_join(const char *path, const char *s) {
@@ -455,13 +492,13 @@ static void http_failure(const cli_client *c, cli_reply *r) {
         r->exit = status_exit(code[0] ? code : NULL, r->status, &r->transient);
 
         if (!message[0] && !code[0])
-                snprintf(r->message, sizeof(r->message), "the coordinator at %s answered HTTP %ld%s", c->url,
+                snprintf(r->message, sizeof(r->message), "the coordinator at %s answered HTTP %ld%s", c->shown,
                          r->status, YAJL_IS_OBJECT(e) ? "" : " without an error document");
         else if (!code[0])
                 snprintf(r->message, sizeof(r->message), "%s (HTTP %ld)", message, r->status);
         else if (!message[0])
                 snprintf(r->message, sizeof(r->message), "the coordinator at %s refused: %s (HTTP %ld)",
-                         c->url, code, r->status);
+                         c->shown, code, r->status);
         else if (field[0])
                 snprintf(r->message, sizeof(r->message), "%s (%s, field %s)", message, code, field);
         else
@@ -475,7 +512,7 @@ static void http_failure(const cli_client *c, cli_reply *r) {
                          "no API key was given: use --key-file FILE, $" CLI_KEY_ENV
                          ", or api_key= in the configuration file (autoosctl(1))");
         else if (r->status == 401)
-                snprintf(r->hint, sizeof(r->hint), "the coordinator at %s does not accept %s", c->url,
+                snprintf(r->hint, sizeof(r->hint), "the coordinator at %s does not accept %s", c->shown,
                          c->key_origin ? c->key_origin : "this key");
 }
 
@@ -493,7 +530,7 @@ static void transport_failure(const cli_client *c, CURLcode cc, const char *errb
 
         if (over || cc == CURLE_FILESIZE_EXCEEDED) {
                 snprintf(r->message, sizeof(r->message),
-                         "cannot read the reply of the coordinator at %s: over %u MiB", c->url,
+                         "cannot read the reply of the coordinator at %s: over %u MiB", c->shown,
                          CLI_MAX_REPLY_BYTES >> 20);
                 r->exit = EX_PROTOCOL;
                 r->transient = false;
@@ -522,6 +559,33 @@ static void transport_failure(const cli_client *c, CURLcode cc, const char *errb
         case CURLE_GOT_NOTHING:
                 snprintf(why, sizeof(why), "the connection was closed without an answer");
                 break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+        case CURLE_SSL_CACERT:
+#endif
+                /* errbuf says why: "self-signed certificate", "certificate has expired", "no alternative
+                 * certificate subject name matches target host name ...". Trying again will not help. */
+                snprintf(why, sizeof(why), "TLS: the server's certificate is refused: %s",
+                         errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                if (c->cacert)
+                        snprintf(r->hint, sizeof(r->hint),
+                                 "it was checked against the CA certificates in %s and the URL's host name",
+                                 c->cacert);
+                else
+                        snprintf(r->hint, sizeof(r->hint),
+                                 "it was checked against the system's CA certificates; give the CA that "
+                                 "signed it "
+                                 "with --cacert FILE, $" CLI_CACERT_ENV " or cacert= (autoosctl(1))");
+                r->exit = EX_PROTOCOL;
+                r->transient = false;
+                break;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+                snprintf(why, sizeof(why), "TLS: %s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                r->exit = EX_PROTOCOL;
+                r->transient = cc == CURLE_SSL_CONNECT_ERROR;
+                break;
         case CURLE_WRITE_ERROR:
         case CURLE_OUT_OF_MEMORY:
                 snprintf(why, sizeof(why), "out of memory");
@@ -537,7 +601,7 @@ static void transport_failure(const cli_client *c, CURLcode cc, const char *errb
                 break;
         }
         why[strcspn(why, "\r\n")] = '\0';
-        snprintf(r->message, sizeof(r->message), "cannot reach the coordinator at %s: %s", c->url, why);
+        snprintf(r->message, sizeof(r->message), "cannot reach the coordinator at %s: %s", c->shown, why);
 }
 
 static int setup(cli_client *c, const char *method, const char *path, const char *body, size_t len,
@@ -584,6 +648,11 @@ static int setup(cli_client *c, const char *method, const char *path, const char
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
         /* The key must not follow a redirect elsewhere: none is followed. */
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        /* https://: the server proves who it is, always (libcurl's defaults, said out loud). */
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->cacert)
+                curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert);
 #if LIBCURL_VERSION_NUM >= 0x075500
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -689,7 +758,7 @@ int cli_reply_json(const cli_client *c, const cli_reply *r, yajl_val *ret) {
         if (k < 0) {
                 if (c)
                         fprintf(stderr, "autoosctl: cannot read the reply of the coordinator at %s: %s\n",
-                                c->url, err.msg);
+                                c->shown, err.msg);
                 return k == -ENOMEM ? EX_OSERR : EX_PROTOCOL;
         }
         *ret = v;
@@ -888,7 +957,7 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
                 *ret_last_id = TAKE_PTR(st.last_id);
         if (st.status != 0 && st.why[0]) {
                 snprintf(ret->message, sizeof(ret->message),
-                         "cannot read the events of the coordinator at %s: %s", c->url, st.why);
+                         "cannot read the events of the coordinator at %s: %s", c->shown, st.why);
                 r = ret->exit = st.status;
         } else if (st.status != 0)
                 r = st.status; /* the callback's */

@@ -18,6 +18,7 @@
 #define CLI_URL_ENV "AUTOOS_URL"
 #define CLI_KEY_ENV "AUTOOS_API_KEY"
 #define CLI_CONFIG_ENV "AUTOOS_CONFIG"
+#define CLI_CACERT_ENV "AUTOOS_CACERT"
 #define CLI_SYSTEM_CONFIG AUTOOS_SYSCONFDIR "/autoos/autoosctl.conf"
 
 /* Replies, and the documents autoosctl sends, are bounded. */
@@ -36,12 +37,17 @@ typedef struct cli_client cli_client;
  * The configuration file is $AUTOOS_CONFIG, else
  * ${XDG_CONFIG_HOME:-~/.config}/autoos/autoosctl.conf, else
  * CLI_SYSTEM_CONFIG; it is read only when options and environment leave a
- * setting open. json: failures also print the coordinator's error document
- * on stdout. Prints what went wrong and returns an exit status (0 on success:
- * *ret is set).
+ * setting open. An https:// coordinator's certificate is always verified
+ * (chain and host name) against the CA certificates of --cacert
+ * (cli_client_set_cacert), else $AUTOOS_CACERT, else the file's cacert=,
+ * else the system's. json: failures also print the coordinator's error
+ * document on stdout. Prints what went wrong and returns an exit status (0
+ * on success: *ret is set).
  */
 int cli_client_new(const char *url, const char *key_file, bool json, cli_client **ret);
 cli_client *cli_client_free(cli_client *c);
+/* --cacert FILE for the clients made after (main() takes the option for every coordinator command). */
+void cli_client_set_cacert(const char *path);
 DEFINE_TRIVIAL_CLEANUP_FUNC(cli_client *, cli_client_free);
 #define _cleanup_cli_client_ _cleanup_(cli_client_freep)
 

@@ -34,6 +34,7 @@
 #include "common/parse.h"
 #include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
+#include "orchestrator/keys.h"
 #include "orchestrator/workflow.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -41,6 +42,13 @@
 #define DEFAULT_RATE 100.0
 #define DEFAULT_BURST 200.0
 #define DEFAULT_MAX_CONNECTIONS 256u
+#define DEFAULT_MAX_PER_IP 32u
+#define DEFAULT_EVENTS_PER_KEY 4u
+#define DEFAULT_AUTH_FAIL_RATE 1.0
+#define DEFAULT_AUTH_FAIL_BURST 20.0
+#define N_FAIL_SLOTS 4096 /* client addresses whose failed authentications are counted (direct-mapped) */
+/* TLS 1.2 and 1.3 only, GnuTLS's defaults otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define CONNECTION_TIMEOUT_S 60u
 #define SSE_WAIT_MS 1000
 #define SSE_PING_MS 15000 /* well below CONNECTION_TIMEOUT_S: MHD drops a stream quiet for that long */
@@ -69,14 +77,25 @@ typedef enum route_kind {
         R_RUNS,        /* POST */
         R_NODES,       /* GET */
         R_EVENTS,      /* GET */
+        R_KEY,         /* DELETE: revoke */
 } route_kind;
 
+/* Per key name: its request rate, and its event streams (both under orc_api.lock). */
 typedef struct bucket {
         struct bucket *next;
         double tokens;
         uint64_t last_us;
+        unsigned streams;
         char name[];
 } bucket;
+
+/* Failed authentications of one client address (IPv4, or an IPv6 /64): a token bucket. */
+typedef struct fail_slot {
+        unsigned char addr[8];
+        uint8_t len; /* 0: free */
+        double tokens;
+        uint64_t last_us;
+} fail_slot;
 
 struct orc_api {
         orc_coord *coord;
@@ -91,8 +110,13 @@ struct orc_api {
         atomic_uint_fast64_t n_requests;
         uint32_t id_prefix;
 
-        pthread_mutex_t lock; /* buckets and the MHD log throttle */
+        unsigned events_per_key;
+        double fail_rate, fail_burst;
+        bool tls;
+
+        pthread_mutex_t lock; /* buckets, fail slots and the MHD log throttle */
         bucket *buckets[N_BUCKETS];
+        fail_slot *fails; /* N_FAIL_SLOTS */
         bool starting; /* MHD's messages go to start_error, not to the log */
         char start_error[256];
         uint64_t last_log_ms;
@@ -108,10 +132,13 @@ typedef struct request {
         unsigned status;
         char *error_body; /* 5xx bodies, for the log */
         char key_name[129];
+        unsigned char client[8]; /* the address failures are counted against */
+        uint8_t client_len;
 
         route_kind kind;
         char wf_id[37];
         char step[ORC_MAX_STEP_ID + 1];
+        char target_key[ORC_MAX_KEY_NAME + 1]; /* DELETE /v1/keys/{name} */
         const char *action;
         /* query */
         const char *state;
@@ -131,6 +158,7 @@ typedef struct request {
 
 typedef struct sse {
         orc_api *api;
+        bucket *key; /* its streams count holds this one */
         orc_events_sub *sub;
         int fd; /* the client's socket, watched for a hang-up between events */
         char *frame;
@@ -188,6 +216,16 @@ static bool is_step_id(const char *s) {
                       ch == '.' || ch == '_' || ch == '-'))
                         return false;
         }
+        return i > 0;
+}
+
+/* An API key's name in a path: 1 to 128 bytes of printable ASCII (no '/': it is one segment). */
+static bool is_key_name(const char *s) {
+        size_t i;
+
+        for (i = 0; s[i]; i++)
+                if (i >= ORC_MAX_KEY_NAME || (unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e)
+                        return false;
         return i > 0;
 }
 
@@ -282,6 +320,7 @@ static _printf_(6, 7) enum MHD_Result
 
 #define M_GET 1u
 #define M_POST 2u
+#define M_DELETE 4u
 
 static const char *allow_header(unsigned methods) {
         switch (methods) {
@@ -289,6 +328,8 @@ static const char *allow_header(unsigned methods) {
                 return "GET, HEAD";
         case M_POST:
                 return "POST";
+        case M_DELETE:
+                return "DELETE";
         default:
                 return "GET, HEAD, POST";
         }
@@ -336,6 +377,10 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
                 return rq->kind = R_NODES, M_GET;
         if (n == 2 && strcmp(s[1], "events") == 0)
                 return rq->kind = R_EVENTS, M_GET;
+        if (n == 3 && strcmp(s[1], "keys") == 0) {
+                snprintf(raw_step, 256, "%s", s[2]);
+                return rq->kind = R_KEY, M_DELETE;
+        }
         if (strcmp(s[1], "workflows") != 0)
                 return 0;
         if (n == 2)
@@ -388,6 +433,9 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
         case R_SIMULATE:
                 snprintf(what, size, "simulate workflows");
                 return ORC_ROLE_VIEWER;
+        case R_KEY:
+                snprintf(what, size, "revoke keys");
+                return ORC_ROLE_ADMIN;
         default:
                 break;
         }
@@ -457,6 +505,7 @@ static bool rate_take(orc_api *api, const char *name, unsigned *retry_after) {
                 memcpy(b->name, name, n + 1);
                 b->tokens = api->burst;
                 b->last_us = now;
+                b->streams = 0;
                 b->next = *head;
                 *head = b;
         }
@@ -471,6 +520,80 @@ static bool rate_take(orc_api *api, const char *name, unsigned *retry_after) {
         }
         pthread_mutex_unlock(&api->lock);
         return ok;
+}
+
+/* The client's address as failures count it: IPv4 (also v4-mapped IPv6) whole, IPv6 by its /64. */
+static void client_address(struct MHD_Connection *c, request *rq) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+        rq->client_len = 0;
+        if (sa && sa->sa_family == AF_INET) {
+                memcpy(rq->client, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+                rq->client_len = 4;
+        } else if (sa && sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                if (IN6_IS_ADDR_V4MAPPED(a)) {
+                        memcpy(rq->client, a->s6_addr + 12, 4);
+                        rq->client_len = 4;
+                } else {
+                        memcpy(rq->client, a->s6_addr, 8);
+                        rq->client_len = 8;
+                }
+        }
+}
+
+/*
+ * The client's slot, refilled to now; NULL for an unknown address family. A
+ * slot held by another address is taken over once that one's bucket is full
+ * again (it has nothing to remember); until then the two share it.
+ */
+static fail_slot *fail_slot_of(orc_api *api, const request *rq, uint64_t now) {
+        uint32_t h = 2166136261u;
+        fail_slot *f;
+
+        if (!rq->client_len || !api->fails)
+                return NULL;
+        for (size_t i = 0; i < rq->client_len; i++)
+                h = (h ^ rq->client[i]) * 16777619u;
+        f = &api->fails[h % N_FAIL_SLOTS];
+        if (f->len)
+                f->tokens =
+                        MIN(api->fail_burst, f->tokens + (double) (now - f->last_us) / 1e6 * api->fail_rate);
+        if (!f->len || (f->tokens >= api->fail_burst &&
+                        (f->len != rq->client_len || memcmp(f->addr, rq->client, rq->client_len) != 0))) {
+                memcpy(f->addr, rq->client, rq->client_len);
+                f->len = rq->client_len;
+                f->tokens = api->fail_burst;
+        }
+        f->last_us = now;
+        return f;
+}
+
+/* Whether the client may try a key now; false with *retry_after (seconds) when its failures used it up. */
+static bool fail_allowed(orc_api *api, const request *rq, unsigned *retry_after) {
+        bool ok = true;
+
+        pthread_mutex_lock(&api->lock);
+        fail_slot *f = fail_slot_of(api, rq, now_us());
+        if (f && f->tokens < 1.0) {
+                /* A try while throttled counts too (one token of debt at most): hammering keeps it shut. */
+                f->tokens = MAX(f->tokens - 1.0, -1.0);
+                double s = ceil((1.0 - f->tokens) / api->fail_rate);
+                *retry_after = s < 1.0 ? 1u : s > 86400.0 ? 86400u : (unsigned) s;
+                ok = false;
+        }
+        pthread_mutex_unlock(&api->lock);
+        return ok;
+}
+
+/* A failed authentication costs the client's address one token. */
+static void fail_count(orc_api *api, const request *rq) {
+        pthread_mutex_lock(&api->lock);
+        fail_slot *f = fail_slot_of(api, rq, now_us());
+        if (f)
+                f->tokens = MAX(f->tokens - 1.0, -1.0);
+        pthread_mutex_unlock(&api->lock);
 }
 
 /* ---- query parameters -------------------------------------------------------- */
@@ -577,6 +700,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
         enum MHD_Result res = MHD_YES;
         bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+        bool del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
         unsigned methods;
         orc_role role = ORC_ROLE_NONE, need;
         int r;
@@ -589,7 +713,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                 printable(shown, sizeof(shown), url, 80);
                 return send_error(rq, c, NULL, 404, "not_found", "no route '%s'", shown);
         }
-        if (!((get && (methods & M_GET)) || (post && (methods & M_POST)))) {
+        if (!((get && (methods & M_GET)) || (post && (methods & M_POST)) || (del && (methods & M_DELETE)))) {
                 char m[40];
                 extra_headers x = {.allow = allow_header(methods)};
                 printable(m, sizeof(m), method, 32);
@@ -599,6 +723,17 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
         }
 
         if (rq->kind != R_HEALTHZ && rq->kind != R_METRICS) {
+                unsigned fail_retry = 1;
+                client_address(c, rq);
+                /* Before the key is even looked at: a valid key must not tell a guesser it is one. */
+                if (!fail_allowed(api, rq, &fail_retry)) {
+                        extra_headers x = {.retry_after_s = fail_retry};
+                        return send_error(
+                                rq, c, &x, 429, "rate_limited",
+                                "too many failed authentications from this address (%g per second, "
+                                "burst %g)",
+                                api->fail_rate, api->fail_burst);
+                }
                 int h = bearer_key(c, key);
                 r = h;
                 if (h >= 0) {
@@ -613,6 +748,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                                           "API keys are not loaded yet (PostgreSQL is away)");
                 }
                 if (h < 0 || r == -ENOKEY) {
+                        fail_count(api, rq);
                         extra_headers x = {.www_authenticate = h == -ENOENT ? "Bearer realm=\"autoos\""
                                                                             : "Bearer realm=\"autoos\", "
                                                                               "error=\"invalid_token\""};
@@ -647,6 +783,13 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                         rq->wf_id[i] =
                                 (char) (raw_id[i] >= 'A' && raw_id[i] <= 'F' ? raw_id[i] + 32 : raw_id[i]);
                 rq->wf_id[36] = '\0';
+        }
+        if (rq->kind == R_KEY) {
+                if (!is_key_name(raw_step)) {
+                        printable(shown_step, sizeof(shown_step), raw_step, 64);
+                        return send_error(rq, c, NULL, 404, "not_found", "no key '%s'", shown_step);
+                }
+                snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
         }
         if (rq->kind == R_STEP_ACTION) {
                 if (!is_step_id(raw_step)) {
@@ -772,6 +915,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void sse_free(void *cls) {
         sse *s = cls;
 
+        if (s->key) {
+                pthread_mutex_lock(&s->api->lock);
+                s->key->streams--;
+                pthread_mutex_unlock(&s->api->lock);
+        }
         orc_events_unsubscribe(s->sub);
         free(s->frame);
         free(s);
@@ -785,15 +933,44 @@ static enum MHD_Result send_events(request *rq, struct MHD_Connection *c, bool h
 
         if (!api->events)
                 return send_error(rq, c, NULL, 503, "unavailable", "the event stream is not available");
+        if (!head) {
+                bucket *b = NULL;
+                bool full = false;
+
+                /* rate_take made the key's bucket; each stream holds one place in it until sse_free. */
+                pthread_mutex_lock(&api->lock);
+                for (b = api->buckets[bucket_hash(rq->key_name)]; b && strcmp(b->name, rq->key_name) != 0;
+                     b = b->next)
+                        ;
+                if (b && b->streams >= api->events_per_key)
+                        full = true;
+                else if (b)
+                        b->streams++;
+                pthread_mutex_unlock(&api->lock);
+                if (full) {
+                        extra_headers x = {.retry_after_s = SSE_WAIT_MS / 1000 * 5};
+                        return send_error(rq, c, &x, 429, "rate_limited",
+                                          "key '%s' has %u event streams open already (the most at once)",
+                                          rq->key_name, api->events_per_key);
+                }
+                s = calloc(1, sizeof(*s));
+                if (s)
+                        s->key = b;
+                else if (b) {
+                        pthread_mutex_lock(&api->lock);
+                        b->streams--;
+                        pthread_mutex_unlock(&api->lock);
+                }
+        }
         if (head)
                 resp = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
         else {
-                s = calloc(1, sizeof(*s));
+                if (s)
+                        s->api = api;
                 if (!s || !(s->frame = malloc(ORC_EVENTS_MAX_FRAME)) ||
                     !(s->sub = orc_events_subscribe(api->events, rq->since[0] ? rq->since : NULL))) {
                         if (s)
-                                free(s->frame);
-                        free(s);
+                                sse_free(s);
                         return send_error(rq, c, NULL, 500, "internal", "out of memory (request %s)",
                                           rq->id);
                 }
@@ -876,6 +1053,9 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
                 break;
         case R_EVENTS:
                 return send_events(rq, c, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
+        case R_KEY:
+                orc_key_revoke(co, rq->key_name, rq->target_key, &rep);
+                break;
         }
         return send_reply(rq, c, &rep, ctype, NULL);
 }
@@ -1138,9 +1318,16 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
         return (size_t) (w - s);
 }
 
-static struct MHD_Daemon *start_mhd(orc_api *api, const listen_addr *la, unsigned max_connections) {
+static struct MHD_Daemon *start_mhd(orc_api *api, const listen_addr *la, unsigned max_connections,
+                                    unsigned max_per_ip, const orc_api_config *cfg) {
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                          MHD_USE_ERROR_LOG;
+        struct MHD_OptionItem tls[] = {
+                {MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls ? (void *) cfg->tls_cert_pem : NULL},
+                {MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls ? (void *) cfg->tls_key_pem : NULL},
+                {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES},
+                {MHD_OPTION_END, 0, NULL},
+        };
         const struct sockaddr *sa = (const struct sockaddr *) &la->ss;
         sigset_t all, saved;
         struct MHD_Daemon *d;
@@ -1149,14 +1336,19 @@ static struct MHD_Daemon *start_mhd(orc_api *api, const listen_addr *la, unsigne
                 flags |= la->any || IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *) sa)->sin6_addr)
                                  ? MHD_USE_DUAL_STACK
                                  : MHD_USE_IPv6;
+        if (api->tls)
+                flags |= MHD_USE_TLS;
+        else
+                tls[0].option = MHD_OPTION_END;
         /* MHD's threads inherit this mask: the daemon's signals are for its signalfd. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &saved);
-        d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER,
-                             (MHD_LogCallback) mhd_log, api, MHD_OPTION_SOCK_ADDR, sa,
-                             MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-                             MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_NOTIFY_COMPLETED,
-                             on_completed, api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+        d = MHD_start_daemon(
+                flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback) mhd_log,
+                api, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+                MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, max_per_ip,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
         return d;
 }
@@ -1169,6 +1361,7 @@ static void api_free(orc_api *api) {
                         free(b);
                 }
         orc_events_unsubscribe(api->events_hold);
+        free(api->fails);
         pthread_mutex_destroy(&api->lock);
         free(api);
 }
@@ -1178,12 +1371,19 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
         const char *listen = cfg && cfg->listen && cfg->listen[0] ? cfg->listen : DEFAULT_LISTEN;
         unsigned max_connections =
                 cfg && cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS;
+        unsigned max_per_ip = cfg && cfg->max_per_ip ? cfg->max_per_ip : DEFAULT_MAX_PER_IP;
+        bool tls = cfg && (cfg->tls_cert_pem || cfg->tls_key_pem);
         listen_addr la;
         orc_api *api;
         int r;
 
         if (!coord || !ret)
                 return au_error_set(err, EINVAL, "HTTP API");
+        if (tls && (!cfg->tls_cert_pem || !cfg->tls_key_pem))
+                return au_error_set_field(err, cfg->tls_cert_pem ? "tls_key" : "tls_cert",
+                                          "TLS needs both a certificate (tls_cert) and its key (tls_key)");
+        if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                return au_error_set(err, EOPNOTSUPP, "TLS: this libmicrohttpd was built without it");
         r = parse_listen(listen, &la);
         if (r == -EINVAL)
                 return au_error_set_field(err, "listen",
@@ -1212,6 +1412,17 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
         api->max_body = cfg && cfg->max_body_bytes ? cfg->max_body_bytes : DEFAULT_MAX_BODY;
         api->rate = cfg && cfg->rate_per_s > 0 ? cfg->rate_per_s : DEFAULT_RATE;
         api->burst = cfg && cfg->rate_burst > 0 ? MAX(cfg->rate_burst, 1.0) : DEFAULT_BURST;
+        api->events_per_key = cfg && cfg->events_per_key ? cfg->events_per_key : DEFAULT_EVENTS_PER_KEY;
+        api->fail_rate = cfg && cfg->auth_fail_per_s > 0 ? cfg->auth_fail_per_s : DEFAULT_AUTH_FAIL_RATE;
+        api->fail_burst =
+                cfg && cfg->auth_fail_burst > 0 ? MAX(cfg->auth_fail_burst, 1.0) : DEFAULT_AUTH_FAIL_BURST;
+        api->tls = tls;
+        api->fails = calloc(N_FAIL_SLOTS, sizeof(*api->fails));
+        if (!api->fails) {
+                orc_events_unsubscribe(api->events_hold);
+                free(api);
+                return au_error_set(err, ENOMEM, "HTTP API");
+        }
         snprintf(api->addr, sizeof(api->addr), "%s", listen);
         pthread_mutex_init(&api->lock, NULL);
         if (getrandom(&api->id_prefix, sizeof(api->id_prefix), GRND_NONBLOCK) != sizeof(api->id_prefix))
@@ -1219,7 +1430,7 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
 
         api->starting = true;
         errno = 0;
-        api->mhd = start_mhd(api, &la, max_connections);
+        api->mhd = start_mhd(api, &la, max_connections, max_per_ip, cfg);
         if (!api->mhd && la.any) {
                 /* No IPv6 on this host: every IPv4 address then. */
                 struct sockaddr_in *s4 = (struct sockaddr_in *) &la.ss;
@@ -1231,7 +1442,7 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
                 la.v6 = false;
                 api->start_error[0] = '\0';
                 errno = 0;
-                api->mhd = start_mhd(api, &la, max_connections);
+                api->mhd = start_mhd(api, &la, max_connections, max_per_ip, cfg);
         }
         pthread_mutex_lock(&api->lock);
         api->starting = false;
@@ -1245,6 +1456,9 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
                 const char *why = strstr(api->start_error, "bind") ? strrchr(api->start_error, ':') : NULL;
                 if (why)
                         au_error_set(err, 0, "HTTP API on %s: cannot bind:%s", listen, why + 1);
+                else if (tls && !strstr(api->start_error, "bind"))
+                        au_error_set(err, 0, "HTTPS API on %s: %s", listen,
+                                     api->start_error[0] ? api->start_error : "cannot set up TLS");
                 else
                         au_error_set(err, 0, "HTTP API on %s: %s", listen,
                                      api->start_error[0] ? api->start_error

@@ -14,14 +14,17 @@
  *
  * A request is checked in this order, the first failure answering:
  *   404 unknown path, 405 known path and other method (Allow header),
+ *   429 the client's address has failed authentication too often (Retry-After;
+ *   a token bucket per address, /64 for IPv6, taken only by failures),
  *   401 no/unknown key (WWW-Authenticate: Bearer), 503 keys not loaded,
  *   429 over the key's rate (Retry-After), 403 role too low,
  *   404 malformed workflow id or step id, 400 bad query parameter,
  *   413 body over max_body_bytes (announced by Content-Length: at once,
  *   without reading it; streamed: once the stream ends),
- * then the operation. /healthz and /metrics skip the key, rate and role
- * checks. Every response carries X-Request-Id; one JSON log line per
- * request (info) names it with method, path, status, key and ms.
+ * then the operation; GET /v1/events beyond events_per_key streams of one
+ * key is 429. /healthz and /metrics skip the key, rate and role checks.
+ * Connections beyond max_per_ip from one address are closed at once. Every response carries X-Request-Id;
+ * one JSON log line per request (info) names it with method, path, status, key and ms.
  */
 #pragma once
 #include <stdint.h>
@@ -41,6 +44,14 @@ typedef struct orc_api_config {
         double rate_per_s;        /* requests per second per key name, default 100 */
         double rate_burst;        /* default 200 (at least 1) */
         unsigned max_connections; /* default 256 */
+        /* TLS: the certificate chain and its key, PEM in memory (orchestrator/tls.h reads and checks
+         * the files). Both set: the listener speaks only TLS (HTTPS), /healthz and /metrics too. */
+        const char *tls_cert_pem;
+        const char *tls_key_pem;
+        unsigned max_per_ip;     /* connections at once per client address, default 32 */
+        unsigned events_per_key; /* GET /v1/events streams at once per key, default 4 */
+        double auth_fail_per_s;  /* failed authentications per second per client address, default 1 */
+        double auth_fail_burst;  /* default 20 */
 } orc_api_config;
 
 /*

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * API keys: the cache of key hashes the monitor reloads, authentication of
- * a presented key (constant time against every key), and key creation.
+ * a presented key (constant time against every key, each match confirmed in
+ * PostgreSQL so that a revocation counts at once), a bounded cache of keys
+ * recently refused (so that a flood of made-up keys costs no query each),
+ * key creation and revocation.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,10 +17,52 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "orchestrator/coordinator-internal.h"
+#include "orchestrator/keys.h"
+
+/*
+ * Hashes of presented keys that matched no active key, direct-mapped by the
+ * hash's first bytes. A refused key cannot start to work later: keys are 256
+ * random bits made by --create-key, so nobody presents one before it exists,
+ * and a revoked key stays revoked. Per process (one coordinator each).
+ */
+#define REFUSED_SLOTS 4096
+#define REFUSED_TTL_MS (10u * 60 * 1000)
+
+static struct {
+        pthread_mutex_t lock;
+        struct {
+                unsigned char sha256[32];
+                uint64_t until_ms;
+        } slot[REFUSED_SLOTS];
+} refused = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t refused_index(const unsigned char digest[32]) {
+        return ((size_t) digest[0] << 8 | digest[1]) % REFUSED_SLOTS;
+}
+
+static bool refused_recently(const unsigned char digest[32]) {
+        size_t i = refused_index(digest);
+        bool hit;
+
+        pthread_mutex_lock(&refused.lock);
+        hit = refused.slot[i].until_ms > au_now_ms() && memcmp(refused.slot[i].sha256, digest, 32) == 0;
+        pthread_mutex_unlock(&refused.lock);
+        return hit;
+}
+
+static void refused_add(const unsigned char digest[32]) {
+        size_t i = refused_index(digest);
+
+        pthread_mutex_lock(&refused.lock);
+        memcpy(refused.slot[i].sha256, digest, 32);
+        refused.slot[i].until_ms = au_now_ms() + REFUSED_TTL_MS;
+        pthread_mutex_unlock(&refused.lock);
+}
 
 int orc_keys_reload(orc_coord *c, PGconn *conn) {
         _cleanup_pgresult_ PGresult *res = NULL;
@@ -75,24 +120,34 @@ static int key_match(orc_coord *c, const unsigned char digest[32], char ret_name
 int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role *ret_role) {
         _cleanup_pgresult_ PGresult *res = NULL;
         unsigned char digest[32];
-        char hex[65];
+        char hex[65], name[129];
         const char *params[1] = {hex};
-        bool loaded;
+        orc_role role = ORC_ROLE_NONE;
+        bool loaded, cached;
         PGconn *conn;
         int r;
 
         if (!key || !*key || strlen(key) > 512)
                 return -ENOKEY;
         SHA256((const unsigned char *) key, strlen(key), digest);
-        if (key_match(c, digest, ret_name, ret_role) == 0)
-                return 0;
+        cached = key_match(c, digest, name, &role) == 0;
+        if (!cached && refused_recently(digest))
+                return -ENOKEY;
 
         /*
-         * Not in the cache: a key made a moment ago is looked up by its hash (an indexed
-         * query; the hash of a secret says nothing about it), and the cache reloaded.
+         * One indexed query by the key's hash (the hash of a secret says nothing
+         * about it): a cached key may have been revoked a moment ago by another
+         * coordinator or --revoke-key, and a key missing from the cache may have
+         * been made a moment ago. The cache answers alone only while PostgreSQL
+         * is away.
          */
         conn = orc_pool_get(c, NULL);
         if (!conn) {
+                if (cached) {
+                        memcpy(ret_name, name, sizeof(name));
+                        *ret_role = role;
+                        return 0;
+                }
                 pthread_mutex_lock(&c->keys_lock);
                 loaded = c->keys_loaded;
                 pthread_mutex_unlock(&c->keys_lock);
@@ -100,14 +155,137 @@ int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role 
         }
         orc_hex(digest, sizeof(digest), hex);
         r = mem_pg_exec(conn,
-                        "SELECT 1 FROM api_keys WHERE key_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
+                        "SELECT name, role FROM api_keys WHERE key_sha256 = decode($1, 'hex') AND "
+                        "revoked_at IS NULL",
                         1, params, &res, NULL);
-        if (r >= 0 && PQntuples(res) == 1)
-                orc_keys_reload(c, conn);
+        if (r >= 0 && PQntuples(res) == 1) {
+                if (!cached || strcmp(name, mem_pg_value(res, 0, 0) ?: "") != 0 ||
+                    role != orc_role_from_string(mem_pg_value(res, 0, 1)))
+                        orc_keys_reload(c, conn);
+        } else if (r >= 0) {
+                refused_add(digest);
+                if (cached) /* revoked (or deleted) since the cache was loaded */
+                        orc_keys_reload(c, conn);
+        }
         orc_pool_put(c, conn);
-        if (r < 0)
-                return -EAGAIN;
+        if (r < 0) {
+                if (!cached)
+                        return -EAGAIN;
+                memcpy(ret_name, name, sizeof(name));
+                *ret_role = role;
+                return 0;
+        }
+        if (PQntuples(res) != 1)
+                return -ENOKEY;
         return key_match(c, digest, ret_name, ret_role);
+}
+
+orc_role orc_key_role(orc_coord *c, const char *name) {
+        orc_role role = ORC_ROLE_NONE;
+
+        if (!name)
+                return ORC_ROLE_NONE;
+        pthread_mutex_lock(&c->keys_lock);
+        for (size_t i = 0; i < c->n_keys; i++)
+                if (strcmp(c->keys[i].name, name) == 0) {
+                        role = c->keys[i].role;
+                        break;
+                }
+        pthread_mutex_unlock(&c->keys_lock);
+        return role;
+}
+
+/* A name the API can carry in a path: 1 to 128 bytes of printable ASCII, no '/'. */
+static bool key_name_valid(const char *name) {
+        size_t i;
+
+        for (i = 0; name && name[i]; i++)
+                if (i >= ORC_MAX_KEY_NAME || (unsigned char) name[i] < 0x21 ||
+                    (unsigned char) name[i] > 0x7e || name[i] == '/')
+                        return false;
+        return name && i > 0;
+}
+
+/* Marks the key revoked and records it; 0, -ENOENT (no active key of that name), or a database error. */
+static int revoke_row(PGconn *conn, const char *actor, const char *name, au_error *err) {
+        _cleanup_pgresult_ PGresult *res = NULL;
+        const char *params[2] = {name, actor};
+        int r;
+
+        r = mem_pg_begin(conn, err);
+        if (r < 0)
+                return r;
+        r = mem_pg_exec(conn,
+                        "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL "
+                        "RETURNING role",
+                        1, params, &res, err);
+        if (r >= 0 && PQntuples(res) != 1)
+                r = -ENOENT;
+        if (r >= 0)
+                r = mem_pg_exec(conn,
+                                "INSERT INTO audit_log (workflow_id, actor, action, detail) "
+                                "VALUES (NULL, $2, 'key_revoked', jsonb_build_object('name', $1::text))",
+                                2, params, NULL, err);
+        if (r >= 0)
+                r = mem_pg_commit(conn, err);
+        if (r < 0)
+                mem_pg_rollback(conn);
+        return r;
+}
+
+void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply *ret) {
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        au_error err = {0};
+        PGconn *conn;
+        int r;
+
+        if (!key_name_valid(name)) {
+                orc_reply_error(ret, 404, "not_found", NULL, "no key '%.64s'", name ? name : "");
+                return;
+        }
+        if (!(conn = orc_get_conn(c, ret)))
+                return;
+        r = revoke_row(conn, actor, name, &err);
+        if (r >= 0)
+                r = orc_keys_reload(c, conn);
+        orc_pool_put(c, conn);
+        if (r == -ENOENT) {
+                orc_reply_error(ret, 404, "not_found", NULL, "no active key named '%s'", name);
+                return;
+        }
+        if (r < 0) {
+                orc_reply_db_error(c, ret, r, &err);
+                return;
+        }
+        log_info("key '%s' revoked by %s", name, actor);
+        g = au_json_gen_new(false);
+        if (!g) {
+                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+                return;
+        }
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "name", name);
+        au_json_gen_kv_bool(g, "revoked", true);
+        au_json_gen_map_close(g);
+        orc_reply_json(ret, 200, g);
+}
+
+int orc_revoke_key(const orc_config *cfg, const char *name, au_error *err) {
+        PGconn *conn = NULL;
+        int r;
+
+        if (!name || !*name || strlen(name) > ORC_MAX_KEY_NAME)
+                return au_error_set_field(err, "name", "key name: 1 to 128 characters");
+        r = mem_pg_connect(cfg->db, "autoos-coordinator revoke-key", &conn, err);
+        if (r < 0)
+                return r;
+        r = revoke_row(conn, "admin", name, err);
+        mem_pg_close(conn);
+        if (r == -ENOENT) {
+                au_error_clear(err);
+                return au_error_set_field(err, "name", "no active key named '%s'", name);
+        }
+        return r;
 }
 
 int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char **ret_key, au_error *err) {

@@ -19,6 +19,7 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "orchestrator/coordinator-internal.h"
+#include "orchestrator/keys.h"
 #include "orchestrator/workflow.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -191,13 +192,43 @@ out:
         return r;
 }
 
+/*
+ * Whether the actor's role may submit every run step's trust level under the
+ * policy (its "roles"); answers 403 naming the first step that it may not.
+ */
+static bool roles_allow(orc_coord *c, const char *actor, const orc_workflow *w, orc_reply *ret) {
+        const char *role = orc_role_to_string(orc_key_role(c, actor));
+
+        for (size_t i = 0; i < w->n_steps; i++) {
+                const orc_step *st = &w->steps[i];
+                char allowed[64] = "";
+
+                if (st->kind != ORC_STEP_RUN || sbx_policy_allows_role(&c->policy, st->trust, role))
+                        continue;
+                for (int k = 0; k < _SBX_ROLE_MAX; k++)
+                        if (sbx_policy_allows_role(&c->policy, st->trust, sbx_role_to_string((sbx_role) k)))
+                                snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed),
+                                         "%s%s", allowed[0] ? ", " : "", sbx_role_to_string((sbx_role) k));
+                orc_reply_error(ret, 403, "forbidden", "steps",
+                                "step '%s' runs at the %s trust level, which role %s may not submit (the "
+                                "policy allows %s)",
+                                st->id, sbx_trust_to_string(st->trust), role ? role : "none",
+                                allowed[0] ? allowed : "no role");
+                return false;
+        }
+        return true;
+}
+
 static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w, bool escalate, orc_reply *ret,
                           char ret_id[static 37]) {
         au_error err = { 0 };
-        PGconn *conn = orc_get_conn(c, ret);
+        PGconn *conn;
         _cleanup_json_gen_ yajl_gen g = NULL;
         int r;
 
+        if (!roles_allow(c, actor, w, ret))
+                return;
+        conn = orc_get_conn(c, ret);
         if (!conn)
                 return;
         r = insert_workflow(c, conn, w, actor, escalate, ret_id, &err);
@@ -599,8 +630,10 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         if (r < 0)
                 goto db_error;
         r = mem_pg_exec(conn,
-                        "SELECT state, kind, fallback FROM steps WHERE workflow_id = $1 AND step_id = $2 FOR NO KEY UPDATE", 2,
-                        params, &row, &err);
+                        "SELECT s.state, s.kind, s.fallback, w.created_by FROM steps s JOIN workflows w ON "
+                        "w.id = s.workflow_id "
+                        "WHERE s.workflow_id = $1 AND s.step_id = $2 FOR NO KEY UPDATE OF s",
+                        2, params, &row, &err);
         if (r < 0)
                 goto db_error;
         if (PQntuples(row) == 0) {
@@ -612,6 +645,17 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         fallback = mem_pg_value(row, 0, 2);
         if (strcmp(wstate, "succeeded") == 0 || strcmp(wstate, "failed") == 0 || strcmp(wstate, "cancelled") == 0) {
                 orc_reply_error(ret, 409, "conflict", NULL, "cannot %s: workflow is %s", action, wstate);
+                goto out;
+        }
+        /* Two people: whoever submitted the workflow does not approve its approval steps. */
+        if (strcmp(action, "approve") == 0 && strcmp(kind, "approval") == 0 &&
+            !c->cfg.approval_by_submitter && mem_pg_value(row, 0, 3) &&
+            strcmp(mem_pg_value(row, 0, 3), actor) == 0) {
+                orc_reply_error(
+                        ret, 403, "forbidden", NULL,
+                        "key '%s' submitted workflow %s and may not approve its step '%s': an approval "
+                        "comes from someone else (approval_by_submitter = no)",
+                        actor, id, step);
                 goto out;
         }
         if (strcmp(action, "retry") == 0) {

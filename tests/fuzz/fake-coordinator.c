@@ -21,6 +21,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "orchestrator/coordinator.h"
+#include "orchestrator/keys.h"
 #include "orchestrator/workflow.h"
 #include "sandbox/sandbox.h"
 #include "tests/fuzz/fake-coordinator.h"
@@ -75,7 +76,9 @@ int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role 
 
 static void check_actor(const char *actor, orc_role least) {
         FUZZ_ASSERT(actor);
-        if (least >= ORC_ROLE_OPERATOR)
+        if (least >= ORC_ROLE_ADMIN)
+                FUZZ_ASSERT(strcmp(actor, "admin") == 0);
+        else if (least >= ORC_ROLE_OPERATOR)
                 FUZZ_ASSERT(strcmp(actor, "operator") == 0 || strcmp(actor, "admin") == 0);
         else
                 FUZZ_ASSERT(strcmp(actor, "viewer") == 0 || strcmp(actor, "operator") == 0 ||
@@ -179,6 +182,15 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                 return;
         }
         reply(ret, wait ? 200 : 202, "{\"id\":\"r-1\"}");
+}
+
+void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_ADMIN);
+        /* api.c passes one path segment: 1..128 printable ASCII characters. */
+        FUZZ_ASSERT(name && name[0] && strlen(name) <= ORC_MAX_KEY_NAME);
+        for (const char *p = name; *p; p++)
+                FUZZ_ASSERT(*p > 0x20 && *p < 0x7f && *p != '/');
+        reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no active key\"}}");
 }
 
 void orc_nodes_list(orc_coord *c, orc_reply *ret) {

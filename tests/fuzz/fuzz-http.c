@@ -133,6 +133,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 .rate_per_s = 1e9, /* never 429: the same input must take the same path */
                 .rate_burst = 1e9,
                 .max_connections = 64,
+                /* nor for failed keys or per address: one client sends every input */
+                .auth_fail_per_s = 1e9,
+                .auth_fail_burst = 1e9,
+                .max_per_ip = 64,
         };
         au_error err = {};
 

@@ -1,13 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Approval steps ("kind":"approval") wait in awaiting_human while the
-# workflow stays running; a viewer key cannot approve (403), an operator can;
-# then the dependents run. A skipped approval lets the workflow go on too.
+# workflow stays running; a viewer key cannot approve (403), nor can the
+# operator who submitted it (two people: approval_by_submitter = no), another
+# operator can; then the dependents run. A skipped approval lets the workflow
+# go on too.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/lib-fleet.sh"
 need_fleet
 fleet_up na
 VIEWER=$(key_create watcher viewer)
+APPROVER=$(key_create approver operator)
 
 workflow release \
         "$(sh_step build 'echo artefact-1')" \
@@ -31,13 +34,16 @@ is "$HTTP_STATUS" 401 "no key: 401"
 is "$(step_field "$id" ship-it state)" awaiting_human "the step still awaits approval"
 
 api POST "/v1/workflows/$id/steps/ship-it/approve"
-is "$HTTP_STATUS" 200 "an operator approves: 200"
+is "$HTTP_STATUS" 403 "the operator who submitted it cannot approve it (403)"
+is "$(step_field "$id" ship-it state)" awaiting_human "the step still awaits approval"
+api_as "$APPROVER" POST "/v1/workflows/$id/steps/ship-it/approve"
+is "$HTTP_STATUS" 200 "another operator approves: 200"
 is "$(jf .state "$RESP")" succeeded "the approval step's new state is succeeded"
 ok "the workflow succeeds" wf_wait "$id" succeeded 20
 is "$(step_field "$id" deploy stdout)" "deploying artefact-1" "the dependent ran with its inputs"
 a=$(audit_json "$id")
-is "$(jf '[.rows[] | select(.action == "approved") | .actor] | join(",")' "$a")" operator \
-        "one 'approved' audit row, by the operator key"
+is "$(jf '[.rows[] | select(.action == "approved") | .actor] | join(",")' "$a")" approver \
+        "one 'approved' audit row, by the approver's key"
 is "$(jf '[.rows[] | select(.action == "dispatched") | (.detail.step // .detail.step_id)] | join(",")' "$a")" \
         build,deploy "only the run steps were dispatched to nodes"
 is "$(audit_verified "$id")" true "the chain verifies"
@@ -45,7 +51,7 @@ is "$(audit_verified "$id")" true "the chain verifies"
 # Approved through autoosctl.
 id2=$(wf_submit "$TEST_TMP/release.json") || bail_out "not accepted"
 ok "awaiting approval" step_wait "$id2" ship-it awaiting_human 20
-ctl approve "$id2" ship-it >"$TEST_TMP/ctl.out" 2>&1
+(KEY=$APPROVER && ctl approve "$id2" ship-it >"$TEST_TMP/ctl.out" 2>&1)
 is "$?" 0 "autoosctl approve ID STEP exits 0"
 ok "and the workflow succeeds" wf_wait "$id2" succeeded 20
 
