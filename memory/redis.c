@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "common/macro.h"
+#include "common/url.h"
 #include "memory/redis.h"
 
 static bool startswith(const char *s, const char *prefix) {
@@ -67,6 +68,13 @@ static int parse_uint(const char *s, size_t n, unsigned min, unsigned max, unsig
         return 0;
 }
 
+/* A bad URL, named without its password (these messages reach the logs). */
+static int url_error(au_error *err, const char *what, const char *url) {
+        _cleanup_free_ char *shown = au_url_mask(url);
+
+        return au_error_set_field(err, "url", "%s%s", what, shown ? shown : "(the URL)");
+}
+
 int mem_redis_url_parse(const char *url, mem_redis_url *b, au_error *err) {
         const char *p, *at, *host;
         size_t hostlen;
@@ -75,18 +83,15 @@ int mem_redis_url_parse(const char *url, mem_redis_url *b, au_error *err) {
         if (startswith(url, "unix://")) {
                 p = url + strlen("unix://");
                 if (p[0] != '/')
-                        return au_error_set_field(err, "url", "unix socket URL needs an absolute path: %s",
-                                                  url);
+                        return url_error(err, "unix socket URL needs an absolute path: ", url);
                 b->unix_path = strdup(p);
                 return b->unix_path ? 0 : -ENOMEM;
         }
         if (startswith(url, "rediss://"))
-                return au_error_set_field(err, "url", "TLS (rediss://) is not supported by hiredis 0.14: %s",
-                                          url);
+                return url_error(err, "TLS (rediss://) is not supported by hiredis 0.14: ", url);
         if (!startswith(url, "redis://"))
-                return au_error_set_field(
-                        err, "url", "expected redis://[:password@]host[:port][/db] or unix:///path: %s",
-                        url);
+                return url_error(err,
+                                 "expected redis://[:password@]host[:port][/db] or unix:///path: ", url);
         p = url + strlen("redis://");
 
         at = strrchr(p, '@');
@@ -110,7 +115,7 @@ int mem_redis_url_parse(const char *url, mem_redis_url *b, au_error *err) {
         if (*p == '[') {
                 const char *end = strchr(p, ']');
                 if (!end)
-                        return au_error_set_field(err, "url", "unterminated [ in %s", url);
+                        return url_error(err, "unterminated [ in ", url);
                 host = p + 1;
                 hostlen = (size_t) (end - host);
                 p = end + 1;
@@ -120,7 +125,7 @@ int mem_redis_url_parse(const char *url, mem_redis_url *b, au_error *err) {
                 p += hostlen;
         }
         if (hostlen == 0)
-                return au_error_set_field(err, "url", "no host in %s", url);
+                return url_error(err, "no host in ", url);
         if (!(b->host = memdup_str(host, hostlen)))
                 return -ENOMEM;
 
@@ -128,18 +133,18 @@ int mem_redis_url_parse(const char *url, mem_redis_url *b, au_error *err) {
         if (*p == ':') {
                 size_t n = strcspn(++p, "/");
                 if (parse_uint(p, n, 1, 65535, &v) < 0)
-                        return au_error_set_field(err, "url", "bad port in %s", url);
+                        return url_error(err, "bad port in ", url);
                 b->port = (int) v;
                 p += n;
         }
         if (*p == '/') {
                 p++;
                 if (*p && parse_uint(p, strlen(p), 0, INT_MAX, &b->db) < 0)
-                        return au_error_set_field(err, "url", "bad database number in %s", url);
+                        return url_error(err, "bad database number in ", url);
                 p += strlen(p);
         }
         if (*p)
-                return au_error_set_field(err, "url", "unexpected text in %s", url);
+                return url_error(err, "unexpected text in ", url);
         return 0;
 }
 

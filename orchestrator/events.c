@@ -30,6 +30,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/url.h"
 #include "memory/redis.h"
 #include "orchestrator/events.h"
 
@@ -497,21 +498,6 @@ static void events_free(orc_events *ev) {
         free(ev);
 }
 
-/* redis://user:secret@host -> redis://user:***@host */
-static char *redact_url(const char *url) {
-        const char *scheme = strstr(url, "://"), *at, *colon;
-        char *s;
-
-        if (!scheme || !(at = strrchr(scheme + 3, '@')))
-                return strdup(url);
-        colon = memchr(scheme + 3, ':', (size_t) (at - scheme - 3));
-        if (!colon)
-                colon = scheme + 2; /* "redis://secret@host": all of it is the password */
-        if (asprintf(&s, "%.*s:***%s", (int) (colon - url), url, at) < 0)
-                return NULL;
-        return s;
-}
-
 int orc_events_start(const char *redis_url, orc_events **ret, au_error *err) {
         mem_redis_url u = {0};
         pthread_condattr_t ca;
@@ -531,7 +517,7 @@ int orc_events_start(const char *redis_url, orc_events **ret, au_error *err) {
                 return au_error_set(err, ENOMEM, "events");
         ev->reader_fd = -1;
         ev->url = strdup(redis_url);
-        ev->url_shown = redact_url(redis_url);
+        ev->url_shown = au_url_mask(redis_url);
         pthread_mutex_init(&ev->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
