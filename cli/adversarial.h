@@ -60,5 +60,11 @@ int adv_fleet_attacks(const adv_fleet_target *t, const char *only, adv_report *r
 /* cli/adversarial-audit.c: the owner rewrites a trail (which 0: a row, rehashed; 1: a cut-off tail). */
 void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row);
 
+/*
+ * cli/adversarial-tls.c: plain HTTP, with the operator key, to the https:// coordinator's port:
+ * contained when no HTTP answer comes back; skipped when api_url is not https://.
+ */
+void adv_tls_plain_http(const adv_fleet_target *t, adv_row *row);
+
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);
