@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 
+#include "common/macro.h"
 #include "common/url.h"
 
 #define MASK "***"
@@ -35,23 +37,24 @@ static const char *value_end(const char *v, bool in_query) {
         return v + strcspn(v, in_query ? "&#" : " \t\n");
 }
 
-char *au_url_mask(const char *url) {
-        const char *scheme, *p, *q, *userinfo_end = NULL, *colon = NULL;
-        bool in_query;
-        size_t n;
-        char *out, *o;
+typedef struct span {
+        size_t off, len;
+} span;
 
-        if (!url)
-                return strdup("(null)");
-        /* Each masked credential adds at most 3 bytes, and each takes at least 6 ("pass=" and a separator).
-         */
-        n = strlen(url);
-        out = malloc(2 * n + sizeof(MASK));
-        if (!out)
-                return NULL;
-        o = out;
+/*
+ * The credentials in url, in order: the userinfo's password (or a bare
+ * userinfo but for postgres URLs) and every password= value. *ret is a
+ * malloc'd array (NULL when there is none); returns how many, or -1.
+ */
+static ssize_t secret_spans(const char *url, span **ret) {
+        const char *scheme, *p, *q, *userinfo_end = NULL;
+        size_t n = 0, cap = strlen(url) / 5 + 2;
+        span *sp = malloc(cap * sizeof(span));
+
+        *ret = NULL;
+        if (!sp)
+                return -1;
         p = url;
-
         scheme = strstr(url, "://");
         if (scheme && scheme > url &&
             (size_t) (scheme - url) == strspn(url, "abcdefghijklmnopqrstuvwxyz"
@@ -63,40 +66,119 @@ char *au_url_mask(const char *url) {
                         if (*q == '@')
                                 userinfo_end = q;
                 if (userinfo_end) {
-                        colon = memchr(auth, ':', (size_t) (userinfo_end - auth));
-                        memcpy(o, url, (size_t) (auth - url));
-                        o += auth - url;
-                        if (colon) {
-                                memcpy(o, auth, (size_t) (colon + 1 - auth));
-                                o += colon + 1 - auth;
-                                memcpy(o, MASK, strlen(MASK));
-                                o += strlen(MASK);
-                        } else if (has_prefix_ci(url, "postgres")) {
-                                memcpy(o, auth, (size_t) (userinfo_end - auth));
-                                o += userinfo_end - auth;
-                        } else if (userinfo_end > auth) {
-                                memcpy(o, MASK, strlen(MASK));
-                                o += strlen(MASK);
-                        }
+                        const char *colon = memchr(auth, ':', (size_t) (userinfo_end - auth));
+                        if (colon)
+                                sp[n++] = (span){(size_t) (colon + 1 - url),
+                                                 (size_t) (userinfo_end - colon - 1)};
+                        else if (!has_prefix_ci(url, "postgres") && userinfo_end > auth)
+                                sp[n++] = (span){(size_t) (auth - url), (size_t) (userinfo_end - auth)};
                         p = userinfo_end;
                 }
         }
-
         /* key=value passwords, in a URL's query or in a libpq conninfo string. */
-        in_query = scheme != NULL;
         while (*p) {
                 size_t k = password_key(url, p);
 
-                if (k > 0) {
-                        memcpy(o, p, k);
-                        o += k;
-                        p = value_end(p + k, in_query);
-                        memcpy(o, MASK, strlen(MASK));
-                        o += strlen(MASK);
+                if (k > 0 && n < cap) {
+                        const char *v = p + k, *end = value_end(v, scheme != NULL);
+                        sp[n++] = (span){(size_t) (v - url), (size_t) (end - v)};
+                        p = end;
                         continue;
                 }
-                *o++ = *p++;
+                p++;
         }
-        *o = '\0';
+        *ret = sp;
+        return (ssize_t) n;
+}
+
+char *au_url_mask(const char *url) {
+        span *sp = NULL;
+        ssize_t n;
+        size_t at = 0;
+        char *out, *o;
+
+        if (!url)
+                return strdup("(null)");
+        n = secret_spans(url, &sp);
+        if (n < 0)
+                return NULL;
+        /* Each masked credential adds at most 3 bytes, and each takes at least 6 ("pass=" and a separator).
+         */
+        out = malloc(2 * strlen(url) + sizeof(MASK));
+        if (!out) {
+                free(sp);
+                return NULL;
+        }
+        o = out;
+        for (ssize_t i = 0; i < n; i++) {
+                memcpy(o, url + at, sp[i].off - at);
+                o += sp[i].off - at;
+                memcpy(o, MASK, strlen(MASK));
+                o += strlen(MASK);
+                at = sp[i].off + sp[i].len;
+        }
+        strcpy(o, url + at);
+        free(sp);
         return out;
+}
+
+/* Appends s[0..n) to the growing string *buf (length *len); false when out of memory. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+        if (*len + n + 1 > *cap) {
+                size_t c = (*len + n + 1) * 2;
+                char *b = realloc(*buf, c);
+                if (!b)
+                        return false;
+                *buf = b;
+                *cap = c;
+        }
+        memcpy(*buf + *len, s, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+        return true;
+}
+
+char *au_text_mask_url(const char *text, const char *url) {
+        _cleanup_free_ char *shown = NULL;
+        span *sp = NULL;
+        char *buf = NULL;
+        size_t len = 0, cap = 0, ulen;
+        ssize_t n;
+
+        if (!text)
+                return NULL;
+        if (!url || !*url)
+                return strdup(text);
+        shown = au_url_mask(url);
+        n = secret_spans(url, &sp);
+        if (!shown || n < 0) {
+                free(sp);
+                return NULL;
+        }
+        ulen = strlen(url);
+        for (const char *t = text; *t;) {
+                bool hit = false;
+
+                if (strncmp(t, url, ulen) == 0) {
+                        if (!append(&buf, &len, &cap, shown, strlen(shown)))
+                                goto oom;
+                        t += ulen;
+                        continue;
+                }
+                for (ssize_t i = 0; i < n && !hit; i++)
+                        if (sp[i].len > 0 && strncmp(t, url + sp[i].off, sp[i].len) == 0) {
+                                if (!append(&buf, &len, &cap, MASK, strlen(MASK)))
+                                        goto oom;
+                                t += sp[i].len;
+                                hit = true;
+                        }
+                if (!hit && !append(&buf, &len, &cap, t++, 1))
+                        goto oom;
+        }
+        free(sp);
+        return buf ? buf : strdup("");
+oom:
+        free(sp);
+        free(buf);
+        return NULL;
 }

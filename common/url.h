@@ -15,3 +15,12 @@
  * Returns a string the caller frees, or NULL (out of memory); a NULL url gives "(null)".
  */
 char *au_url_mask(const char *url);
+
+/*
+ * A copy of text (an error message, e.g. libpq's, which may quote what it
+ * was given) in which url is replaced by au_url_mask(url) and each
+ * credential of url, wherever it appears alone, by "***". A NULL or empty
+ * url gives a plain copy. Returns a string the caller frees, or NULL (out of
+ * memory, or a NULL text).
+ */
+char *au_text_mask_url(const char *text, const char *url);

@@ -14,8 +14,15 @@ static void mask_is(const char *in, const char *want) {
            got ? got : "(null)");
 }
 
+static void text_is(const char *text, const char *url, const char *want) {
+        _cleanup_free_ char *got = au_text_mask_url(text, url);
+
+        ok(got && strcmp(got, want) == 0, "'%s' with '%s' -> '%s' (got '%s')", text, url, want,
+           got ? got : "(null)");
+}
+
 int main(void) {
-        tap_plan(19);
+        tap_plan(24);
 
         mask_is("redis://127.0.0.1:6379", "redis://127.0.0.1:6379");
         mask_is("redis://user:secret@host:6379/0", "redis://user:***@host:6379/0");
@@ -40,5 +47,17 @@ int main(void) {
         mask_is("password=", "password=***");
         mask_is("", "");
         mask_is(NULL, "(null)");
+
+        /* libpq quotes parts of what it was given. */
+        text_is("invalid percent-encoded token: \"s3cr%ZZet\"", "postgresql://u:s3cr%ZZet@h/db",
+                "invalid percent-encoded token: \"***\"");
+        text_is("end of string reached in URI: \"postgresql://u:s3cret@[::1/db\"",
+                "postgresql://u:s3cret@[::1/db",
+                "end of string reached in URI: \"postgresql://u:***@[::1/db\"");
+        text_is("could not connect: password authentication failed for user \"u\"", "postgresql://u:pw@h/db",
+                "could not connect: password authentication failed for user \"u\"");
+        text_is("missing \"=\" after \"x\" with password=hunter2", "host=h password=hunter2 x",
+                "missing \"=\" after \"x\" with password=***");
+        text_is("no credentials here", NULL, "no credentials here");
         return tap_failed ? 1 : 0;
 }
