@@ -29,7 +29,8 @@ static void run_usage(FILE *f) {
               "Runs PROGRAM in a new sandbox on this host: new user, pid, mount, network, uts,\n"
               "ipc and cgroup namespaces, a cgroup limit, a seccomp filter, no capabilities.\n"
               "PROGRAM is an absolute path as seen inside the sandbox (/usr, /bin, /lib are\n"
-              "the host's, read-only; /work is writable; /tmp is private).\n"
+              "the host's, read-only; /work is writable; /tmp is private), or a name looked\n"
+              "up on the sandbox's PATH (default /usr/local/bin:/usr/bin:/bin), as execvp does.\n"
               "\n"
               "Limits (defaults from the trust level's policy):\n"
               "      --memory SIZE        memory limit, swap 0 (default 512M)\n"
@@ -455,8 +456,9 @@ int cli_run(int argc, char **argv) {
         }
         if (!spec->argv || spec->argc == 0)
                 return usage_error("no PROGRAM given: autoosctl run [OPTIONS] -- PROGRAM [ARG]...");
-        if (spec->argv[0][0] != '/')
-                return usage_error("PROGRAM %s: must be an absolute path inside the sandbox (e.g. /bin/sh)",
+        if (spec->argv[0][0] != '/' && (spec->argv[0][0] == '\0' || strchr(spec->argv[0], '/')))
+                return usage_error("PROGRAM %s: must be an absolute path inside the sandbox (e.g. /bin/sh) or a "
+                                   "name looked up on PATH (e.g. sh)",
                                    spec->argv[0]);
 
         if (o.stdin_file) {

@@ -13,6 +13,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -125,6 +126,59 @@ static int setup_stdio(const sbx_child_args *a, au_error *err) {
         return 0;
 }
 
+/*
+ * execve()s the spec's program. A name without a '/' is looked up on the PATH
+ * of the run's environment (which always has one), over the sandbox's root, as
+ * execvp does: an entry that does not hold it is skipped, EACCES is kept while
+ * the search goes on, any other failure ends it. Returns only on failure, with
+ * err naming the program. No allocation: this runs in the cloned child.
+ */
+static void exec_program(const sbx_spec *spec, au_error *err) {
+        const char *prog = spec->argv[0], *path = "/usr/local/bin:/usr/bin:/bin";
+        char buf[PATH_MAX];
+        size_t plen = strlen(prog);
+        int saved = ENOENT;
+
+        if (strchr(prog, '/')) {
+                execve(prog, spec->argv, spec->env);
+                au_error_set(err, errno, "execve %s", prog);
+                return;
+        }
+        for (char **e = spec->env; e && *e; e++)
+                if (strncmp(*e, "PATH=", 5) == 0)
+                        path = *e + 5;
+        for (const char *p = path;;) {
+                const char *end = strchrnul(p, ':');
+                const char *dir = p;
+                size_t dlen = (size_t) (end - p);
+
+                if (dlen == 0) { /* an empty entry is the working directory */
+                        dir = ".";
+                        dlen = 1;
+                }
+                if (dlen + 1 + plen < sizeof(buf)) {
+                        memcpy(buf, dir, dlen);
+                        buf[dlen] = '/';
+                        memcpy(buf + dlen + 1, prog, plen + 1);
+                        execve(buf, spec->argv, spec->env);
+                        if (errno == EACCES)
+                                saved = EACCES;
+                        else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP &&
+                                 errno != ENAMETOOLONG) {
+                                au_error_set(err, errno, "execve %s", buf);
+                                return;
+                        }
+                }
+                if (!*end)
+                        break;
+                p = end + 1;
+        }
+        if (saved == ENOENT)
+                au_error_set(err, ENOENT, "program '%s' not found on PATH (%s) in the sandbox", prog, path);
+        else
+                au_error_set(err, saved, "execve %s (found on PATH %s)", prog, path);
+}
+
 void sbx_child_main(const sbx_child_args *a) {
         const sbx_spec *spec = a->spec;
         au_error err = {};
@@ -182,7 +236,6 @@ void sbx_child_main(const sbx_child_args *a) {
         send_msg(sync_fd, SBX_CHILD_MSG_LISTENER, NULL, listener);
         close(listener);
 
-        execve(spec->argv[0], spec->argv, spec->env);
-        au_error_set(&err, errno, "execve %s", spec->argv[0]);
+        exec_program(spec, &err);
         fail(a, &err);
 }

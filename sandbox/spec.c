@@ -198,8 +198,10 @@ static int check_argv_env(sbx_spec *spec, const sbx_policy *policy, au_error *er
         if (spec->argc > policy->max_argv)
                 return au_error_set_field(err, "argv", "argv: %zu entries, over the limit of %" PRIu32,
                                           spec->argc, policy->max_argv);
-        if (spec->argv[0][0] != '/')
-                return au_error_set_field(err, "argv[0]", "argv[0]: must be an absolute path");
+        /* An absolute path, or a program name the run's PATH is searched for (as execvp). */
+        if (spec->argv[0][0] != '/' && (spec->argv[0][0] == '\0' || strchr(spec->argv[0], '/')))
+                return au_error_set_field(err, "argv[0]", "argv[0]: must be an absolute path or a program name "
+                                                          "looked up on PATH (no '/')");
         for (size_t i = 0; i < spec->argc; i++)
                 bytes += strlen(spec->argv[i]) + 1;
 

@@ -42,7 +42,7 @@ bad_option --env --env NOEQUALS -- /bin/true
 bad_option --file --file x=/nonexistent/autoos -- /bin/true
 bad_option --bogus --bogus -- /bin/true
 bad_option PROGRAM --json
-bad_option PROGRAM --json -- sh -c true
+bad_option PROGRAM --json -- bin/sh -c true
 bad_option --spec --spec /nonexistent/autoos.json
 # A known option missing its value is not an "unknown option".
 cli run --memory
@@ -122,6 +122,16 @@ like "$CLI_ERR" 'timeout' "timeout: stderr says so"
 cli run -- /nonexistent/program
 is "$CLI_RC" 125 "a program that does not exist: exits 125 (sandbox_error)"
 like "$CLI_ERR" '/nonexistent/program' "a program that does not exist: stderr names it"
+# A name without '/' is looked up on the sandbox's PATH, as bwrap and nsjail do.
+cli run -- sh -c 'echo "$0 via PATH"'
+is "$CLI_RC:$CLI_OUT" "0:sh via PATH" "a program name is looked up on the sandbox's PATH (sh)"
+cli run --env PATH=/usr/bin -- env
+like "$CLI_OUT" '^PATH=/usr/bin$' "the spec's own PATH is the one searched (env found in /usr/bin)"
+cli run --env PATH=/nowhere -- true
+is "$CLI_RC" 125 "a name not on the spec's PATH: exits 125"
+like "$CLI_ERR" "program 'true' not found on PATH \\(/nowhere\\)" "and says where it looked ($CLI_ERR)"
+cli run -- ./relative
+is "$CLI_RC" 2 "a relative path with '/' is refused as a usage error"
 
 # What reaches the program: stdin, --env, --file; never the host environment.
 AUTOOS_TEST_HOST_ONLY=host-$$

@@ -310,8 +310,13 @@ static void test_argv_env(void) {
         sbx_policy p;
 
         refused("{'argv':[]}", "argv", "argv: must not be empty");
-        refused("{'argv':['true']}", "argv[0]", "argv[0]: must be an absolute path");
-        refused("{'argv':['']}", "argv[0]", "argv[0]: must be an absolute path");
+        refused("{'argv':['bin/true']}", "argv[0]", "argv[0]: must be an absolute path or a program name");
+        refused("{'argv':['./true']}", "argv[0]", "argv[0]: must be an absolute path or a program name");
+        refused("{'argv':['']}", "argv[0]", "argv[0]: must be an absolute path or a program name");
+        {
+                _cleanup_sbx_spec_ sbx_spec *s = accepted("{'argv':['true']}");
+                ok(s && strcmp(s->argv[0], "true") == 0, "a program name without '/' is accepted (looked up on PATH)");
+        }
         sbx_policy_init_default(&p);
         p.max_argv = 2;
         refused_p("{'argv':['/bin/echo','a','b']}", &p, "argv", "argv: 3 entries, over the limit of 2");
