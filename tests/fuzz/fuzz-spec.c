@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_ASSERT(!spec);
                 return 0;
         }
-        FUZZ_ASSERT(spec && spec->argv && spec->argc > 0 && spec->argv[0][0] == '/');
+        FUZZ_ASSERT(spec && spec->argv && spec->argc > 0 && spec->argv[0][0] &&
+                    (spec->argv[0][0] == '/' || !strchr(spec->argv[0], '/')));
         FUZZ_ASSERT(spec->cwd && spec->cwd[0] == '/');
         FUZZ_ASSERT(sbx_trust_to_string(spec->trust) && sbx_network_to_string(spec->network));
 
