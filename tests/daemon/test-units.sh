@@ -19,7 +19,7 @@ sed "s|^ExecStart=.*|ExecStart=$top_builddir/daemon/autoosd|" "$unit" >"$tmp/aut
 
 ok "the unit was generated from autoosd.service.in" test -s "$unit"
 ok "ExecStart has the configured sbindir substituted" grep -q '^ExecStart=/.*/autoosd$' "$unit"
-out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$tmp/autoosd.service" 2>&1)
+out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$tmp/autoosd.service" 2>&1)
 is "$out" "" "systemd-analyze verify reports nothing"
 ok "Type=notify (READY/STATUS/STOPPING through sd_notify)" grep -q '^Type=notify$' "$unit"
 ok "a watchdog is configured" grep -q '^WatchdogSec=' "$unit"
@@ -34,7 +34,7 @@ cunit="$top_builddir/systemd/autoos-coordinator.service"
 ok "the coordinator unit was generated" test -s "$cunit"
 ok "its ExecStart has the configured bindir substituted" grep -q '^ExecStart=/.*/autoos-coordinator$' "$cunit"
 sed "s|^ExecStart=.*|ExecStart=$top_builddir/orchestrator/autoos-coordinator|" "$cunit" >"$tmp/autoos-coordinator.service"
-out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$tmp/autoos-coordinator.service" 2>&1)
+out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$tmp/autoos-coordinator.service" 2>&1)
 is "$out" "" "systemd-analyze verify reports nothing for the coordinator unit"
 ok "the coordinator is Type=notify with a watchdog" sh -c "grep -q '^Type=notify$' '$cunit' && grep -q '^WatchdogSec=' '$cunit'"
 ok "the coordinator runs as its own user, with no capabilities" sh -c "grep -q '^User=autoos-coordinator$' '$cunit' && grep -q '^CapabilityBoundingSet=$' '$cunit'"
