@@ -48,7 +48,7 @@ typedef struct orc_api_config {
          * the files). Both set: the listener speaks only TLS (HTTPS), /healthz and /metrics too. */
         const char *tls_cert_pem;
         const char *tls_key_pem;
-        unsigned max_per_ip;     /* connections at once per client address, default 32 */
+        unsigned max_per_ip;     /* connections at once per client address, default 64 */
         unsigned events_per_key; /* GET /v1/events streams at once per key, default 4 */
         double auth_fail_per_s;  /* failed authentications per second per client address, default 1 */
         double auth_fail_burst;  /* default 20 */
