@@ -216,8 +216,10 @@ int cli_audit_verify(const char *workflow, yajl_val doc, EVP_PKEY *key, yajl_val
                 }
                 vouched = ck[i].seq;
                 v.checkpoints++;
-                if (ck[i].from_log)
+                if (ck[i].from_log) {
                         v.from_log++;
+                        v.log_max_seq = ck[i].seq;
+                }
         }
         v.covered = vouched;
         if (v.ok && n_ck == 0)

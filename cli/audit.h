@@ -22,6 +22,7 @@ typedef struct cli_audit_verdict {
         int64_t covered;      /* rows 1..covered are vouched for by a valid checkpoint */
         unsigned checkpoints; /* valid checkpoints by the pinned key (database and log) */
         unsigned from_log;    /* of which from --checkpoint-log */
+        int64_t log_max_seq;  /* the highest seq a valid checkpoint of the log covers (0: none) */
         unsigned other_keys;  /* checkpoints by other keys, not counted */
         int64_t bad_seq;      /* the first bad row (0 when ok) */
         char reason[512];     /* why, when not ok */

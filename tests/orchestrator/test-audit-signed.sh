@@ -34,7 +34,8 @@ like "$(head -n 1 "$AUDIT_PUB")" 'BEGIN PUBLIC KEY' "and the public key beside i
 "$COORD" --create-audit-key "$AUDIT_KEY" >"$TEST_TMP/again.out" 2>&1
 isnt "$?" 0 "it never overwrites a key"
 like "$(cat "$TEST_TMP/again.out")" 'File exists' "saying the file exists"
-key_id=$(openssl pkey -pubin -in "$AUDIT_PUB" -outform DER 2>/dev/null | tail -c 32 | sha256sum | cut -c1-16)
+key_id=$(sed -n 's/.*audit key \([0-9a-f]\{16\}\) written.*/\1/p' "$TEST_TMP/audit-key.log")
+like "$key_id" '^[0-9a-f]{16}$' "it names the key by its id ($key_id)"
 cp "$AUDIT_KEY" "$TEST_TMP/loose.key"
 chmod 644 "$TEST_TMP/loose.key"
 "$COORD" --config "$FLEET_CONF" --db "$PGSVC_URL" --audit-key "$TEST_TMP/loose.key" --redis "$REDIS_URL" \
@@ -161,6 +162,8 @@ psql_q "ALTER TABLE audit_log DISABLE TRIGGER USER; ALTER TABLE audit_checkpoint
 verify "$id4"
 is "$VRC" 1 "an empty trail does not verify"
 like "$VOUT" 'no audit rows' "saying it has no rows"
+is "$(audit_json "$id4" verify | jq -r '[.verify.ok, .verify.first_bad_seq] | map(tostring) | join(" ")')" "false 1" \
+        "nor by the server's own verify"
 
 # --- checkpoints while a workflow runs, and of the fleet's chain ---------------------------------------
 id5=$(wf_submit "$(workflow waits "$(sh_step a 'echo a')" '{"id":"gate","kind":"approval","needs":["a"]}')") ||
@@ -192,5 +195,22 @@ is "$?" 0 "--audit-checkpoint-all exits 0 ($out)"
 verify "$id6"
 is "$VRC" 0 "the old trail verifies, its rows hashed here exactly as PostgreSQL's jsonb prints them"
 [ "$VRC" = 0 ] || diag "$VOUT"
+
+# --- migrations: one numbered below a migration already applied still runs ------------------------------
+psql_q "CREATE DATABASE m2" >/dev/null
+mkdir "$TEST_TMP/sql-gap"
+cp "$top_srcdir"/sql/*.sql "$TEST_TMP/sql-gap/"
+rm "$TEST_TMP/sql-gap/002_coordinator.sql"
+M2=postgresql://postgres@127.0.0.1:$PGPORT/m2
+"$COORD" --config "$FLEET_CONF" --migrate --db-owner "$M2" --sql-dir "$TEST_TMP/sql-gap" >"$TEST_TMP/m2.out" 2>&1
+is "$?" 0 "a schema migrated without 002 ($(cat "$TEST_TMP/m2.out"))"
+"$COORD" --config "$FLEET_CONF" --db "$M2" --redis "$REDIS_URL" --listen 127.0.0.1:0 --sql-dir "$top_srcdir/sql" \
+        >"$TEST_TMP/m2-start.out" 2>&1 </dev/null
+is "$?" 1 "a coordinator refuses it while 002 is missing"
+"$COORD" --config "$FLEET_CONF" --migrate --db-owner "$M2" --sql-dir "$top_srcdir/sql" >"$TEST_TMP/m2.out" 2>&1
+like "$(cat "$TEST_TMP/m2.out")" 'applied 1 migration ' "--migrate then applies 002 alone, after the later ones"
+is "$(psql -X -q -t -A -h 127.0.0.1 -p "$PGPORT" -U postgres -d m2 -c \
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'steps' AND column_name = 'output_b64'")" 1 \
+        "and its columns are there"
 
 fleet_finish
