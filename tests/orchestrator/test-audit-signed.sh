@@ -181,19 +181,23 @@ fleet_covered() {
 }
 ok "the fleet chain (key_created by another process) is signed too" wait_for 15 fleet_covered
 
-# Rows that no coordinator signed (a trail from before the key): --audit-checkpoint-all covers them.
+# Rows that no coordinator signed (a trail from before the key, of a workflow last changed two days
+# ago, which a starting coordinator does not look at): --audit-checkpoint-all covers them.
 coord_kill c1
 id6=00000000-0000-0000-0000-0000000000a6
-psql_q "INSERT INTO workflows (id, name, spec, state) VALUES ('$id6', 'old', '{}', 'succeeded');
+psql_q "INSERT INTO workflows (id, name, spec, state, created_at, updated_at) VALUES
+          ('$id6', 'old', '{}', 'succeeded', now() - interval '2 days', now() - interval '2 days');
         INSERT INTO audit_log (workflow_id, actor, action, detail) VALUES
           ('$id6', 'x', 'submitted', '{\"n\": 1.50, \"s\": \"é\\u0007\", \"ab\": [true, null], \"a\": {\"z\": 1e3}}'),
           ('$id6', 'x', 'workflow_finished', '{}');" >/dev/null || bail_out "could not insert old rows"
 coord_start c1 || bail_out "c1 did not start again"
-# (Started again, c1 looks at recently changed workflows: wait for that, then use the command.)
+verify "$id6"
+is "$VRC" 1 "rows nobody signed do not verify"
+like "$VOUT" 'no checkpoint signed by key' "for want of a checkpoint"
 out=$("$COORD" --config "$FLEET_CONF" --db "$PGSVC_URL" --audit-key "$AUDIT_KEY" --audit-checkpoint-all 2>&1)
 is "$?" 0 "--audit-checkpoint-all exits 0 ($out)"
 verify "$id6"
-is "$VRC" 0 "the old trail verifies, its rows hashed here exactly as PostgreSQL's jsonb prints them"
+is "$VRC" 0 "then the old trail verifies, its rows hashed here exactly as PostgreSQL's jsonb prints them"
 [ "$VRC" = 0 ] || diag "$VOUT"
 
 # --- migrations: one numbered below a migration already applied still runs ------------------------------
