@@ -66,5 +66,11 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row);
  */
 void adv_tls_plain_http(const adv_fleet_target *t, adv_row *row);
 
+/*
+ * cli/adversarial-keys.c: a viewer key made in PostgreSQL (db_url), used (so cached), then revoked
+ * there behind the coordinator's back: contained when its very next request is 401.
+ */
+void adv_revoked_key(const adv_fleet_target *t, adv_row *row);
+
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);
