@@ -159,6 +159,7 @@ typedef struct request {
 typedef struct sse {
         orc_api *api;
         bucket *key; /* its streams count holds this one */
+        char key_name[129]; /* a stream ends once its key is revoked */
         orc_events_sub *sub;
         int fd; /* the client's socket, watched for a hang-up between events */
         char *frame;
@@ -895,6 +896,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
                 if (atomic_load(&s->api->stopping))
                         return MHD_CONTENT_READER_END_OF_STREAM;
+                /* Revoked: no further event (the cache drops it at once here, within a reload elsewhere). */
+                if (orc_key_role(s->api->coord, s->key_name) == ORC_ROLE_NONE)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
                 n = orc_events_next(s->sub, s->frame, ORC_EVENTS_MAX_FRAME, SSE_WAIT_MS);
                 if (n > 0) {
                         s->len = (size_t) n;
@@ -965,8 +969,10 @@ static enum MHD_Result send_events(request *rq, struct MHD_Connection *c, bool h
         if (head)
                 resp = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
         else {
-                if (s)
+                if (s) {
                         s->api = api;
+                        snprintf(s->key_name, sizeof(s->key_name), "%s", rq->key_name);
+                }
                 if (!s || !(s->frame = malloc(ORC_EVENTS_MAX_FRAME)) ||
                     !(s->sub = orc_events_subscribe(api->events, rq->since[0] ? rq->since : NULL))) {
                         if (s)

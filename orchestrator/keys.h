@@ -24,5 +24,8 @@ void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply
 /* `--revoke-key NAME`: the same from the command line (actor "admin"); err says why it failed. */
 int orc_revoke_key(const orc_config *cfg, const char *name, au_error *err);
 
-/* The role of the cached key named name (an authenticated actor); ORC_ROLE_NONE when not cached. */
+/*
+ * The role of the cached key named name (an authenticated actor); ORC_ROLE_NONE when not cached,
+ * i.e. revoked since (an event stream then ends). In memory only: safe to call often.
+ */
 orc_role orc_key_role(orc_coord *c, const char *name);

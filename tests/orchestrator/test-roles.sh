@@ -71,6 +71,15 @@ for k in "$D1" "$D2" "$D3"; do
 done
 is "$HTTP_STATUS" 200 "the keys to revoke work on both coordinators (cached)"
 
+# An event stream of doomed1, open when it is revoked.
+curl -sN --max-time 120 -H "Authorization: Bearer $D1" "$COORD_URL/v1/events" >"$TEST_TMP/doomed-sse.txt" 2>&1 &
+doomed_sse=$!
+fleet_bg $doomed_sse
+_doomed_open() {
+        grep -q ': ok' "$TEST_TMP/doomed-sse.txt"
+}
+wait_for 10 _doomed_open || diag "doomed1's event stream did not open"
+
 api DELETE /v1/keys/doomed1
 is "$HTTP_STATUS" 403 "an operator may not revoke keys: 403"
 api_as "$ADMIN" DELETE /v1/keys/nosuch
@@ -79,6 +88,10 @@ api_as "$ADMIN" DELETE /v1/keys/doomed1
 is "$HTTP_STATUS" 200 "an admin revokes doomed1 (DELETE /v1/keys/doomed1): 200"
 api_as "$D1" GET /v1/nodes
 is "$HTTP_STATUS" 401 "its next request to the same coordinator: 401"
+_doomed_ended() {
+        ! pid_alive "$doomed_sse"
+}
+ok "its open event stream ends" wait_for 10 _doomed_ended
 API_URL=$C2_URL api_as "$D1" GET /v1/nodes
 is "$HTTP_STATUS" 401 "its next request to the other coordinator: 401"
 api_as "$ADMIN" DELETE /v1/keys/doomed1
