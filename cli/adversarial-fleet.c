@@ -1310,6 +1310,77 @@ static void atk_cancel_unknown(fleet *f, adv_row *row) {
         wants_done(&w);
 }
 
+/*
+ * A job nobody sealed (issue 10): written to the node's stream by someone who
+ * can write to Redis but holds no key. Contained when the node acknowledges it
+ * and no result appears: it did not run. A node with bus_auth = off runs it:
+ * not contained. auth NULL: no authentication at all; else a MAC that is not
+ * the coordinator's.
+ */
+static void injected_job(fleet *f, adv_row *row, const char *what, const char *auth) {
+        char id[96], spec[256], entry[64];
+        wants w = {0};
+
+        snprintf(id, sizeof(id), "%s-%s", f->prefix, what);
+        snprintf(spec, sizeof(spec), "{\"id\":\"%s\",\"argv\":[\"/bin/true\"]}", id);
+        if (mark_results(f) < 0) {
+                set_verdict(row, ADV_ERROR, "%s", f->redis_err);
+                return;
+        }
+        if (auth) {
+                /* Shaped like a sealed spec, with a token, an expiry an hour away, and a made-up MAC. */
+                char expires[24];
+                snprintf(expires, sizeof(expires), "%llu", (unsigned long long) (time(NULL) + 3600) * 1000ull);
+                const char *argv[] = {"XADD", f->jobs_key, "*", "spec", spec, "token", id, "expires", expires,
+                                      "auth", auth};
+                redisReply *r = redis_cmd(f, 11, argv, NULL);
+                if (!is_str(r) || r->len >= sizeof(entry)) {
+                        if (r)
+                                freeReplyObject(r);
+                        set_verdict(row, ADV_ERROR, "XADD: %s", f->redis_err);
+                        return;
+                }
+                snprintf(entry, sizeof(entry), "%s", r->str);
+                freeReplyObject(r);
+                char **v = realloc(f->entries, (f->n_entries + 1) * sizeof(char *));
+                if (v) {
+                        f->entries = v;
+                        if ((v[f->n_entries] = strdup(entry)))
+                                f->n_entries++;
+                }
+        } else if (xadd(f, "spec", spec, strlen(spec), entry) < 0) {
+                set_verdict(row, ADV_ERROR, "XADD: %s", f->redis_err);
+                return;
+        }
+        bool acked = entry_acked(f, entry, MIN(remaining_ms(f), (uint64_t) 10000));
+        if (!want_add(&w, id, entry)) {
+                set_verdict(row, ADV_ERROR, "out of memory");
+                return;
+        }
+        uint64_t saved = f->deadline;
+        f->deadline = MIN(f->deadline, now_ms() + 3000);
+        int r = collect(f, &w, 0);
+        f->deadline = saved;
+        if (r < 0)
+                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+        else if (w.v[0].count > 0)
+                set_verdict(row, ADV_NOT_CONTAINED, "the node answered the %s job: it took it as the coordinator's",
+                            what);
+        else if (!acked)
+                set_verdict(row, ADV_NOT_CONTAINED, "the %s job's entry %s was not acknowledged", what, entry);
+        else
+                set_verdict(row, ADV_CONTAINED, "refused: acknowledged, not run, no result");
+        wants_done(&w);
+}
+
+static void atk_injected_job(fleet *f, adv_row *row) {
+        injected_job(f, row, "injected", NULL);
+}
+
+static void atk_forged_job(fleet *f, adv_row *row) {
+        injected_job(f, row, "forged", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+}
+
 /* ---- HTTP ------------------------------------------------------------------------------ */
 
 typedef struct http_req {
@@ -2484,6 +2555,10 @@ static const attack attacks[] = {
          "the same id twice: one run, identical results, both entries acked", atk_duplicate_id},
         {"daemon", "daemon-cancel-unknown", "a cancel for an unknown id: acknowledged, no result",
          atk_cancel_unknown},
+        {"daemon", "daemon-injected-job",
+         "a spec with no authentication (issue 10): acknowledged, not run, no result", atk_injected_job},
+        {"daemon", "daemon-forged-job",
+         "a spec with a made-up token and MAC: acknowledged, not run, no result", atk_forged_job},
         {"daemon", "daemon-id-path-chars", "ids with '/', '..' and '%' rejected naming id",
          atk_id_path_chars},
 

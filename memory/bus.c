@@ -74,9 +74,12 @@
 #define ENTRY_ID_MAX 64
 
 /*
- * KEYS: results stream, result:<node>:<id>, jobs stream. ARGV: json, ttl, the
- * value to remember (json, or "<token> <auth>\n" json when sealed), node,
- * token and auth ("" when not sealed), entry ids.
+ * KEYS: result:<node>:<id>, jobs stream. ARGV: json, ttl, the value to
+ * remember (json, or "<token> <auth>\n" json when sealed), node, token and
+ * auth ("" when not sealed), the results stream, entry ids. The results
+ * stream is not a declared key: Redis checks a script's declared keys for
+ * read and write, and a node's ACL user may only write to it (%W~), which
+ * the XADD inside the script is checked against.
  * XACK goes through pcall: a group that vanished has nothing pending, and the
  * result is already out, so that must not turn into a failure (and a retry).
  * unpack() is bounded by Lua's C stack, hence the chunks.
@@ -84,13 +87,13 @@
 static const char publish_script[] =
         "local id\n"
         "if ARGV[5] ~= '' then\n"
-        "  id = redis.call('XADD', KEYS[1], '*', 'result', ARGV[1], 'node', ARGV[4], 'token', ARGV[5], 'auth', ARGV[6])\n"
+        "  id = redis.call('XADD', ARGV[7], '*', 'result', ARGV[1], 'node', ARGV[4], 'token', ARGV[5], 'auth', ARGV[6])\n"
         "else\n"
-        "  id = redis.call('XADD', KEYS[1], '*', 'result', ARGV[1], 'node', ARGV[4])\n"
+        "  id = redis.call('XADD', ARGV[7], '*', 'result', ARGV[1], 'node', ARGV[4])\n"
         "end\n"
-        "redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])\n"
-        "for i = 7, #ARGV, 1000 do\n"
-        "  redis.pcall('XACK', KEYS[3], '" GROUP "', unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+        "redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])\n"
+        "for i = 8, #ARGV, 1000 do\n"
+        "  redis.pcall('XACK', KEYS[2], '" GROUP "', unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
         "end\n"
         "return id\n";
 
@@ -977,6 +980,7 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
         for (size_t i = 0; i < n_entry_ids; i++)
                 total += strlen(entry_ids[i]) + 1;
         x->argc = 12 + (int) n_entry_ids;
+        /* EVALSHA sha 2 result-key jobs-key json ttl cached node token auth results-stream entry-ids... */
         x->argv = calloc((size_t) x->argc, sizeof(*x->argv));
         x->argvlen = calloc((size_t) x->argc, sizeof(*x->argvlen));
         x->buf = malloc(total);
@@ -997,20 +1001,19 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
         } while (0)
         x->argv[0] = b->sha[0] ? "EVALSHA" : "EVAL";
         x->argv[1] = b->sha[0] ? b->sha : publish_script;
-        x->argv[2] = "3";
-        x->argv[3] = RESULTS_KEY;
+        x->argv[2] = "2";
         memcpy(p, b->result_prefix, prelen);
         memcpy(p + prelen, result_id, idlen);
         p[keylen] = '\0';
-        x->argv[4] = p;
-        x->argvlen[4] = keylen;
+        x->argv[3] = p;
+        x->argvlen[3] = keylen;
         p += keylen + 1;
-        x->argv[5] = b->jobs_key;
-        PUT(6, len > 0 ? json : "", len);
-        PUT(7, ttl, ttllen);
+        x->argv[4] = b->jobs_key;
+        PUT(5, len > 0 ? json : "", len);
+        PUT(6, ttl, ttllen);
         /* What a later GET answers with: the seal travels with the result it seals. */
-        x->argv[8] = p;
-        x->argvlen[8] = cachedlen;
+        x->argv[7] = p;
+        x->argvlen[7] = cachedlen;
         if (seal) {
                 memcpy(p, seal->token, toklen);
                 p[toklen] = ' ';
@@ -1022,16 +1025,18 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
                 memcpy(p, json, len);
         p[len] = '\0';
         p += len + 1;
-        x->argv[9] = b->node;
-        PUT(10, seal ? seal->token : "", toklen);
-        PUT(11, seal ? seal->auth : "", authlen);
+        x->argv[8] = b->node;
+        PUT(9, seal ? seal->token : "", toklen);
+        PUT(10, seal ? seal->auth : "", authlen);
+        x->argv[11] = RESULTS_KEY;
         for (size_t i = 0; i < n_entry_ids; i++)
                 PUT(12 + i, entry_ids[i], strlen(entry_ids[i]));
 #undef PUT
-        for (int i = 0; i < 6; i++)
-                if (i != 4)
+        for (int i = 0; i < 5; i++)
+                if (i != 3)
                         x->argvlen[i] = strlen(x->argv[i]);
-        x->argvlen[9] = strlen(x->argv[9]);
+        x->argvlen[8] = strlen(x->argv[8]);
+        x->argvlen[11] = strlen(x->argv[11]);
 
         bus_enter(b);
         r = cmd_submit(x, on_publish_reply, x->argc, x->argv, x->argvlen);

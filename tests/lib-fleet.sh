@@ -446,6 +446,21 @@ ctl() {
         env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$KEY" "$AUTOOSCTL" "$@"
 }
 
+# result_xadd JSON: XADDs a result to autoos:results as the node it names
+# would: with bus_auth, sealed with that node's key (TEST_TMP/node-NAME/node.key)
+# and its run's dispatch token (tests/orchestrator/seal-result).
+result_xadd() {
+        _rn=$(printf '%s' "$1" | jq -r '.node // empty')
+        _rid=$(printf '%s' "$1" | jq -r '.id // empty')
+        if [ "${FLEET_BUS_AUTH:-on}" = on ]; then
+                _seal=$(printf '%s' "$1" | "$top_builddir/tests/orchestrator/seal-result" "$TEST_TMP/fleet.key" \
+                        "$TEST_TMP/node-$_rn/node.key" "$_rn" "$_rid") || return 1
+                rcli XADD autoos:results '*' result "$1" node "$_rn" token "${_seal%% *}" auth "${_seal#* }"
+        else
+                rcli XADD autoos:results '*' result "$1" node "$_rn"
+        fi
+}
+
 # --- workflows ----------------------------------------------------------------------------
 
 # sh_step ID SCRIPT [JSON]: a step running /bin/sh -c SCRIPT, merged with the

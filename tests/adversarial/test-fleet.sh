@@ -8,13 +8,27 @@
 # 1 GiB body limit makes the 413 attacks "not contained" and the command exit
 # non-zero; so does a node whose policy has no real ceilings for the ceiling
 # attack; a node that is not there is an error, not a pass.
+#
+# Node identity (issue 10): the attacks that test autoosd's parsing of specs
+# write unsealed specs, as if they were the coordinator, so they run against
+# node nd, which runs with bus_auth = off (it is not enrolled, and the
+# coordinator believes none of its heartbeats, so it gets no work). The
+# injected and forged jobs run against na, an enrolled node with bus_auth on,
+# where they must be refused; against nd they must be reported not contained.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/lib-fleet.sh"
 need_fleet
 fleet_up na
+FLEET_BUS_AUTH=off node_start nd "max_runs = 4" || bail_out "node nd did not start"
 VIEWER=$(key_create watcher viewer)
 na_pid=$(node_pid na)
-na_started=$(rcli HGET autoos:node:na started_at)
+nd_pid=$(node_pid nd)
+nd_started=$(rcli HGET autoos:node:nd started_at)
+PARSER_ATTACKS=daemon-malformed-json,daemon-unknown-field,daemon-wrong-types,daemon-over-ceiling
+PARSER_ATTACKS=$PARSER_ATTACKS,daemon-oversized-entry,daemon-unknown-entry-field,daemon-binary-garbage
+PARSER_ATTACKS=$PARSER_ATTACKS,daemon-argv-invalid-utf8,daemon-output-nul-utf8,daemon-result-flood,daemon-job-flood
+PARSER_ATTACKS=$PARSER_ATTACKS,daemon-duplicate-id,daemon-cancel-unknown,daemon-id-path-chars
+IDENTITY_ATTACKS=daemon-injected-job,daemon-forged-job
 c1_pid=$(coord_pid c1)
 
 # adversarial OUT [OPTION]...: autoosctl adversarial --format json; the report in
@@ -60,21 +74,33 @@ count_group() {
         jq -r --arg g "$2" '[.attacks[] | select(.group == $g)] | length' "$TEST_TMP/$1" 2>/dev/null
 }
 
-# --- the daemon group, against node na through its Redis -------------------------------
+# --- the daemon group: its parser against node nd through its Redis ----------------------
 start=$(date +%s)
-adversarial daemon.json --only daemon --redis "$REDIS_URL" --node na
+adversarial daemon.json --only "$PARSER_ATTACKS" --redis "$REDIS_URL" --node nd
 took=$(($(date +%s) - start))
 each_contained daemon.json
 n=$(count_group daemon.json daemon)
-cmp_ok "$n" '>=' 14 "the daemon group has at least 14 attacks ($n)"
-is "$ADV_RC" 0 "autoosctl adversarial --only daemon exits 0"
+cmp_ok "$n" '>=' 14 "the daemon group has at least 14 parser attacks ($n)"
+is "$ADV_RC" 0 "autoosctl adversarial (the daemon's parser) exits 0"
 [ "$ADV_RC" -eq 0 ] || diag "stderr: $(head -c 2000 "$TEST_TMP/daemon.json.err")"
 cmp_ok "$took" '<=' $((120 * AUTOOS_TIME_SCALE)) "the daemon group took ${took}s (at most $((120 * AUTOOS_TIME_SCALE)))"
+is "$(node_pid nd)" "$nd_pid" "node nd is the same process"
+ok "node nd is still running" pid_alive "$nd_pid"
+is "$(rcli HGET autoos:node:nd started_at)" "$nd_started" "and has not restarted (same started_at)"
+is "$(rcli XLEN autoos:jobs:nd)" 0 "the jobs it was sent are deleted once answered (the 20 MiB entry too)"
+is "$(rcli XPENDING autoos:jobs:nd autoosd | head -n 1)" 0 "none of them is left pending"
+
+# --- the daemon group: jobs nobody sealed, against the enrolled node na -------------------------
+adversarial identity.json --only "$IDENTITY_ATTACKS" --redis "$REDIS_URL" --node na
+each_contained identity.json
+is "$ADV_RC" 0 "autoosctl adversarial --only $IDENTITY_ATTACKS against na exits 0"
 is "$(node_pid na)" "$na_pid" "node na is the same process"
-ok "node na is still running" pid_alive "$na_pid"
-is "$(rcli HGET autoos:node:na started_at)" "$na_started" "and has not restarted (same started_at)"
-is "$(rcli XLEN autoos:jobs:na)" 0 "the jobs it was sent are deleted once answered (the 20 MiB entry too)"
-is "$(rcli XPENDING autoos:jobs:na autoosd | head -n 1)" 0 "none of them is left pending"
+is "$(rcli XPENDING autoos:jobs:na autoosd | head -n 1)" 0 "na acknowledged what it refused"
+# The harness can fail: a node with bus_auth = off runs them.
+adversarial identity-off.json --only "$IDENTITY_ATTACKS" --redis "$REDIS_URL" --node nd
+isnt "$ADV_RC" 0 "against a node with bus_auth = off the command exits non-zero"
+is "$(verdict identity-off.json daemon-injected-job)" not_contained "the injected job is reported not contained"
+is "$(verdict identity-off.json daemon-forged-job)" not_contained "and so is the forged one"
 
 # --- the coordinator group, against c1 --------------------------------------------------------
 start=$(date +%s)
@@ -106,28 +132,28 @@ coord_kill c2
 COORD_URL=$(coord_url c1)
 
 # A node whose policy has no real ceilings: the ceiling attack must say so.
-cat >"$TEST_TMP/node-na/policy.json" <<'EOF'
+cat >"$TEST_TMP/node-nd/policy.json" <<'EOF'
 {"levels":{"standard":{"ceilings":{"memory_bytes":4611686018427387904,"wall_ms":4611686018427387904,
  "output_bytes":4611686018427387904,"cpu_percent":1000000}}}}
 EOF
 reloaded() {
-        [ "$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")" -gt "$1" ]
+        [ "$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-nd.log")" -gt "$1" ]
 }
-before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")
-kill -HUP "$na_pid"
+before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-nd.log")
+kill -HUP "$nd_pid"
 if wait_for 10 reloaded "$before"; then
-        adversarial weak-node.json --only daemon-over-ceiling --redis "$REDIS_URL" --node na
+        adversarial weak-node.json --only daemon-over-ceiling --redis "$REDIS_URL" --node nd
         isnt "$ADV_RC" 0 "against a policy without ceilings the command exits non-zero"
         is "$(verdict weak-node.json daemon-over-ceiling)" not_contained "the ceiling attack is reported not contained"
         like "$(observed weak-node.json daemon-over-ceiling)" 'not rejected' "observed: the specs were not rejected"
 else
-        tap_result 1 "node na reloaded the weakened policy"
-        diag "$(tail -n 5 "$TEST_TMP/node-na.log")"
+        tap_result 1 "node nd reloaded the weakened policy"
+        diag "$(tail -n 5 "$TEST_TMP/node-nd.log")"
 fi
-rm -f "$TEST_TMP/node-na/policy.json"
-before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-na.log")
-kill -HUP "$na_pid"
-ok "node na is back on the built-in policy" wait_for 10 reloaded "$before"
+rm -f "$TEST_TMP/node-nd/policy.json"
+before=$(grep -c 'configuration and policy reloaded' "$TEST_TMP/node-nd.log")
+kill -HUP "$nd_pid"
+ok "node nd is back on the built-in policy" wait_for 10 reloaded "$before"
 
 # A node that is not there: errors, never a pass.
 adversarial ghost.json --only daemon-malformed-json,daemon-cancel-unknown --redis "$REDIS_URL" --node ghost-$$

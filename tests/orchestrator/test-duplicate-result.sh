@@ -14,7 +14,7 @@ coord_kill c1 KILL
 # Its result waits in Redis; a copy goes next to it, as a node re-sends it.
 ok "a's result reaches autoos:results" wait_for 15 eval '[ -n "$(rcli XRANGE autoos:results - + | grep "\"step\":\"a\"")" ]'
 r=$(rcli XRANGE autoos:results - + | grep '"step":"a"' | tail -n 1)
-rcli XADD autoos:results '*' result "$r" >/dev/null
+result_xadd "$r" >/dev/null
 coord_start c1
 ok "the workflow succeeds" wf_wait "$id" succeeded 20
 is "$(psql_q "SELECT step_id || ':' || attempt || ':' || late FROM runs WHERE workflow_id = '$id' AND step_id = 'a'")" \

@@ -68,7 +68,7 @@ late=$(jq -cn --arg w "$id" --arg n "$first" '{id: ($w + ".work.1"), workflow: $
         node: $n, outcome: "exited", exit_code: 0, signal: null, wall_ms: 3000, cpu_ms: 1, memory_peak_bytes: 1,
         oom_kills: 0, stdout: "LATE", stderr: "", stdout_truncated: false, stderr_truncated: false,
         denied_syscalls: [], started_at: "2024-01-01T00:00:00Z", finished_at: "2024-01-01T00:00:03Z"}')
-rcli XADD autoos:results '*' result "$late" >/dev/null
+result_xadd "$late" >/dev/null
 ok "the late result is recorded in the audit trail" wait_for 5 eval '[ "$(audit_count "$id" late_result)" -ge 1 ]'
 is "$(step_field "$id" work stdout)/$(step_field "$id" work attempt)/$(step_field "$id" work state)" done-2/2/succeeded \
         "and otherwise ignored: the step keeps attempt 2's result"

@@ -13,7 +13,7 @@ id=$(wf_submit "$(workflow poison "$(sh_step slow 'sleep 1; echo real')" "$(sh_s
 step_wait "$id" slow dispatched 10 || diag "slow was not dispatched"
 
 # While 'slow' runs: a poisoned result for its attempt, then garbage.
-rcli XADD autoos:results '*' result "{\"id\":\"$id.slow.1\",\"workflow\":\"$id\",\"step\":\"slow\",\"attempt\":1,\"node\":\"na\",\"outcome\":\"exited\",\"exit_code\":0,\"signal\":null,\"wall_ms\":18446744073709551615,\"cpu_ms\":0,\"memory_peak_bytes\":0,\"oom_kills\":0,\"stdout\":\"fake\",\"stderr\":\"\",\"stdout_truncated\":false,\"stderr_truncated\":false,\"denied_syscalls\":[],\"started_at\":null,\"finished_at\":null}" >/dev/null
+result_xadd "{\"id\":\"$id.slow.1\",\"workflow\":\"$id\",\"step\":\"slow\",\"attempt\":1,\"node\":\"na\",\"outcome\":\"exited\",\"exit_code\":0,\"signal\":null,\"wall_ms\":18446744073709551615,\"cpu_ms\":0,\"memory_peak_bytes\":0,\"oom_kills\":0,\"stdout\":\"fake\",\"stderr\":\"\",\"stdout_truncated\":false,\"stderr_truncated\":false,\"denied_syscalls\":[],\"started_at\":null,\"finished_at\":null}" >/dev/null
 rcli XADD autoos:results '*' result 'not json at all' >/dev/null
 rcli XADD autoos:results '*' bogus field >/dev/null
 
