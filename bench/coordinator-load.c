@@ -54,6 +54,7 @@
 
 #include "common/json.h"
 #include "common/macro.h"
+#include "memory/seal.h"
 
 #define SMALL_STEPS 10
 #define MAX_ROWS 16
@@ -65,6 +66,7 @@ static struct {
         unsigned wide, workflows, instant_nodes, instant_capacity, audit_burst, timeout_s;
         const char *real_key, *real_value;
         const char *kill_node;
+        const char *node_keys; /* DIR: DIR/instant-N.key, the instant nodes' keys (bus_auth) */
         pid_t kill_pid;
         bool markdown, skip_real, skip_instant;
         struct {
@@ -396,6 +398,8 @@ static char *workflow_small(const char *name, const char *sel_k, const char *sel
 
 typedef struct fake_node {
         char id[64];
+        bool sealed; /* --node-keys: heartbeats and results carry the node's MAC, as autoosd's do */
+        uint8_t key[MEM_SEAL_KEY_BYTES];
         pthread_t thread;
         bool started;
         unsigned long answered;
@@ -425,13 +429,25 @@ static void *heartbeats(void *userdata) {
         char cap[16], started[32];
         snprintf(cap, sizeof(cap), "%u", o.instant_capacity);
         snprintf(started, sizeof(started), "%lld", (long long) time(NULL));
+        unsigned long long beat = 0;
         while (c && !fakes_stop) {
+                beat++;
                 for (unsigned i = 0; i < o.instant_nodes; i++) {
+                        char b[24], auth[MEM_SEAL_HEX_LEN + 1] = "-";
+                        snprintf(b, sizeof(b), "%llu", beat);
+                        if (fakes[i].sealed) {
+                                const char *parts[] = {fakes[i].id, started, b, cap, "0", "0", "bench=instant",
+                                                       "bench", "active"};
+                                size_t lens[9];
+                                for (size_t k = 0; k < 9; k++)
+                                        lens[k] = strlen(parts[k]);
+                                mem_seal_mac(fakes[i].key, MEM_SEAL_HEARTBEAT, parts, lens, 9, auth);
+                        }
                         redisAppendCommand(
                                 c,
                                 "HSET autoos:node:%s capacity %s running 0 queued 0 labels bench=instant "
-                                "version bench state active started_at %s",
-                                fakes[i].id, cap, started);
+                                "version bench state active started_at %s beat %s auth %s",
+                                fakes[i].id, cap, started, b, auth);
                         redisAppendCommand(c, "PEXPIRE autoos:node:%s 3000", fakes[i].id);
                         redisAppendCommand(c, "SADD autoos:nodes %s", fakes[i].id);
                 }
@@ -531,9 +547,13 @@ static void *fake_node_main(void *userdata) {
                 size_t sent = 0;
                 for (size_t i = 0; i < entries->elements; i++) {
                         redisReply *e = entries->element[i], *kv = e->element[1];
+                        const char *token = "";
+                        for (size_t k = 0; k + 1 < kv->elements; k += 2)
+                                if (strcmp(kv->element[k]->str, "token") == 0)
+                                        token = kv->element[k + 1]->str;
                         for (size_t k = 0; k + 1 < kv->elements; k += 2) {
                                 if (strcmp(kv->element[k]->str, "spec") != 0)
-                                        continue; /* a cancel: nothing runs here */
+                                        continue; /* a cancel (or a spec's other fields): nothing runs here */
                                 _cleanup_free_ char *res = instant_result(f->id, kv->element[k + 1]->str,
                                                                           kv->element[k + 1]->len);
                                 if (!res) {
@@ -541,7 +561,16 @@ static void *fake_node_main(void *userdata) {
                                                  kv->element[k + 1]->str);
                                         continue;
                                 }
-                                redisAppendCommand(c, "XADD autoos:results * result %s", res);
+                                if (f->sealed) {
+                                        /* As autoosd seals it (the spec's MAC is not checked here: these answer at once). */
+                                        char auth[MEM_SEAL_HEX_LEN + 1];
+                                        const char *parts[] = {f->id, token, res};
+                                        size_t lens[] = {strlen(f->id), strlen(token), strlen(res)};
+                                        mem_seal_mac(f->key, MEM_SEAL_RESULT, parts, lens, 3, auth);
+                                        redisAppendCommand(c, "XADD autoos:results * result %s node %s token %s auth %s",
+                                                           res, f->id, token, auth);
+                                } else
+                                        redisAppendCommand(c, "XADD autoos:results * result %s node %s", res, f->id);
                                 sent++;
                         }
                         redisAppendCommand(c, "XACK %s autoosd %s", key, e->element[0]->str);
@@ -575,6 +604,17 @@ static int fakes_start(void) {
         }
         for (unsigned i = 0; i < o.instant_nodes; i++) {
                 snprintf(fakes[i].id, sizeof(fakes[i].id), "instant-%u", i + 1);
+                if (o.node_keys) {
+                        char path[4096];
+                        au_error err = {0};
+                        snprintf(path, sizeof(path), "%s/%s.key", o.node_keys, fakes[i].id);
+                        if (mem_seal_key_load(path, fakes[i].key, &err) < 0) {
+                                progress("%s", err.msg);
+                                redisFree(c);
+                                return -1;
+                        }
+                        fakes[i].sealed = true;
+                }
                 redisReply *r =
                         redisCommand(c, "XGROUP CREATE autoos:jobs:%s autoosd 0 MKSTREAM", fakes[i].id);
                 if (!r || (r->type == REDIS_REPLY_ERROR && !strstr(r->str, "BUSYGROUP"))) {
@@ -1113,6 +1153,8 @@ static void usage(FILE *f) {
               "      --real-selector K=V    node_selector of the real nodes (default bench=real)\n"
               "      --instant-nodes N      fake nodes that answer at once (default 2)\n"
               "      --instant-capacity N   capacity each announces (default 64)\n"
+              "      --node-keys DIR        the instant nodes' keys (DIR/instant-N.key): they seal\n"
+              "                             heartbeats and results as autoosd does (bus_auth)\n"
               "      --kill-node NAME       a real node to SIGKILL for the node-loss rows...\n"
               "      --kill-pid PID         ...and its autoosd's pid\n"
               "      --audit-burst N        rows of the direct audit INSERT (default 10000)\n"
@@ -1154,6 +1196,7 @@ int main(int argc, char **argv) {
                 O_DB,
                 O_REDIS,
                 O_CPU,
+                O_NODE_KEYS,
         };
         static const struct option options[] = {
                 {"url", required_argument, NULL, O_URL},
@@ -1171,6 +1214,7 @@ int main(int argc, char **argv) {
                 {"timeout", required_argument, NULL, O_TIMEOUT},
                 {"skip-real", no_argument, NULL, O_SKR},
                 {"skip-instant", no_argument, NULL, O_SKI},
+                {"node-keys", required_argument, NULL, O_NODE_KEYS},
                 {"format", required_argument, NULL, O_FORMAT},
                 {"cpu", required_argument, NULL, O_CPU},
                 {"help", no_argument, NULL, 'h'},
@@ -1224,6 +1268,9 @@ int main(int argc, char **argv) {
                         break;
                 case O_ICAP:
                         ok = parse_uint(optarg, &o.instant_capacity) && o.instant_capacity > 0;
+                        break;
+                case O_NODE_KEYS:
+                        o.node_keys = optarg;
                         break;
                 case O_KNODE:
                         o.kill_node = optarg;

@@ -296,7 +296,7 @@ _coord_healthy() {
 # matter); waits for /healthz. Sets COORD_PID, COORD_URL, COORD_LOG.
 coord_start() {
         COORD_LOG=$STACK_DIR/coordinator.log
-        : >"$STACK_DIR/coordinator.conf"
+        _stack_conf
         for _try in 1 2 3 4 5; do
                 _port=$(free_port)
                 COORD_URL=http://127.0.0.1:$_port
@@ -351,13 +351,34 @@ _node_ready() {
                 jq -r '.redis_connected // .status.redis_connected' 2>/dev/null)" = true ]
 }
 
+# node_enroll NAME: enrolls node NAME (autoos-coordinator --enroll-node) and
+# writes its key to $STACK_DIR/keys/NAME.key (mode 0600); nothing when
+# STACK_BUS_AUTH=off. The fleet key is $STACK_DIR/fleet.key.
+node_enroll() {
+        [ "${STACK_BUS_AUTH:-on}" = on ] || return 0
+        mkdir -p "$STACK_DIR/keys"
+        [ -s "$STACK_DIR/keys/$1.key" ] && return 0
+        _stack_conf
+        (umask 077 && "$COORD" --config "$STACK_DIR/coordinator.conf" --db "${SVC_DB_URL:-$DB_URL}" --enroll-node "$1" \
+                </dev/null >"$STACK_DIR/keys/$1.key" 2>>"$STACK_DIR/keys.log") ||
+                die "autoos-coordinator --enroll-node $1 failed" "$STACK_DIR/keys.log"
+}
+
+# The coordinator's settings file: node identity on (its fleet key here) unless STACK_BUS_AUTH=off.
+_stack_conf() {
+        printf 'fleet_key_file = %s\nbus_auth = %s\n' "$STACK_DIR/fleet.key" "${STACK_BUS_AUTH:-on}" \
+                >"$STACK_DIR/coordinator.conf"
+}
+
 # node_start NAME LABELS MAX_RUNS: autoosd as node NAME (labels k=v,k=v) with
 # its own state directory, control socket, metrics port and configuration;
 # built-in policy. Waits until it is connected to Redis.
 node_start() {
         _dir=$STACK_DIR/$1
         mkdir -p "$_dir"
-        printf 'labels = %s\nmax_runs = %s\n' "$2" "$3" >"$_dir/autoosd.conf"
+        node_enroll "$1"
+        printf 'labels = %s\nmax_runs = %s\nbus_auth = %s\nnode_key_file = %s\n' "$2" "$3" "${STACK_BUS_AUTH:-on}" \
+                "$STACK_DIR/keys/$1.key" >"$_dir/autoosd.conf"
         "$AUTOOSD" --config "$_dir/autoosd.conf" --redis "$REDIS_URL" --node-id "$1" \
                 --metrics "127.0.0.1:$(free_port)" --control-socket "$_dir/ctl.sock" --state-dir "$_dir/state" \
                 --policy "$_dir/policy.json" </dev/null >>"$_dir/autoosd.log" 2>&1 &
