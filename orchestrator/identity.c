@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "common/log.h"
+#include "common/loop.h"
 #include "memory/pg.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
@@ -31,7 +32,8 @@ struct orc_identity {
         pthread_mutex_t lock;
         ident_node *nodes;
         size_t n_nodes;
-        ident_node unknown; /* refusals naming no enrolled node share one budget */
+        ident_node unknown;    /* refusals naming no enrolled node share one budget */
+        uint64_t refreshed_ms; /* the last reload on a miss (CLOCK_MONOTONIC), under lock */
         au_metric *m_results_refused, *m_heartbeats_refused, *m_jobs_sealed;
 };
 
@@ -329,8 +331,7 @@ static ident_node *find_locked(orc_identity *id, const char *node, size_t len) {
         return NULL;
 }
 
-/* Copies node's key; false when it is not enrolled. */
-static bool node_key(orc_coord *c, const char *node, size_t len, uint8_t ret[MEM_SEAL_KEY_BYTES]) {
+static bool node_key_cached(orc_coord *c, const char *node, size_t len, uint8_t ret[MEM_SEAL_KEY_BYTES]) {
         orc_identity *id = c->identity;
         ident_node *n;
 
@@ -340,6 +341,32 @@ static bool node_key(orc_coord *c, const char *node, size_t len, uint8_t ret[MEM
                 memcpy(ret, n->key, MEM_SEAL_KEY_BYTES);
         pthread_mutex_unlock(&id->lock);
         return n != NULL;
+}
+
+/*
+ * Copies node's key; false when it is not enrolled. A node missing from the
+ * cache may have been enrolled a moment ago (the monitor reloads every 5 s):
+ * the enrolled nodes are read again at once, at most once a second, so that
+ * a flood of made-up names costs at most one query a second.
+ */
+static bool node_key(orc_coord *c, const char *node, size_t len, uint8_t ret[MEM_SEAL_KEY_BYTES]) {
+        orc_identity *id = c->identity;
+        bool again = false;
+        PGconn *conn;
+
+        if (node_key_cached(c, node, len, ret))
+                return true;
+        pthread_mutex_lock(&id->lock);
+        if (au_now_ms() - id->refreshed_ms >= 1000) {
+                id->refreshed_ms = au_now_ms();
+                again = true;
+        }
+        pthread_mutex_unlock(&id->lock);
+        if (!again || !(conn = orc_pool_get(c, NULL)))
+                return false;
+        orc_identity_reload(c, conn);
+        orc_pool_put(c, conn);
+        return node_key_cached(c, node, len, ret);
 }
 
 static int dispatch_token(orc_coord *c, const char *run_id, const char *node, size_t node_len,
