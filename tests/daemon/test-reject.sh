@@ -32,7 +32,7 @@ reject mem-1 '{"id":"mem-1","argv":["/bin/true"],"limits":{"memory_bytes":107374
 reject pids-1 '{"id":"pids-1","argv":["/bin/true"],"limits":{"pids":100000000}}' 'limits\.pids' "pids over the ceiling"
 reject type-1 '{"id":"type-1","argv":"/bin/true"}' 'argv' "argv of the wrong type"
 reject noargv-1 '{"id":"noargv-1"}' 'argv' "no argv"
-reject rel-1 '{"id":"rel-1","argv":["true"]}' 'argv' "relative program path"
+reject rel-1 '{"id":"rel-1","argv":["bin/true"]}' 'argv' "relative program path (a '/' in a name that is not absolute)"
 reject trust-1 '{"id":"trust-1","argv":["/bin/true"],"trust":"root"}' 'trust' "unknown trust level"
 reject net-1 '{"id":"net-1","argv":["/bin/true"],"network":"everything"}' 'network' "unknown network mode"
 reject egress-1 '{"id":"egress-1","argv":["/bin/true"],"trust":"elevated","network":"egress"}' \
