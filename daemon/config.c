@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "sandbox/sandbox.h"
 #include "config.h"
 
 #define DEFAULT_CONFIG_DIR AUTOOS_SYSCONFDIR "/autoos"
@@ -227,6 +228,10 @@ int dmn_config_validate(const dmn_config *cfg, au_error *err) {
         if (cfg->control_socket[0] != '/' || cfg->state_dir[0] != '/' || cfg->run_dir[0] != '/')
                 return au_error_set_field(err, "state_dir",
                                           "control_socket, state_dir and run_dir must be absolute paths");
+        /* Its runs' host uids (and gids) must be nobody else's: not in /etc/subuid or /etc/subgid. */
+        au_error sub = {};
+        if (sbx_uidpool_check_subids(cfg->uid_base, cfg->uid_count, NULL, NULL, &sub) < 0)
+                return au_error_set_field(err, "uid_base", "uid_base: %s", sub.msg);
         for (const char *p = cfg->labels; *p;) {
                 const char *comma = strchr(p, ',');
                 size_t len = comma ? (size_t) (comma - p) : strlen(p);

@@ -77,6 +77,23 @@ out=$("$AUTOOSD" --check-config --config "$d/good.conf" --policy "$d/bad.json" 2
 is "$?" 1 "a policy with a bad value: exit 1"
 like "$out" 'levels\.standard\.ceilings\.memory_bytes' "the message names the field ($out)"
 
+# A uid pool overlapping a subordinate-id range (files given through the environment,
+# never the host's /etc): refused, naming the file, its line and both ranges.
+printf 'alice:100000:65536\nbuilder:999990000:20000\n' >"$d/subuid"
+printf 'alice:100000:65536\n' >"$d/subgid"
+out=$(AUTOOS_SUBUID_FILE="$d/subuid" AUTOOS_SUBGID_FILE="$d/subgid" "$AUTOOSD" --check-config --config "$d/good.conf" \
+        --policy "$d/absent.json" 2>&1)
+is "$?" 1 "a uid pool overlapping /etc/subuid: exit 1"
+like "$out" "uid_base: uid pool 1000000000-1000065535 overlaps $d/subuid line 2 \\(builder: 999990000-1000009999\\)" \
+        "the message names the file, the line and the ranges ($out)"
+out=$(AUTOOS_SUBUID_FILE="$d/subgid" AUTOOS_SUBGID_FILE="$d/subuid" "$AUTOOSD" --check-config \
+        --config "$d/good.conf" --policy "$d/absent.json" 2>&1)
+like "$out" "overlaps $d/subuid line 2" "an overlap in /etc/subgid is refused too (the gids are the uids)"
+{ cat "$d/good.conf"; printf 'uid_base = 1000100000\n'; } >"$d/far.conf"
+out=$(AUTOOS_SUBUID_FILE="$d/subuid" AUTOOS_SUBGID_FILE="$d/subgid" "$AUTOOSD" --check-config --config "$d/far.conf" \
+        --policy "$d/absent.json" 2>&1)
+is "$?" 0 "a uid_base clear of every range: accepted ($out)"
+
 # Bad command lines.
 "$AUTOOSD" --no-such-option >/dev/null 2>&1
 is "$?" 2 "an unknown option: exit 2"
