@@ -219,7 +219,9 @@ _pg() {
 }
 
 # pg_start: initdb (trust auth) and a server on a free loopback port;
-# sets PG_PORT, PG_DATA, DB_URL, PSQL (a command prefix).
+# sets PG_PORT, PG_DATA, DB_URL (the superuser, who owns the schema),
+# SVC_DB_URL (the coordinator's role autoos, made by coord_migrate), PSQL (a
+# command prefix).
 pg_start() {
         PG_DATA=$STACK_DIR/pg
         mkdir -m 700 "$PG_DATA" && chown postgres: "$PG_DATA" || die "cannot make $PG_DATA"
@@ -233,6 +235,7 @@ pg_start() {
                         start >/dev/null 2>&1; then
                         _stack_pg_started=1
                         DB_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres
+                        SVC_DB_URL=postgresql://autoos@127.0.0.1:$PG_PORT/postgres
                         PSQL="psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres"
                         return 0
                 fi
@@ -271,16 +274,29 @@ redis_start() {
 
 # ---- coordinator ---------------------------------------------------------------
 
-# coord_migrate: applies sql/*.sql.
+# coord_migrate: applies sql/*.sql as the schema's owner (DB_URL); makes the
+# coordinator's own role autoos, a member of autoos_app only (it may append to
+# audit_log, never disable its triggers), and the audit key that signs the
+# trail's checkpoints (AUDIT_KEY; its public half AUDIT_PUB, exported as
+# AUTOOS_AUDIT_PUBKEY for autoosctl audit --verify).
 coord_migrate() {
-        "$COORD" --migrate --db "$DB_URL" --sql-dir "$top_srcdir/sql" </dev/null >"$STACK_DIR/migrate.log" 2>&1 ||
-                die "autoos-coordinator --migrate failed" "$STACK_DIR/migrate.log"
+        "$COORD" --migrate --db-owner "$DB_URL" --db "$SVC_DB_URL" --sql-dir "$top_srcdir/sql" </dev/null \
+                >"$STACK_DIR/migrate.log" 2>&1 || die "autoos-coordinator --migrate failed" "$STACK_DIR/migrate.log"
+        $PSQL -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'autoos') THEN
+                  CREATE ROLE autoos LOGIN; END IF; END \$\$; GRANT autoos_app TO autoos" >>"$STACK_DIR/migrate.log" 2>&1 ||
+                die "cannot make the coordinator's database role" "$STACK_DIR/migrate.log"
+        AUDIT_KEY=$STACK_DIR/audit.key
+        AUDIT_PUB=$AUDIT_KEY.pub
+        [ -f "$AUDIT_KEY" ] || "$COORD" --create-audit-key "$AUDIT_KEY" </dev/null >/dev/null 2>>"$STACK_DIR/migrate.log" ||
+                die "autoos-coordinator --create-audit-key failed" "$STACK_DIR/migrate.log"
+        AUTOOS_AUDIT_PUBKEY=$AUDIT_PUB
+        export AUTOOS_AUDIT_PUBKEY
 }
 
 # coord_key NAME ROLE: prints a new API key. Run in $(...), so the caller
 # adds "|| exit 1".
 coord_key() {
-        _k=$("$COORD" --create-key "$1" --role "$2" --db "$DB_URL" </dev/null 2>>"$STACK_DIR/keys.log") ||
+        _k=$("$COORD" --create-key "$1" --role "$2" --db "$SVC_DB_URL" </dev/null 2>>"$STACK_DIR/keys.log") ||
                 die "autoos-coordinator --create-key $1 failed" "$STACK_DIR/keys.log"
         _k=$(printf '%s\n' "$_k" | tail -n 1)
         [ -n "$_k" ] || die "autoos-coordinator --create-key $1 printed no key" "$STACK_DIR/keys.log"
@@ -300,8 +316,9 @@ coord_start() {
         for _try in 1 2 3 4 5; do
                 _port=$(free_port)
                 COORD_URL=http://127.0.0.1:$_port
-                "$COORD" --config "$STACK_DIR/coordinator.conf" --db "$DB_URL" --redis "$REDIS_URL" \
-                        --listen "127.0.0.1:$_port" --id "$STACK_NAME" --sql-dir "$top_srcdir/sql" "$@" \
+                "$COORD" --config "$STACK_DIR/coordinator.conf" --db "$SVC_DB_URL" --audit-key "$AUDIT_KEY" \
+                        --redis "$REDIS_URL" --listen "127.0.0.1:$_port" --id "$STACK_NAME" \
+                        --sql-dir "$top_srcdir/sql" "$@" \
                         </dev/null >>"$COORD_LOG" 2>&1 &
                 COORD_PID=$!
                 if wait_for 20 eval '_coord_healthy || ! pid_alive "$COORD_PID"' && pid_alive "$COORD_PID"; then

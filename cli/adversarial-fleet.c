@@ -2502,6 +2502,24 @@ static void atk_rate_flood(fleet *f, adv_row *row) {
                             n, ms, ms ? n * 1000.0 / (double) ms : 0.0);
 }
 
+/* The audit attacks (cli/adversarial-audit.c). */
+static void atk_audit_rewrite(fleet *f, adv_row *row) {
+        adv_audit_attack(f->t, 0, row);
+}
+
+static void atk_audit_cut(fleet *f, adv_row *row) {
+        adv_audit_attack(f->t, 1, row);
+}
+
+/* TLS and keys (cli/adversarial-tls.c, cli/adversarial-keys.c). */
+static void atk_plain_http_tls(fleet *f, adv_row *row) {
+        adv_tls_plain_http(f->t, row);
+}
+
+static void atk_revoked_key(fleet *f, adv_row *row) {
+        adv_revoked_key(f->t, row);
+}
+
 /* ---- the coordinator's liveness ------------------------------------------------------------ */
 
 static bool coord_alive(fleet *f, char *why, size_t size) {
@@ -2593,6 +2611,14 @@ static const attack attacks[] = {
          "a step printing NUL/invalid UTF-8: succeeded, GET valid JSON", atk_workflow_nul_output},
         {"coordinator", "coordinator-concurrent-submit",
          "50 concurrent submissions: 50 x 201, each stored once", atk_concurrent_submit},
+        {"coordinator", "coordinator-audit-rewrite",
+         "the owner rewrites an audit row and rehashes the chain: autoosctl's verifier refuses it", atk_audit_rewrite},
+        {"coordinator", "coordinator-audit-cut-tail",
+         "the owner cuts off a trail's last rows: autoosctl's verifier names the cut", atk_audit_cut},
+        {"coordinator", "coordinator-plain-http-to-tls",
+         "plain HTTP with a key to the TLS listener: no HTTP answer (skipped for http://)", atk_plain_http_tls},
+        {"coordinator", "coordinator-revoked-key",
+         "a key revoked in PostgreSQL behind the coordinator: its very next request 401", atk_revoked_key},
         /* Last: it spends the key's rate. */
         {"coordinator", "coordinator-rate-flood",
          "a request flood: 429 rate_limited with Retry-After after the burst", atk_rate_flood},

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * autoosctl's commands for the coordinator (doc/api.md): submit, status,
- * list, pause, resume, cancel, approve, retry, skip, audit, nodes, simulate,
+ * list, pause, resume, cancel, approve, retry, skip, nodes, simulate,
  * events. Each prints a table for people, or with --json the coordinator's
  * document as it came, for scripts.
  */
@@ -27,7 +27,6 @@
 #define POLL_INTERVAL_MS 300
 /* How long --wait and --watch go on trying while the coordinator cannot be reached. */
 #define WATCH_OUTAGE_MS 60000.0
-#define DETAIL_WIDTH 72
 
 enum {
         O_URL = 1u << 0,
@@ -38,7 +37,6 @@ enum {
         O_QUIET = 1u << 5,
         O_STATE = 1u << 6,
         O_LIMIT = 1u << 7,
-        O_VERIFY = 1u << 8,
         O_SINCE = 1u << 9,
         O_GLOBAL = O_URL | O_KEY_FILE,
 };
@@ -49,7 +47,7 @@ typedef struct ctx {
         const command *cmd;
         const char *url, *key_file, *state, *since;
         uint32_t limit;
-        bool json, wait, watch, quiet, verify, has_limit;
+        bool json, wait, watch, quiet, has_limit;
         char **args;
         cli_client *client;
 } ctx;
@@ -76,12 +74,12 @@ static const char global_help[] =
         "key=value lines (url, api_key, key_file), # comments. Options come first, then the\n"
         "environment, then the file.\n"
         "\n"
-        "Exit status: 0 done; 1 the workflow failed or was cancelled (--wait, --watch), the\n"
-        "audit chain is broken (--verify), or the coordinator refused the action (not found,\n"
-        "conflict); 2 bad usage or unreadable FILE; 65 the coordinator or autoosctl refused\n"
-        "the document or a parameter; 69 the coordinator cannot be reached or is unavailable;\n"
-        "70 its internal error; 75 rate limited; 76 its reply cannot be read; 77 the key is\n"
-        "missing, unknown or its role too low; 78 bad configuration. See autoosctl(1).\n";
+        "Exit status: 0 done; 1 the workflow failed or was cancelled (--wait, --watch), or the\n"
+        "coordinator refused the action (not found, conflict); 2 bad usage or unreadable FILE;\n"
+        "65 the coordinator or autoosctl refused the document or a parameter; 69 the coordinator\n"
+        "cannot be reached or is unavailable; 70 its internal error; 75 rate limited; 76 its\n"
+        "reply cannot be read; 77 the key is missing, unknown or its role too low; 78 bad\n"
+        "configuration. See autoosctl(1).\n";
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -1078,89 +1076,6 @@ static int cmd_step_action(ctx *x) {
         return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }
 
-/* The detail object in one compact line, cut to DETAIL_WIDTH columns. */
-static char *detail_text(yajl_val v) {
-        _cleanup_json_gen_ yajl_gen g = NULL;
-        char *s;
-
-        if (!v || YAJL_IS_NULL(v))
-                return strdup("-");
-        g = au_json_gen_new(false);
-        if (!g || au_json_gen_tree(g, v) < 0)
-                return NULL;
-        s = au_json_gen_finish(g, NULL);
-        if (!s)
-                return NULL;
-        char *r = realloc(s, strlen(s) + 4);
-        if (!r) {
-                free(s);
-                return NULL;
-        }
-        cut_text(r, DETAIL_WIDTH);
-        return r;
-}
-
-static int cmd_audit(ctx *x) {
-        _cleanup_cli_reply_ cli_reply rep = {};
-        _cleanup_json_ yajl_val doc = NULL;
-        _cleanup_(table_done) table t = {.ncols = 5};
-        _cleanup_free_ char *base = cli_path_join("/v1/workflows", x->args[0]), *path = NULL;
-        int r;
-
-        if (!base || asprintf(&path, "%s/audit%s", base, x->verify ? "?verify=1" : "") < 0)
-                return oom();
-        r = cli_client_request(x->client, "GET", path, NULL, 0, &rep);
-        if (r != 0)
-                return r;
-        if (x->json && !x->verify)
-                return print_body(&rep) ? 0 : EX_IOERR;
-        r = cli_reply_json(x->client, &rep, &doc);
-        if (r != 0)
-                return r;
-        yajl_val rows = get(doc, "rows"), verify = get(doc, "verify");
-        if (!YAJL_IS_ARRAY(rows) || (x->verify && !YAJL_IS_OBJECT(verify))) {
-                fprintf(stderr, "autoosctl: cannot read the reply of the coordinator at %s: no \"%s\"\n",
-                        cli_client_url(x->client), YAJL_IS_ARRAY(rows) ? "verify" : "rows");
-                return EX_PROTOCOL;
-        }
-        if (x->json) {
-                if (!print_body(&rep))
-                        return EX_IOERR;
-        } else {
-                if (table_add(&t, "SEQ", "TIME", "ACTOR", "ACTION", "DETAIL") < 0)
-                        return oom();
-                for (size_t i = 0; i < rows->u.array.len; i++) {
-                        yajl_val row = rows->u.array.values[i];
-                        _cleanup_free_ char *detail = detail_text(get(row, "detail"));
-                        char b[64];
-                        if (!detail ||
-                            table_add(&t, scalar(get(row, "seq"), b, sizeof(b)), get_str(row, "ts"),
-                                      get_str(row, "actor"), get_str(row, "action"), detail) < 0)
-                                return oom();
-                }
-                if (rows->u.array.len > 0)
-                        table_print(&t);
-                else
-                        puts("no audit rows");
-        }
-        if (!x->verify)
-                return fflush(stdout) == 0 ? 0 : EX_IOERR;
-
-        yajl_val ok = get(verify, "ok");
-        const char *n = get_num(verify, "rows"), *bad = get_num(verify, "first_bad_seq");
-        FILE *out = x->json ? stderr : stdout;
-        if (YAJL_IS_TRUE(ok)) {
-                fprintf(out, "chain verified: %s rows\n", n ? n : "?");
-                return fflush(stdout) == 0 ? 0 : EX_IOERR;
-        }
-        if (bad)
-                fprintf(out, "chain BROKEN at seq %s\n", bad);
-        else
-                fputs("chain BROKEN\n", out);
-        fflush(stdout);
-        return CLI_EXIT_FAILED;
-}
-
 static int cmd_nodes(ctx *x) {
         _cleanup_cli_reply_ cli_reply rep = {};
         _cleanup_json_ yajl_val doc = NULL;
@@ -1410,13 +1325,6 @@ static const command commands[] = {
          "Skips a step awaiting an operator; the steps that need it go on.\n\n"
          "      --json   print the coordinator's answer\n",
          O_JSON, 2, cmd_step_action},
-        {"audit", "ID [--verify] [--json]",
-         "Shows a workflow's audit trail: sequence, time, actor, action, detail.\n"
-         "\n"
-         "      --verify  have the coordinator recompute the hash chain; prints\n"
-         "                \"chain verified: N rows\" or \"chain BROKEN at seq N\" (exit 1)\n"
-         "      --json    print the coordinator's document\n",
-         O_VERIFY | O_JSON, 1, cmd_audit},
         {"nodes", "[--json]",
          "Lists the nodes: state, capacity, runs, version, last heartbeat, labels.\n\n"
          "      --json   print the coordinator's document\n",
@@ -1462,7 +1370,6 @@ enum {
         OPT_WATCH,
         OPT_STATE,
         OPT_LIMIT,
-        OPT_VERIFY,
         OPT_SINCE,
 };
 
@@ -1475,7 +1382,6 @@ static const struct option options[] = {
         {"quiet", no_argument, NULL, 'q'},
         {"state", required_argument, NULL, OPT_STATE},
         {"limit", required_argument, NULL, OPT_LIMIT},
-        {"verify", no_argument, NULL, OPT_VERIFY},
         {"since", required_argument, NULL, OPT_SINCE},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -1499,8 +1405,6 @@ static unsigned option_bit(int c) {
                 return O_STATE;
         case OPT_LIMIT:
                 return O_LIMIT;
-        case OPT_VERIFY:
-                return O_VERIFY;
         case OPT_SINCE:
                 return O_SINCE;
         default:
@@ -1557,9 +1461,6 @@ static int parse_opts(ctx *x, int argc, char **argv) {
                                 return usage_error(
                                         x, "--limit %s: expected a number of workflows, 1 or more", optarg);
                         x->has_limit = true;
-                        break;
-                case OPT_VERIFY:
-                        x->verify = true;
                         break;
                 case OPT_SINCE:
                         x->since = optarg;

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/macro.h"
+#include "common/url.h"
 #include "memory/pg.h"
 
 #define MIGRATION_MAX_BYTES (8u << 20)
@@ -113,7 +115,9 @@ int mem_pg_connect(const char *url, const char *application_name, PGconn **ret, 
                 return au_error_set(err, ENOMEM, "connect to PostgreSQL");
         if (PQstatus(c) != CONNECTION_OK) {
                 char msg[512];
-                snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+                /* libpq may quote the URL it was given, or its password: masked (common/url.h). */
+                _cleanup_free_ char *masked = au_text_mask_url(PQerrorMessage(c), url);
+                snprintf(msg, sizeof(msg), "%s", masked ? masked : "cannot connect");
                 trim_message(msg);
                 PQfinish(c);
                 au_error_set(err, 0, "connect to PostgreSQL: %s", msg);

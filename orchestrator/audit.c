@@ -1,20 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The audit trail: rows and events collected during a transaction and
- * written with it (orc_audit_*), and the trail of one workflow as the API
+ * written with it (orc_audit_*), the signed checkpoints of chain heads (the
+ * auditor: a key held outside PostgreSQL and a thread that signs the heads of
+ * the chains written since their last checkpoint, every
+ * audit_checkpoint_interval; a workflow's last rows are signed in the
+ * transaction that finishes it), and the trail of one workflow as the API
  * returns it (GET /v1/workflows/{id}/audit).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/loop.h"
+#include "memory/audit-chain.h"
 #include "memory/pg.h"
 #include "orchestrator/coordinator-internal.h"
+
+/* The chain trigger's advisory lock (sql/001_init.sql): writers of one chain take it. */
+#define CHAIN_LOCK_KEY "1096107087"
+/* At start, the chains of workflows changed this recently are checked for heads left unsigned. */
+#define STARTUP_LOOKBACK "1 day"
+#define SWEEP_BATCH 200 /* chains (advisory locks) per transaction */
+
+/* A checkpoint signed in a writer's transaction, logged once that transaction is known to have committed. */
+typedef struct pending_ckpt {
+        char chain[37];
+        int64_t seq;
+        char hash[65];
+        int64_t ts_us;
+        char sig[129];
+} pending_ckpt;
+
+struct orc_auditor {
+        EVP_PKEY *key; /* NULL: checkpoints are not signed */
+        char key_id[MEM_AUDIT_KEY_ID_LEN + 1];
+        char coordinator[160];
+        uint64_t interval_ms;
+        au_metric *m_checkpoints;
+
+        pthread_t thread;
+        bool started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool urgent, stopping;
+        char **dirty; /* chain ids written since the last sweep (lowercase uuids; "" is the fleet chain) */
+        size_t n_dirty, cap_dirty;
+        pending_ckpt *pending;
+        size_t n_pending, cap_pending;
+};
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -99,6 +141,202 @@ static const mem_pg_stmt stmt_audit_insert = {
         4,
 };
 
+/* The same, returning each chain's new head (for the checkpoints signed in this transaction). */
+static const mem_pg_stmt stmt_audit_insert_heads = {
+        "audit_insert_heads",
+        "WITH ins AS (INSERT INTO audit_log (workflow_id, actor, action, detail) "
+        "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) "
+        "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i RETURNING workflow_id, seq, hash) "
+        "SELECT DISTINCT ON (workflow_id) workflow_id, seq, encode(hash, 'hex') FROM ins "
+        "ORDER BY workflow_id, seq DESC",
+        4,
+};
+
+static const mem_pg_stmt stmt_checkpoint_insert = {
+        "audit_checkpoint_insert",
+        "INSERT INTO audit_checkpoints (workflow_id, seq, hash, ts_epoch_us, key_id, signature, "
+        "coordinator) "
+        "SELECT w, s, decode(h, 'hex'), t, $5, decode(g, 'hex'), $7 "
+        "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $6::text[]) AS u(w, s, h, t, g) "
+        "ON CONFLICT ON CONSTRAINT audit_checkpoints_key DO NOTHING",
+        7,
+};
+
+static int64_t now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A chain id as the trigger names it: the lowercase uuid, "" for the fleet chain. */
+static void chain_name(const char *wf, char out[37]) {
+        size_t i = 0;
+        for (; wf && wf[i] && i < 36; i++)
+                out[i] = (char) tolower((unsigned char) wf[i]);
+        out[i] = '\0';
+}
+
+static int push_str(char ***v, size_t *n, size_t *cap, const char *s) {
+        if (*n == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 64;
+                char **nv = reallocarray(*v, ncap, sizeof(char *));
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = ncap;
+        }
+        if (!((*v)[*n] = strdup(s)))
+                return -ENOMEM;
+        (*n)++;
+        return 0;
+}
+
+/* Remembers that these chains moved (rows not yet committed: the sweep waits for their lock). */
+static void auditor_mark(orc_auditor *au, char *const *wf, size_t n, bool urgent) {
+        pthread_mutex_lock(&au->lock);
+        for (size_t i = 0; i < n; i++) {
+                char name[37];
+                if (i > 0 && !cmp_nullable(wf[i - 1], wf[i]))
+                        continue;
+                chain_name(wf[i], name);
+                if (au->n_dirty > 0 && strcmp(au->dirty[au->n_dirty - 1], name) == 0)
+                        continue;
+                push_str(&au->dirty, &au->n_dirty, &au->cap_dirty, name);
+        }
+        if (urgent) {
+                au->urgent = true;
+                pthread_cond_signal(&au->cond);
+        }
+        pthread_mutex_unlock(&au->lock);
+}
+
+static void auditor_pend(orc_auditor *au, const pending_ckpt *p, size_t n) {
+        pthread_mutex_lock(&au->lock);
+        for (size_t i = 0; i < n; i++) {
+                if (au->n_pending == au->cap_pending) {
+                        size_t cap = au->cap_pending ? au->cap_pending * 2 : 16;
+                        pending_ckpt *np = reallocarray(au->pending, cap, sizeof(*np));
+                        if (!np)
+                                break;
+                        au->pending = np;
+                        au->cap_pending = cap;
+                }
+                au->pending[au->n_pending++] = p[i];
+        }
+        au->urgent = true;
+        pthread_cond_signal(&au->cond);
+        pthread_mutex_unlock(&au->lock);
+}
+
+/*
+ * Signs these heads (chain "" is the fleet) and INSERTs the checkpoints; fills
+ * out[0..n) for the log. Returns 0 or a negative errno.
+ */
+static int sign_and_store(orc_auditor *au, PGconn *conn, const char *const *chain, const int64_t *seq,
+                          const char *const *hash, size_t n, pending_ckpt *out, au_error *err) {
+        _cleanup_free_ char **w = calloc(n ? n : 1, sizeof(char *)),
+                            **sv = calloc(n ? n : 1, sizeof(char *)),
+                            **hv = calloc(n ? n : 1, sizeof(char *)),
+                            **tv = calloc(n ? n : 1, sizeof(char *)),
+                            **gv = calloc(n ? n : 1, sizeof(char *));
+        _cleanup_free_ char *nums = calloc(n ? n : 1, 48);
+        _cleanup_free_ char *a_w = NULL, *a_s = NULL, *a_h = NULL, *a_t = NULL, *a_g = NULL;
+        const char *params[7];
+        int r;
+
+        if (!w || !sv || !hv || !tv || !gv || !nums)
+                return au_error_set(err, ENOMEM, "audit checkpoints");
+        for (size_t i = 0; i < n; i++) {
+                unsigned char raw[MEM_AUDIT_HASH_BYTES], sig[MEM_AUDIT_SIG_BYTES];
+                char msg[MEM_AUDIT_MESSAGE_MAX];
+                pending_ckpt *p = &out[i];
+                int len;
+
+                *p = (pending_ckpt){.seq = seq[i], .ts_us = now_us()};
+                chain_name(chain[i], p->chain);
+                snprintf(p->hash, sizeof(p->hash), "%s", hash[i]);
+                if (mem_audit_unhex(hash[i], raw, sizeof(raw)) < 0)
+                        return au_error_set(err, EINVAL, "audit checkpoint: bad head hash from PostgreSQL");
+                len = mem_audit_checkpoint_message(p->chain[0] ? p->chain : NULL, p->seq, raw, p->ts_us, msg,
+                                                   sizeof(msg));
+                if (len < 0 || mem_audit_sign(au->key, msg, (size_t) len, sig) < 0)
+                        return au_error_set(err, EIO, "audit checkpoint: signing failed");
+                mem_audit_hex(sig, sizeof(sig), p->sig);
+                w[i] = p->chain[0] ? p->chain : NULL;
+                sv[i] = nums + 48 * i;
+                tv[i] = nums + 48 * i + 24;
+                snprintf(sv[i], 24, "%" PRId64, p->seq);
+                snprintf(tv[i], 24, "%" PRId64, p->ts_us);
+                hv[i] = p->hash;
+                gv[i] = p->sig;
+        }
+        a_w = orc_pg_array(w, n);
+        a_s = orc_pg_array(sv, n);
+        a_h = orc_pg_array(hv, n);
+        a_t = orc_pg_array(tv, n);
+        a_g = orc_pg_array(gv, n);
+        if (!a_w || !a_s || !a_h || !a_t || !a_g)
+                return au_error_set(err, ENOMEM, "audit checkpoints");
+        params[0] = a_w;
+        params[1] = a_s;
+        params[2] = a_h;
+        params[3] = a_t;
+        params[4] = au->key_id;
+        params[5] = a_g;
+        params[6] = au->coordinator;
+        r = mem_pg_run(conn, &stmt_checkpoint_insert, params, NULL, err);
+        return r;
+}
+
+/*
+ * One JSON line per checkpoint on stderr (the coordinator's log, journald),
+ * whatever log_level says: the copy of the checkpoints that PostgreSQL does not hold.
+ */
+static void log_checkpoint(const orc_auditor *au, const pending_ckpt *p) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        _cleanup_free_ char *line = NULL;
+        char ts[64];
+        struct timespec now;
+        struct tm tm;
+        size_t k;
+
+        if (!g)
+                return;
+        clock_gettime(CLOCK_REALTIME, &now);
+        gmtime_r(&now.tv_sec, &tm);
+        k = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts + k, sizeof(ts) - k, ".%03ldZ", now.tv_nsec / 1000000);
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "ts", ts);
+        au_json_gen_kv_string(g, "level", "notice");
+        au_json_gen_kv_string(g, "msg", "audit checkpoint");
+        au_json_gen_kv_string(g, "coordinator", au->coordinator);
+        au_json_gen_string(g, "audit_checkpoint");
+        au_json_gen_map_open(g);
+        au_json_gen_string(g, "workflow");
+        if (p->chain[0])
+                au_json_gen_string(g, p->chain);
+        else
+                au_json_gen_null(g);
+        au_json_gen_string(g, "seq");
+        au_json_gen_int64(g, p->seq);
+        au_json_gen_kv_string(g, "hash", p->hash);
+        au_json_gen_string(g, "ts_epoch_us");
+        au_json_gen_int64(g, p->ts_us);
+        au_json_gen_kv_string(g, "key_id", au->key_id);
+        au_json_gen_kv_string(g, "signature", p->sig);
+        au_json_gen_map_close(g);
+        au_json_gen_map_close(g);
+        line = au_json_gen_finish(g, NULL);
+        if (!line)
+                return;
+        flockfile(stderr);
+        fputs(line, stderr);
+        fputc('\n', stderr);
+        fflush(stderr);
+        funlockfile(stderr);
+}
+
 int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         _cleanup_free_ size_t *order = NULL;
         _cleanup_free_ char **wf = NULL, **action = NULL, **detail = NULL;
@@ -137,9 +375,50 @@ int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         params[1] = a->actor;
         params[2] = action_arr;
         params[3] = detail_arr;
-        r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
-        if (r >= 0)
+        bool final = false;
+        for (size_t i = 0; i < a->n && !final; i++)
+                final = wf[i] && strcmp(action[i], "workflow_finished") == 0;
+        if (!final || !c->auditor || !c->auditor->key) {
+                r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
+        } else {
+                /*
+                 * A workflow ends here: its head is signed in this same transaction, so that
+                 * nobody sees it finished before its trail is covered by a checkpoint.
+                 */
+                _cleanup_pgresult_ PGresult *heads = NULL;
+                r = mem_pg_run(conn, &stmt_audit_insert_heads, params, &heads, err);
+                if (r >= 0) {
+                        int nh = PQntuples(heads), k = 0;
+                        _cleanup_free_ const char **hc = calloc((size_t) nh + 1, sizeof(char *)),
+                                                  **hh = calloc((size_t) nh + 1, sizeof(char *));
+                        _cleanup_free_ int64_t *hs = calloc((size_t) nh + 1, sizeof(int64_t));
+                        _cleanup_free_ pending_ckpt *out = calloc((size_t) nh + 1, sizeof(pending_ckpt));
+                        if (!hc || !hh || !hs || !out)
+                                return au_error_set(err, ENOMEM, "audit checkpoints");
+                        for (int i = 0; i < nh; i++) {
+                                const char *w = mem_pg_value(heads, i, 0);
+                                bool ends = false;
+                                for (size_t j = 0; w && j < a->n && !ends; j++)
+                                        ends = wf[j] && strcasecmp(wf[j], w) == 0 &&
+                                               strcmp(action[j], "workflow_finished") == 0;
+                                if (!ends)
+                                        continue;
+                                hc[k] = w;
+                                hs[k] = strtoll(mem_pg_value(heads, i, 1) ?: "0", NULL, 10);
+                                hh[k] = mem_pg_value(heads, i, 2) ?: "";
+                                k++;
+                        }
+                        if (k > 0)
+                                r = sign_and_store(c->auditor, conn, hc, hs, hh, (size_t) k, out, err);
+                        if (r >= 0 && k > 0)
+                                auditor_pend(c->auditor, out, (size_t) k);
+                }
+        }
+        if (r >= 0) {
                 orc_metric_add(c, c->m_audit_rows, NULL, (double) a->n);
+                if (c->auditor)
+                        auditor_mark(c->auditor, wf, a->n, false);
+        }
         return r;
 }
 
@@ -182,7 +461,7 @@ char *orc_json_event(const char *type, const char *wf, const char *step, const c
 }
 
 void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *ret) {
-        _cleanup_pgresult_ PGresult *wf = NULL, *rows = NULL, *ver = NULL;
+        _cleanup_pgresult_ PGresult *wf = NULL, *rows = NULL, *ver = NULL, *ckpts = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
         const char *params[1] = {id};
@@ -207,6 +486,12 @@ void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *re
                                                                          "WHERE workflow_id = $1 ORDER BY "
                                                                          "seq",
                         1, params, &rows, &err);
+        if (r >= 0)
+                r = mem_pg_exec(
+                        conn,
+                        "SELECT seq, encode(hash, 'hex'), ts_epoch_us, key_id, encode(signature, 'hex'), "
+                        "coordinator FROM audit_checkpoints WHERE workflow_id = $1 ORDER BY seq, id",
+                        1, params, &ckpts, &err);
         if (r >= 0 && verify)
                 r = mem_pg_exec(conn, "SELECT autoos_audit_verify($1)", 1, params, &ver, &err);
         orc_pool_put(c, conn);
@@ -240,8 +525,22 @@ void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *re
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
+        au_json_gen_string(g, "checkpoints");
+        au_json_gen_array_open(g);
+        for (int i = 0; i < PQntuples(ckpts); i++) {
+                au_json_gen_map_open(g);
+                orc_gen_kv_num(g, "seq", mem_pg_value(ckpts, i, 0));
+                orc_gen_kv_text(g, "hash", mem_pg_value(ckpts, i, 1));
+                orc_gen_kv_num(g, "ts_epoch_us", mem_pg_value(ckpts, i, 2));
+                orc_gen_kv_text(g, "key_id", mem_pg_value(ckpts, i, 3));
+                orc_gen_kv_text(g, "signature", mem_pg_value(ckpts, i, 4));
+                orc_gen_kv_text(g, "coordinator", mem_pg_value(ckpts, i, 5));
+                au_json_gen_map_close(g);
+        }
+        au_json_gen_array_close(g);
         if (verify) {
-                const char *bad = mem_pg_value(ver, 0, 0);
+                /* A trail without rows proves nothing: it does not verify (first bad: seq 1). */
+                const char *bad = PQntuples(rows) == 0 ? "1" : mem_pg_value(ver, 0, 0);
                 au_json_gen_string(g, "verify");
                 au_json_gen_map_open(g);
                 au_json_gen_kv_bool(g, "ok", bad == NULL);
@@ -251,4 +550,448 @@ void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *re
         }
         au_json_gen_map_close(g);
         orc_reply_json(ret, 200, g);
+}
+
+/* ---- the auditor: signed checkpoints of chain heads ------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/*
+ * Signs the heads of these chains ("" is the fleet chain) that moved past their
+ * last checkpoint by this key, and confirms the checkpoints signed in writers'
+ * transactions, in one transaction; logs both once it has committed. The
+ * chains' advisory locks are taken first (in the writers' order), so a
+ * writer's transaction has ended before its chain's head is read.
+ */
+static int sweep(orc_auditor *au, PGconn *conn, char **chains, size_t n, const pending_ckpt *pend,
+                 size_t n_pend, unsigned *ret_signed, au_error *err) {
+        _cleanup_pgresult_ PGresult *heads = NULL, *fleet = NULL, *confirmed = NULL;
+        _cleanup_free_ char **locks = calloc(n + n_pend + 1, sizeof(char *));
+        _cleanup_free_ char **wfs = calloc(n + 1, sizeof(char *));
+        _cleanup_free_ char **pw = calloc(n_pend + 1, sizeof(char *)),
+                            **ps = calloc(n_pend + 1, sizeof(char *));
+        _cleanup_free_ char *pnums = calloc(n_pend + 1, 24);
+        _cleanup_free_ char *a_locks = NULL, *a_wfs = NULL, *a_pw = NULL, *a_ps = NULL;
+        _cleanup_free_ const char **hc = calloc(n + 2, sizeof(char *)), **hh = calloc(n + 2, sizeof(char *));
+        _cleanup_free_ int64_t *hs = calloc(n + 2, sizeof(int64_t));
+        _cleanup_free_ pending_ckpt *out = calloc(n + 2, sizeof(pending_ckpt));
+        size_t n_locks = 0, n_wfs = 0, k = 0;
+        bool has_fleet = false;
+        const char *params[3];
+        int r;
+
+        if (!locks || !wfs || !pw || !ps || !pnums || !hc || !hh || !hs || !out)
+                return au_error_set(err, ENOMEM, "audit sweep");
+        for (size_t i = 0; i < n; i++) {
+                if (!chains[i][0]) {
+                        has_fleet = true;
+                        continue;
+                }
+                locks[n_locks++] = chains[i];
+                wfs[n_wfs++] = chains[i];
+        }
+        for (size_t i = 0; i < n_pend; i++) {
+                locks[n_locks++] = (char *) pend[i].chain;
+                pw[i] = (char *) pend[i].chain;
+                ps[i] = pnums + 24 * i;
+                snprintf(ps[i], 24, "%" PRId64, pend[i].seq);
+        }
+        qsort(locks, n_locks, sizeof(char *), cmp_str);
+        /* The fleet chain (NULL) sorts first, as orc_audit_flush() orders the writers' rows. */
+        if (has_fleet) {
+                memmove(locks + 1, locks, n_locks * sizeof(char *));
+                locks[0] = NULL;
+                n_locks++;
+        }
+        a_locks = orc_pg_array(locks, n_locks);
+        a_wfs = orc_pg_array(wfs, n_wfs);
+        a_pw = orc_pg_array(pw, n_pend);
+        a_ps = orc_pg_array(ps, n_pend);
+        if (!a_locks || !a_wfs || !a_pw || !a_ps)
+                return au_error_set(err, ENOMEM, "audit sweep");
+
+        r = mem_pg_begin(conn, err);
+        if (r < 0)
+                return r;
+        params[0] = a_locks;
+        r = mem_pg_exec(conn,
+                        "SELECT pg_advisory_xact_lock(hashtextextended(coalesce(c, 'fleet'), " CHAIN_LOCK_KEY
+                        ")) FROM unnest($1::text[]) WITH ORDINALITY AS t(c, i) ORDER BY i",
+                        1, params, NULL, err);
+        if (r >= 0 && n_wfs > 0) {
+                params[0] = a_wfs;
+                params[1] = au->key_id;
+                r = mem_pg_exec(
+                        conn,
+                        "SELECT t.c, h.seq, encode(h.hash, 'hex'), (SELECT max(k.seq) FROM "
+                        "audit_checkpoints k "
+                        "WHERE k.workflow_id = t.c AND k.key_id = $2) FROM unnest($1::uuid[]) AS t(c) "
+                        "CROSS JOIN LATERAL (SELECT a.seq, a.hash FROM audit_log a WHERE a.workflow_id = "
+                        "t.c "
+                        "ORDER BY a.seq DESC LIMIT 1) h",
+                        2, params, &heads, err);
+        }
+        if (r >= 0 && has_fleet) {
+                params[0] = au->key_id;
+                r = mem_pg_exec(conn,
+                                "SELECT NULL, a.seq, encode(a.hash, 'hex'), (SELECT max(k.seq) FROM "
+                                "audit_checkpoints k "
+                                "WHERE k.workflow_id IS NULL AND k.key_id = $1) FROM audit_log a "
+                                "WHERE a.workflow_id IS NULL ORDER BY a.seq DESC LIMIT 1",
+                                1, params, &fleet, err);
+        }
+        if (r >= 0 && n_pend > 0) {
+                params[0] = a_pw;
+                params[1] = a_ps;
+                params[2] = au->key_id;
+                r = mem_pg_exec(conn,
+                                "SELECT k.workflow_id, k.seq FROM audit_checkpoints k JOIN "
+                                "unnest($1::uuid[], $2::int[]) "
+                                "AS p(w, s) ON k.workflow_id = p.w AND k.seq = p.s WHERE k.key_id = $3",
+                                3, params, &confirmed, err);
+        }
+        for (int pass = 0; r >= 0 && pass < 2; pass++) {
+                PGresult *res = pass == 0 ? heads : fleet;
+                for (int i = 0; res && i < PQntuples(res); i++) {
+                        int64_t seq = strtoll(mem_pg_value(res, i, 1) ?: "0", NULL, 10);
+                        const char *last = mem_pg_value(res, i, 3);
+                        if (last && strtoll(last, NULL, 10) >= seq)
+                                continue;
+                        hc[k] = mem_pg_value(res, i, 0) ?: "";
+                        hs[k] = seq;
+                        hh[k] = mem_pg_value(res, i, 2) ?: "";
+                        k++;
+                }
+        }
+        if (r >= 0 && k > 0)
+                r = sign_and_store(au, conn, hc, hs, hh, k, out, err);
+        if (r >= 0)
+                r = mem_pg_commit(conn, err);
+        if (r < 0) {
+                mem_pg_rollback(conn);
+                return r;
+        }
+        for (int i = 0; confirmed && i < PQntuples(confirmed); i++)
+                for (size_t j = 0; j < n_pend; j++)
+                        if (strcmp(pend[j].chain, mem_pg_value(confirmed, i, 0) ?: "") == 0 &&
+                            pend[j].seq == strtoll(mem_pg_value(confirmed, i, 1) ?: "0", NULL, 10)) {
+                                log_checkpoint(au, &pend[j]);
+                                break;
+                        }
+        for (size_t i = 0; i < k; i++)
+                log_checkpoint(au, &out[i]);
+        if (ret_signed)
+                *ret_signed = (unsigned) k + (unsigned) (confirmed ? PQntuples(confirmed) : 0);
+        return 0;
+}
+
+/* Sweeps chains[0..n) in batches; returns the first failure. */
+static int sweep_all(orc_auditor *au, PGconn *conn, char **chains, size_t n, const pending_ckpt *pend,
+                     size_t n_pend, unsigned *ret_signed, au_error *err) {
+        unsigned total = 0;
+        size_t i = 0;
+        int r = 0;
+
+        qsort(chains, n, sizeof(char *), cmp_str);
+        do {
+                size_t m = n - i < SWEEP_BATCH ? n - i : SWEEP_BATCH, w = 0;
+                _cleanup_free_ char **batch = calloc(m + 1, sizeof(char *));
+                unsigned done = 0;
+                if (!batch)
+                        return au_error_set(err, ENOMEM, "audit sweep");
+                for (size_t j = 0; j < m; j++)
+                        if (i + j == 0 || strcmp(chains[i + j - 1], chains[i + j]) != 0)
+                                batch[w++] = chains[i + j];
+                r = sweep(au, conn, batch, w, i == 0 ? pend : NULL, i == 0 ? n_pend : 0, &done, err);
+                if (r < 0)
+                        break;
+                total += done;
+                i += m;
+        } while (i < n);
+        if (ret_signed)
+                *ret_signed = total;
+        return r;
+}
+
+/* Chains to look at when starting: the fleet's and those of workflows changed recently (or all). */
+static int recent_chains(PGconn *conn, bool all, char ***ret, size_t *ret_n, au_error *err) {
+        _cleanup_pgresult_ PGresult *res = NULL;
+        char **v = NULL;
+        size_t n = 0, cap = 0;
+        int r;
+
+        r = mem_pg_exec(
+                conn,
+                all ? "SELECT id FROM workflows"
+                    : "SELECT id FROM workflows WHERE updated_at > now() - interval '" STARTUP_LOOKBACK "'",
+                0, NULL, &res, err);
+        if (r < 0)
+                return r;
+        if (push_str(&v, &n, &cap, "") < 0)
+                goto oom;
+        for (int i = 0; i < PQntuples(res); i++)
+                if (push_str(&v, &n, &cap, mem_pg_value(res, i, 0) ?: "") < 0)
+                        goto oom;
+        *ret = v;
+        *ret_n = n;
+        return 0;
+oom:
+        strv_free(v, n);
+        return au_error_set(err, ENOMEM, "audit chains");
+}
+
+/* Warns when the service's role could switch the audit triggers off. */
+static void check_role(PGconn *conn) {
+        _cleanup_pgresult_ PGresult *res = NULL;
+
+        if (mem_pg_exec(conn,
+                        "SELECT current_user, r.rolsuper, pg_has_role(current_user, c.relowner, 'USAGE') "
+                        "FROM pg_roles r, pg_class c WHERE r.rolname = current_user "
+                        "AND c.oid = to_regclass('audit_log')",
+                        0, NULL, &res, NULL) < 0 ||
+            PQntuples(res) != 1)
+                return;
+        if (strcmp(mem_pg_value(res, 0, 1) ?: "f", "t") == 0 ||
+            strcmp(mem_pg_value(res, 0, 2) ?: "f", "t") == 0)
+                log_warning(
+                        "the database role '%s' is %s: it can disable the audit triggers; run --migrate as "
+                        "the schema's owner (migrate_db) and give the coordinator a role that is only a "
+                        "member "
+                        "of autoos_app",
+                        mem_pg_value(res, 0, 0) ?: "?",
+                        strcmp(mem_pg_value(res, 0, 1) ?: "f", "t") == 0 ? "a superuser"
+                                                                         : "the owner of audit_log");
+}
+
+static void *auditor_main(void *arg) {
+        orc_coord *c = arg;
+        orc_auditor *au = c->auditor;
+        PGconn *conn = NULL;
+        char **carry = NULL;
+        size_t n_carry = 0, cap_carry = 0;
+        pending_ckpt *carry_p = NULL;
+        size_t n_carry_p = 0;
+        bool startup = true, checked = false, last = false;
+        uint64_t next = 0;
+
+        for (;;) {
+                char **chains;
+                size_t n;
+                pending_ckpt *pend;
+                size_t n_pend;
+                au_error err = {0};
+                int r;
+
+                pthread_mutex_lock(&au->lock);
+                while (!au->stopping && !au->urgent && au_now_ms() < next) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        uint64_t wait = next - au_now_ms();
+                        if (wait > 250)
+                                wait = 250; /* c->stop is looked at too */
+                        ts.tv_nsec += (long) (wait % 1000) * 1000000L;
+                        ts.tv_sec += (time_t) (wait / 1000) + ts.tv_nsec / 1000000000L;
+                        ts.tv_nsec %= 1000000000L;
+                        pthread_cond_timedwait(&au->cond, &au->lock, &ts);
+                        if (atomic_load(&c->stop))
+                                au->stopping = true;
+                }
+                last = au->stopping;
+                au->urgent = false;
+                chains = au->dirty;
+                n = au->n_dirty;
+                pend = au->pending;
+                n_pend = au->n_pending;
+                au->dirty = NULL;
+                au->n_dirty = au->cap_dirty = 0;
+                au->pending = NULL;
+                au->n_pending = au->cap_pending = 0;
+                pthread_mutex_unlock(&au->lock);
+
+                /* What failed last time comes again; the fleet chain is looked at every time. */
+                for (size_t i = 0; i < n; i++)
+                        push_str(&carry, &n_carry, &cap_carry, chains[i]);
+                strv_free(chains, n);
+                push_str(&carry, &n_carry, &cap_carry, "");
+                if (n_pend > 0) {
+                        pending_ckpt *np = reallocarray(carry_p, n_carry_p + n_pend, sizeof(pending_ckpt));
+                        if (np) {
+                                memcpy(np + n_carry_p, pend, n_pend * sizeof(pending_ckpt));
+                                carry_p = np;
+                                n_carry_p += n_pend;
+                        }
+                }
+                free(pend);
+
+                if (!conn || !mem_pg_ok(conn)) {
+                        mem_pg_close(conn);
+                        conn = NULL;
+                        if (mem_pg_connect(c->cfg.db, "autoos-coordinator auditor", &conn, &err) < 0)
+                                conn = NULL;
+                }
+                r = -ENOTCONN;
+                if (conn) {
+                        if (!checked) {
+                                check_role(conn);
+                                checked = true;
+                        }
+                        if (startup) {
+                                char **recent = NULL;
+                                size_t n_recent = 0;
+                                if (recent_chains(conn, false, &recent, &n_recent, &err) >= 0) {
+                                        for (size_t i = 0; i < n_recent; i++)
+                                                push_str(&carry, &n_carry, &cap_carry, recent[i]);
+                                        strv_free(recent, n_recent);
+                                        startup = false;
+                                }
+                        }
+                        unsigned signed_n = 0;
+                        r = sweep_all(au, conn, carry, n_carry, carry_p, n_carry_p, &signed_n, &err);
+                        if (r >= 0 && signed_n > 0)
+                                orc_metric_add(c, au->m_checkpoints, NULL, signed_n);
+                }
+                if (r >= 0) {
+                        strv_free(carry, n_carry);
+                        carry = NULL;
+                        n_carry = cap_carry = 0;
+                        free(carry_p);
+                        carry_p = NULL;
+                        n_carry_p = 0;
+                } else if (conn && r != -ENOTCONN) /* PostgreSQL away: the monitor says so */
+                        log_warning("audit checkpoints: %s (will retry)",
+                                    err.msg[0] ? err.msg : strerror(-r));
+                if (last)
+                        break;
+                next = au_now_ms() + au->interval_ms;
+        }
+        strv_free(carry, n_carry);
+        free(carry_p);
+        mem_pg_close(conn);
+        return NULL;
+}
+
+static orc_auditor *auditor_alloc(const char *coordinator, uint64_t interval_ms) {
+        orc_auditor *au = calloc(1, sizeof(orc_auditor));
+        if (!au)
+                return NULL;
+        snprintf(au->coordinator, sizeof(au->coordinator), "%s", coordinator);
+        au->interval_ms = interval_ms ? interval_ms : 1000;
+        pthread_mutex_init(&au->lock, NULL);
+        pthread_cond_init(&au->cond, NULL);
+        return au;
+}
+
+static void auditor_free(orc_auditor *au) {
+        if (!au)
+                return;
+        EVP_PKEY_free(au->key);
+        strv_free(au->dirty, au->n_dirty);
+        free(au->pending);
+        pthread_mutex_destroy(&au->lock);
+        pthread_cond_destroy(&au->cond);
+        free(au);
+}
+
+static int auditor_load_key(orc_auditor *au, const char *path, au_error *err) {
+        int r = mem_audit_key_load_private(path, &au->key, err);
+        if (r < 0)
+                return r;
+        return mem_audit_key_id(au->key, au->key_id) < 0 ? au_error_set(err, EINVAL, "%s: not Ed25519", path)
+                                                         : 0;
+}
+
+int orc_auditor_new(orc_coord *c, au_error *err) {
+        orc_auditor *au;
+        int r;
+
+        if (!c->cfg.audit_key) {
+                log_warning("no audit_key: audit checkpoints are not signed, so nobody can verify the audit "
+                            "trail "
+                            "without trusting PostgreSQL (autoos-coordinator --create-audit-key FILE makes "
+                            "one)");
+                return 0;
+        }
+        au = auditor_alloc(c->id, c->cfg.audit_checkpoint_ms);
+        if (!au)
+                return au_error_set(err, ENOMEM, "auditor");
+        r = auditor_load_key(au, c->cfg.audit_key, err);
+        if (r < 0) {
+                auditor_free(au);
+                return r;
+        }
+        au->m_checkpoints = au_metrics_counter(c->metrics, "autoos_coordinator_audit_checkpoints_total",
+                                               "Signed checkpoints of audit chain heads.", NULL);
+        c->auditor = au;
+        log_info("audit checkpoints signed with key %s (%s), every %" PRIu64 " ms", au->key_id,
+                 c->cfg.audit_key, au->interval_ms);
+        return 0;
+}
+
+int orc_auditor_start(orc_coord *c, au_error *err) {
+        int r;
+
+        if (!c->auditor)
+                return 0;
+        r = pthread_create(&c->auditor->thread, NULL, auditor_main, c);
+        if (r != 0)
+                return au_error_set(err, r, "start the auditor thread");
+        c->auditor->started = true;
+        return 0;
+}
+
+void orc_auditor_free(orc_coord *c) {
+        orc_auditor *au = c->auditor;
+
+        if (!au)
+                return;
+        if (au->started) {
+                /* One last sweep signs what was written since the last one. */
+                pthread_mutex_lock(&au->lock);
+                au->stopping = true;
+                pthread_cond_signal(&au->cond);
+                pthread_mutex_unlock(&au->lock);
+                pthread_join(au->thread, NULL);
+        }
+        auditor_free(au);
+        c->auditor = NULL;
+}
+
+int orc_audit_checkpoint_all(const orc_config *cfg, unsigned *ret_signed, au_error *err) {
+        orc_auditor *au;
+        PGconn *conn = NULL;
+        char **chains = NULL;
+        size_t n = 0;
+        char host[64] = "coordinator", id[160];
+        int r;
+
+        if (!cfg->audit_key)
+                return au_error_set(err, EINVAL, "no audit_key (--audit-key FILE) to sign with");
+        if (cfg->id)
+                snprintf(id, sizeof(id), "%s", cfg->id);
+        else {
+                gethostname(host, sizeof(host) - 1);
+                snprintf(id, sizeof(id), "%s:%d", host, (int) getpid());
+        }
+        au = auditor_alloc(id, 1000);
+        if (!au)
+                return au_error_set(err, ENOMEM, "auditor");
+        r = auditor_load_key(au, cfg->audit_key, err);
+        if (r >= 0)
+                r = mem_pg_connect(cfg->db, "autoos-coordinator audit-checkpoint-all", &conn, err);
+        if (r >= 0)
+                r = recent_chains(conn, true, &chains, &n, err);
+        if (r >= 0)
+                r = sweep_all(au, conn, chains, n, NULL, 0, ret_signed, err);
+        strv_free(chains, n);
+        mem_pg_close(conn);
+        auditor_free(au);
+        return r;
 }

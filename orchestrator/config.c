@@ -16,12 +16,15 @@ int orc_config_init(orc_config *cfg) {
                 .listen = strdup("127.0.0.1:8080"),
                 .sql_dir = strdup(AUTOOS_DATADIR "/autoos/sql"),
                 .node_timeout_ms = 2000,
+                .audit_checkpoint_ms = 1000,
                 .max_body_bytes = 1u << 20,
                 .rate_limit = 100,
                 .rate_burst = 0,
                 .dispatch_batch = 256,
                 .queue_per_slot = 3,
                 .db_pool = 4,
+                .max_connections_per_ip = 64,
+                .events_per_key = 4,
                 .log_level = AU_LOG_INFO,
                 .fleet_key_file = strdup(AUTOOS_SYSCONFDIR "/autoos/fleet.key"),
                 .bus_auth = true,
@@ -42,6 +45,10 @@ void orc_config_done(orc_config *cfg) {
         free(cfg->policy);
         free(cfg->sql_dir);
         free(cfg->fleet_key_file);
+        free(cfg->migrate_db);
+        free(cfg->audit_key);
+        free(cfg->tls_cert);
+        free(cfg->tls_key);
         *cfg = (orc_config){ 0 };
 }
 
@@ -64,8 +71,12 @@ static int set_u32(uint32_t *field, const char *key, const char *value, uint32_t
 }
 
 int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error *err) {
-        static const char *const strings[] = { "db", "redis", "listen", "id", "policy", "sql_dir" };
-        char **fields[] = { &cfg->db, &cfg->redis, &cfg->listen, &cfg->id, &cfg->policy, &cfg->sql_dir };
+        static const char *const strings[] = { "db",      "redis",      "listen",   "id",
+                                               "policy",  "sql_dir",    "migrate_db", "audit_key",
+                                               "tls_cert", "tls_key" };
+        char **fields[] = { &cfg->db,     &cfg->redis,   &cfg->listen,     &cfg->id,
+                            &cfg->policy, &cfg->sql_dir, &cfg->migrate_db, &cfg->audit_key,
+                            &cfg->tls_cert, &cfg->tls_key };
         uint64_t u;
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -79,6 +90,22 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                         return au_error_set_field(err, key, "%s: empty value", key);
                 return set_string(&cfg->fleet_key_file, value);
         }
+        if (strcmp(key, "node_timeout") == 0) {
+                if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)
+                        return au_error_set_field(err, key,
+                                                  "node_timeout: expected a duration from 500ms to 10min, got '%s'",
+                                                  value);
+                cfg->node_timeout_ms = u;
+                return 0;
+        }
+        if (strcmp(key, "audit_checkpoint_interval") == 0) {
+                if (au_parse_duration_ms(value, &u) < 0 || u < 10 || u > 3600000)
+                        return au_error_set_field(
+                                err, key, "audit_checkpoint_interval: expected a duration from 10ms to 1h, got '%s'",
+                                value);
+                cfg->audit_checkpoint_ms = u;
+                return 0;
+        }
         if (strcmp(key, "bus_auth") == 0) {
                 if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
                         return au_error_set_field(err, key, "bus_auth: expected on or off, got '%s'", value);
@@ -90,14 +117,6 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                         return au_error_set_field(err, key, "job_ttl: expected a duration from 10s to 24h, got '%s'",
                                                   value);
                 cfg->job_ttl_ms = u;
-                return 0;
-        }
-        if (strcmp(key, "node_timeout") == 0) {
-                if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)
-                        return au_error_set_field(err, key,
-                                                  "node_timeout: expected a duration from 500ms to 10min, got '%s'",
-                                                  value);
-                cfg->node_timeout_ms = u;
                 return 0;
         }
         if (strcmp(key, "max_body_bytes") == 0) {
@@ -124,6 +143,20 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                 return set_u32(&cfg->queue_per_slot, key, value, 1, 64, err);
         if (strcmp(key, "db_pool") == 0)
                 return set_u32(&cfg->db_pool, key, value, 1, 64, err);
+        if (strcmp(key, "max_connections_per_ip") == 0)
+                return set_u32(&cfg->max_connections_per_ip, key, value, 1, 256, err);
+        if (strcmp(key, "events_per_key") == 0)
+                return set_u32(&cfg->events_per_key, key, value, 1, 256, err);
+        if (strcmp(key, "approval_by_submitter") == 0) {
+                if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                        cfg->approval_by_submitter = true;
+                else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                        cfg->approval_by_submitter = false;
+                else
+                        return au_error_set_field(err, key, "approval_by_submitter: expected yes or no, got '%s'",
+                                                  value);
+                return 0;
+        }
         if (strcmp(key, "log_level") == 0) {
                 static const struct {
                         const char *name;

@@ -15,6 +15,14 @@ typedef struct orc_config {
         char *id;        /* this coordinator's consumer name; default hostname:pid */
         char *policy;    /* policy.json for the ceilings checked at submission; NULL: built-in */
         char *sql_dir;   /* migrations */
+        char *tls_cert;  /* PEM certificate chain for the API; with tls_key the API speaks only TLS */
+        char *tls_key;   /* its PEM private key */
+        bool approval_by_submitter; /* may the key that submitted a workflow approve its approval steps (no) */
+        uint32_t max_connections_per_ip; /* API connections at once per client address (default 64) */
+        uint32_t events_per_key;  /* GET /v1/events streams at once per key (default 4) */
+        char *migrate_db; /* the schema owner's URL for --migrate; NULL: db */
+        char *audit_key;  /* Ed25519 private key (PEM, mode 0600) signing audit checkpoints; NULL: unsigned */
+        uint64_t audit_checkpoint_ms; /* chains written since their last checkpoint are signed this often (1 s) */
         uint64_t node_timeout_ms; /* heartbeat older than this: node lost (default 2000) */
         uint64_t max_body_bytes;  /* default 1 MiB */
         double rate_limit;        /* requests per second per key (default 100) */

@@ -92,6 +92,8 @@ struct orc_coord {
 
         struct orc_identity *identity; /* identity.c: fleet key, enrolled nodes, refusal accounting */
 
+        struct orc_auditor *auditor; /* audit.c: signs checkpoints; NULL without audit_key */
+
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;
         au_metric *m_workflows, *m_steps, *m_dispatched, *m_results, *m_dispatch_latency, *m_audit_rows,
@@ -144,6 +146,17 @@ int orc_audit_event(orc_audit *a, char *json);
 int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err);
 /* XADD the events (best effort; rc may be NULL for none). */
 void orc_audit_send_events(orc_audit *a, redisContext *rc);
+
+/*
+ * The auditor (audit.c): loads cfg.audit_key (none: a warning, nothing is
+ * signed), then a thread signs checkpoints of the chains written since their
+ * last one, every audit_checkpoint_interval, and once more when stopping.
+ * orc_auditor_free() stops and joins it.
+ */
+typedef struct orc_auditor orc_auditor;
+int orc_auditor_new(orc_coord *c, au_error *err);
+int orc_auditor_start(orc_coord *c, au_error *err);
+void orc_auditor_free(orc_coord *c);
 
 /* Small JSON builders: a single-line object from key/value pairs. */
 char *orc_json_event(const char *type, const char *wf, const char *step, const char *const *kv);

@@ -246,7 +246,7 @@ char *orc_pg_array(char *const *items, size_t n) {
 
 int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err) {
         PGconn *conn = NULL;
-        int r = mem_pg_connect(cfg->db, "autoos-coordinator migrate", &conn, err);
+        int r = mem_pg_connect(cfg->migrate_db ? cfg->migrate_db : cfg->db, "autoos-coordinator migrate", &conn, err);
         if (r < 0)
                 return r;
         r = mem_pg_migrate(conn, cfg->sql_dir, ret_applied, err);
@@ -643,6 +643,8 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         c->cfg.id = cfg->id ? strdup(cfg->id) : NULL;
         c->cfg.policy = cfg->policy ? strdup(cfg->policy) : NULL;
         c->cfg.sql_dir = strdup(cfg->sql_dir);
+        c->cfg.migrate_db = cfg->migrate_db ? strdup(cfg->migrate_db) : NULL;
+        c->cfg.audit_key = cfg->audit_key ? strdup(cfg->audit_key) : NULL;
         c->cfg.fleet_key_file = cfg->fleet_key_file ? strdup(cfg->fleet_key_file) : NULL;
         if (c->cfg.rate_burst <= 0)
                 c->cfg.rate_burst = 2 * c->cfg.rate_limit;
@@ -676,16 +678,23 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
                 orc_coord_free(TAKE_PTR(c));
                 return au_error_set(err, -r, "metrics");
         }
+        if ((r = orc_auditor_new(c, err)) < 0) {
+                orc_coord_free(TAKE_PTR(c));
+                return r;
+        }
         if ((r = orc_identity_init(c, err)) < 0) {
                 orc_coord_free(TAKE_PTR(c));
                 return r;
         }
 
+        unsigned pending = 0;
         r = mem_pg_connect(c->cfg.db, "autoos-coordinator", &conn, err);
         if (r >= 0)
                 r = mem_pg_schema_version(conn, &version, err);
         if (r >= 0 && version >= SCHEMA_VERSION)
                 orc_identity_reload(c, conn);
+        if (r >= 0 && mem_pg_pending_migrations(conn, c->cfg.sql_dir, &pending, NULL) >= 0 && pending > 0)
+                version = 0; /* a migration numbered below the highest one applied is missing */
         if (conn)
                 mem_pg_close(conn);
         if (r < 0) {
@@ -724,7 +733,7 @@ int orc_coord_start(orc_coord *c, au_error *err) {
                 return au_error_set(err, r, "start the results thread");
         }
         c->threads_started = true;
-        return 0;
+        return orc_auditor_start(c, err);
 }
 
 void orc_coord_shutdown(orc_coord *c) {
@@ -744,6 +753,7 @@ orc_coord *orc_coord_free(orc_coord *c) {
                 pthread_join(c->scheduler_thread, NULL);
                 pthread_join(c->results_thread, NULL);
         }
+        orc_auditor_free(c);
         for (size_t i = 0; c->pool && i < c->cfg.db_pool; i++)
                 if (c->pool[i])
                         mem_pg_close(c->pool[i]);

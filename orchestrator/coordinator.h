@@ -83,5 +83,12 @@ orc_coord *orc_coord_free(orc_coord *c);
 
 /* `--migrate`: applies cfg->sql_dir's migrations to cfg->db; *ret_applied gets how many. */
 int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err);
+/*
+ * `--audit-checkpoint-all`: signs a checkpoint of the head of every audit
+ * chain not yet covered by one of cfg->audit_key's (rows written before
+ * signing began). *ret_signed gets how many.
+ */
+int orc_audit_checkpoint_all(const orc_config *cfg, unsigned *ret_signed, au_error *err);
+
 /* `--create-key`: stores a new key's SHA-256 and returns the key (caller frees). */
 int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char **ret_key, au_error *err);

@@ -17,6 +17,9 @@
 #include "orchestrator/coordinator.h"
 #include "orchestrator/events.h"
 #include "orchestrator/identity.h"
+#include "memory/audit-chain.h"
+#include "orchestrator/keys.h"
+#include "orchestrator/tls.h"
 
 #define DEFAULT_CONFIG AUTOOS_SYSCONFDIR "/autoos/coordinator.conf"
 
@@ -24,6 +27,7 @@ static void usage(FILE *f) {
         fputs("Usage: autoos-coordinator [OPTIONS]\n"
               "       autoos-coordinator --migrate [--db URL] [--sql-dir DIR]\n"
               "       autoos-coordinator --create-key NAME --role viewer|operator|admin [--db URL]\n"
+              "       autoos-coordinator --revoke-key NAME [--db URL]\n"
               "\n"
               "Accepts workflows over an HTTP JSON API, places their steps on autoosd nodes\n"
               "through Redis Streams, recovers from failures, and records an append-only,\n"
@@ -34,6 +38,9 @@ static void usage(FILE *f) {
               "      --db URL             PostgreSQL (postgresql://user@host:port/db)\n"
               "      --redis URL          Redis (redis://[:password@]host[:port][/db])\n"
               "      --listen HOST:PORT   HTTP API address (default 127.0.0.1:8080)\n"
+              "      --tls-cert FILE      PEM certificate (chain) for the API; with --tls-key the\n"
+              "                           API, /healthz and /metrics speak only HTTPS\n"
+              "      --tls-key FILE       the certificate's PEM private key\n"
               "      --id NAME            this coordinator's name (default hostname:pid)\n"
               "      --policy FILE        policy.json whose ceilings submissions are checked against\n"
               "      --sql-dir DIR        migrations (default " AUTOOS_DATADIR "/autoos/sql)\n"
@@ -41,6 +48,11 @@ static void usage(FILE *f) {
               "      --rate-limit N       API requests per second per key (default 100)\n"
               "      --max-body-bytes N   largest request body (default 1M)\n"
               "      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+              "      --db-owner URL       PostgreSQL as the schema's owner role, for --migrate\n"
+              "                           (the service's --db role then only appends to audit_log)\n"
+              "      --audit-key FILE     Ed25519 key (PEM, mode 0600) that signs audit checkpoints\n"
+              "      --create-audit-key FILE  make that key (and FILE.pub), print the public key, exit\n"
+              "      --audit-checkpoint-all   sign the head of every audit chain not yet covered, exit\n"
               "      --migrate            apply the migrations in --sql-dir, then exit\n"
               "      --create-key NAME    make an API key with --role, print it once, then exit\n"
               "      --role ROLE          viewer, operator or admin\n"
@@ -48,6 +60,8 @@ static void usage(FILE *f) {
               "      --rekey-node NAME    give node NAME a new key (the old one is refused), print it, exit\n"
               "      --remove-node NAME   remove node NAME: its messages are refused from then on, exit\n"
               "      --node-acl NAME      print the Redis ACL SETUSER command confining NAME to its keys\n"
+              "      --revoke-key NAME    revoke the API key NAME (refused at once by every\n"
+              "                           coordinator), then exit\n"
               "  -h, --help               show this help\n"
               "  -V, --version            show the version\n"
               "\n"
@@ -66,9 +80,16 @@ enum {
         OPT_RATE,
         OPT_MAX_BODY,
         OPT_LOG_LEVEL,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
         OPT_MIGRATE,
+        OPT_REVOKE_KEY,
         OPT_CREATE_KEY,
         OPT_ROLE,
+        OPT_DB_OWNER,
+        OPT_AUDIT_KEY,
+        OPT_CREATE_AUDIT_KEY,
+        OPT_AUDIT_CHECKPOINT_ALL,
         OPT_ENROLL_NODE,
         OPT_REKEY_NODE,
         OPT_REMOVE_NODE,
@@ -88,6 +109,9 @@ int main(int argc, char **argv) {
                 { "rate-limit", required_argument, NULL, OPT_RATE },
                 { "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
                 { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+                { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+                { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+                { "revoke-key", required_argument, NULL, OPT_REVOKE_KEY },
                 { "migrate", no_argument, NULL, OPT_MIGRATE },
                 { "create-key", required_argument, NULL, OPT_CREATE_KEY },
                 { "role", required_argument, NULL, OPT_ROLE },
@@ -95,6 +119,10 @@ int main(int argc, char **argv) {
                 { "rekey-node", required_argument, NULL, OPT_REKEY_NODE },
                 { "remove-node", required_argument, NULL, OPT_REMOVE_NODE },
                 { "node-acl", required_argument, NULL, OPT_NODE_ACL },
+                { "db-owner", required_argument, NULL, OPT_DB_OWNER },
+                { "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
+                { "create-audit-key", required_argument, NULL, OPT_CREATE_AUDIT_KEY },
+                { "audit-checkpoint-all", no_argument, NULL, OPT_AUDIT_CHECKPOINT_ALL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -102,10 +130,12 @@ int main(int argc, char **argv) {
         /* Flags are applied after the file: remember them as key/value pairs. */
         const char *keys[32], *values[32];
         size_t n_flags = 0;
-        const char *config_path = NULL, *create_key = NULL, *role = NULL;
+        const char *config_path = NULL, *create_key = NULL, *role = NULL, *revoke_key = NULL;
         const char *node_name = NULL; /* --enroll-node, --rekey-node, --remove-node, --node-acl */
         int node_cmd = 0;
-        bool migrate = false;
+        orc_tls_files tls = { 0 };
+        const char *create_audit_key = NULL;
+        bool migrate = false, checkpoint_all = false;
         orc_config cfg;
         orc_coord *coord = NULL;
         orc_events *events = NULL;
@@ -126,6 +156,8 @@ int main(int argc, char **argv) {
                         [OPT_RATE - OPT_DB] = "rate_limit",
                         [OPT_MAX_BODY - OPT_DB] = "max_body_bytes",
                         [OPT_LOG_LEVEL - OPT_DB] = "log_level",
+                        [OPT_TLS_CERT - OPT_DB] = "tls_cert",
+                        [OPT_TLS_KEY - OPT_DB] = "tls_key",
                 };
                 switch (c) {
                 case 'c':
@@ -153,6 +185,22 @@ int main(int argc, char **argv) {
                         node_cmd = c;
                         node_name = optarg;
                         break;
+                case OPT_DB_OWNER:
+                case OPT_AUDIT_KEY:
+                        if (n_flags < ELEMENTSOF(keys)) {
+                                keys[n_flags] = c == OPT_DB_OWNER ? "migrate_db" : "audit_key";
+                                values[n_flags++] = optarg;
+                        }
+                        break;
+                case OPT_CREATE_AUDIT_KEY:
+                        create_audit_key = optarg;
+                        break;
+                case OPT_AUDIT_CHECKPOINT_ALL:
+                        checkpoint_all = true;
+                        break;
+                case OPT_REVOKE_KEY:
+                        revoke_key = optarg;
+                        break;
                 case OPT_NODE_TIMEOUT: {
                         /* A bare number here is milliseconds. */
                         static char buf[32];
@@ -162,7 +210,7 @@ int main(int argc, char **argv) {
                         break;
                 }
                 default:
-                        if (c >= OPT_DB && c <= OPT_LOG_LEVEL && n_flags < ELEMENTSOF(keys)) {
+                        if (c >= OPT_DB && c <= OPT_TLS_KEY && n_flags < ELEMENTSOF(keys)) {
                                 keys[n_flags] = names[c - OPT_DB];
                                 values[n_flags++] = optarg;
                                 break;
@@ -198,6 +246,35 @@ int main(int argc, char **argv) {
         }
         au_log_set_max_level(cfg.log_level);
 
+        if (create_audit_key) {
+                char *pem = NULL, key_id[MEM_AUDIT_KEY_ID_LEN + 1];
+                r = mem_audit_key_create(create_audit_key, &pem, key_id, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: create audit key: %s\n", err.msg);
+                        orc_config_done(&cfg);
+                        return 1;
+                }
+                printf("%s", pem);
+                fprintf(stderr,
+                        "autoos-coordinator: audit key %s written to %s (mode 0600), its public key to %s.pub;\n"
+                        "give the public key to whoever verifies: autoosctl audit ID --verify --audit-pubkey FILE\n",
+                        key_id, create_audit_key, create_audit_key);
+                free(pem);
+                orc_config_done(&cfg);
+                return 0;
+        }
+        if (checkpoint_all) {
+                unsigned n = 0;
+                r = orc_audit_checkpoint_all(&cfg, &n, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: audit checkpoints: %s\n", err.msg);
+                        orc_config_done(&cfg);
+                        return 1;
+                }
+                printf("signed %u audit checkpoint%s\n", n, n == 1 ? "" : "s");
+                orc_config_done(&cfg);
+                return 0;
+        }
         if (migrate) {
                 unsigned applied = 0;
                 r = orc_migrate(&cfg, &applied, &err);
@@ -255,6 +332,30 @@ int main(int argc, char **argv) {
                 return 0;
         }
 
+        if (revoke_key) {
+                r = orc_revoke_key(&cfg, revoke_key, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: revoke key: %s\n", err.msg);
+                        orc_config_done(&cfg);
+                        return 1;
+                }
+                fprintf(stderr, "autoos-coordinator: key '%s' revoked\n", revoke_key);
+                orc_config_done(&cfg);
+                return 0;
+        }
+        if (cfg.tls_cert || cfg.tls_key) {
+                r = orc_tls_files_load(cfg.tls_cert, cfg.tls_key, &tls, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: %s\n", err.msg);
+                        orc_config_done(&cfg);
+                        return 2;
+                }
+                /* Read once, here: the coordinator's copy of the settings must not share these strings. */
+                free(cfg.tls_cert);
+                free(cfg.tls_key);
+                cfg.tls_cert = cfg.tls_key = NULL;
+        }
+
         /* Signals are taken with sigwait() below: blocked before any thread starts. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -284,6 +385,10 @@ int main(int argc, char **argv) {
                         .rate_per_s = cfg.rate_limit,
                         .rate_burst = cfg.rate_burst > 0 ? cfg.rate_burst : 2 * cfg.rate_limit,
                         .max_connections = 256,
+                        .tls_cert_pem = tls.cert_pem,
+                        .tls_key_pem = tls.key_pem,
+                        .max_per_ip = cfg.max_connections_per_ip,
+                        .events_per_key = cfg.events_per_key,
                 };
                 r = orc_api_start(&acfg, coord, events, &api, &err);
         }
@@ -291,12 +396,13 @@ int main(int argc, char **argv) {
                 log_error("cannot start: %s", err.msg);
                 orc_events_stop(events);
                 orc_coord_free(coord);
+                orc_tls_files_done(&tls);
                 orc_config_done(&cfg);
                 return 1;
         }
         au_log_kv(AU_LOG_INFO, (const char *const[]){ "listen", cfg.listen, NULL },
-                  "ready: API on %s (port %u), PostgreSQL and Redis as configured", cfg.listen,
-                  (unsigned) orc_api_port(api));
+                  "ready: API on %s://%s (port %u), PostgreSQL and Redis as configured", tls.cert_pem ? "https" : "http",
+                  cfg.listen, (unsigned) orc_api_port(api));
         sd_notify(0, "READY=1\nSTATUS=accepting workflows");
 
         for (;;) {
@@ -315,6 +421,7 @@ int main(int argc, char **argv) {
         orc_events_stop(events);
         orc_api_stop(api);
         orc_coord_free(coord);
+        orc_tls_files_done(&tls);
         orc_config_done(&cfg);
         return 0;
 }

@@ -13,6 +13,11 @@
 #   api GET "/v1/workflows/$id/audit?verify=1"   # sets HTTP_STATUS, RESP, RESP_HEADERS
 #   fleet_finish                      # done_testing, after checking no coordinator crashed
 #
+# The database is split as the README says: --migrate runs as the owner
+# (PGURL, the superuser here), coordinators and --create-key as the service
+# role "autoos" (PGSVC_URL), a member of autoos_app only. Coordinators sign
+# audit checkpoints with AUDIT_KEY; ctl() verifies with its public key AUDIT_PUB.
+#
 # Everything started here is stopped when the test exits, whatever happens,
 # by PID (never by name): coordinators with SIGTERM (SIGKILL after 5 s),
 # nodes with SIGTERM twice (the second ends the drain), then SIGKILL;
@@ -25,6 +30,9 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA_DIR=$TEST_TMP/pg
 PGPORT=
 PGURL=
+PGSVC_URL=
+AUDIT_KEY=$TEST_TMP/audit.key
+AUDIT_PUB=$TEST_TMP/audit.key.pub
 COORD_URL=
 KEY=
 HTTP_STATUS=
@@ -147,6 +155,7 @@ pg_start() {
                 PGPORT=$(free_port)
                 if _pg_spawn; then
                         PGURL=postgresql://postgres@127.0.0.1:$PGPORT/postgres
+                        PGSVC_URL=postgresql://autoos@127.0.0.1:$PGPORT/postgres
                         return 0
                 fi
         done
@@ -170,27 +179,44 @@ psql_q() {
 
 # --- coordinators --------------------------------------------------------------------
 
-# fleet_migrate: autoos-coordinator --migrate, once per test.
+# fleet_migrate: autoos-coordinator --migrate as the owner, once per test; the
+# service role autoos (a member of autoos_app only) and the audit key.
 fleet_migrate() {
         [ -n "$_fl_migrated" ] && return 0
-        "$COORD" --config "$FLEET_CONF" --migrate --db "$PGURL" --sql-dir "$top_srcdir/sql" \
+        "$COORD" --config "$FLEET_CONF" --migrate --db-owner "$PGURL" --db "$PGSVC_URL" --sql-dir "$top_srcdir/sql" \
                 >"$TEST_TMP/migrate.log" 2>&1 || {
                 diag "$(tail -n 20 "$TEST_TMP/migrate.log")"
                 bail_out "autoos-coordinator --migrate failed"
         }
+        psql_q "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'autoos') THEN
+                CREATE ROLE autoos LOGIN; END IF; END \$\$; GRANT autoos_app TO autoos" >/dev/null 2>&1 ||
+                bail_out "could not make the service role autoos"
+        [ -f "$AUDIT_KEY" ] || "$COORD" --create-audit-key "$AUDIT_KEY" >/dev/null 2>"$TEST_TMP/audit-key.log" ||
+                bail_out "autoos-coordinator --create-audit-key failed: $(cat "$TEST_TMP/audit-key.log")"
         _fl_migrated=1
 }
 
 # key_create NAME ROLE: a new API key; prints it.
 key_create() {
         fleet_migrate
-        "$COORD" --config "$FLEET_CONF" --create-key "$1" --role "$2" --db "$PGURL" 2>>"$TEST_TMP/keys.log" ||
+        "$COORD" --config "$FLEET_CONF" --create-key "$1" --role "$2" --db "$PGSVC_URL" 2>>"$TEST_TMP/keys.log" ||
                 bail_out "autoos-coordinator --create-key $1 --role $2 failed: $(tail -n 3 "$TEST_TMP/keys.log")"
+}
+
+# Coordinators started with --tls-cert/--tls-key: set COORD_SCHEME=https and
+# COORD_CACERT=FILE (the CA their certificate chains to) before coord_start;
+# the helpers' curl then verifies them against it.
+_fl_curl() {
+        if [ -n "${COORD_CACERT:-}" ]; then
+                curl --cacert "$COORD_CACERT" "$@"
+        else
+                curl "$@"
+        fi
 }
 
 # coord_url ID: the base URL of coordinator ID.
 coord_url() {
-        echo "http://127.0.0.1:$(cat "$TEST_TMP/coord-$1/port")"
+        echo "${COORD_SCHEME:-http}://127.0.0.1:$(cat "$TEST_TMP/coord-$1/port")"
 }
 
 # coord_pid ID
@@ -204,7 +230,7 @@ coord_log() {
 }
 
 _fl_healthy() {
-        pid_alive "$1" && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz")" = 200 ]
+        pid_alive "$1" && [ "$(_fl_curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/healthz")" = 200 ]
 }
 
 # (wait_for stops early once the process is gone.)
@@ -232,11 +258,12 @@ coord_start() {
         fi
         for _ctry in 1 2 3 4 5; do
                 _cport=$(cat "$_cdir/port")
-                _curl=http://127.0.0.1:$_cport
+                _curl=${COORD_SCHEME:-http}://127.0.0.1:$_cport
                 _clog=$TEST_TMP/coord-$_cid.log
                 echo "--- start $(date +%T.%N) on port $_cport" >>"$_clog"
                 _cline=$(wc -l <"$_clog")
-                "$COORD" --config "$FLEET_CONF" --db "$PGURL" --redis "$REDIS_URL" --listen "127.0.0.1:$_cport" \
+                "$COORD" --config "$FLEET_CONF" --db "$PGSVC_URL" --audit-key "$AUDIT_KEY" --redis "$REDIS_URL" \
+                        --listen "127.0.0.1:$_cport" \
                         --id "$_cid" --sql-dir "$top_srcdir/sql" --log-level "${COORD_LOG_LEVEL:-debug}" "$@" \
                         </dev/null >>"$_clog" 2>&1 &
                 echo $! >"$_cdir/pid"
@@ -425,7 +452,7 @@ api_as() {
         [ -n "$_ak" ] && set -- "$@" -H "Authorization: Bearer $_ak"
         [ -n "$_ab" ] && set -- "$@" -H 'Content-Type: application/json' --data-binary "@$_ab"
         : >"$TEST_TMP/api.body"
-        HTTP_STATUS=$(curl "$@" "${API_URL:-$COORD_URL}$_ap")
+        HTTP_STATUS=$(_fl_curl "$@" "${API_URL:-$COORD_URL}$_ap")
         [ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
         RESP=$(cat "$TEST_TMP/api.body")
 }
@@ -441,9 +468,9 @@ resp_header() {
                 tolower(substr($0, 1, length(n))) == n { sub(/^[^:]*:[ \t]*/, ""); v = $0 } END { print v }'
 }
 
-# ctl ARG...: autoosctl against COORD_URL with KEY.
+# ctl ARG...: autoosctl against COORD_URL with KEY (audit --verify against AUDIT_PUB).
 ctl() {
-        env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$KEY" "$AUTOOSCTL" "$@"
+        env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$KEY" AUTOOS_CACERT="${COORD_CACERT:-}" AUTOOS_AUDIT_PUBKEY="$AUDIT_PUB" "$AUTOOSCTL" "$@"
 }
 
 # result_xadd JSON: XADDs a result to autoos:results as the node it names

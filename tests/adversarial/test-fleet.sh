@@ -104,7 +104,9 @@ is "$(verdict identity-off.json daemon-forged-job)" not_contained "and so is the
 
 # --- the coordinator group, against c1 --------------------------------------------------------
 start=$(date +%s)
-adversarial coord.json --only coordinator --url "$COORD_URL" --key "$KEY" --viewer-key "$VIEWER"
+# The audit attacks rewrite a trail as the schema's owner (PGURL) and judge with the coordinator's public key.
+adversarial coord.json --only coordinator --url "$COORD_URL" --key "$KEY" --viewer-key "$VIEWER" \
+        --db "$PGURL" --audit-pubkey "$AUDIT_PUB" --checkpoint-log "$(coord_log c1)"
 took=$(($(date +%s) - start))
 each_contained coord.json
 n=$(count_group coord.json coordinator)
@@ -115,6 +117,8 @@ cmp_ok "$took" '<=' $((120 * AUTOOS_TIME_SCALE)) "the coordinator group took ${t
 # At the default rate (100/s, burst 200) the flood must be refused, not skipped.
 is "$(verdict coord.json coordinator-rate-flood)" contained "at the default rate limit the flood is answered 429"
 is "$(verdict coord.json coordinator-viewer-role)" contained "with a viewer key the role attack runs"
+is "$(verdict coord.json coordinator-audit-rewrite)" contained "with --db and --audit-pubkey the rewrite attack runs"
+is "$(verdict coord.json coordinator-audit-cut-tail)" contained "and so does the cut-tail attack"
 is "$(coord_pid c1)" "$c1_pid" "coordinator c1 is the same process"
 
 # --- the harness can fail -------------------------------------------------------------------------

@@ -168,7 +168,7 @@ cat >"$TEST_TMP/routes.json" <<EOF
  "POST /v1/workflows/$W/cancel": [200, {}, "{\"id\":\"$W\",\"state\":\"cancelled\"}"],
  "POST /v1/workflows/$W/steps/a/retry": [503, {}, "{\"error\":{\"code\":\"unavailable\",\"message\":\"PostgreSQL is away\"}}"],
  "POST /v1/workflows/simulate": [400, {}, "{\"error\":{\"code\":\"invalid_workflow\",\"message\":\"step 'a': run.limits.memory_bytes: over the ceiling\",\"field\":\"steps.a.run.limits.memory_bytes\"}}"],
- "GET /v1/workflows/$W/audit?verify=1": [200, {}, "{\"workflow\":\"$W\",\"rows\":[{\"seq\":1,\"ts\":\"2026-11-21T10:00:00Z\",\"actor\":\"alice\",\"action\":\"submitted\",\"detail\":{\"steps\":1},\"prev_hash\":\"00\",\"hash\":\"aa\"}],\"verify\":{\"ok\":false,\"rows\":1,\"first_bad_seq\":1}}"],
+ "GET /v1/workflows/$W/audit": [200, {}, "{\"workflow\":\"$W\",\"rows\":[{\"seq\":1,\"ts\":\"2026-11-21T10:00:00Z\",\"actor\":\"alice\",\"action\":\"submitted\",\"detail\":{\"steps\":1},\"prev_hash\":\"00\",\"hash\":\"aa\"}],\"verify\":{\"ok\":false,\"rows\":1,\"first_bad_seq\":1}}"],
  "GET /v1/workflows?state=failed&limit=5": [200, {}, "{\"workflows\":[]}"],
  "GET /v1/nodes": [200, {}, "not json"],
  "GET /v1/events?since=1-0": [200, {"Content-Type": "text/event-stream"}, ": ping\n\nid: 1-1\r\nevent: step.finished\r\ndata: {\"type\":\"step.finished\",\r\ndata: \"step\":\"a\"}\r\n\r\n"]
@@ -230,8 +230,13 @@ run_ctl cancel "$W"
 is "$OUT" "workflow $W: cancelled" "cancel: the new state"
 
 run_ctl audit "$W" --verify
+is "$RC" 2 "audit --verify without the coordinator's public audit key: a usage error"
+like "$ERR" 'audit-pubkey' "naming --audit-pubkey"
+"$top_builddir/orchestrator/autoos-coordinator" --create-audit-key "$TEST_TMP/audit.key" >/dev/null 2>&1
+run_ctl audit "$W" --verify --audit-pubkey "$TEST_TMP/audit.key.pub"
 is "$RC" 1 "audit --verify of a broken chain: exit 1"
 like "$OUT" '^chain BROKEN at seq 1$' "audit --verify: names the first bad row"
+like "$OUT" 'seq 1 is malformed' "and why"
 
 run_ctl list --state failed --limit 5
 is "$OUT" "no workflows in this state" "list: --state and --limit in the query"
