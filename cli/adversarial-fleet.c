@@ -1491,6 +1491,11 @@ static void http_setup(fleet *f, CURL *e, const http_req *q, http_reply *ret, ge
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, ret);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ret->error);
+        /* An https:// coordinator is verified as autoosctl's other commands verify it: against
+         * AUTOOS_CACERT when set, else the system's CAs. */
+        const char *cacert = getenv("AUTOOS_CACERT");
+        if (cacert && *cacert)
+                curl_easy_setopt(e, CURLOPT_CAINFO, cacert);
         /* (curl_slist_append copies the string.) */
         if (h) {
                 snprintf(h, hn, "Authorization: %s%s", q->auth ? "" : "Bearer ", auth);

@@ -113,6 +113,13 @@ for path in /healthz /v1/nodes; do
 done
 is "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$P/ca.pem" "$COORD_URL/healthz")" 200 \
         "the listener still serves TLS after them"
+# The catalogue's attack against this listener (tests/adversarial/test-fleet.sh runs over http,
+# where the attack has no TLS listener and skips).
+AUTOOS_CACERT=$P/ca.pem "$AUTOOSCTL" adversarial --only coordinator-plain-http-to-tls --url "$COORD_URL" \
+        --key "$KEY" --format tap </dev/null >"$TEST_TMP/adv-tls.tap" 2>&1
+like "$(cat "$TEST_TMP/adv-tls.tap")" '^ok [0-9]+ - coordinator/coordinator-plain-http-to-tls' \
+        "autoosctl adversarial: plain HTTP to this TLS listener is contained"
+unlike "$(cat "$TEST_TMP/adv-tls.tap")" 'SKIP|^not ok' "and neither skipped nor failed"
 
 # --- autoosctl verifies the server ---------------------------------------------------------
 # ctl_tls OUT [ARG...]: autoosctl nodes against the coordinator with these settings; exit status in $rc.
