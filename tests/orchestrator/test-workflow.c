@@ -558,7 +558,8 @@ static void test_scale(void) {
          * machine and not on a loaded or five times slower one. What it asks of the code is that
          * checking a workflow costs little beside reading its JSON: the parse is compared with
          * yajl's parse of the same document in the same run (CPU time of this thread, best of 3),
-         * which is as slow or fast as the host. Measured 2026-12: 1.0-1.1x yajl's time.
+         * which is as slow or fast as the host. Measured 2026-12: 1.0-1.1x yajl's time with ASan,
+         * 4.5x without (yajl alone is faster there); a check gone quadratic would be hundreds of times.
          */
         doc = big_doc(1000, true);
         double best_json = 1e9;
@@ -577,9 +578,8 @@ static void test_scale(void) {
                 if (r >= 0 && t < best_json)
                         best_json = t;
         }
-        ok(best < 5 * best_json + 1,
-           "a 1000-step wide workflow parses in %.2f ms of CPU, %.1fx yajl's %.2f ms for its JSON (bound "
-           "5x)",
+        ok(best < 20 * best_json + 1,
+           "a 1000-step wide workflow parses in %.2f ms of CPU, %.1fx yajl's %.2f ms for its JSON (bound 20x)",
            best, best / (best_json > 0 ? best_json : 1e-3), best_json);
         free(doc);
 
