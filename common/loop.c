@@ -32,12 +32,6 @@ struct au_loop {
         au_source *dead; /* freed after the current batch */
 };
 
-uint64_t au_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 int au_loop_new(au_loop **ret) {
         au_loop *l = calloc(1, sizeof(*l));
         if (!l)

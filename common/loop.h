@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "clock.h"
 #include "macro.h"
 
 typedef struct au_loop au_loop;
@@ -45,5 +46,3 @@ int au_loop_run(au_loop *loop);
 int au_loop_run_once(au_loop *loop, int timeout_ms);
 void au_loop_quit(au_loop *loop, int code);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t au_now_ms(void);

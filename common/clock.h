@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common/clock: the tree's one clock (issue 11). Monotonic time for
+ * deadlines and intervals, wall-clock time for what is recorded.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <time.h>
+
+/* Monotonic milliseconds: deadlines, timers, rate limits. */
+uint64_t au_now_ms(void);
+
+/* Monotonic microseconds. */
+uint64_t au_now_us(void);
+
+/* Wall-clock microseconds since the epoch: timestamps that are stored or shown. */
+uint64_t au_wall_us(void);
+
+/* Wall-clock milliseconds since the epoch. */
+static inline uint64_t au_wall_ms(void) {
+        return au_wall_us() / 1000u;
+}
+
+/* A timespec as milliseconds. */
+static inline uint64_t au_timespec_ms(const struct timespec *ts) {
+        return (uint64_t) ts->tv_sec * 1000u + (uint64_t) ts->tv_nsec / 1000000u;
+}
