@@ -19,6 +19,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "common/buf.h"
 #include "common/metrics.h"
 #include "orchestrator/config.h"
 #include "orchestrator/coordinator.h"
@@ -94,6 +95,7 @@ struct orc_coord {
 
         struct orc_auditor *auditor; /* audit.c: signs checkpoints; NULL without audit_key */
 
+
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;
         au_metric *m_workflows, *m_steps, *m_dispatched, *m_results, *m_dispatch_latency, *m_audit_rows,
@@ -119,6 +121,12 @@ int orc_keys_reload(orc_coord *c, PGconn *conn);
 
 /* scheduler.c: the thread bodies. */
 void *orc_scheduler_main(void *arg);
+
+/* The monitor thread (nodes.c): heartbeats, node loss, key reloads, gauges. */
+void *orc_monitor_main(void *arg);
+
+/* Registers the coordinator's metrics (hub.c). Returns 0 or -ENOMEM. */
+int orc_metrics_setup(orc_coord *c);
 void *orc_results_main(void *arg);
 /* Declares node lost in one transaction (once across coordinators). */
 int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node, au_error *err);
@@ -165,7 +173,9 @@ char *orc_json_event(const char *type, const char *wf, const char *step, const c
 int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err);
 
 /* hex of n bytes into out (2n + 1 bytes) */
-void orc_hex(const unsigned char *in, size_t n, char *out);
+static inline void orc_hex(const unsigned char *in, size_t n, char *out) {
+        au_hex(in, n, out);
+}
 
 /* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
 char *orc_pg_array(char *const *items, size_t n);
