@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "daemon/secrets.h"
 #include "memory/seal.h"
 #include "node.h"
 
@@ -44,6 +45,7 @@ struct job {
         char **entries; /* jobs-stream entries this result answers (duplicates included) */
         size_t n_entries;
         sbx_spec *spec;
+        dmn_secrets *secrets; /* the values of the secrets it names, masked in its result */
         sbx_run *run;
         au_source *src;
         dmn_request *req; /* a control-socket run: answered there, not on the bus */
@@ -162,6 +164,7 @@ static void job_free(job *j) {
         au_source_free(j->src);
         sbx_run_free(j->run);
         sbx_spec_free(j->spec);
+        dmn_secrets_free(j->secrets);
         if (j->req)
                 dmn_request_fail(j->req, "the node is shutting down");
         for (size_t i = 0; i < j->n_entries; i++)
@@ -316,6 +319,7 @@ static void job_complete(job *j, sbx_result *res) {
         dmn_node *n = j->node;
         const char *outcome = sbx_outcome_to_string(res->outcome);
 
+        dmn_secrets_mask(j->secrets, res); /* before anything of it is logged or leaves the node */
         /* A refused entry without a usable id is answered under its stream entry id. */
         if (!j->id && !j->req && j->n_entries && !(j->id = strdup(j->entries[0])))
                 abort();
@@ -724,10 +728,12 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 job_fail(j, SBX_OUTCOME_SANDBOX_ERROR, "node restarted during the run");
                 return;
         }
-        int r = sbx_spec_from_json(value, len, &n->policy, &j->spec, &err);
+        int r = dmn_secrets_spec(n->auth ? n->key : NULL, n->cfg.node_id, value, len, &n->policy, &j->spec,
+                                 &j->secrets, &err);
         if (r < 0) {
                 salvage_ids(j, value, len);
-                job_fail(j, SBX_OUTCOME_REJECTED, err.msg[0] ? err.msg : "spec: invalid");
+                job_fail(j, r == -EKEYREJECTED ? SBX_OUTCOME_SANDBOX_ERROR : SBX_OUTCOME_REJECTED,
+                         err.msg[0] ? err.msg : "spec: invalid");
                 return;
         }
         if (!j->spec->id) {
