@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "common/json.h"
+#include "memory/secret.h"
 #include "orchestrator/workflow.h"
 
 #define NAME_MAX_CHARS 128
@@ -353,13 +354,102 @@ static char *join_argv(char *const *argv) {
         return s;
 }
 
+static bool env_name_valid(const char *s) {
+        if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+                return false;
+        for (size_t i = 0; s[i]; i++)
+                if (i >= 128 || !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                                  (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+                        return false;
+        return true;
+}
+
+/*
+ * run.secrets (doc/trust.md "Secrets"): {"VAR": "secret-name", ...}, or
+ * ["NAME", ...] meaning VAR = NAME. Checks it; *json (the run as kept)
+ * becomes the run with secrets in the object form, and *ret_checked the run
+ * without secrets, for the sandbox's check. Values are never here: names only.
+ */
+static int write_secrets(yajl_val run, orc_step *s, char **json, size_t *len, char **ret_checked,
+                         size_t *ret_checked_len, au_error *err) {
+        _cleanup_json_gen_ yajl_gen kept = au_json_gen_new(false), checked = au_json_gen_new(false);
+        yajl_val sec = au_json_get(run, "secrets"), env = au_json_get(run, "env");
+        bool list = sec && YAJL_IS_ARRAY(sec);
+        size_t n = list ? sec->u.array.len : sec && YAJL_IS_OBJECT(sec) ? sec->u.object.len : 0;
+        char *a, *b;
+
+        if (!kept || !checked)
+                return nomem(err);
+        if (!sec || (!list && !YAJL_IS_OBJECT(sec)))
+                return step_error(err, s->id, "run.secrets",
+                                  "run.secrets: expected an object {\"VAR\": \"secret-name\"} or a list of names");
+        if (n > MEM_SECRET_MAX_PER_STEP)
+                return step_error(err, s->id, "run.secrets", "run.secrets: %zu entries, over the limit of %d", n,
+                                  MEM_SECRET_MAX_PER_STEP);
+        au_json_gen_map_open(kept);
+        au_json_gen_map_open(checked);
+        for (size_t i = 0; i < run->u.object.len; i++) {
+                const char *key = run->u.object.keys[i];
+                if (strcmp(key, "secrets") == 0)
+                        continue;
+                au_json_gen_string(kept, key);
+                au_json_gen_tree(kept, run->u.object.values[i]);
+                au_json_gen_string(checked, key);
+                au_json_gen_tree(checked, run->u.object.values[i]);
+        }
+        au_json_gen_string(kept, "secrets");
+        au_json_gen_map_open(kept);
+        for (size_t i = 0; i < n; i++) {
+                yajl_val x = list ? sec->u.array.values[i] : sec->u.object.values[i];
+                const char *name = YAJL_GET_STRING(x), *var = list ? name : sec->u.object.keys[i];
+                char field[200];
+
+                snprintf(field, sizeof(field), "run.secrets.%.128s", list || !var ? "" : var);
+                if (list)
+                        snprintf(field, sizeof(field), "run.secrets[%zu]", i);
+                if (!name || !mem_secret_name_valid(name))
+                        return step_error(err, s->id, field,
+                                          "%s: expected a secret's name (1 to 128 of [A-Za-z0-9._-], starting "
+                                          "with a letter or digit)",
+                                          field);
+                if (!env_name_valid(var))
+                        return step_error(err, s->id, field,
+                                          "%s: '%.128s' is not a variable name (expected [A-Za-z_][A-Za-z0-9_]*)",
+                                          field, var);
+                if (strncmp(var, "AUTOOS_", 7) == 0)
+                        return step_error(err, s->id, field, "%s: AUTOOS_ variables are set by the coordinator",
+                                          field);
+                if (env && YAJL_IS_OBJECT(env) && au_json_get(env, var))
+                        return step_error(err, s->id, field, "%s: %s is also set in run.env", field, var);
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(list ? YAJL_GET_STRING(sec->u.array.values[k]) ?: "" : sec->u.object.keys[k],
+                                   var) == 0)
+                                return step_error(err, s->id, field, "%s: %s is named twice", field, var);
+                au_json_gen_kv_string(kept, var, name);
+        }
+        au_json_gen_map_close(kept);
+        au_json_gen_map_close(kept);
+        au_json_gen_map_close(checked);
+        a = au_json_gen_finish(kept, len);
+        b = au_json_gen_finish(checked, ret_checked_len);
+        if (!a || !b) {
+                free(a);
+                free(b);
+                return nomem(err);
+        }
+        free(*json);
+        *json = a;
+        *ret_checked = b;
+        return 0;
+}
+
 static int read_run(yajl_val v, const sbx_policy *policy, orc_step *s, au_error *err) {
         static const char *const reserved[] = {"id", "workflow", "step", "attempt"};
         _cleanup_json_gen_ yajl_gen g = NULL;
         _cleanup_sbx_spec_ sbx_spec *spec = NULL;
-        _cleanup_free_ char *json = NULL;
+        _cleanup_free_ char *json = NULL, *checked = NULL;
         au_error sub = {};
-        size_t len;
+        size_t len, checked_len = 0;
         int r;
 
         if (!YAJL_IS_OBJECT(v))
@@ -373,7 +463,7 @@ static int read_run(yajl_val v, const sbx_policy *policy, orc_step *s, au_error 
                                           "%s: set by the coordinator, not allowed in a workflow", field);
                 }
 
-        /* The sandbox checks the spec as a node would, from the same text we keep. */
+        /* The sandbox checks the spec as a node would, from the same text we keep (less its secrets). */
         g = au_json_gen_new(false);
         if (!g)
                 return nomem(err);
@@ -385,8 +475,13 @@ static int read_run(yajl_val v, const sbx_policy *policy, orc_step *s, au_error 
         json = au_json_gen_finish(g, &len);
         if (!json)
                 return nomem(err);
+        if (au_json_get(v, "secrets")) {
+                r = write_secrets(v, s, &json, &len, &checked, &checked_len, err);
+                if (r < 0)
+                        return r;
+        }
 
-        r = sbx_spec_from_json(json, len, policy, &spec, &sub);
+        r = sbx_spec_from_json(checked ? checked : json, checked ? checked_len : len, policy, &spec, &sub);
         if (r < 0)
                 return run_error(err, s->id, &sub, r);
 

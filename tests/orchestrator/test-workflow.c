@@ -593,6 +593,38 @@ static void test_scale(void) {
         free(b.s);
 }
 
+/* run.secrets (doc/trust.md "Secrets"): names only, kept in the object form, never given to the sandbox's check. */
+static void test_secrets(void) {
+        orc_workflow *w;
+
+        w = accepted("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'GITHUB_TOKEN':'gh-token'}}}]}");
+        ok(w && strstr(w->steps[0].run_json, "\"secrets\":{\"GITHUB_TOKEN\":\"gh-token\"}"),
+           "the kept run names the secret: %s", w ? w->steps[0].run_json : "");
+        orc_workflow_free(w);
+        w = accepted("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['TOKEN','K2']}}]}");
+        ok(w && strstr(w->steps[0].run_json, "\"secrets\":{\"TOKEN\":\"TOKEN\",\"K2\":\"K2\"}"),
+           "a list is kept as VAR = NAME: %s", w ? w->steps[0].run_json : "");
+        orc_workflow_free(w);
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':'x'}}]}", "steps.a.run.secrets",
+                "expected an object");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':'a/b'}}}]}",
+                "steps.a.run.secrets.T", "expected a secret's name");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':7}}}]}", "steps.a.run.secrets.T",
+                "expected a secret's name");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'1T':'x'}}}]}",
+                "steps.a.run.secrets.1T", "not a variable name");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['gh-token']}}]}",
+                "steps.a.run.secrets[0]", "not a variable name");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'AUTOOS_X':'x'}}}]}",
+                "steps.a.run.secrets.AUTOOS_X", "set by the coordinator");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'env':{'T':'1'},'secrets':{'T':'x'}}}]}",
+                "steps.a.run.secrets.T", "also set in run.env");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['T','T']}}]}", "steps.a.run.secrets[1]",
+                "named twice");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':'x'},'bogus':1}}]}",
+                "steps.a.run.bogus", "unknown field");
+}
+
 int main(void) {
         test_diamond();
         test_full();
@@ -608,6 +640,7 @@ int main(void) {
         test_retry();
         test_fallback();
         test_selector();
+        test_secrets();
         test_scale();
         J(NULL);
         return done_testing();
