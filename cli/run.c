@@ -479,7 +479,8 @@ int cli_run(int argc, char **argv) {
                 return report_unstarted(SBX_OUTCOME_REJECTED, spec->id, &err, o.json);
 
         _cleanup_sbx_context_ sbx_context *ctx = NULL;
-        sbx_config sc = { .prepare_ahead = 1 };
+        /* One run: its network namespace is made inline, with no helper thread making spares. */
+        sbx_config sc = { .prepare_ahead = 0 };
         r = sbx_context_new(&sc, &ctx, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);

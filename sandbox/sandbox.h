@@ -255,8 +255,9 @@ typedef struct sbx_config {
         const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
         /* Network namespaces a helper thread keeps ready (0: no thread, each is
          * made on the spawn path). Daemons and loops want ~4, which also compiles
-         * every seccomp profile up front; a one-shot CLI wants 1, so its one
-         * namespace is made while the rest of the context is set up. */
+         * every seccomp profile up front; a one-shot CLI wants 0: a thread that
+         * made its one namespace ahead also made a spare and cost more than it
+         * saved (issue 12). */
         unsigned prepare_ahead;
 } sbx_config;
 
