@@ -185,4 +185,20 @@ printf 'alice:100000:65536\n' >"$TEST_TMP/subuid"
 AUTOOS_SUBUID_FILE=$TEST_TMP/subuid AUTOOS_SUBGID_FILE=$TEST_TMP/subuid cli run -- /bin/echo ran
 is "$CLI_RC:$CLI_OUT" 0:ran "a subuid file clear of the pool: the run goes ahead"
 
+# The front is lean (issue 12): `run` loads libsandbox's libraries only, and every
+# other command is autoosctl-client's, which the front execs.
+libs=$(LD_TRACE_LOADED_OBJECTS=1 "$AUTOOSCTL" 2>&1)
+if printf '%s\n' "$libs" | grep -q libseccomp && ! printf '%s\n' "$libs" | grep -Eq 'libcurl|libpq|libhiredis|libcrypto|libssl'; then
+        tap_result 0 "autoosctl maps no HTTP, database, broker or TLS library"
+else
+        tap_result 1 "autoosctl maps no HTTP, database, broker or TLS library"
+        diag "$libs"
+fi
+cli --version
+is "$CLI_RC:$(printf '%s' "$CLI_OUT" | cut -d' ' -f1)" "0:autoosctl" "--version: answered by autoosctl-client through the front"
+cli node --help
+is "$CLI_RC:$(printf '%s' "$CLI_OUT" | head -n 1 | cut -c1-21)" "0:Usage: autoosctl node" "node --help: the client's command, through the front"
+cli nosuchcommand
+is "$CLI_RC" 2 "an unknown command: exit 2 from the client"
+
 done_testing
