@@ -4,17 +4,23 @@
  * people compare us with (issue 2, section 5).
  *
  * Rows: plain fork+exec+wait; util-linux `unshare -Urnpfmiu`; Debian
- * `bwrap --unshare-all` (no cgroup, no seccomp); libsandbox in-process, one
- * sbx_context and sbx_run_sync() per run with every protection on (trust
- * standard, default limits); `autoosctl run` as a whole process.
+ * `bwrap --unshare-all` (no cgroup, no seccomp); Debian `firejail` with a new
+ * network, a private home, no capabilities and its seccomp filter (when it is
+ * installed); libsandbox in-process, one sbx_context and sbx_run_sync() per
+ * run with every protection on (trust standard, default limits);
+ * `autoosctl run` as a whole process.
  *
  * Each row gets 10 untimed warm-up runs, then the timed runs are taken in
  * interleaved rounds of 10 per row (the row order rotating each round), so
  * machine noise spreads over all rows alike. The time of a run is the wall
  * time (CLOCK_MONOTONIC) the parent spends from fork (or sbx_run_sync) until
- * the child is reaped. Prints p50, p95 and mean per row and the ratio of p50s
- * to the in-process row and to plain fork+exec. Exits non-zero when any
- * in-process run did not exit with code 0.
+ * the child is reaped. Its CPU time is the user and system time of the whole
+ * process tree (wait4's rusage for a command, this process's and its reaped
+ * children's for the in-process rows). Prints p50, p95 and mean wall time and
+ * the mean CPU time per row, each as a ratio to bwrap's and unshare's from
+ * the same run (machines differ; ratios carry over), and says whether
+ * `autoosctl run` is below bwrap. Exits non-zero when any in-process run did
+ * not exit with code 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -60,6 +67,7 @@ typedef enum row_id {
         ROW_FORK_EXEC,
         ROW_UNSHARE,
         ROW_BWRAP,
+        ROW_FIREJAIL,
         ROW_IN_PROCESS,
         ROW_IN_PROCESS_AHEAD,
         ROW_AUTOOSCTL,
@@ -73,6 +81,7 @@ typedef struct row {
         size_t argc;
         char skip[256]; /* why the row is not measured; "" when it is */
         double *ms;     /* timed samples */
+        double cpu_ms;  /* CPU time of the timed runs, summed */
         size_t n;
         unsigned failures; /* warm-up and timed runs that did not exit 0 */
         char first_failure[512];
@@ -89,14 +98,16 @@ typedef struct bench {
         sbx_spec *spec;
         unsigned run_seq; /* makes each in-process run id unique */
         char bwrap_links[6][PATH_MAX];
+        char firejail[PATH_MAX];
 } bench;
 
 static void usage(FILE *f) {
         fputs("Usage: spawn [OPTIONS]\n"
               "\n"
-              "Measures the wall time of one run of /bin/true: plain fork+exec, unshare,\n"
-              "bwrap, libsandbox in-process (with and without network namespaces made ahead)\n"
-              "and autoosctl run. Rows 2-6 need root.\n"
+              "Measures the wall and CPU time of one run of /bin/true: plain fork+exec,\n"
+              "unshare, bwrap, firejail (when installed), libsandbox in-process (with and\n"
+              "without network namespaces made ahead) and autoosctl run, each as a ratio\n"
+              "to bwrap and unshare in the same run. Rows 2-7 need root.\n"
               "\n"
               "      --runs N          timed runs per row (default 500)\n"
               "      --quick           50 runs per row, for smoke tests\n"
@@ -105,6 +116,39 @@ static void usage(FILE *f) {
               "      --format FORMAT   text (default) or markdown\n"
               "  -h, --help            show this help\n",
               f);
+}
+
+static double tv_ms(const struct timeval *tv) {
+        return (double) tv->tv_sec * 1e3 + (double) tv->tv_usec / 1e3;
+}
+
+/* User plus system time of this process and of its reaped children. */
+static double self_cpu_ms(void) {
+        struct rusage self, children;
+
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &children);
+        return tv_ms(&self.ru_utime) + tv_ms(&self.ru_stime) + tv_ms(&children.ru_utime) +
+               tv_ms(&children.ru_stime);
+}
+
+/* The first executable NAME on $PATH, into ret (size PATH_MAX); false when none. */
+static bool find_on_path(const char *name, char *ret) {
+        const char *path = getenv("PATH");
+
+        if (!path || !path[0])
+                path = "/usr/local/bin:/usr/bin:/bin";
+        while (*path) {
+                size_t n = strcspn(path, ":");
+
+                if (n > 0 && n + strlen(name) + 2 <= PATH_MAX) {
+                        snprintf(ret, PATH_MAX, "%.*s/%s", (int) n, path, name);
+                        if (access(ret, X_OK) == 0)
+                                return true;
+                }
+                path += n + (path[n] == ':');
+        }
+        return false;
 }
 
 static double now_ms(void) {
@@ -229,6 +273,22 @@ static void setup_rows(bench *b, const char *autoosctl) {
         row_push(r, "/bin/true");
         require_tool(r, "bwrap", BWRAP_PATH);
 
+        /* firejail's own isolation for a command, without the profiles that would differ per host. */
+        r = &b->rows[ROW_FIREJAIL];
+        r->name = "firejail";
+        if (find_on_path("firejail", b->firejail)) {
+                row_push(r, b->firejail);
+                row_push(r, "--quiet");
+                row_push(r, "--noprofile");
+                row_push(r, "--net=none");
+                row_push(r, "--private");
+                row_push(r, "--caps.drop=all");
+                row_push(r, "--nonewprivs");
+                row_push(r, "--seccomp");
+                row_push(r, "/bin/true");
+        } else
+                row_skip(r, "firejail is not installed (Debian package firejail)");
+
         r = &b->rows[ROW_IN_PROCESS];
         r->name = "libsandbox in-process";
         r->kind = ROW_LIBRARY;
@@ -265,7 +325,7 @@ static void setup_library(bench *b) {
                 return;
         }
         /* The same, with the helper thread keeping network namespaces ready (autoosd's setting). */
-        sbx_config ahead = { .prepare_ahead = 4 };
+        sbx_config ahead = {.prepare_ahead = 4};
         k = sbx_context_new(&ahead, &b->ctx_ahead, &err);
         if (k < 0)
                 row_skip(&b->rows[ROW_IN_PROCESS_AHEAD], "sbx_context_new: %s", err.msg);
@@ -287,7 +347,8 @@ static void setup_library(bench *b) {
         b->spec = spec;
 }
 
-static double run_exec(bench *b, row *r) {
+static double run_exec(bench *b, row *r, double *ret_cpu) {
+        struct rusage ru = {};
         double t0, t1;
         int status;
         pid_t pid;
@@ -305,12 +366,13 @@ static double run_exec(bench *b, row *r) {
                 execve(r->argv[0], (char *const *) r->argv, environ);
                 _exit(127);
         }
-        while (waitpid(pid, &status, 0) < 0)
+        while (wait4(pid, &status, 0, &ru) < 0)
                 if (errno != EINTR) {
-                        row_fail(r, "waitpid: %s", strerror(errno));
+                        row_fail(r, "wait4: %s", strerror(errno));
                         return -1;
                 }
         t1 = now_ms();
+        *ret_cpu = tv_ms(&ru.ru_utime) + tv_ms(&ru.ru_stime);
 
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return t1 - t0;
@@ -321,10 +383,10 @@ static double run_exec(bench *b, row *r) {
         return t1 - t0;
 }
 
-static double run_library(bench *b, row *r) {
+static double run_library(bench *b, row *r, double *ret_cpu) {
         _cleanup_sbx_result_ sbx_result *res = NULL;
         char id[64];
-        double t0, t1;
+        double t0, t1, c0;
         int k;
 
         /* A fresh id per run, set outside the timed part. */
@@ -332,9 +394,12 @@ static double run_library(bench *b, row *r) {
         free(b->spec->id);
         b->spec->id = strdup(id);
 
+        c0 = self_cpu_ms();
         t0 = now_ms();
-        k = sbx_run_sync(r == &b->rows[ROW_IN_PROCESS_AHEAD] ? b->ctx_ahead : b->ctx, b->spec, NULL, NULL, &res);
+        k = sbx_run_sync(r == &b->rows[ROW_IN_PROCESS_AHEAD] ? b->ctx_ahead : b->ctx, b->spec, NULL, NULL,
+                         &res);
         t1 = now_ms();
+        *ret_cpu = self_cpu_ms() - c0;
 
         if (k < 0) {
                 row_fail(r, "sbx_run_sync: %s", strerror(-k));
@@ -348,10 +413,13 @@ static double run_library(bench *b, row *r) {
 
 static void run_row(bench *b, row *r, unsigned count, bool timed) {
         for (unsigned i = 0; i < count && !r->skip[0]; i++) {
-                double ms = r->kind == ROW_LIBRARY ? run_library(b, r) : run_exec(b, r);
+                double cpu = 0;
+                double ms = r->kind == ROW_LIBRARY ? run_library(b, r, &cpu) : run_exec(b, r, &cpu);
 
-                if (timed && ms >= 0)
+                if (timed && ms >= 0) {
                         r->ms[r->n++] = ms;
+                        r->cpu_ms += cpu;
+                }
         }
 }
 
@@ -390,7 +458,7 @@ static double percentile(const double *v, size_t n, double q) {
 }
 
 typedef struct stats {
-        double p50, p95, mean;
+        double p50, p95, mean, cpu;
 } stats;
 
 static bool row_stats(row *r, stats *ret) {
@@ -404,12 +472,13 @@ static bool row_stats(row *r, stats *ret) {
         ret->p50 = percentile(r->ms, r->n, 0.50);
         ret->p95 = percentile(r->ms, r->n, 0.95);
         ret->mean = sum / (double) r->n;
+        ret->cpu = r->cpu_ms / (double) r->n;
         return true;
 }
 
-static void format_ratio(char *buf, size_t size, double p50, bool have_ref, double ref) {
+static void format_ratio(char *buf, size_t size, double v, bool have_ref, double ref) {
         if (have_ref && ref > 0)
-                snprintf(buf, size, "%.2fx", p50 / ref);
+                snprintf(buf, size, "%.2fx", v / ref);
         else
                 snprintf(buf, size, "-");
 }
@@ -422,41 +491,41 @@ static void print_table(bench *b) {
                 have[i] = row_stats(&b->rows[i], &st[i]);
 
         if (b->markdown) {
-                printf("| /bin/true, %u runs | runs | p50 ms | p95 ms | mean ms | p50 / in-process | "
-                       "p50 / fork+exec |\n",
+                printf("| /bin/true, %u runs | p50 ms | p95 ms | CPU ms | p50 / bwrap | CPU / bwrap | "
+                       "p50 / unshare | CPU / unshare |\n",
                        b->runs);
-                printf("|---|--:|--:|--:|--:|--:|--:|\n");
+                printf("|---|--:|--:|--:|--:|--:|--:|--:|\n");
         } else {
                 printf("bench/spawn: /bin/true, %u timed runs per row after %u warm-up runs, "
-                       "interleaved in rounds of %u\n\n",
+                       "interleaved in rounds of %u; CPU is the mean user+system time of the whole run\n\n",
                        b->runs, WARMUP_RUNS, ROUND_RUNS);
-                printf("%-24s %6s %9s %9s %9s %16s %15s\n", "row", "runs", "p50 ms", "p95 ms", "mean ms",
-                       "p50/in-process", "p50/fork+exec");
+                printf("%-28s %9s %9s %9s %9s %10s %10s %12s %12s\n", "row", "p50 ms", "p95 ms", "mean ms",
+                       "CPU ms", "p50/bwrap", "CPU/bwrap", "p50/unshare", "CPU/unshare");
         }
 
         for (row_id i = 0; i < _ROW_MAX; i++) {
                 row *r = &b->rows[i];
-                char vs_lib[32], vs_fork[32];
+                char vs[4][32];
 
                 if (!have[i]) {
                         const char *why = r->skip[0] ? r->skip : "no successful run";
 
                         if (b->markdown)
-                                printf("| %s | skipped | - | - | - | - | - |\n", r->name);
+                                printf("| %s | skipped | - | - | - | - | - | - |\n", r->name);
                         else
-                                printf("%-24s skipped: %s\n", r->name, why);
+                                printf("%-28s skipped: %s\n", r->name, why);
                         continue;
                 }
-                format_ratio(vs_lib, sizeof(vs_lib), st[i].p50, have[ROW_IN_PROCESS],
-                             st[ROW_IN_PROCESS].p50);
-                format_ratio(vs_fork, sizeof(vs_fork), st[i].p50, have[ROW_FORK_EXEC],
-                             st[ROW_FORK_EXEC].p50);
+                format_ratio(vs[0], sizeof(vs[0]), st[i].p50, have[ROW_BWRAP], st[ROW_BWRAP].p50);
+                format_ratio(vs[1], sizeof(vs[1]), st[i].cpu, have[ROW_BWRAP], st[ROW_BWRAP].cpu);
+                format_ratio(vs[2], sizeof(vs[2]), st[i].p50, have[ROW_UNSHARE], st[ROW_UNSHARE].p50);
+                format_ratio(vs[3], sizeof(vs[3]), st[i].cpu, have[ROW_UNSHARE], st[ROW_UNSHARE].cpu);
                 if (b->markdown)
-                        printf("| %s | %zu | %.3f | %.3f | %.3f | %s | %s |\n", r->name, r->n, st[i].p50,
-                               st[i].p95, st[i].mean, vs_lib, vs_fork);
+                        printf("| %s | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n", r->name, st[i].p50,
+                               st[i].p95, st[i].cpu, vs[0], vs[1], vs[2], vs[3]);
                 else
-                        printf("%-24s %6zu %9.3f %9.3f %9.3f %16s %15s\n", r->name, r->n, st[i].p50,
-                               st[i].p95, st[i].mean, vs_lib, vs_fork);
+                        printf("%-28s %9.3f %9.3f %9.3f %9.3f %10s %10s %12s %12s\n", r->name, st[i].p50,
+                               st[i].p95, st[i].mean, st[i].cpu, vs[0], vs[1], vs[2], vs[3]);
         }
 
         /* Notes: skipped rows (markdown) and failures (both). */
@@ -480,6 +549,14 @@ static void print_table(bench *b) {
                                r->first_failure);
                 }
         }
+
+        /* The target of issue 12: the one-shot command below bwrap, in wall and CPU time. */
+        if (have[ROW_AUTOOSCTL] && have[ROW_BWRAP])
+                printf("\n%sautoosctl run: p50 %.2fx bwrap's (%s), CPU %.2fx bwrap's (%s)\n",
+                       b->markdown ? "- " : "", st[ROW_AUTOOSCTL].p50 / st[ROW_BWRAP].p50,
+                       st[ROW_AUTOOSCTL].p50 < st[ROW_BWRAP].p50 ? "below" : "NOT below",
+                       st[ROW_AUTOOSCTL].cpu / st[ROW_BWRAP].cpu,
+                       st[ROW_AUTOOSCTL].cpu < st[ROW_BWRAP].cpu ? "below" : "NOT below");
 }
 
 static void print_host(bench *b) {
