@@ -659,10 +659,12 @@ static int setup(cli_client *c, const char *method, const char *path, const char
         curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CLI_MAX_REPLY_BYTES);
-        if (strcmp(method, "POST") == 0) {
+        if (strcmp(method, "POST") == 0 || (body && strcmp(method, "PUT") == 0)) {
                 curl_easy_setopt(e, CURLOPT_POST, 1L);
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? len : 0));
                 curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+                if (method[1] == 'U') /* PUT /v1/secrets/{name}: the same body, another method */
+                        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
         } else if (strcmp(method, "GET") != 0)
                 curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         return 0;

@@ -69,9 +69,9 @@ void cli_reply_done(cli_reply *r);
 #define _cleanup_cli_reply_ _cleanup_(cli_reply_done)
 
 /*
- * Sends method ("GET", "POST") to path ("/v1/workflows", already escaped),
- * with body[0..len) as application/json when body is not NULL (a POST
- * without a body sends none). timeout_ms bounds the whole request (0: no
+ * Sends method ("GET", "POST", "PUT", "DELETE") to path ("/v1/workflows",
+ * already escaped), with body[0..len) as application/json when body is not
+ * NULL (a POST without a body sends none; so does a PUT). timeout_ms bounds the whole request (0: no
  * bound). Fills *ret (which the caller then releases with cli_reply_done())
  * and returns ret->exit; prints nothing.
  */

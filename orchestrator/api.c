@@ -35,6 +35,7 @@
 #include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
 #include "orchestrator/keys.h"
+#include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -78,6 +79,8 @@ typedef enum route_kind {
         R_NODES,       /* GET */
         R_EVENTS,      /* GET */
         R_KEY,         /* DELETE: revoke */
+        R_SECRETS,     /* GET: names and versions, never values */
+        R_SECRET,      /* PUT: create or rotate, DELETE */
 } route_kind;
 
 /* Per key name: its request rate, and its event streams (both under orc_api.lock). */
@@ -138,7 +141,7 @@ typedef struct request {
         route_kind kind;
         char wf_id[37];
         char step[ORC_MAX_STEP_ID + 1];
-        char target_key[ORC_MAX_KEY_NAME + 1]; /* DELETE /v1/keys/{name} */
+        char target_key[ORC_MAX_KEY_NAME + 1]; /* DELETE /v1/keys/{name}, /v1/secrets/{name} */
         const char *action;
         /* query */
         const char *state;
@@ -322,6 +325,7 @@ static _printf_(6, 7) enum MHD_Result
 #define M_GET 1u
 #define M_POST 2u
 #define M_DELETE 4u
+#define M_PUT 8u
 
 static const char *allow_header(unsigned methods) {
         switch (methods) {
@@ -331,6 +335,8 @@ static const char *allow_header(unsigned methods) {
                 return "POST";
         case M_DELETE:
                 return "DELETE";
+        case M_PUT | M_DELETE:
+                return "PUT, DELETE";
         default:
                 return "GET, HEAD, POST";
         }
@@ -381,6 +387,12 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
         if (n == 3 && strcmp(s[1], "keys") == 0) {
                 snprintf(raw_step, 256, "%s", s[2]);
                 return rq->kind = R_KEY, M_DELETE;
+        }
+        if (n == 2 && strcmp(s[1], "secrets") == 0)
+                return rq->kind = R_SECRETS, M_GET;
+        if (n == 3 && strcmp(s[1], "secrets") == 0) {
+                snprintf(raw_step, 256, "%s", s[2]);
+                return rq->kind = R_SECRET, M_PUT | M_DELETE;
         }
         if (strcmp(s[1], "workflows") != 0)
                 return 0;
@@ -436,6 +448,10 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
                 return ORC_ROLE_VIEWER;
         case R_KEY:
                 snprintf(what, size, "revoke keys");
+                return ORC_ROLE_ADMIN;
+        case R_SECRETS:
+        case R_SECRET:
+                snprintf(what, size, "manage secrets");
                 return ORC_ROLE_ADMIN;
         default:
                 break;
@@ -702,6 +718,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
         bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
         bool del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
+        bool put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
         unsigned methods;
         orc_role role = ORC_ROLE_NONE, need;
         int r;
@@ -714,7 +731,8 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                 printable(shown, sizeof(shown), url, 80);
                 return send_error(rq, c, NULL, 404, "not_found", "no route '%s'", shown);
         }
-        if (!((get && (methods & M_GET)) || (post && (methods & M_POST)) || (del && (methods & M_DELETE)))) {
+        if (!((get && (methods & M_GET)) || (post && (methods & M_POST)) || (del && (methods & M_DELETE)) ||
+              (put && (methods & M_PUT)))) {
                 char m[40];
                 extra_headers x = {.allow = allow_header(methods)};
                 printable(m, sizeof(m), method, 32);
@@ -792,6 +810,13 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                 }
                 snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
         }
+        if (rq->kind == R_SECRET) {
+                if (!mem_secret_name_valid(raw_step)) {
+                        printable(shown_step, sizeof(shown_step), raw_step, 64);
+                        return send_error(rq, c, NULL, 404, "not_found", "no secret '%s'", shown_step);
+                }
+                snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
+        }
         if (rq->kind == R_STEP_ACTION) {
                 if (!is_step_id(raw_step)) {
                         printable(shown_step, sizeof(shown_step), raw_step, 64);
@@ -815,7 +840,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
 /* ---- the body --------------------------------------------------------------- */
 
 static bool takes_body(const request *rq) {
-        return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS;
+        return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS || rq->kind == R_SECRET;
 }
 
 /* Returns false when the connection should be closed. */
@@ -840,6 +865,8 @@ static bool take_upload(request *rq, const char *data, size_t n) {
                 size_t cap = MAX(rq->cap * 2, rq->len + n + 1);
                 cap = MAX(cap, (size_t) 4096);
                 cap = MIN(cap, (size_t) api->max_body + 1);
+                if (rq->kind == R_SECRET)
+                        cap = (size_t) api->max_body + 1; /* one buffer: no copy of a value left behind */
                 char *p = realloc(rq->body, cap);
                 if (!p)
                         return false;
@@ -1062,6 +1089,15 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
         case R_KEY:
                 orc_key_revoke(co, rq->key_name, rq->target_key, &rep);
                 break;
+        case R_SECRETS:
+                orc_secret_list(co, &rep);
+                break;
+        case R_SECRET:
+                if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
+                        orc_secret_delete(co, rq->key_name, rq->target_key, &rep);
+                else
+                        orc_secret_put(co, rq->key_name, rq->target_key, body, rq->len, &rep);
+                break;
         }
         return send_reply(rq, c, &rep, ctype, NULL);
 }
@@ -1091,6 +1127,8 @@ static request *request_new(orc_api *api, const char *method, const char *url) {
 static void request_free(request *rq) {
         if (rq->pending)
                 MHD_destroy_response(rq->pending);
+        if (rq->kind == R_SECRET && rq->body)
+                explicit_bzero(rq->body, rq->cap); /* a secret's value */
         free(rq->body);
         free(rq->path);
         free(rq->error_body);

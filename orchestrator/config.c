@@ -27,10 +27,12 @@ int orc_config_init(orc_config *cfg) {
                 .events_per_key = 4,
                 .log_level = AU_LOG_INFO,
                 .fleet_key_file = strdup(AUTOOS_SYSCONFDIR "/autoos/fleet.key"),
+                .secret_key_file = strdup(AUTOOS_SYSCONFDIR "/autoos/secret.key"),
                 .bus_auth = true,
                 .job_ttl_ms = 3600 * 1000,
         };
-        if (!cfg->db || !cfg->redis || !cfg->listen || !cfg->sql_dir || !cfg->fleet_key_file) {
+        if (!cfg->db || !cfg->redis || !cfg->listen || !cfg->sql_dir || !cfg->fleet_key_file ||
+            !cfg->secret_key_file) {
                 orc_config_done(cfg);
                 return -ENOMEM;
         }
@@ -45,6 +47,7 @@ void orc_config_done(orc_config *cfg) {
         free(cfg->policy);
         free(cfg->sql_dir);
         free(cfg->fleet_key_file);
+        free(cfg->secret_key_file);
         free(cfg->migrate_db);
         free(cfg->audit_key);
         free(cfg->tls_cert);
@@ -85,10 +88,10 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                                 return au_error_set_field(err, key, "%s: empty value", key);
                         return set_string(fields[i], value);
                 }
-        if (strcmp(key, "fleet_key_file") == 0) {
+        if (strcmp(key, "fleet_key_file") == 0 || strcmp(key, "secret_key_file") == 0) {
                 if (!*value)
                         return au_error_set_field(err, key, "%s: empty value", key);
-                return set_string(&cfg->fleet_key_file, value);
+                return set_string(key[0] == 'f' ? &cfg->fleet_key_file : &cfg->secret_key_file, value);
         }
         if (strcmp(key, "node_timeout") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)

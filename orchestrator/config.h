@@ -32,6 +32,7 @@ typedef struct orc_config {
         uint32_t db_pool;         /* connections for API requests (default 4) */
         int log_level;
         char *fleet_key_file;     /* the key node keys derive from (default /etc/autoos/fleet.key) */
+        char *secret_key_file;    /* the key stored secrets are sealed with (default /etc/autoos/secret.key) */
         bool bus_auth;            /* default on: specs sealed, results and heartbeats verified */
         uint64_t job_ttl_ms;      /* a dispatched spec expires after this (default 1 h) */
 } orc_config;

@@ -46,6 +46,7 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         c->cfg.migrate_db = cfg->migrate_db ? strdup(cfg->migrate_db) : NULL;
         c->cfg.audit_key = cfg->audit_key ? strdup(cfg->audit_key) : NULL;
         c->cfg.fleet_key_file = cfg->fleet_key_file ? strdup(cfg->fleet_key_file) : NULL;
+        c->cfg.secret_key_file = cfg->secret_key_file ? strdup(cfg->secret_key_file) : NULL;
         if (c->cfg.rate_burst <= 0)
                 c->cfg.rate_burst = 2 * c->cfg.rate_limit;
         if (cfg->id)

@@ -61,6 +61,12 @@ int orc_seal_job(orc_coord *c, const char *node, const char *field, const char *
                  char ret_auth[MEM_SEAL_HEX_LEN + 1]);
 
 /*
+ * node's secret key, HMAC(node key, "autoos/secret/v1") (memory/secret.h),
+ * for the secrets sealed into its job specs. -ENOKEY when it is not enrolled.
+ */
+int orc_node_secret_key(orc_coord *c, const char *node, uint8_t ret[MEM_SEAL_KEY_BYTES]);
+
+/*
  * Checks a results entry claiming to come from node: the MAC of (node, token,
  * json) under the node's key, and token being run_id's dispatch token for
  * that node. NULL when it holds, else the reason (a metric label).

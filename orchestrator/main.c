@@ -19,6 +19,7 @@
 #include "orchestrator/identity.h"
 #include "memory/audit-chain.h"
 #include "orchestrator/keys.h"
+#include "orchestrator/secrets.h"
 #include "orchestrator/tls.h"
 
 #define DEFAULT_CONFIG AUTOOS_SYSCONFDIR "/autoos/coordinator.conf"
@@ -28,6 +29,8 @@ static void usage(FILE *f) {
               "       autoos-coordinator --migrate [--db URL] [--sql-dir DIR]\n"
               "       autoos-coordinator --create-key NAME --role viewer|operator|admin [--db URL]\n"
               "       autoos-coordinator --revoke-key NAME [--db URL]\n"
+              "       autoos-coordinator --set-secret NAME < value\n"
+              "       autoos-coordinator --delete-secret NAME\n"
               "\n"
               "Accepts workflows over an HTTP JSON API, places their steps on autoosd nodes\n"
               "through Redis Streams, recovers from failures, and records an append-only,\n"
@@ -62,11 +65,52 @@ static void usage(FILE *f) {
               "      --node-acl NAME      print the Redis ACL SETUSER command confining NAME to its keys\n"
               "      --revoke-key NAME    revoke the API key NAME (refused at once by every\n"
               "                           coordinator), then exit\n"
+              "      --set-secret NAME    create or rotate secret NAME, its value read from stdin (one\n"
+              "                           trailing newline dropped), sealed with secret_key_file, exit\n"
+              "      --delete-secret NAME delete secret NAME, then exit\n"
               "  -h, --help               show this help\n"
               "  -V, --version            show the version\n"
               "\n"
               "See autoos-coordinator(8) and doc/api.md.\n",
               f);
+}
+
+/* --set-secret NAME (value from stdin, one trailing newline dropped) or --delete-secret NAME: exit status. */
+static int secret_command(const orc_config *cfg, bool set, const char *name) {
+        au_error err = {0};
+        unsigned version = 0;
+        size_t len = 0, cap = ORC_SECRET_MAX_VALUE + 2, n;
+        char *value;
+        int r;
+
+        if (!set) {
+                r = orc_secret_delete_cli(cfg, name, &err);
+                if (r < 0) {
+                        fprintf(stderr, "autoos-coordinator: delete secret %s: %s\n", name, err.msg);
+                        return 1;
+                }
+                fprintf(stderr, "autoos-coordinator: secret '%s' deleted\n", name);
+                return 0;
+        }
+        value = malloc(cap);
+        if (!value) {
+                fprintf(stderr, "autoos-coordinator: out of memory\n");
+                return 1;
+        }
+        while (len < cap && (n = fread(value + len, 1, cap - len, stdin)) > 0)
+                len += n;
+        if (len > 0 && value[len - 1] == '\n')
+                len--;
+        r = len == 0 ? au_error_set_field(&err, "value", "no value on standard input")
+                     : orc_secret_set_cli(cfg, name, value, len, &version, &err);
+        explicit_bzero(value, cap);
+        free(value);
+        if (r < 0) {
+                fprintf(stderr, "autoos-coordinator: set secret %s: %s\n", name, err.msg);
+                return 1;
+        }
+        fprintf(stderr, "autoos-coordinator: secret '%s' is at version %u\n", name, version);
+        return 0;
 }
 
 enum {
@@ -94,6 +138,8 @@ enum {
         OPT_REKEY_NODE,
         OPT_REMOVE_NODE,
         OPT_NODE_ACL,
+        OPT_SET_SECRET,
+        OPT_DELETE_SECRET,
 };
 
 int main(int argc, char **argv) {
@@ -119,6 +165,8 @@ int main(int argc, char **argv) {
                 { "rekey-node", required_argument, NULL, OPT_REKEY_NODE },
                 { "remove-node", required_argument, NULL, OPT_REMOVE_NODE },
                 { "node-acl", required_argument, NULL, OPT_NODE_ACL },
+                { "set-secret", required_argument, NULL, OPT_SET_SECRET },
+                { "delete-secret", required_argument, NULL, OPT_DELETE_SECRET },
                 { "db-owner", required_argument, NULL, OPT_DB_OWNER },
                 { "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
                 { "create-audit-key", required_argument, NULL, OPT_CREATE_AUDIT_KEY },
@@ -133,6 +181,8 @@ int main(int argc, char **argv) {
         const char *config_path = NULL, *create_key = NULL, *role = NULL, *revoke_key = NULL;
         const char *node_name = NULL; /* --enroll-node, --rekey-node, --remove-node, --node-acl */
         int node_cmd = 0;
+        const char *secret_name = NULL; /* --set-secret, --delete-secret */
+        int secret_cmd = 0;
         orc_tls_files tls = { 0 };
         const char *create_audit_key = NULL;
         bool migrate = false, checkpoint_all = false;
@@ -184,6 +234,11 @@ int main(int argc, char **argv) {
                 case OPT_NODE_ACL:
                         node_cmd = c;
                         node_name = optarg;
+                        break;
+                case OPT_SET_SECRET:
+                case OPT_DELETE_SECRET:
+                        secret_cmd = c;
+                        secret_name = optarg;
                         break;
                 case OPT_DB_OWNER:
                 case OPT_AUDIT_KEY:
@@ -286,6 +341,11 @@ int main(int argc, char **argv) {
                 printf("applied %u migration%s from %s\n", applied, applied == 1 ? "" : "s", cfg.sql_dir);
                 orc_config_done(&cfg);
                 return 0;
+        }
+        if (secret_cmd) {
+                r = secret_command(&cfg, secret_cmd == OPT_SET_SECRET, secret_name);
+                orc_config_done(&cfg);
+                return r;
         }
         if (node_cmd) {
                 char key[MEM_SEAL_HEX_LEN + 1];

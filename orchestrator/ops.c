@@ -20,6 +20,7 @@
 #include "memory/pg.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/keys.h"
+#include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -231,6 +232,10 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
         conn = orc_get_conn(c, ret);
         if (!conn)
                 return;
+        if (!orc_secrets_check(c, conn, w, ret)) { /* secrets.c: every secret a step names exists */
+                orc_pool_put(c, conn);
+                return;
+        }
         r = insert_workflow(c, conn, w, actor, escalate, ret_id, &err);
         orc_pool_put(c, conn);
         if (r < 0) {

@@ -22,6 +22,7 @@
 #include "common/macro.h"
 #include "orchestrator/coordinator.h"
 #include "orchestrator/keys.h"
+#include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
 #include "sandbox/sandbox.h"
 #include "tests/fuzz/fake-coordinator.h"
@@ -195,6 +196,24 @@ void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply
         for (const char *p = name; *p; p++)
                 FUZZ_ASSERT(*p > 0x20 && *p < 0x7f && *p != '/');
         reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no active key\"}}");
+}
+
+void orc_secret_put(orc_coord *c, const char *actor, const char *name, const char *body, size_t len,
+                    orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_ADMIN);
+        FUZZ_ASSERT(mem_secret_name_valid(name));
+        check_body(body, len);
+        reply(ret, 201, "{\"name\":\"x\",\"version\":1}");
+}
+
+void orc_secret_delete(orc_coord *c, const char *actor, const char *name, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_ADMIN);
+        FUZZ_ASSERT(mem_secret_name_valid(name));
+        reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no secret\"}}");
+}
+
+void orc_secret_list(orc_coord *c, orc_reply *ret) {
+        reply(ret, 200, "{\"secrets\":[]}");
 }
 
 void orc_nodes_list(orc_coord *c, orc_reply *ret) {
