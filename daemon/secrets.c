@@ -113,8 +113,10 @@ int dmn_secrets_spec(const uint8_t *node_key, const char *node, const char *json
         if (!YAJL_IS_OBJECT(sec) || sec->u.object.len > MEM_SECRET_MAX_PER_STEP)
                 return au_error_set_field(err, "secrets", "secrets: expected an object of at most %d names",
                                           MEM_SECRET_MAX_PER_STEP);
-        if (sec->u.object.len == 0)
-                return sbx_spec_from_json(json, len, policy, ret_spec, err);
+        if (sec->u.object.len == 0) {
+                r = rewrite(doc, sec, NULL, &spec_json, err);
+                return r < 0 ? r : sbx_spec_from_json(spec_json.p, spec_json.len, policy, ret_spec, err);
+        }
         for (size_t k = 0; k < sec->u.object.len; k++)
                 if (!YAJL_IS_STRING(sec->u.object.values[k]))
                         return au_error_set_field(err, "secrets", "secrets.%.128s: expected a secret's name",

@@ -397,8 +397,10 @@ static int write_secrets(yajl_val run, orc_step *s, char **json, size_t *len, ch
                 au_json_gen_string(checked, key);
                 au_json_gen_tree(checked, run->u.object.values[i]);
         }
-        au_json_gen_string(kept, "secrets");
-        au_json_gen_map_open(kept);
+        if (n > 0) { /* an empty secrets is left out: nodes know the field only with names in it */
+                au_json_gen_string(kept, "secrets");
+                au_json_gen_map_open(kept);
+        }
         for (size_t i = 0; i < n; i++) {
                 yajl_val x = list ? sec->u.array.values[i] : sec->u.object.values[i];
                 const char *name = YAJL_GET_STRING(x), *var = list ? name : sec->u.object.keys[i];
@@ -427,7 +429,8 @@ static int write_secrets(yajl_val run, orc_step *s, char **json, size_t *len, ch
                                 return step_error(err, s->id, field, "%s: %s is named twice", field, var);
                 au_json_gen_kv_string(kept, var, name);
         }
-        au_json_gen_map_close(kept);
+        if (n > 0)
+                au_json_gen_map_close(kept);
         au_json_gen_map_close(kept);
         au_json_gen_map_close(checked);
         a = au_json_gen_finish(kept, len);

@@ -605,6 +605,10 @@ static void test_secrets(void) {
         ok(w && strstr(w->steps[0].run_json, "\"secrets\":{\"TOKEN\":\"TOKEN\",\"K2\":\"K2\"}"),
            "a list is kept as VAR = NAME: %s", w ? w->steps[0].run_json : "");
         orc_workflow_free(w);
+        w = accepted("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{}}}]}");
+        ok(w && !strstr(w->steps[0].run_json, "secrets"), "an empty secrets is left out: %s",
+           w ? w->steps[0].run_json : "");
+        orc_workflow_free(w);
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':'x'}}]}", "steps.a.run.secrets",
                 "expected an object");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':'a/b'}}}]}",
