@@ -310,7 +310,9 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 return au_error_set(err, EOPNOTSUPP, "network %s is not configured on this node",
                                     sbx_network_to_string(spec->network));
 
-        if (!ctx->filters[spec->trust].insns && (r = sbx_seccomp_compile(spec->trust, &ctx->filters[spec->trust], err)) < 0)
+        /* Compiled at the first run of its level; a one-shot run finds it in the state directory's cache. */
+        if (!ctx->filters[spec->trust].insns &&
+            (r = sbx_seccomp_compile_cached(spec->trust, ctx->state_dir, &ctx->filters[spec->trust], err)) < 0)
                 return r;
 
         sbx_run *run = calloc(1, sizeof(*run));

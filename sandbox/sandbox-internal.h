@@ -46,6 +46,17 @@ int sbx_seccomp_compile(sbx_trust level, sbx_seccomp_filter *ret, au_error *err)
 void sbx_seccomp_filter_done(sbx_seccomp_filter *f);
 
 /*
+ * sbx_seccomp_compile(), through a cache of compiled profiles in cache_dir
+ * (for one-shot runs, where compiling costs more than a tenth of the run).
+ * A file is named by a hash of everything the BPF is made of (the rule
+ * tables, libseccomp's version and API level, the kernel) and is used only
+ * in a directory that only we can write to, when it is ours, mode 0600, one
+ * link, whole instructions; anything else is compiled afresh and written
+ * back whole (best effort). cache_dir NULL: no cache.
+ */
+int sbx_seccomp_compile_cached(sbx_trust level, const char *cache_dir, sbx_seccomp_filter *ret, au_error *err);
+
+/*
  * In the child, the last step before execve: sets PR_SET_NO_NEW_PRIVS and
  * loads the filter with a notification listener. Returns the listener fd or
  * a negative errno. Async-signal-safe (no allocation).

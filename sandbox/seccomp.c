@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <linux/netlink.h>
 #include <linux/nsfs.h>
@@ -45,6 +46,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "sandbox/sandbox-internal.h"
@@ -645,6 +647,138 @@ int sbx_seccomp_compile(sbx_trust level, sbx_seccomp_filter *ret, au_error *err)
         }
 
         return export_filter(ctx, ret, err);
+}
+
+/* ---- a cache of compiled profiles, for one-shot runs ---------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+        const unsigned char *p = data;
+        for (size_t i = 0; i < n; i++) {
+                h ^= p[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+static uint64_t fnv1a_str(uint64_t h, const char *s) {
+        return fnv1a(h, s, strlen(s) + 1);
+}
+
+/*
+ * Everything the BPF of a profile is made of: the tables above, libseccomp's
+ * version and API level (what it knows of the kernel), and the kernel.
+ */
+static uint64_t profile_key(unsigned profile) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        const struct scmp_version *v = seccomp_version();
+        unsigned api = seccomp_api_get();
+        struct utsname u = {};
+
+        h = fnv1a(h, &profile, sizeof(profile));
+        for (size_t i = 0; i < ELEMENTSOF(allowed_syscalls); i++) {
+                h = fnv1a_str(h, allowed_syscalls[i].name);
+                h = fnv1a(h, &allowed_syscalls[i].profiles, sizeof(allowed_syscalls[i].profiles));
+                h = fnv1a(h, &allowed_syscalls[i].nr, sizeof(allowed_syscalls[i].nr));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(conditional_rules); i++) {
+                const struct conditional_rule *c = &conditional_rules[i];
+                h = fnv1a_str(h, c->name);
+                h = fnv1a(h, &c->profiles, sizeof(c->profiles));
+                h = fnv1a(h, &c->n_args, sizeof(c->n_args));
+                for (unsigned a = 0; a < c->n_args && a < ELEMENTSOF(c->args); a++) {
+                        h = fnv1a(h, &c->args[a].arg, sizeof(c->args[a].arg));
+                        h = fnv1a(h, &c->args[a].op, sizeof(c->args[a].op));
+                        h = fnv1a(h, &c->args[a].datum_a, sizeof(c->args[a].datum_a));
+                        h = fnv1a(h, &c->args[a].datum_b, sizeof(c->args[a].datum_b));
+                }
+        }
+        h = fnv1a(h, allowed_ioctls, sizeof(allowed_ioctls));
+        if (v) {
+                h = fnv1a(h, &v->major, sizeof(v->major));
+                h = fnv1a(h, &v->minor, sizeof(v->minor));
+                h = fnv1a(h, &v->micro, sizeof(v->micro));
+        }
+        h = fnv1a(h, &api, sizeof(api));
+        if (uname(&u) == 0) {
+                h = fnv1a_str(h, u.release);
+                h = fnv1a_str(h, u.version);
+                h = fnv1a_str(h, u.machine);
+        }
+        return h;
+}
+
+/* A directory only root can write to, or the cache is not used. */
+static bool trusted_dir(int dirfd) {
+        struct stat st;
+        return fstat(dirfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+               !(st.st_mode & 022);
+}
+
+static int cache_read(int dirfd, const char *name, sbx_seccomp_filter *ret) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_free_ struct sock_filter *insns = NULL;
+        struct stat st;
+        size_t size, done = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        size = (size_t) st.st_size;
+        /* Written by us (root), readable by nobody else, whole instructions. */
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) || st.st_nlink != 1 ||
+            size == 0 || size % sizeof(struct sock_filter) != 0 ||
+            size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return -EBADMSG;
+        insns = malloc(size);
+        if (!insns)
+                return -ENOMEM;
+        while (done < size) {
+                ssize_t n = pread(fd, (char *) insns + done, size - done, (off_t) done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? negative_errno() : -EBADMSG;
+                done += (size_t) n;
+        }
+        ret->len = (unsigned short) (size / sizeof(struct sock_filter));
+        ret->insns = TAKE_PTR(insns);
+        return 0;
+}
+
+/* Best effort: a file of our own, renamed into place whole. */
+static void cache_write(int dirfd, const char *name, const sbx_seccomp_filter *f) {
+        char tmp[128];
+        size_t size = f->len * sizeof(struct sock_filter);
+
+        snprintf(tmp, sizeof(tmp), ".%s.%d", name, (int) getpid());
+        _cleanup_close_ int fd =
+                openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        if (write(fd, f->insns, size) != (ssize_t) size || renameat(dirfd, tmp, dirfd, name) < 0)
+                unlinkat(dirfd, tmp, 0);
+}
+
+int sbx_seccomp_compile_cached(sbx_trust level, const char *cache_dir, sbx_seccomp_filter *ret,
+                               au_error *err) {
+        unsigned profile = profile_of(level);
+        char name[64];
+        int r;
+
+        if (!cache_dir || profile == 0)
+                return sbx_seccomp_compile(level, ret, err);
+        _cleanup_close_ int dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0 || !trusted_dir(dirfd))
+                return sbx_seccomp_compile(level, ret, err);
+        snprintf(name, sizeof(name), "seccomp-%u-%016" PRIx64 ".bpf", profile, profile_key(profile));
+        if (cache_read(dirfd, name, ret) == 0)
+                return 0;
+        r = sbx_seccomp_compile(level, ret, err);
+        if (r < 0)
+                return r;
+        cache_write(dirfd, name, ret);
+        return 0;
 }
 
 /* The ioctl commands every profile allows (low 32 bits); the table is static. */

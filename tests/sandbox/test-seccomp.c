@@ -8,6 +8,7 @@
  * outside namespaces the kernel refuses many of these calls by itself, but
  * only the filter produces a notification.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -723,6 +724,70 @@ static const char *find_python3(void) {
         return NULL;
 }
 
+static bool same_filter(const sbx_seccomp_filter *a, const sbx_seccomp_filter *b) {
+        return a->len == b->len && a->insns && b->insns &&
+               memcmp(a->insns, b->insns, a->len * sizeof(struct sock_filter)) == 0;
+}
+
+/* The path of the one seccomp-*.bpf file in dir, into path; false when there is not exactly one. */
+static bool cache_file(const char *dir, char *path, size_t size) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return false;
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, "seccomp-", 8) == 0 && ++n == 1)
+                        snprintf(path, size, "%s/%s", dir, e->d_name);
+        closedir(d);
+        return n == 1;
+}
+
+/* sbx_seccomp_compile_cached(): the same program as a compile, written once, read back, never from a file
+ * or a directory someone else could have written. */
+static void check_cache(const sbx_seccomp_filter *fresh) {
+        char dir[] = "/tmp/test-seccomp-cache-XXXXXX", path[512];
+        sbx_seccomp_filter a = {0}, b = {0}, c = {0}, d = {0};
+        au_error err = {0};
+
+        if (!mkdtemp(dir)) {
+                skip(6, "mkdtemp: %s", strerror(errno));
+                return;
+        }
+        ok(sbx_seccomp_compile_cached(SBX_TRUST_STANDARD, dir, &a, &err) == 0 && same_filter(&a, fresh),
+           "cache: a miss compiles the same program as sbx_seccomp_compile");
+        ok(cache_file(dir, path, sizeof(path)), "cache: the program is written to one file");
+
+        /* Mark the cached copy: a hit must return the file's content. */
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        struct sock_filter mark = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+        ok(fd >= 0 && pwrite(fd, &mark, sizeof(mark), 0) == (ssize_t) sizeof(mark), "cache: mark the file");
+        if (fd >= 0)
+                close(fd);
+        ok(sbx_seccomp_compile_cached(SBX_TRUST_STANDARD, dir, &b, &err) == 0 && b.len == fresh->len &&
+                   memcmp(&b.insns[0], &mark, sizeof(mark)) == 0,
+           "cache: a hit reads the file instead of compiling");
+
+        chmod(path, 0644);
+        ok(sbx_seccomp_compile_cached(SBX_TRUST_STANDARD, dir, &c, &err) == 0 && same_filter(&c, fresh),
+           "cache: a file others may read (mode 0644) is not used");
+
+        unlink(path);
+        chmod(dir, 0777);
+        ok(sbx_seccomp_compile_cached(SBX_TRUST_STANDARD, dir, &d, &err) == 0 && same_filter(&d, fresh) &&
+                   !cache_file(dir, path, sizeof(path)),
+           "cache: a directory others can write to is neither read nor written");
+        chmod(dir, 0700);
+        if (cache_file(dir, path, sizeof(path)))
+                unlink(path);
+        rmdir(dir);
+        sbx_seccomp_filter_done(&a);
+        sbx_seccomp_filter_done(&b);
+        sbx_seccomp_filter_done(&c);
+        sbx_seccomp_filter_done(&d);
+}
+
 int main(void) {
         sbx_seccomp_filter filters[_SBX_TRUST_MAX] = {0};
         au_error err = {0};
@@ -768,6 +833,7 @@ int main(void) {
         }
 
         check_handle_never_blocks(&filters[SBX_TRUST_STANDARD]);
+        check_cache(&filters[SBX_TRUST_STANDARD]);
 
         for (int l = 0; l < _SBX_TRUST_MAX; l++) {
                 sbx_seccomp_filter_done(&filters[l]);
