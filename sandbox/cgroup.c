@@ -2,9 +2,12 @@
 /*
  * The run's cgroup, on cgroup v2, v1 and hybrid hosts.
  *
- * libcgroup finds the host's layout once per context (mount points and the
- * cgroup we run in, per controller). The spawn path then works on directory
- * fds with mkdirat/openat: libcgroup's cgroup_create_cgroup() chowns every
+ * The host's layout is found once per context: on v1, each controller's
+ * mount point from /proc/self/mountinfo and the cgroup we run in from
+ * /proc/self/cgroup (libcgroup's cgroup_init() did this at more than a tenth
+ * of a one-shot run's CPU, clearing its tables; issue 12). The spawn path
+ * then works on directory fds with mkdirat/openat: libcgroup's
+ * cgroup_create_cgroup() chowns every
  * file of every controller (measured: 0.57 ms per controller here, ~3 ms
  * for the five v1 hierarchies a run needs), more than the whole budget of a
  * spawn.
@@ -15,7 +18,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libcgroup.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +32,7 @@
 #include "sandbox-internal.h"
 
 enum { H_MEMORY, H_CPU, H_CPUACCT, H_PIDS, H_FREEZER, _H_MAX };
-static const char *const controller_name[_H_MAX] = { "memory", "cpu", "cpuacct", "pids", "freezer" };
+static const char *const controller_name[_H_MAX] = {"memory", "cpu", "cpuacct", "pids", "freezer"};
 
 struct sbx_cgroup_root {
         bool v2;
@@ -159,7 +162,7 @@ static int v2_prepare_parent(sbx_cgroup_root *root, au_error *err) {
                 return 0;
 
         /* A controller the parent did not give us cannot be enabled at all. */
-        static const char *const needed[] = { "memory", "cpu", "pids" };
+        static const char *const needed[] = {"memory", "cpu", "pids"};
         if (read_at(pfd, "cgroup.controllers", buf, sizeof(buf)) == 0) {
                 buf[strcspn(buf, "\n")] = '\0';
                 for (size_t i = 0; i < ELEMENTSOF(needed); i++)
@@ -229,17 +232,80 @@ static int root_init_v2(sbx_cgroup_root *root, const char *parent_override, au_e
         return 0;
 }
 
+static void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/* Whether the comma-separated list (up to end) names item. */
+static bool list_has(const char *list, const char *end, const char *item) {
+        size_t n = strlen(item);
+        while (list < end) {
+                const char *comma = memchr(list, ',', (size_t) (end - list));
+                const char *stop = comma ? comma : end;
+                if ((size_t) (stop - list) == n && memcmp(list, item, n) == 0)
+                        return true;
+                list = stop + 1;
+        }
+        return false;
+}
+
+/*
+ * v1: each controller's mount point (the first "cgroup" mount of the whole
+ * hierarchy, root "/", with the controller among its options) and our cgroup
+ * in its hierarchy ("ID:controller,...:/path" in /proc/self/cgroup). Entries
+ * stay NULL where a controller has none.
+ */
+static int v1_layout(char *mnt[_H_MAX], char *cur[_H_MAX]) {
+        _cleanup_(fclosep) FILE *mi = fopen("/proc/self/mountinfo", "re");
+        _cleanup_(fclosep) FILE *cg = fopen("/proc/self/cgroup", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+
+        if (!mi || !cg)
+                return negative_errno();
+        while (getline(&line, &size, mi) > 0) {
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
+                char root[PATH_MAX], point[PATH_MAX], fstype[32], super[512];
+                const char *sep = strstr(line, " - ");
+                if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) != 2 ||
+                    sscanf(sep + 3, "%31s %*s %511s", fstype, super) != 2 || strcmp(fstype, "cgroup") != 0 ||
+                    strcmp(root, "/") != 0)
+                        continue;
+                for (int h = 0; h < _H_MAX; h++)
+                        if (!mnt[h] && list_has(super, super + strlen(super), controller_name[h]) &&
+                            !(mnt[h] = strdup(point)))
+                                return -ENOMEM;
+        }
+        while (getline(&line, &size, cg) > 0) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b)
+                        continue;
+                b[strcspn(b, "\n")] = '\0';
+                for (int h = 0; h < _H_MAX; h++)
+                        if (!cur[h] && list_has(a + 1, b, controller_name[h]) && !(cur[h] = strdup(b + 1)))
+                                return -ENOMEM;
+        }
+        return 0;
+}
+
+static void free_layout(char *(*v)[_H_MAX]) {
+        for (int h = 0; h < _H_MAX; h++)
+                free((*v)[h]);
+}
+
 static int root_init_v1(sbx_cgroup_root *root, const char *parent_override, au_error *err) {
-        int r = cgroup_init();
-        if (r != 0)
-                return au_error_set(err, EIO, "libcgroup: %s", cgroup_strerror(r));
+        _cleanup_(free_layout) char *mnts[_H_MAX] = {}, *curs[_H_MAX] = {};
+        int r = v1_layout(mnts, curs);
+        if (r < 0)
+                return au_error_set(
+                        err, r, "read the cgroup layout from /proc/self/mountinfo and /proc/self/cgroup");
 
         root->mode = is_cgroup2("/sys/fs/cgroup/unified") ? "hybrid" : "v1";
         for (int h = 0; h < _H_MAX; h++) {
-                _cleanup_free_ char *mnt = NULL, *cur = NULL;
+                _cleanup_free_ char *mnt = TAKE_PTR(mnts[h]), *cur = TAKE_PTR(curs[h]);
                 root->same_as[h] = h;
-                if (cgroup_get_subsys_mount_point(controller_name[h], &mnt) != 0 || !mnt ||
-                    is_cgroup2(mnt)) {
+                if (!mnt || is_cgroup2(mnt)) {
                         if (h == H_MEMORY || h == H_CPU || h == H_PIDS)
                                 return au_error_set(err, ENOENT,
                                                     "cgroup v1: the %s controller is not mounted",
@@ -247,10 +313,12 @@ static int root_init_v1(sbx_cgroup_root *root, const char *parent_override, au_e
                         root->same_as[h] = -1; /* optional: cpuacct, freezer */
                         continue;
                 }
-                if (parent_override)
+                if (parent_override) {
+                        free(cur);
                         cur = strdup(parent_override);
-                else if (cgroup_get_current_controller_path(getpid(), controller_name[h], &cur) != 0)
-                        return au_error_set(err, ENOENT, "find our %s cgroup", controller_name[h]);
+                } else if (!cur)
+                        return au_error_set(err, ENOENT, "find our %s cgroup in /proc/self/cgroup",
+                                            controller_name[h]);
                 if (!cur)
                         return -ENOMEM;
                 if (asprintf(&root->path[h], "%s%s", mnt, strcmp(cur, "/") == 0 ? "" : cur) < 0)
@@ -276,7 +344,7 @@ int sbx_cgroup_root_new(const char *parent_override, sbx_cgroup_root **ret, au_e
                 root->fd[h] = -1;
 
         int r = is_cgroup2("/sys/fs/cgroup") ? root_init_v2(root, parent_override, err)
-                                              : root_init_v1(root, parent_override, err);
+                                             : root_init_v1(root, parent_override, err);
         if (r < 0) {
                 sbx_cgroup_root_free(root);
                 return r;
@@ -340,7 +408,8 @@ static int set_limits_v1(sbx_cgroup *cg, const sbx_limits *l, au_error *err) {
         if ((r = write_at(dir_for(cg, H_MEMORY), "memory.limit_in_bytes", v)) < 0)
                 return au_error_set(err, r, "set memory.limit_in_bytes");
         /* memory+swap equal to memory: no swap. Must follow limit_in_bytes. */
-        if (cg->root->have_memsw && (r = write_at(dir_for(cg, H_MEMORY), "memory.memsw.limit_in_bytes", v)) < 0)
+        if (cg->root->have_memsw &&
+            (r = write_at(dir_for(cg, H_MEMORY), "memory.memsw.limit_in_bytes", v)) < 0)
                 return au_error_set(err, r, "set memory.memsw.limit_in_bytes");
         if ((r = write_at(dir_for(cg, H_CPU), "cpu.cfs_period_us", "100000")) < 0)
                 return au_error_set(err, r, "set cpu.cfs_period_us");
@@ -353,8 +422,8 @@ static int set_limits_v1(sbx_cgroup *cg, const sbx_limits *l, au_error *err) {
         return 0;
 }
 
-int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits,
-                      sbx_cgroup **ret, au_error *err) {
+int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits, sbx_cgroup **ret,
+                      au_error *err) {
         sbx_cgroup *cg = calloc(1, sizeof(*cg));
         int r;
 
@@ -459,7 +528,7 @@ static int kill_listed(int dirfd) {
 }
 
 static void sleep_us(long us) {
-        struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000 };
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = us * 1000};
         nanosleep(&ts, NULL);
 }
 
@@ -537,8 +606,9 @@ int sbx_cgroup_read_stats(sbx_cgroup *cg, sbx_cgroup_stats *ret) {
                         s.oom_kills = v;
         } else {
                 int mfd = dir_for(cg, H_MEMORY);
-                if (read_u64_at(mfd, cg->root->have_memsw ? "memory.memsw.max_usage_in_bytes"
-                                                           : "memory.max_usage_in_bytes",
+                if (read_u64_at(mfd,
+                                cg->root->have_memsw ? "memory.memsw.max_usage_in_bytes"
+                                                     : "memory.max_usage_in_bytes",
                                 &v) >= 0)
                         s.memory_peak = v;
                 if (read_keyed_at(mfd, "memory.oom_control", "oom_kill", &v) >= 0)
