@@ -12,17 +12,17 @@
  * whose user namespace is a child of it, nobody holds CAP_NET_ADMIN over
  * its own network, so a run cannot reconfigure it.
  *
- * The thread allocates (libnl); the child of clone3() must therefore never
+ * The thread allocates; the child of clone3() must therefore never
  * allocate, which child.c respects.
  */
 #include <fcntl.h>
 #include <net/if.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/macro.h"
@@ -44,37 +44,23 @@ struct sbx_netpool {
         unsigned n_deferred;
 };
 
+/*
+ * Brings lo up in the calling thread's network namespace: SIOCSIFFLAGS on a
+ * socket made there. (libnl did this over rtnetlink; loading it and its
+ * constructors cost a one-shot run more than the call itself, issue 12.)
+ */
 static int loopback_up(au_error *err) {
-        struct nl_sock *sk = nl_socket_alloc();
-        struct rtnl_link *lo = NULL, *change = NULL;
-        int r;
+        struct ifreq ifr = { .ifr_name = "lo" };
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-        if (!sk)
-                return au_error_set(err, ENOMEM, "allocate netlink socket");
-        r = nl_connect(sk, NETLINK_ROUTE);
-        if (r < 0) {
-                r = au_error_set(err, EIO, "connect to rtnetlink: %s", nl_geterror(r));
-                goto out;
-        }
-        r = rtnl_link_get_kernel(sk, 0, "lo", &lo);
-        if (r < 0) {
-                r = au_error_set(err, EIO, "find lo in a new network namespace: %s", nl_geterror(r));
-                goto out;
-        }
-        change = rtnl_link_alloc();
-        if (!change) {
-                r = au_error_set(err, ENOMEM, "allocate link change");
-                goto out;
-        }
-        rtnl_link_set_flags(change, IFF_UP);
-        r = rtnl_link_change(sk, lo, change, 0);
-        if (r < 0)
-                r = au_error_set(err, EIO, "bring lo up: %s", nl_geterror(r));
-out:
-        rtnl_link_put(change);
-        rtnl_link_put(lo);
-        nl_socket_free(sk);
-        return r < 0 ? r : 0;
+        if (fd < 0)
+                return au_error_set(err, errno, "create a socket to configure lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return au_error_set(err, errno, "find lo in a new network namespace");
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                return au_error_set(err, errno, "bring lo up");
+        return 0;
 }
 
 /*
