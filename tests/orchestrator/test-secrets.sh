@@ -188,7 +188,7 @@ if sctl --help >/dev/null 2>&1; then
         is "$?" 0 "autoosctl secret rm cli-token"
         absent "autoosctl's output" "$TEST_TMP/ctl.out"
 else
-        skip 6 "autoosctl has no secret command (cli/main.c does not run cli_secret yet)"
+        skip 7 "autoosctl has no secret command (cli/main.c does not run cli_secret yet)"
 fi
 
 # --- the audit trail ------------------------------------------------------------------------------------------------
