@@ -25,6 +25,11 @@
 # with SIGKILL. FLEET_KEEP_LOGS=DIR keeps the logs of a run in DIR.
 . "$top_srcdir/tests/lib-redis.sh"
 
+# Redis as doc/trust.md says: the default user (the coordinator's, and rcli's)
+# has a password, each enrolled node connects as its own ACL user, confined to
+# its own keys. REDIS_ACL=0 (before redis_start) runs without.
+REDIS_ACL=${REDIS_ACL:-1}
+
 COORD=$top_builddir/orchestrator/autoos-coordinator
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA_DIR=$TEST_TMP/pg
@@ -317,9 +322,30 @@ _fl_node_up_or_dead() {
         _fl_node_up "$1" || ! pid_alive "$(node_pid "$1")"
 }
 
+# _fl_acl_apply LINE: runs an "ACL SETUSER ..." line of --node-acl.
+_fl_acl_apply() {
+        set -f
+        # shellcheck disable=SC2086 # the ACL's words, as printed
+        _fl_acl_out=$(rcli $1 2>&1)
+        set +f
+        [ "$_fl_acl_out" = OK ] || {
+                diag "ACL SETUSER: $_fl_acl_out"
+                return 1
+        }
+}
+
+# redis_on_start: (tests/lib-redis.sh calls it each time its redis-server is
+# up) a restarted Redis has lost its ACL users: the nodes' come back.
+redis_on_start() {
+        for _fl_af in "$TEST_TMP"/redis-acl/*; do
+                [ -f "$_fl_af" ] && _fl_acl_apply "$(cat "$_fl_af")"
+        done
+        :
+}
+
 # _fl_enroll NAME DIR: enrolls node NAME once (autoos-coordinator --enroll-node;
 # its key in DIR/node.key, mode 0600), unless FLEET_BUS_AUTH=off. With
-# REDIS_ACL=1 the node also gets its own Redis ACL user (--node-acl), which
+# REDIS_ACL=1 (the default) the node also gets its own Redis ACL user (--node-acl), which
 # confines it to its own keys. Sets _nd_redis, the URL the node connects with.
 _fl_enroll() {
         _nd_redis=$REDIS_URL
@@ -334,10 +360,9 @@ _fl_enroll() {
                 _acl=$("$COORD" --config "$FLEET_CONF" --db "${PGSVC_URL:-$PGURL}" --node-acl "$1" \
                         2>>"$TEST_TMP/enroll.log") ||
                         bail_out "autoos-coordinator --node-acl $1 failed: $(tail -n 3 "$TEST_TMP/enroll.log")"
-                set -f
-                # shellcheck disable=SC2086 # the ACL's words, as printed
-                rcli $_acl >/dev/null || bail_out "ACL SETUSER $1 failed"
-                set +f
+                mkdir -p "$TEST_TMP/redis-acl"
+                printf '%s\n' "$_acl" >"$TEST_TMP/redis-acl/$1"
+                _fl_acl_apply "$_acl" || bail_out "ACL SETUSER $1 failed"
                 _pw=$(printf '%s\n' "$_acl" | sed -n 's/.* >\([0-9a-f]*\) .*/\1/p')
                 _nd_redis=redis://$1:$_pw@127.0.0.1:$REDIS_PORT
         fi

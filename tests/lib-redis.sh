@@ -107,7 +107,13 @@ _redis_spawn() {
                         REDIS_PID=
                         return 1
                 fi
-                _redis_is_ours && return 0
+                if _redis_is_ours; then
+                        # A hook of tests/lib-fleet.sh: the nodes' ACL users again after a restart.
+                        if command -v redis_on_start >/dev/null 2>&1; then
+                                redis_on_start
+                        fi
+                        return 0
+                fi
                 sleep 0.02
         done
         kill -KILL "$REDIS_PID"
@@ -119,7 +125,7 @@ _redis_spawn() {
 # redis_start: a fresh server on a free port; sets REDIS_PORT, REDIS_PID, REDIS_URL.
 # With REDIS_ACL=1 the default user gets a password (REDIS_ADMIN_PASSWORD, in
 # REDIS_URL and, for rcli, REDISCLI_AUTH): the coordinator's user, while each
-# node gets an ACL user of its own (tests/lib-fleet.sh, FLEET_ACL).
+# node gets an ACL user of its own (tests/lib-fleet.sh, its default).
 redis_start() {
         if [ "${REDIS_ACL:-0}" = 1 ] && [ -z "$REDIS_ADMIN_PASSWORD" ]; then
                 REDIS_ADMIN_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
