@@ -24,10 +24,12 @@ node_start n1 "max_runs = 4" || bail_out "n1 did not start"
 
 # Values that cannot be in any file by chance.
 V1=v1-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-one
-V2=v2-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-two
+# The second has what JSON escapes: a quote, a backslash, a tab, a non-ASCII letter.
+V2=v2-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"-t\"w\\o	é"
 V3=v3-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-cli
-absent() { # WHAT FILE: none of the values (nor the base64 of V1) is in FILE
-        _hits=$(grep -c -a -F -e "$V1" -e "$V2" -e "$V3" -e "$(printf %s "$V1" | base64)" "$2")
+absent() { # WHAT FILE: none of the values (nor V1 in base64, nor V2 as a JSON string) is in FILE
+        _hits=$(grep -c -a -F -e "$V1" -e "$V2" -e "$V3" -e "$(printf %s "$V1" | base64)" \
+                -e "$(printf %s "$V2" | jq -Rr @json | sed 's/^"//; s/"$//')" "$2")
         is "$_hits" 0 "no value in $1"
 }
 sha() {
@@ -112,7 +114,7 @@ api POST /v1/workflows "$(workflow auto "$(sh_step x 'true' '{"run":{"secrets":{
 is "$HTTP_STATUS" 400 "an AUTOOS_ variable is refused"
 
 # --- rotation -------------------------------------------------------------------------------------------------
-api_as "$ADMIN" PUT /v1/secrets/gh-token "{\"value\":\"$V2\"}"
+api_as "$ADMIN" PUT /v1/secrets/gh-token "$(jq -cn --arg v "$V2" '{value: $v}')"
 is "$HTTP_STATUS" 200 "rotating gh-token (200)"
 is "$(jf .version "$RESP")" 2 "to version 2"
 id3=$(wf_submit "$(workflow rotated "$(step a "$(sha "$V2")")")") || bail_out "submit failed"
@@ -154,6 +156,11 @@ for case in altered moved; do
                 "naming the secret and its variable"
 done
 
+# --- a secret deleted after submission --------------------------------------------------------------------------
+# b is dispatched only after gate (3 s), long after the DELETE below returned.
+id4=$(wf_submit "$(workflow late "$(sh_step gate 'sleep 3')" \
+        "$(sh_step b 'echo "$GITHUB_TOKEN"' '{"needs":["gate"],"run":{"secrets":{"GITHUB_TOKEN":"gh-token"}}}')")") ||
+        bail_out "submit failed"
 # --- deletion --------------------------------------------------------------------------------------------------
 api_as "$KEY" DELETE /v1/secrets/gh-token
 is "$HTTP_STATUS" 403 "an operator may not delete a secret"
@@ -161,6 +168,9 @@ api_as "$ADMIN" DELETE /v1/secrets/gh-token
 is "$HTTP_STATUS" 200 "an admin deletes gh-token"
 api_as "$ADMIN" DELETE /v1/secrets/gh-token
 is "$HTTP_STATUS" 404 "deleting it again: 404"
+ok "a step submitted before the deletion fails (moved, then escalated)" step_wait "$id4" b awaiting_human 60
+like "$(step_field "$id4" b error)" "secret 'gh-token' \\(for GITHUB_TOKEN\\) was not delivered" \
+        "its node says the secret was not delivered, naming it"
 api POST /v1/workflows "$(workflow gone "$(step a x)")"
 is "$HTTP_STATUS" 400 "a submission naming the deleted secret is refused"
 like "$(jf .error.message "$RESP")" "step 'a' names secret 'gh-token'" "naming the step and the secret"
