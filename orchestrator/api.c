@@ -840,7 +840,8 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
 /* ---- the body --------------------------------------------------------------- */
 
 static bool takes_body(const request *rq) {
-        return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS || rq->kind == R_SECRET;
+        return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS ||
+               rq->kind == R_SECRET;
 }
 
 /* Returns false when the connection should be closed. */

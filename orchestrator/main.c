@@ -75,7 +75,7 @@ static void usage(FILE *f) {
               f);
 }
 
-/* --set-secret NAME (value from stdin, one trailing newline dropped) or --delete-secret NAME: exit status. */
+/* --set-secret NAME (value on stdin, a trailing newline dropped), --delete-secret NAME: an exit status */
 static int secret_command(const orc_config *cfg, bool set, const char *name) {
         au_error err = {0};
         unsigned version = 0;
