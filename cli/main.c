@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cli/audit.h"
+#include "cli/secret.h"
 
 static void usage(FILE *f) {
         fputs("Usage: autoosctl COMMAND [OPTIONS]\n"
@@ -32,6 +33,7 @@ static void usage(FILE *f) {
               "  simulate FILE                       estimate a workflow from history\n"
               "  events [--since ID]                 the event stream, as JSON lines\n"
               "  key revoke NAME                     revoke an API key at once (admin)\n"
+              "  secret set|rm|ls NAME                create, rotate, delete, list secrets (admin)\n"
               "\n"
               "Coordinator commands also take --cacert FILE: the CA certificates an https://\n"
               "coordinator's certificate must chain to (default $" CLI_CACERT_ENV ", cacert= in\n"
@@ -162,7 +164,7 @@ int main(int argc, char **argv) {
                 return cli_adversarial(argc - 1, argv + 1);
         if (strcmp(cmd, "audit") == 0)
                 return cli_audit(argc - 1, argv + 1);
-        if (cli_is_coordinator_command(cmd) || strcmp(cmd, "key") == 0) {
+        if (cli_is_coordinator_command(cmd) || strcmp(cmd, "key") == 0 || strcmp(cmd, "secret") == 0) {
                 int n = argc - 1;
                 if (!take_cacert(&n, argv + 1)) {
                         fprintf(stderr, "autoosctl: --cacert needs a FILE\n");
@@ -170,6 +172,8 @@ int main(int argc, char **argv) {
                 }
                 if (strcmp(cmd, "key") == 0)
                         return cli_key(n, argv + 1);
+                if (strcmp(cmd, "secret") == 0)
+                        return cli_secret(n, argv + 1);
                 return cli_coordinator(n, argv + 1);
         }
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);
