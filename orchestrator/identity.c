@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "memory/pg.h"
+#include "memory/secret.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 
@@ -374,6 +375,17 @@ static int dispatch_token(orc_coord *c, const char *run_id, const char *node, si
         const char *parts[] = {run_id, node};
         size_t lens[] = {strlen(run_id), node_len};
         return mem_seal_mac(c->identity->fleet, MEM_SEAL_TOKEN, parts, lens, 2, ret);
+}
+
+int orc_node_secret_key(orc_coord *c, const char *node, uint8_t ret[MEM_SEAL_KEY_BYTES]) {
+        uint8_t key[MEM_SEAL_KEY_BYTES];
+        int r;
+
+        if (!orc_identity_on(c) || !node_key(c, node, strlen(node), key))
+                return -ENOKEY;
+        r = mem_secret_node_key(key, ret);
+        OPENSSL_cleanse(key, sizeof(key));
+        return r;
 }
 
 int orc_seal_job(orc_coord *c, const char *node, const char *field, const char *value, const char *run_id,

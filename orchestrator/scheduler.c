@@ -27,6 +27,7 @@
 #include "memory/redis.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
+#include "orchestrator/secrets.h"
 
 #define RESULTS_BATCH 64 /* results can be MiBs each (stdout and stderr): bounds the memory of a batch */
 #define POISON_TRIES 3 /* a result that fails alone this often, the database being up, is set aside */
@@ -380,6 +381,7 @@ static int outq_push_job(orc_coord *c, outq *q, const char *node, const char *fi
 
         if (r < 0 || !orc_identity_on(c) || !value)
                 return r;
+        value = orc_secrets_seal_spec(c, node, run_id, &j->value); /* secrets.c: names -> values sealed for node */
         if (orc_seal_job(c, node, field, value, run_id, j->token, j->expires, j->auth) < 0) {
                 log_warning("cannot seal a %s for node %s (not enrolled?): sent unsealed, the node will refuse it",
                             field, node);
