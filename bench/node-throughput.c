@@ -606,7 +606,7 @@ static int run_library(unsigned prepare_ahead, unsigned runs, lib_stats *st) {
 typedef struct peer {
         const char *name;
         char path[PATH_MAX];
-        const char *args[16];    /* after the path, ending with /bin/true */
+        const char *args[32];    /* after the path, ending with /bin/true */
         double serial, parallel; /* runs/s */
         unsigned failed;
         char skip[128];
