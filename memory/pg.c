@@ -181,6 +181,122 @@ int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PG
         return check_result(c, PQexecPrepared(c, stmt->name, stmt->n_params, params, NULL, NULL, 0), ret, err);
 }
 
+const mem_pg_stmt mem_pg_stmt_begin = {NULL, "BEGIN", 0};
+const mem_pg_stmt mem_pg_stmt_commit = {NULL, "COMMIT", 0};
+
+/* The statements one by one: when pipeline mode cannot be entered. */
+static int run_each(PGconn *c, const mem_pg_stmt *const *stmts, const char *const *const *params, size_t n,
+                    PGresult **got, au_error *err) {
+        for (size_t i = 0; i < n; i++) {
+                int r = stmts[i]->name ? mem_pg_run(c, stmts[i], params ? params[i] : NULL, &got[i], err)
+                                       : mem_pg_exec(c, stmts[i]->sql, stmts[i]->n_params,
+                                                     params ? params[i] : NULL, &got[i], err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A pipeline that could not be sent or read: err says so; -ENOTCONN when the connection is gone. */
+static int pipeline_broken(PGconn *c, const char *what, au_error *err) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+        trim_message(msg);
+        au_error_set(err, 0, "PostgreSQL: %s a pipeline: %s", what, msg[0] ? msg : "failed");
+        return PQstatus(c) == CONNECTION_OK ? -EIO : -ENOTCONN;
+}
+
+int mem_pg_pipeline(PGconn *c, const mem_pg_stmt *const *stmts, const char *const *const *params, size_t n,
+                    PGresult **ret, au_error *err) {
+        PGresult *got[MEM_PG_PIPELINE_MAX] = {0};
+        bool prepare[MEM_PG_PIPELINE_MAX] = {0}, exec[MEM_PG_PIPELINE_MAX] = {0}, synced = false;
+        int r = 0;
+
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+                au_error_set(err, 0, "PostgreSQL: not connected");
+                return -ENOTCONN;
+        }
+        if (n > MEM_PG_PIPELINE_MAX)
+                return au_error_set(err, E2BIG, "PostgreSQL pipeline of %zu statements", n);
+        if (PQenterPipelineMode(c) != 1) {
+                r = run_each(c, stmts, params, n, got, err);
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const mem_pg_stmt *s = stmts[i];
+                const char *const *p = params ? params[i] : NULL;
+                int known = s->name ? prepared_check(c, s, false) : -1;
+
+                if (known == 0) {
+                        if (PQsendPrepare(c, s->name, s->sql, s->n_params, NULL) != 1) {
+                                r = pipeline_broken(c, "cannot send", err);
+                                break;
+                        }
+                        prepare[i] = true;
+                }
+                if ((known < 0 ? PQsendQueryParams(c, s->sql, s->n_params, NULL, p, NULL, NULL, 0)
+                               : PQsendQueryPrepared(c, s->name, s->n_params, p, NULL, NULL, 0)) != 1) {
+                        r = pipeline_broken(c, "cannot send", err);
+                        break;
+                }
+                exec[i] = true;
+        }
+        if (PQpipelineSync(c) == 1)
+                synced = true;
+        else if (r == 0)
+                r = pipeline_broken(c, "cannot send", err);
+        /* Each Prepare's and statement's result, each followed by a NULL; the first failure is the error. */
+        for (size_t i = 0; synced && i < n; i++)
+                for (int k = 0; k < 2 && synced; k++) {
+                        bool is_prepare = k == 0;
+                        PGresult *res;
+
+                        if (is_prepare ? !prepare[i] : !exec[i])
+                                continue;
+                        res = PQgetResult(c);
+                        if (!res) {
+                                if (r == 0)
+                                        r = pipeline_broken(c, "cannot read", err);
+                                synced = false;
+                                break;
+                        }
+                        if (r == 0) {
+                                int rr = check_result(c, res, is_prepare ? NULL : &got[i], err);
+                                if (rr < 0)
+                                        r = rr;
+                                else if (is_prepare)
+                                        prepared_check(c, stmts[i], true);
+                        } else
+                                PQclear(res);
+                        (void) PQgetResult(c);
+                }
+        if (synced) {
+                PGresult *res;
+                while ((res = PQgetResult(c)) && PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+                        PQclear(res);
+                synced = res != NULL;
+                PQclear(res);
+        }
+        if (!synced || PQexitPipelineMode(c) != 1) {
+                /* Out of step with the server: the connection starts again (what it prepared is gone). */
+                if (r == 0)
+                        r = pipeline_broken(c, "out of step in", err);
+                prepared_forget(c);
+                if (PQstatus(c) == CONNECTION_OK)
+                        PQreset(c);
+                if (r != -ENOTCONN && PQstatus(c) != CONNECTION_OK)
+                        r = -ENOTCONN;
+        }
+out:
+        for (size_t i = 0; i < n; i++) {
+                if (r == 0 && ret)
+                        ret[i] = got[i];
+                else
+                        PQclear(got[i]);
+        }
+        return r;
+}
+
 int mem_pg_begin(PGconn *c, au_error *err) {
         return mem_pg_exec(c, "BEGIN", 0, NULL, NULL, err);
 }

@@ -47,6 +47,24 @@ typedef struct mem_pg_stmt {
 /* As mem_pg_exec(), for a prepared statement (prepared here when needed). */
 int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PGresult **ret, au_error *err);
 
+/* BEGIN and COMMIT, for mem_pg_pipeline() (sent unprepared: a statement with no name). */
+extern const mem_pg_stmt mem_pg_stmt_begin, mem_pg_stmt_commit;
+
+#define MEM_PG_PIPELINE_MAX 16
+
+/*
+ * Runs n (<= MEM_PG_PIPELINE_MAX) statements in one round trip (libpq
+ * pipeline mode), in order, in c's transaction: stmts[i] with params[i]
+ * (NULL when it has none; a statement with no name is sent unprepared, the
+ * others are prepared on c in the same round trip when they are not yet).
+ * ret (may be NULL, as may each of its entries' uses) gets each statement's
+ * result, which the caller PQclear()s. When one fails, those after it do not
+ * run and the error is the first failure's, as mem_pg_exec() gives it; ret
+ * is then left all NULL.
+ */
+int mem_pg_pipeline(PGconn *c, const mem_pg_stmt *const *stmts, const char *const *const *params, size_t n,
+                    PGresult **ret, au_error *err);
+
 /* PQfinish(), forgetting what was prepared on c. Accepts NULL. */
 void mem_pg_close(PGconn *c);
 
