@@ -2,12 +2,14 @@
 /* HMAC-SHA256 message authentication for the bus (seal.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -26,6 +28,123 @@ static void put_len(unsigned char *p, uint64_t v) {
         }
 }
 
+/*
+ * HMAC-SHA256 contexts with their key set, a few per thread (the coordinator
+ * seals and checks under the fleet key and a handful of node keys). One-shot
+ * HMAC() looks the algorithms up and hashes the padded key every time, which
+ * cost more than the message itself (bench/coordinator's auth CPU per step);
+ * a cached context is reset to its key (EVP_MAC_init with no key) and fed
+ * the parts as they are, without assembling them. Each thread's cache is on
+ * a list, so that it stays reachable, and is freed when the thread ends.
+ */
+#define MAC_CACHE 8
+typedef struct mac_cache {
+        struct {
+                uint8_t key[MEM_SEAL_KEY_BYTES];
+                EVP_MAC_CTX *ctx;
+                uint64_t used;
+        } e[MAC_CACHE];
+        uint64_t clock;
+        struct mac_cache *prev, *next;
+} mac_cache;
+
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_tls;
+static bool mac_tls_ok;
+static EVP_MAC *mac_hmac;
+static pthread_mutex_t mac_lock = PTHREAD_MUTEX_INITIALIZER;
+static mac_cache *mac_caches;
+
+static void mac_cache_free(void *p) {
+        mac_cache *c = p;
+
+        pthread_mutex_lock(&mac_lock);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                mac_caches = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        pthread_mutex_unlock(&mac_lock);
+        for (size_t i = 0; i < MAC_CACHE; i++)
+                EVP_MAC_CTX_free(c->e[i].ctx);
+        OPENSSL_cleanse(c, sizeof(*c));
+        free(c);
+}
+
+static void mac_setup(void) {
+        mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        mac_tls_ok = pthread_key_create(&mac_tls, mac_cache_free) == 0;
+}
+
+/* This thread's HMAC-SHA256 context for key, ready for the message; NULL (use HMAC()) when there is none. */
+static EVP_MAC_CTX *mac_ctx(const uint8_t key[MEM_SEAL_KEY_BYTES]) {
+        mac_cache *c;
+        size_t victim = 0;
+
+        if (pthread_once(&mac_once, mac_setup) != 0 || !mac_hmac || !mac_tls_ok)
+                return NULL;
+        c = pthread_getspecific(mac_tls);
+        if (!c) {
+                c = calloc(1, sizeof(*c));
+                if (!c)
+                        return NULL;
+                if (pthread_setspecific(mac_tls, c) != 0) {
+                        free(c);
+                        return NULL;
+                }
+                pthread_mutex_lock(&mac_lock);
+                c->next = mac_caches;
+                if (mac_caches)
+                        mac_caches->prev = c;
+                mac_caches = c;
+                pthread_mutex_unlock(&mac_lock);
+        }
+        c->clock++;
+        for (size_t i = 0; i < MAC_CACHE; i++) {
+                if (c->e[i].ctx && CRYPTO_memcmp(c->e[i].key, key, MEM_SEAL_KEY_BYTES) == 0) {
+                        c->e[i].used = c->clock;
+                        return EVP_MAC_init(c->e[i].ctx, NULL, 0, NULL) == 1 ? c->e[i].ctx : NULL;
+                }
+                if (c->e[i].used < c->e[victim].used)
+                        victim = i;
+        }
+        /* Not cached: the least recently used entry gets this key. */
+        EVP_MAC_CTX_free(c->e[victim].ctx);
+        OPENSSL_cleanse(&c->e[victim], sizeof(c->e[victim]));
+        EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac_hmac);
+        OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0),
+                OSSL_PARAM_construct_end(),
+        };
+        if (!ctx || EVP_MAC_init(ctx, key, MEM_SEAL_KEY_BYTES, params) != 1) {
+                EVP_MAC_CTX_free(ctx);
+                return NULL;
+        }
+        memcpy(c->e[victim].key, key, MEM_SEAL_KEY_BYTES);
+        c->e[victim].ctx = ctx;
+        c->e[victim].used = c->clock;
+        return ctx;
+}
+
+/* The MAC through a cached context; false when that could not be done (then HMAC() does it). */
+static bool mac_cached(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *domain, const char *const *parts,
+                       const size_t *lens, size_t n, uint8_t out[32]) {
+        EVP_MAC_CTX *ctx = mac_ctx(key);
+        unsigned char len[8];
+        size_t outlen = 0;
+
+        if (!ctx || EVP_MAC_update(ctx, (const unsigned char *) domain, strlen(domain)) != 1)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                put_len(len, lens[i]);
+                if (EVP_MAC_update(ctx, len, sizeof(len)) != 1 ||
+                    (lens[i] > 0 && EVP_MAC_update(ctx, (const unsigned char *) parts[i], lens[i]) != 1))
+                        return false;
+        }
+        return EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
+}
+
 int mem_seal_mac_raw(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *domain, const char *const *parts,
                      const size_t *lens, size_t n, uint8_t out[32]) {
         unsigned char stack[STACK_INPUT];
@@ -39,6 +158,8 @@ int mem_seal_mac_raw(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *domain, 
                         return -E2BIG;
                 total += 8 + lens[i];
         }
+        if (mac_cached(key, domain, parts, lens, n, out))
+                return 0;
         if (total > sizeof(stack)) {
                 heap = malloc(total);
                 if (!heap)
