@@ -15,6 +15,7 @@
 # Programs come from the build directory: $AUTOOS_BUILDDIR, else the current
 # directory when it holds a built cli/autoosctl, else the source tree.
 # STACK_KEEP=1 keeps the temporary directory (logs, data) after the end.
+# STACK_PG_OPTS adds postgres server options (-c name=value ...).
 
 LC_ALL=C
 export LC_ALL
@@ -231,7 +232,7 @@ pg_start() {
         for _try in 1 2 3 4 5; do
                 PG_PORT=$(free_port)
                 if _pg pg_ctl -D "$PG_DATA" -l "$STACK_DIR/pg.log" -w -t 30 \
-                        -o "-k $PG_DATA -p $PG_PORT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100" \
+                        -o "-k $PG_DATA -p $PG_PORT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100 ${STACK_PG_OPTS:-}" \
                         start >/dev/null 2>&1; then
                         _stack_pg_started=1
                         DB_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres
