@@ -337,7 +337,8 @@ static void log_checkpoint(const orc_auditor *au, const pending_ckpt *p) {
         funlockfile(stderr);
 }
 
-int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
+/* The rows, then COMMIT when commit is set (one round trip with the INSERT when no checkpoint is signed). */
+static int audit_write(orc_coord *c, PGconn *conn, orc_audit *a, bool commit, au_error *err) {
         _cleanup_free_ size_t *order = NULL;
         _cleanup_free_ char **wf = NULL, **action = NULL, **detail = NULL;
         _cleanup_free_ char *wf_arr = NULL, *action_arr = NULL, *detail_arr = NULL;
@@ -345,7 +346,7 @@ int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         int r;
 
         if (a->n == 0)
-                return 0;
+                return commit ? mem_pg_commit(conn, err) : 0;
         order = calloc(a->n, sizeof(size_t));
         wf = calloc(a->n, sizeof(char *));
         action = calloc(a->n, sizeof(char *));
@@ -379,7 +380,13 @@ int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
         for (size_t i = 0; i < a->n && !final; i++)
                 final = wf[i] && strcmp(action[i], "workflow_finished") == 0;
         if (!final || !c->auditor || !c->auditor->key) {
-                r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
+                if (commit) {
+                        const mem_pg_stmt *const stmts[] = {&stmt_audit_insert, &mem_pg_stmt_commit};
+                        const char *const *const ps[] = {params, NULL};
+                        r = mem_pg_pipeline(conn, stmts, ps, 2, NULL, err);
+                        commit = false;
+                } else
+                        r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
         } else {
                 /*
                  * A workflow ends here: its head is signed in this same transaction, so that
@@ -414,12 +421,22 @@ int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
                                 auditor_pend(c->auditor, out, (size_t) k);
                 }
         }
+        if (r >= 0 && commit)
+                r = mem_pg_commit(conn, err);
         if (r >= 0) {
                 orc_metric_add(c, c->m_audit_rows, NULL, (double) a->n);
                 if (c->auditor)
                         auditor_mark(c->auditor, wf, a->n, false);
         }
         return r;
+}
+
+int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
+        return audit_write(c, conn, a, false, err);
+}
+
+int orc_audit_flush_commit(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err) {
+        return audit_write(c, conn, a, true, err);
 }
 
 void orc_audit_send_events(orc_audit *a, redisContext *rc) {

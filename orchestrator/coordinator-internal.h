@@ -31,7 +31,7 @@
 
 typedef struct orc_node {
         char id[129];
-        bool alive;        /* heartbeat present and fresh */
+        bool alive;         /* heartbeat present and fresh */
         bool declared_lost; /* our node-loss handling ran for it */
         uint32_t capacity, running, queued, inflight;
         char labels[1024]; /* "k=v,k=v" as autoosd sends */
@@ -152,6 +152,8 @@ int orc_audit_add(orc_audit *a, const char *wf, const char *action, const char *
 int orc_audit_event(orc_audit *a, char *json);
 /* INSERT the rows (no-op when none). */
 int orc_audit_flush(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err);
+/* orc_audit_flush(), then COMMIT (in the INSERT's round trip when it can: libpq pipeline mode). */
+int orc_audit_flush_commit(orc_coord *c, PGconn *conn, orc_audit *a, au_error *err);
 /* XADD the events (best effort; rc may be NULL for none). */
 void orc_audit_send_events(orc_audit *a, redisContext *rc);
 

@@ -477,7 +477,12 @@ static const mem_pg_stmt stmt_results_lock = {
 
 static const mem_pg_stmt stmt_results_steps = {
         "results_steps",
-        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, " "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, " "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate " "FROM steps s JOIN workflows w ON w.id = s.workflow_id " "WHERE (s.workflow_id, s.step_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) " "ORDER BY s.workflow_id, s.step_id FOR NO KEY UPDATE OF s",
+        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, "
+        "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, "
+        "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate "
+        "FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS v(w, st) "
+        "JOIN steps s ON s.workflow_id = v.w AND s.step_id = v.st JOIN workflows w ON w.id = s.workflow_id "
+        "ORDER BY s.workflow_id, s.step_id FOR NO KEY UPDATE OF s",
         2,
 };
 
@@ -548,13 +553,16 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                 return -ENOMEM;
         view.load = load;
 
-        r = mem_pg_begin(conn, &err);
-        if (r < 0)
-                return r;
-        /* What is in flight per node, from the truth (other coordinators dispatch too). */
-        r = mem_pg_run(conn, &stmt_dispatch_inflight, NULL, &inflight, &err);
-        if (r < 0)
-                goto fail;
+        /* What is in flight per node, from the truth (other coordinators dispatch too), with BEGIN. */
+        {
+                const mem_pg_stmt *const stmts[] = { &mem_pg_stmt_begin, &stmt_dispatch_inflight };
+                PGresult *got[2] = { NULL, NULL };
+                r = mem_pg_pipeline(conn, stmts, NULL, 2, got, &err);
+                PQclear(got[0]);
+                inflight = got[1];
+                if (r < 0)
+                        goto fail;
+        }
         for (int i = 0; i < PQntuples(inflight); i++)
                 for (size_t k = 0; k < view.n; k++)
                         if (strcmp(nodes[k].id, mem_pg_value(inflight, i, 0)) == 0)
@@ -630,9 +638,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         params[3] = a_node;
         r = mem_pg_run(conn, &stmt_dispatch_update, params, NULL, &err);
         if (r >= 0)
-                r = orc_audit_flush(c, conn, &audit, &err);
-        if (r >= 0)
-                r = mem_pg_commit(conn, &err);
+                r = orc_audit_flush_commit(c, conn, &audit, &err);
         if (r < 0)
                 goto fail_audit;
         orc_metric_add(c, c->m_dispatched, NULL, placed);
@@ -749,9 +755,17 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
         if (!arr)
                 return -ENOMEM;
         params[0] = arr;
-        r = mem_pg_run(conn, &stmt_progress_ready, params, &ready, err);
-        if (r < 0)
-                return r;
+        /* In one round trip: the second sees what the first changed (one transaction, in order). */
+        {
+                const mem_pg_stmt *const stmts[] = { &stmt_progress_ready, &stmt_progress_finish };
+                const char *const *const ps[] = { params, params };
+                PGresult *got[2] = { NULL, NULL };
+                r = mem_pg_pipeline(conn, stmts, ps, 2, got, err);
+                ready = got[0];
+                done = got[1];
+                if (r < 0)
+                        return r;
+        }
         for (int i = 0; i < PQntuples(ready); i++)
                 if (strcmp(mem_pg_value(ready, i, 2), "awaiting_human") == 0) {
                         char *d = json_obj((const char *const[]){ "step", mem_pg_value(ready, i, 1), NULL });
@@ -760,9 +774,6 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
                         orc_audit_event(a, orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
                                                           mem_pg_value(ready, i, 1), NULL));
                 }
-        r = mem_pg_run(conn, &stmt_progress_finish, params, &done, err);
-        if (r < 0)
-                return r;
         for (int i = 0; i < PQntuples(done); i++) {
                 char *d = json_obj((const char *const[]){ "state", mem_pg_value(done, i, 1), NULL });
                 orc_audit_add(a, mem_pg_value(done, i, 0), "workflow_finished", d);
@@ -1274,24 +1285,34 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                         strv_push(&st, es[i].r->step);
                 }
         if (wf.n == 0) {
-                r = 0;
+                r = mem_pg_begin(conn, err); /* for the refusals' audit rows */
                 goto out;
         }
         arrays[0] = strv_array(&wf);
         arrays[1] = strv_array(&st);
+        if (!arrays[0] || !arrays[1]) {
+                r = au_error_set(err, ENOMEM, "results");
+                goto out;
+        }
         params[0] = arrays[0];
         params[1] = arrays[1];
         /*
          * One result transaction per workflow at a time: two coordinators applying
          * the last two results of a workflow each see the other's step unfinished
-         * otherwise, and neither would promote dependents or finish it.
+         * otherwise, and neither would promote dependents or finish it. BEGIN, the
+         * lock and the steps go in one round trip.
          */
-        r = mem_pg_run(conn, &stmt_results_lock, params, NULL, err);
-        if (r < 0)
-                goto out;
-        r = mem_pg_run(conn, &stmt_results_steps, params, &rows, err);
-        if (r < 0)
-                goto out;
+        {
+                const mem_pg_stmt *const stmts[] = { &mem_pg_stmt_begin, &stmt_results_lock, &stmt_results_steps };
+                const char *const *const ps[] = { NULL, params, params };
+                PGresult *got[3] = { NULL, NULL, NULL };
+                r = mem_pg_pipeline(conn, stmts, ps, 3, got, err);
+                PQclear(got[0]);
+                PQclear(got[1]);
+                rows = got[2];
+                if (r < 0)
+                        goto out;
+        }
         strv_done(&wf);
         strv_done(&st);
         for (size_t i = 0; i < n; i++) {
@@ -1535,13 +1556,10 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
                         es[i].state = es[i].node = es[i].fallback = es[i].fallback_for = es[i].wf_state = NULL;
                         es[i].found = es[i].current = es[i].is_new = false;
                 }
-                r = mem_pg_begin(conn, &err);
+                /* BEGIN: in apply_results(), with its first statements. */
+                r = apply_results(c, conn, es, n, &audit, &err);
                 if (r >= 0)
-                        r = apply_results(c, conn, es, n, &audit, &err);
-                if (r >= 0)
-                        r = orc_audit_flush(c, conn, &audit, &err);
-                if (r >= 0)
-                        r = mem_pg_commit(conn, &err);
+                        r = orc_audit_flush_commit(c, conn, &audit, &err);
                 if (r == -EAGAIN && attempt < 5) {
                         log_info("applying %zu results: %s; trying again", n, err.msg);
                         au_error_clear(&err);
