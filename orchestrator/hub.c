@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the coordinator's threads share: its metrics (behind one lock), the
- * scheduler's wake-up and the "something finished" signal, and the outbox
- * of cancels and events the scheduler thread writes to Redis.
+ * scheduler's wake-up and the "something finished" signal, the outbox of
+ * cancels and events the scheduler thread writes to Redis, and a snapshot
+ * of the nodes the monitor (nodes.c) keeps.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -113,4 +114,15 @@ void orc_outbox_cancel(orc_coord *c, const char *node, const char *run_id) {
 void orc_outbox_event(orc_coord *c, const char *json) {
         if (json)
                 outbox_add(c, "autoos:events", json);
+}
+
+/* ---- the nodes, as the monitor last saw them ---------------------------------- */
+
+size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max) {
+        size_t n;
+        pthread_mutex_lock(&c->nodes_lock);
+        n = c->n_nodes < max ? c->n_nodes : max;
+        memcpy(out, c->nodes, n * sizeof(orc_node));
+        pthread_mutex_unlock(&c->nodes_lock);
+        return n;
 }

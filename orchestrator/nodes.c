@@ -30,15 +30,6 @@
 
 /* ---- nodes ---------------------------------------------------------------- */
 
-size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max) {
-        size_t n;
-        pthread_mutex_lock(&c->nodes_lock);
-        n = c->n_nodes < max ? c->n_nodes : max;
-        memcpy(out, c->nodes, n * sizeof(orc_node));
-        pthread_mutex_unlock(&c->nodes_lock);
-        return n;
-}
-
 static orc_node *node_find_locked(orc_coord *c, const char *id, bool create) {
         for (size_t i = 0; i < c->n_nodes; i++)
                 if (strcmp(c->nodes[i].id, id) == 0)
