@@ -325,7 +325,8 @@ static void adversarial_usage(FILE *f) {
               "      --trust LEVEL         restricted, standard, elevated or privileged\n"
               "                            (default: the policy's default level)\n"
               "      --only LIST           groups or attacks, comma-separated (escape, kernel,\n"
-              "                            exhaustion, side-channel, time, daemon, coordinator)\n"
+              "                            exhaustion, side-channel, time, daemon, fleet,\n"
+              "                            coordinator)\n"
               "      --format FORMAT       text (default), tap, json or markdown\n"
               "      --attacks PATH        the attack program (default $" ATTACK_ENV ", else\n"
               "                            " DEFAULT_ATTACK ")\n"
@@ -341,6 +342,14 @@ static void adversarial_usage(FILE *f) {
               "      --audit-pubkey FILE   the coordinator's public audit key, to judge them\n"
               "      --checkpoint-log FILE the coordinator's log: the cut-tail attack also\n"
               "                            deletes the database's checkpoints\n"
+              "      --attack-timeout SECONDS  each daemon, fleet or coordinator attack's time\n"
+              "                            (default 20); the fixed waits grow with it\n"
+              "Fleet attacks (with --redis, --node, --url and --key; node identity):\n"
+              "      --selector LABEL=VALUE  a label of the --node only (default name=ID): the\n"
+              "                            attacks' steps are placed there\n"
+              "      --attacker-node NAME --attacker-key FILE  another enrolled node and its key\n"
+              "                            file: it signs results for the victim's runs and\n"
+              "                            its Redis ACL user tries the victim's keys\n"
               "  -h, --help                show this help\n"
               "\n"
               "Prints one row per attack (attack, group, expectation, observed outcome and\n"
@@ -366,6 +375,10 @@ enum {
         OPT_DB,
         OPT_AUDIT_PUBKEY,
         OPT_CHECKPOINT_LOG,
+        OPT_ATTACK_TIMEOUT,
+        OPT_SELECTOR,
+        OPT_ATTACKER_NODE,
+        OPT_ATTACKER_KEY,
 };
 
 static const struct option options[] = {
@@ -383,9 +396,25 @@ static const struct option options[] = {
         {"db", required_argument, NULL, OPT_DB},
         {"audit-pubkey", required_argument, NULL, OPT_AUDIT_PUBKEY},
         {"checkpoint-log", required_argument, NULL, OPT_CHECKPOINT_LOG},
+        {"attack-timeout", required_argument, NULL, OPT_ATTACK_TIMEOUT},
+        {"selector", required_argument, NULL, OPT_SELECTOR},
+        {"attacker-node", required_argument, NULL, OPT_ATTACKER_NODE},
+        {"attacker-key", required_argument, NULL, OPT_ATTACKER_KEY},
         {"help", no_argument, NULL, 'h'},
         {},
 };
+
+/* Letters, digits, '.', '_', '-', 1 to 128 bytes. */
+static bool plain_name(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 128)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      *s == '.' || *s == '_' || *s == '-'))
+                        return false;
+        return true;
+}
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
 static int usage_error(const char *fmt, ...) {
@@ -1655,6 +1684,8 @@ static void print_list(FILE *f) {
                         catalogue[i].expectation,
                         catalogue[i].flags & F_EXPLICIT ? " (only when named with --only)" : "");
         fputs("daemon        (with --redis URL --node ID)  malformed and oversized jobs, result floods...\n"
+              "fleet         (with both)                   forged, replayed and planted results, forged\n"
+              "                                            and deleted heartbeats, ACLs (node identity)\n"
               "coordinator   (with --url URL --key KEY)    malformed workflows, keys and roles...\n",
               f);
 }
@@ -1863,6 +1894,33 @@ int cli_adversarial(int argc, char **argv) {
                 case OPT_CHECKPOINT_LOG:
                         o.fleet.checkpoint_log = optarg;
                         break;
+                case OPT_ATTACK_TIMEOUT: {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600)
+                                return usage_error("--attack-timeout %s: expected 1 to 3600 seconds",
+                                                   optarg);
+                        o.fleet.timeout_ms = (unsigned) v * 1000u;
+                        break;
+                }
+                case OPT_SELECTOR: {
+                        const char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || !eq[1] || strpbrk(optarg, "\"\\") ||
+                            !au_utf8_valid(optarg, strlen(optarg)))
+                                return usage_error("--selector %s: expected LABEL=VALUE", optarg);
+                        for (const char *p = optarg; *p; p++)
+                                if ((unsigned char) *p < 0x20)
+                                        return usage_error("--selector: control characters");
+                        o.fleet.selector = optarg;
+                        break;
+                }
+                case OPT_ATTACKER_NODE:
+                        o.fleet.attacker_node = optarg;
+                        break;
+                case OPT_ATTACKER_KEY:
+                        o.fleet.attacker_key = optarg;
+                        break;
                 case ':':
                         return usage_error("%s: requires a value", name);
                 default:
@@ -1879,11 +1937,19 @@ int cli_adversarial(int argc, char **argv) {
                 return usage_error("--redis and --node go together");
         if (o.fleet.api_key && !o.fleet.api_url)
                 return usage_error("--key needs --url");
+        /* Node names go into JSON documents and Redis keys as they are. */
+        if ((o.fleet.node && !plain_name(o.fleet.node)) ||
+            (o.fleet.attacker_node && !plain_name(o.fleet.attacker_node)))
+                return usage_error("--node, --attacker-node: a node name (letters, digits, '.', '_', '-')");
+        if ((o.fleet.attacker_node != NULL) != (o.fleet.attacker_key != NULL))
+                return usage_error("--attacker-node and --attacker-key go together");
+        if (o.fleet.attacker_node && o.fleet.node && strcmp(o.fleet.attacker_node, o.fleet.node) == 0)
+                return usage_error("--attacker-node must be another node than --node");
 
         /* Does --only name anything at all? */
         if (o.only) {
                 bool any = false;
-                static const char *const fleet_groups[] = {"daemon", "coordinator"};
+                static const char *const fleet_groups[] = {"daemon", "fleet", "coordinator"};
                 for (size_t i = 0; i < ELEMENTSOF(catalogue) && !any; i++)
                         any = adv_selected(o.only, catalogue[i].group, catalogue[i].name);
                 for (size_t i = 0; i < ELEMENTSOF(fleet_groups) && !any; i++)

@@ -18,8 +18,8 @@ typedef enum adv_verdict {
 } adv_verdict;
 
 typedef struct adv_row {
-        char group[32];        /* escape, kernel, exhaustion, side-channel, time, daemon, coordinator */
-        char name[64];         /* unique, [a-z0-9-] */
+        char group[32]; /* escape, kernel, exhaustion, side-channel, time, daemon, fleet, coordinator */
+        char name[64];  /* unique, [a-z0-9-] */
         char expectation[192]; /* what containment looks like: "mount(2) refused (EPERM)", "outcome oom" */
         char observed[256];    /* what happened: outcome, exit, the attack's own report */
         char denied[256];      /* denied syscalls reported by the sandbox, comma-separated */
@@ -39,15 +39,19 @@ void adv_report_done(adv_report *r);
 
 /* Targets of the daemon and coordinator groups; NULL members skip what needs them. */
 typedef struct adv_fleet_target {
-        const char *redis_url;  /* autoosd's Redis */
-        const char *node;       /* its node id (jobs go to autoos:jobs:<node>) */
-        const char *api_url;    /* the coordinator */
-        const char *api_key;    /* an operator key */
-        const char *viewer_key; /* a viewer key (role checks), optional */
+        const char *redis_url;      /* autoosd's Redis */
+        const char *node;           /* its node id (jobs go to autoos:jobs:<node>) */
+        const char *api_url;        /* the coordinator */
+        const char *api_key;        /* an operator key */
+        const char *viewer_key;     /* a viewer key (role checks), optional */
         const char *db_url;         /* the audit attacks: PostgreSQL as the schema's owner, optional */
         const char *audit_pubkey;   /* the coordinator's public audit key, for the audit attacks */
         const char *checkpoint_log; /* a copy of the coordinator's log (checkpoints), optional */
-        unsigned timeout_ms;    /* per attack, default 20000 */
+        /* The fleet group (node identity, issue 10): the victim is node, its steps placed by selector. */
+        const char *selector;      /* "LABEL=VALUE" the victim carries, default "name=<node>" */
+        const char *attacker_node; /* another enrolled node, optional: its key forges, its ACL user reads */
+        const char *attacker_key;  /* that node's key file (0600) */
+        unsigned timeout_ms; /* per attack (--attack-timeout), default 20000; the fixed waits follow it */
 } adv_fleet_target;
 
 /*

@@ -15,13 +15,29 @@
 # coordinator believes none of its heartbeats, so it gets no work). The
 # injected and forged jobs run against na, an enrolled node with bus_auth on,
 # where they must be refused; against nd they must be reported not contained.
+#
+# The fleet group (node identity) attacks na's results, heartbeats and keys
+# while its steps run, with nb as the other enrolled node (its key signs
+# results for na's runs, its Redis ACL user reads na's keys): each must be
+# refused, counted on /metrics, recorded (result_refused rows), and the
+# workflows complete with their real output. Redis runs as doc/trust.md says
+# (tests/lib-fleet.sh): a password on the default user, an ACL user per node.
+# Then nb's ACL user opened to every key must make the ACL attack fail, and a
+# coordinator and node without node identity (bus_auth = off) must make the
+# forged result and heartbeat fail.
+#
+# Every attack gets --attack-timeout 20 s times AUTOOS_TIME_SCALE (tests/lib.sh),
+# so the catalogue passes on a host 5x slower or with both CPUs busy.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/lib-fleet.sh"
 need_fleet
-fleet_up na
+fleet_up
+node_start na "max_runs = 4" "labels = name=na" || bail_out "node na did not start"
+node_start nb "max_runs = 4" "labels = name=nb" || bail_out "node nb did not start"
 FLEET_BUS_AUTH=off node_start nd "max_runs = 4" || bail_out "node nd did not start"
 VIEWER=$(key_create watcher viewer)
 na_pid=$(node_pid na)
+nb_pid=$(node_pid nb)
 nd_pid=$(node_pid nd)
 nd_started=$(rcli HGET autoos:node:nd started_at)
 PARSER_ATTACKS=daemon-malformed-json,daemon-unknown-field,daemon-wrong-types,daemon-over-ceiling
@@ -29,14 +45,18 @@ PARSER_ATTACKS=$PARSER_ATTACKS,daemon-oversized-entry,daemon-unknown-entry-field
 PARSER_ATTACKS=$PARSER_ATTACKS,daemon-argv-invalid-utf8,daemon-output-nul-utf8,daemon-result-flood,daemon-job-flood
 PARSER_ATTACKS=$PARSER_ATTACKS,daemon-duplicate-id,daemon-cancel-unknown,daemon-id-path-chars
 IDENTITY_ATTACKS=daemon-injected-job,daemon-forged-job
+FLEET_ATTACKS=fleet-forged-result,fleet-replayed-result,fleet-wrong-node-result,fleet-forged-heartbeat
+FLEET_ATTACKS=$FLEET_ATTACKS,fleet-deleted-heartbeat,fleet-read-other-jobs,fleet-planted-result
 c1_pid=$(coord_pid c1)
+ATTACK_TIMEOUT=$((20 * AUTOOS_TIME_SCALE))
 
 # adversarial OUT [OPTION]...: autoosctl adversarial --format json; the report in
 # $TEST_TMP/OUT, stderr in $TEST_TMP/OUT.err, the exit status in ADV_RC.
 adversarial() {
         _out=$1
         shift
-        "$AUTOOSCTL" adversarial --format json "$@" </dev/null >"$TEST_TMP/$_out" 2>"$TEST_TMP/$_out.err"
+        "$AUTOOSCTL" adversarial --format json --attack-timeout "$ATTACK_TIMEOUT" "$@" </dev/null \
+                >"$TEST_TMP/$_out" 2>"$TEST_TMP/$_out.err"
         ADV_RC=$?
 }
 
@@ -102,6 +122,39 @@ isnt "$ADV_RC" 0 "against a node with bus_auth = off the command exits non-zero"
 is "$(verdict identity-off.json daemon-injected-job)" not_contained "the injected job is reported not contained"
 is "$(verdict identity-off.json daemon-forged-job)" not_contained "and so is the forged one"
 
+# --- the fleet group: node identity, against na, nb the other node ----------------------------
+start=$(date +%s)
+adversarial fleet.json --only fleet --redis "$REDIS_URL" --node na --url "$COORD_URL" --key "$KEY" \
+        --attacker-node nb --attacker-key "$TEST_TMP/node-nb/node.key" --db "$PGURL"
+took=$(($(date +%s) - start))
+each_contained fleet.json
+n=$(count_group fleet.json fleet)
+cmp_ok "$n" '>=' 7 "the fleet group has at least 7 attacks ($n)"
+is "$ADV_RC" 0 "autoosctl adversarial --only fleet exits 0"
+[ "$ADV_RC" -eq 0 ] || diag "stderr: $(head -c 2000 "$TEST_TMP/fleet.json.err")"
+for _a in $(echo "$FLEET_ATTACKS" | tr , ' '); do
+        is "$(verdict fleet.json "$_a")" contained "$_a ran (not skipped) and was contained"
+done
+cmp_ok "$took" '<=' $((150 * AUTOOS_TIME_SCALE)) "the fleet group took ${took}s (at most $((150 * AUTOOS_TIME_SCALE)))"
+is "$(node_pid na)/$(node_pid nb)" "$na_pid/$nb_pid" "nodes na and nb are the same processes"
+lost=$(psql_q "SELECT string_agg(to_timestamp(ts_epoch_us / 1e6)::text || ' ' || detail::text, '; ')
+        FROM audit_log WHERE action = 'node_lost'")
+is "$lost" "" "no node was declared lost"
+cmp_ok "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'result_refused'")" '>=' 4 \
+        "the refused results are in the audit trail"
+# The harness can fail: nb's Redis user opened to every key and command.
+rcli ACL SETUSER nb '~*' '+@all' >/dev/null
+adversarial fleet-open.json --only fleet-read-other-jobs --redis "$REDIS_URL" --node na --url "$COORD_URL" \
+        --key "$KEY" --attacker-node nb --attacker-key "$TEST_TMP/node-nb/node.key"
+isnt "$ADV_RC" 0 "with nb's ACL user opened up the command exits non-zero"
+is "$(verdict fleet-open.json fleet-read-other-jobs)" not_contained "the ACL attack is reported not contained"
+like "$(observed fleet-open.json fleet-read-other-jobs)" 'XRANGE its jobs' "observed: nb read na's jobs"
+redis_on_start
+# Without --attacker-node the attacks that need another node's key are skipped, not passed.
+adversarial fleet-alone.json --only fleet-wrong-node-result --redis "$REDIS_URL" --node na --url "$COORD_URL" \
+        --key "$KEY"
+is "$(verdict fleet-alone.json fleet-wrong-node-result)" skipped "without --attacker-node: skipped"
+
 # --- the coordinator group, against c1 --------------------------------------------------------
 start=$(date +%s)
 # The audit attacks rewrite a trail as the schema's owner (PGURL) and judge with the coordinator's public key.
@@ -166,5 +219,19 @@ is "$(jq -r '[.attacks[].verdict] | unique | join(",")' "$TEST_TMP/ghost.json" 2
         "and every row is an error"
 like "$(observed ghost.json daemon-malformed-json)" 'no heartbeat' "saying the node has no heartbeat"
 is "$(rcli XLEN "autoos:jobs:ghost-$$")" 0 "nothing was written for it"
+
+# The fleet group can fail: a fleet without node identity (a coordinator and
+# node nd with bus_auth = off) takes the forged result and the forged heartbeat.
+coord_kill c1
+printf '%s\n' "fleet_key_file = $TEST_TMP/fleet.key" "bus_auth = off" >"$FLEET_CONF"
+coord_start c3 || bail_out "coordinator c3 (bus_auth = off) did not start"
+node_kill nd
+FLEET_BUS_AUTH=off node_start nd "max_runs = 4" "labels = name=nd" || bail_out "node nd did not restart"
+adversarial fleet-off.json --only fleet-forged-result,fleet-forged-heartbeat --redis "$REDIS_URL" --node nd \
+        --url "$COORD_URL" --key "$KEY"
+isnt "$ADV_RC" 0 "without node identity the fleet attacks exit non-zero"
+is "$(verdict fleet-off.json fleet-forged-result)" not_contained "the forged result is reported not contained"
+like "$(observed fleet-off.json fleet-forged-result)" "not the real 'real'" "observed: the forged output was taken"
+is "$(verdict fleet-off.json fleet-forged-heartbeat)" not_contained "the forged heartbeat is reported not contained"
 
 fleet_finish
