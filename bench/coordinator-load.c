@@ -447,8 +447,8 @@ static void *heartbeats(void *userdata) {
                         char b[24], auth[MEM_SEAL_HEX_LEN + 1] = "-";
                         snprintf(b, sizeof(b), "%llu", beat);
                         if (fakes[i].sealed) {
-                                const char *parts[] = {fakes[i].id, started, b, cap, "0", "0", "bench=instant",
-                                                       "bench", "active"};
+                                const char *parts[] = {fakes[i].id, started,         b,       cap,     "0",
+                                                       "0",         "bench=instant", "bench", "active"};
                                 size_t lens[9];
                                 for (size_t k = 0; k < 9; k++)
                                         lens[k] = strlen(parts[k]);
@@ -564,7 +564,8 @@ static void *fake_node_main(void *userdata) {
                                         token = kv->element[k + 1]->str;
                         for (size_t k = 0; k + 1 < kv->elements; k += 2) {
                                 if (strcmp(kv->element[k]->str, "spec") != 0)
-                                        continue; /* a cancel (or a spec's other fields): nothing runs here */
+                                        continue; /* a cancel (or a spec's other fields): nothing runs here
+                                                   */
                                 _cleanup_free_ char *res = instant_result(f->id, kv->element[k + 1]->str,
                                                                           kv->element[k + 1]->len);
                                 if (!res) {
@@ -573,15 +574,19 @@ static void *fake_node_main(void *userdata) {
                                         continue;
                                 }
                                 if (f->sealed) {
-                                        /* As autoosd seals it (the spec's MAC is not checked here: these answer at once). */
+                                        /* As autoosd seals it (the spec's MAC is not checked here: these
+                                         * answer at once). */
                                         char auth[MEM_SEAL_HEX_LEN + 1];
                                         const char *parts[] = {f->id, token, res};
                                         size_t lens[] = {strlen(f->id), strlen(token), strlen(res)};
                                         mem_seal_mac(f->key, MEM_SEAL_RESULT, parts, lens, 3, auth);
-                                        redisAppendCommand(c, "XADD autoos:results * result %s node %s token %s auth %s",
-                                                           res, f->id, token, auth);
+                                        redisAppendCommand(
+                                                c,
+                                                "XADD autoos:results * result %s node %s token %s auth %s",
+                                                res, f->id, token, auth);
                                 } else
-                                        redisAppendCommand(c, "XADD autoos:results * result %s node %s", res, f->id);
+                                        redisAppendCommand(c, "XADD autoos:results * result %s node %s", res,
+                                                           f->id);
                                 sent++;
                         }
                         redisAppendCommand(c, "XACK %s autoosd %s", key, e->element[0]->str);

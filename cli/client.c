@@ -492,8 +492,8 @@ static void http_failure(const cli_client *c, cli_reply *r) {
         r->exit = status_exit(code[0] ? code : NULL, r->status, &r->transient);
 
         if (!message[0] && !code[0])
-                snprintf(r->message, sizeof(r->message), "the coordinator at %s answered HTTP %ld%s", c->shown,
-                         r->status, YAJL_IS_OBJECT(e) ? "" : " without an error document");
+                snprintf(r->message, sizeof(r->message), "the coordinator at %s answered HTTP %ld%s",
+                         c->shown, r->status, YAJL_IS_OBJECT(e) ? "" : " without an error document");
         else if (!code[0])
                 snprintf(r->message, sizeof(r->message), "%s (HTTP %ld)", message, r->status);
         else if (!message[0])

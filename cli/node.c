@@ -381,7 +381,6 @@ static char *make_request(const char *cmd, yajl_val spec, char **argv, size_t *r
         return line;
 }
 
-
 /* ---- output ------------------------------------------------------------------ */
 
 /* Text from the daemon, with control characters made harmless for a terminal. */

@@ -86,22 +86,22 @@ enum {
 };
 
 static const struct option options[] = {
-        { "memory", required_argument, NULL, OPT_MEMORY },
-        { "cpu", required_argument, NULL, OPT_CPU },
-        { "pids", required_argument, NULL, OPT_PIDS },
-        { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "cpu-time", required_argument, NULL, OPT_CPU_TIME },
-        { "output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT },
-        { "work-size", required_argument, NULL, OPT_WORK_SIZE },
-        { "net", required_argument, NULL, OPT_NET },
-        { "trust", required_argument, NULL, OPT_TRUST },
-        { "env", required_argument, NULL, OPT_ENV },
-        { "file", required_argument, NULL, OPT_FILE },
-        { "stdin-file", required_argument, NULL, OPT_STDIN_FILE },
-        { "spec", required_argument, NULL, OPT_SPEC },
-        { "policy", required_argument, NULL, OPT_POLICY },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "help", no_argument, NULL, 'h' },
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"cpu", required_argument, NULL, OPT_CPU},
+        {"pids", required_argument, NULL, OPT_PIDS},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"cpu-time", required_argument, NULL, OPT_CPU_TIME},
+        {"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+        {"work-size", required_argument, NULL, OPT_WORK_SIZE},
+        {"net", required_argument, NULL, OPT_NET},
+        {"trust", required_argument, NULL, OPT_TRUST},
+        {"env", required_argument, NULL, OPT_ENV},
+        {"file", required_argument, NULL, OPT_FILE},
+        {"stdin-file", required_argument, NULL, OPT_STDIN_FILE},
+        {"spec", required_argument, NULL, OPT_SPEC},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
         {},
 };
 
@@ -109,13 +109,19 @@ static const struct option options[] = {
 static const struct {
         const char *field, *option;
 } field_options[] = {
-        { "limits.memory_bytes", "--memory" },   { "limits.cpu_percent", "--cpu" },
-        { "limits.pids", "--pids" },             { "limits.wall_ms", "--timeout" },
-        { "limits.cpu_ms", "--cpu-time" },       { "limits.output_bytes", "--output-limit" },
-        { "limits.work_bytes", "--work-size" },  { "network", "--net" },
-        { "trust", "--trust" },                  { "env", "--env" },
-        { "files", "--file" },                   { "argv", "PROGRAM" },
-        { "stdin", "--stdin-file" },
+        {"limits.memory_bytes", "--memory"},
+        {"limits.cpu_percent", "--cpu"},
+        {"limits.pids", "--pids"},
+        {"limits.wall_ms", "--timeout"},
+        {"limits.cpu_ms", "--cpu-time"},
+        {"limits.output_bytes", "--output-limit"},
+        {"limits.work_bytes", "--work-size"},
+        {"network", "--net"},
+        {"trust", "--trust"},
+        {"env", "--env"},
+        {"files", "--file"},
+        {"argv", "PROGRAM"},
+        {"stdin", "--stdin-file"},
 };
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
@@ -315,7 +321,7 @@ static char *make_id(void) {
 }
 
 int cli_run(int argc, char **argv) {
-        run_opts o = { .trust = _SBX_TRUST_INVALID, .network = _SBX_NET_INVALID };
+        run_opts o = {.trust = _SBX_TRUST_INVALID, .network = _SBX_NET_INVALID};
         _cleanup_sbx_spec_ sbx_spec *spec = calloc(1, sizeof(sbx_spec));
         sbx_policy policy;
         au_error err = {};
@@ -339,11 +345,13 @@ int cli_run(int argc, char **argv) {
                         break;
                 case OPT_CPU:
                         if (au_parse_uint32(optarg, &o.limits.cpu_percent) < 0 || o.limits.cpu_percent == 0)
-                                return usage_error("--cpu %s: expected a percentage of one CPU, 1 or more", optarg);
+                                return usage_error("--cpu %s: expected a percentage of one CPU, 1 or more",
+                                                   optarg);
                         break;
                 case OPT_PIDS:
                         if (au_parse_uint32(optarg, &o.limits.pids) < 0 || o.limits.pids == 0)
-                                return usage_error("--pids %s: expected a number of processes, 1 or more", optarg);
+                                return usage_error("--pids %s: expected a number of processes, 1 or more",
+                                                   optarg);
                         break;
                 case OPT_TIMEOUT:
                         if ((r = parse_duration_opt("--timeout", optarg, &o.limits.wall_ms)))
@@ -373,8 +381,9 @@ int cli_run(int argc, char **argv) {
                 case OPT_TRUST:
                         o.trust = sbx_trust_from_string(optarg);
                         if (o.trust == _SBX_TRUST_INVALID)
-                                return usage_error("--trust %s: expected restricted, standard, elevated or privileged",
-                                                   optarg);
+                                return usage_error(
+                                        "--trust %s: expected restricted, standard, elevated or privileged",
+                                        optarg);
                         break;
                 case OPT_ENV:
                         if ((r = add_env(spec, optarg)))
@@ -417,7 +426,8 @@ int cli_run(int argc, char **argv) {
                 r = read_host_file(o.spec_file, policy.max_spec_bytes, &buf, &len);
                 if (r < 0)
                         return usage_error("--spec %s: %s", o.spec_file,
-                                           r == -EFBIG ? "larger than the policy's max_spec_bytes" : strerror(-r));
+                                           r == -EFBIG ? "larger than the policy's max_spec_bytes"
+                                                       : strerror(-r));
                 sbx_spec *parsed = NULL;
                 r = sbx_spec_from_json(buf, len, &policy, &parsed, &err);
                 if (r < 0)
@@ -457,9 +467,10 @@ int cli_run(int argc, char **argv) {
         if (!spec->argv || spec->argc == 0)
                 return usage_error("no PROGRAM given: autoosctl run [OPTIONS] -- PROGRAM [ARG]...");
         if (spec->argv[0][0] != '/' && (spec->argv[0][0] == '\0' || strchr(spec->argv[0], '/')))
-                return usage_error("PROGRAM %s: must be an absolute path inside the sandbox (e.g. /bin/sh) or a "
-                                   "name looked up on PATH (e.g. sh)",
-                                   spec->argv[0]);
+                return usage_error(
+                        "PROGRAM %s: must be an absolute path inside the sandbox (e.g. /bin/sh) or a "
+                        "name looked up on PATH (e.g. sh)",
+                        spec->argv[0]);
 
         if (o.stdin_file) {
                 free(spec->stdin_data);
@@ -480,7 +491,7 @@ int cli_run(int argc, char **argv) {
 
         _cleanup_sbx_context_ sbx_context *ctx = NULL;
         /* One run: its network namespace is made inline, with no helper thread making spares. */
-        sbx_config sc = { .prepare_ahead = 0 };
+        sbx_config sc = {.prepare_ahead = 0};
         r = sbx_context_new(&sc, &ctx, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
@@ -502,7 +513,8 @@ int cli_run(int argc, char **argv) {
 
         int caught = 0;
         for (;;) {
-                struct pollfd p[2] = { { .fd = sbx_run_fd(run), .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+                struct pollfd p[2] = {{.fd = sbx_run_fd(run), .events = POLLIN},
+                                      {.fd = sfd, .events = POLLIN}};
                 if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
                         break;
                 if (sfd >= 0 && (p[1].revents & POLLIN)) {
@@ -523,7 +535,8 @@ int cli_run(int argc, char **argv) {
         _cleanup_sbx_result_ sbx_result *res = NULL;
         if (r < 0 || sbx_run_take_result(run, &res) < 0) {
                 sbx_run_free(run);
-                fprintf(stderr, "autoosctl run: sandbox_error: supervising the run failed: %s\n", strerror(-r));
+                fprintf(stderr, "autoosctl run: sandbox_error: supervising the run failed: %s\n",
+                        strerror(-r));
                 return 125;
         }
         sbx_run_free(run);
@@ -538,15 +551,19 @@ int cli_run(int argc, char **argv) {
                         fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
                                 res->error ? res->error : "unknown error");
                 else if (res->reason)
-                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome), res->reason);
+                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
+                                res->reason);
                 else if (res->outcome == SBX_OUTCOME_OOM)
-                        fprintf(stderr, "autoosctl run: oom: the memory limit of %" PRIu64 " bytes was reached\n",
+                        fprintf(stderr,
+                                "autoosctl run: oom: the memory limit of %" PRIu64 " bytes was reached\n",
                                 spec->limits.memory_bytes);
                 else if (res->outcome == SBX_OUTCOME_PIDS_LIMIT)
-                        fprintf(stderr, "autoosctl run: pids_limit: the process limit of %" PRIu32 " was reached\n",
+                        fprintf(stderr,
+                                "autoosctl run: pids_limit: the process limit of %" PRIu32 " was reached\n",
                                 spec->limits.pids);
                 if (res->stdout_truncated || res->stderr_truncated)
-                        fprintf(stderr, "autoosctl run: output beyond %" PRIu64 " bytes per stream was discarded\n",
+                        fprintf(stderr,
+                                "autoosctl run: output beyond %" PRIu64 " bytes per stream was discarded\n",
                                 spec->limits.output_bytes);
         }
         fflush(stdout);

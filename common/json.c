@@ -96,10 +96,12 @@ int au_json_parse(const char *buf, size_t len, size_t max_bytes, yajl_val *ret, 
         r = prescan(buf, len, err);
         if (r < 0)
                 return r;
-        /* yajl checks only the shape of UTF-8 sequences: overlongs, surrogates and code points past U+10FFFF pass it. */
+        /* yajl checks only the shape of UTF-8 sequences: overlongs, surrogates and code points past U+10FFFF
+         * pass it. */
         if (!au_utf8_valid(buf, len))
-                return au_error_set_field(err, "",
-                                          "invalid JSON: not valid UTF-8 (an overlong, a surrogate or past U+10FFFF)");
+                return au_error_set_field(
+                        err, "",
+                        "invalid JSON: not valid UTF-8 (an overlong, a surrogate or past U+10FFFF)");
 
         copy = malloc(len + 1);
         if (!copy)
@@ -123,7 +125,8 @@ int au_json_parse(const char *buf, size_t len, size_t max_bytes, yajl_val *ret, 
          * ("\udc00") into one. */
         if (!tree_utf8_valid(v)) {
                 yajl_tree_free(v);
-                return au_error_set_field(err, "", "invalid JSON: a \\u escape of a lone surrogate is not valid UTF-8");
+                return au_error_set_field(
+                        err, "", "invalid JSON: a \\u escape of a lone surrogate is not valid UTF-8");
         }
         *ret = v;
         return 0;

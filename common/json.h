@@ -95,11 +95,11 @@ int au_json_gen_kv_uint64(yajl_gen g, const char *key, uint64_t value);
 int au_json_gen_kv_bool(yajl_gen g, const char *key, bool value);
 
 /* Returns from the enclosing function when a generator call fails. */
-#define AU_JSON_GEN_TRY(expr)                                                                               \
-        do {                                                                                                \
-                int _gr_ = (expr);                                                                          \
-                if (_gr_ < 0)                                                                               \
-                        return _gr_;                                                                        \
+#define AU_JSON_GEN_TRY(expr)        \
+        do {                         \
+                int _gr_ = (expr);   \
+                if (_gr_ < 0)        \
+                        return _gr_; \
         } while (0)
 
 /*

@@ -37,11 +37,16 @@ void au_log_set_static(const char *key, const char *value) {
 
 static const char *level_name(int level) {
         switch (level) {
-        case AU_LOG_ERR: return "error";
-        case AU_LOG_WARNING: return "warning";
-        case AU_LOG_NOTICE: return "notice";
-        case AU_LOG_INFO: return "info";
-        default: return "debug";
+        case AU_LOG_ERR:
+                return "error";
+        case AU_LOG_WARNING:
+                return "warning";
+        case AU_LOG_NOTICE:
+                return "notice";
+        case AU_LOG_INFO:
+                return "info";
+        default:
+                return "debug";
         }
 }
 

@@ -14,7 +14,7 @@ enum { SRC_IO, SRC_TIMER, SRC_SIGNAL };
 struct au_source {
         au_loop *loop;
         int type;
-        int fd;       /* watched fd; for timers and signals, owned by the source */
+        int fd; /* watched fd; for timers and signals, owned by the source */
         int signo;
         bool dead;
         au_io_fn io;
@@ -64,7 +64,7 @@ au_loop *au_loop_free(au_loop *l) {
 }
 
 static int add_source(au_loop *l, au_source *s, uint32_t events) {
-        struct epoll_event ev = { .events = events, .data.ptr = s };
+        struct epoll_event ev = {.events = events, .data.ptr = s};
         if (epoll_ctl(l->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0)
                 return negative_errno();
         return 0;
@@ -74,7 +74,7 @@ int au_loop_add_io(au_loop *l, int fd, uint32_t events, au_io_fn fn, void *userd
         au_source *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (au_source){ .loop = l, .type = SRC_IO, .fd = fd, .io = fn, .userdata = userdata };
+        *s = (au_source){.loop = l, .type = SRC_IO, .fd = fd, .io = fn, .userdata = userdata};
         int r = add_source(l, s, events);
         if (r < 0) {
                 free(s);
@@ -85,14 +85,16 @@ int au_loop_add_io(au_loop *l, int fd, uint32_t events, au_io_fn fn, void *userd
 }
 
 int au_source_set_events(au_source *s, uint32_t events) {
-        struct epoll_event ev = { .events = events, .data.ptr = s };
+        struct epoll_event ev = {.events = events, .data.ptr = s};
         return epoll_ctl(s->loop->ep, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? negative_errno() : 0;
 }
 
 static int arm(au_source *s, uint64_t after_ms, uint64_t every_ms, bool asap) {
         struct itimerspec it = {
-                .it_value = { .tv_sec = (time_t) (after_ms / 1000), .tv_nsec = (long) (after_ms % 1000) * 1000000 },
-                .it_interval = { .tv_sec = (time_t) (every_ms / 1000), .tv_nsec = (long) (every_ms % 1000) * 1000000 },
+                .it_value = {.tv_sec = (time_t) (after_ms / 1000),
+                             .tv_nsec = (long) (after_ms % 1000) * 1000000},
+                .it_interval = {.tv_sec = (time_t) (every_ms / 1000),
+                                .tv_nsec = (long) (every_ms % 1000) * 1000000},
         };
         /* An all-zero it_value disarms the timer: "now" is one nanosecond. */
         if (after_ms == 0 && (asap || every_ms != 0))
@@ -110,7 +112,7 @@ int au_loop_add_timer(au_loop *l, uint64_t after_ms, uint64_t every_ms, au_timer
         int r;
         if (!s)
                 return -ENOMEM;
-        *s = (au_source){ .loop = l, .type = SRC_TIMER, .timer = fn, .userdata = userdata };
+        *s = (au_source){.loop = l, .type = SRC_TIMER, .timer = fn, .userdata = userdata};
         s->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (s->fd < 0) {
                 r = negative_errno();
@@ -135,7 +137,7 @@ int au_loop_add_signal(au_loop *l, int signo, au_signal_fn fn, void *userdata, a
         sigemptyset(&mask);
         sigaddset(&mask, signo);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        *s = (au_source){ .loop = l, .type = SRC_SIGNAL, .signo = signo, .signal = fn, .userdata = userdata };
+        *s = (au_source){.loop = l, .type = SRC_SIGNAL, .signo = signo, .signal = fn, .userdata = userdata};
         s->fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (s->fd < 0 || (r = add_source(l, s, EPOLLIN)) < 0) {
                 r = negative_errno();

@@ -45,4 +45,3 @@ int au_loop_run(au_loop *loop);
 /* One iteration, waiting at most timeout_ms (-1: forever). Returns <0 on error. */
 int au_loop_run_once(au_loop *loop, int timeout_ms);
 void au_loop_quit(au_loop *loop, int code);
-

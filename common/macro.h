@@ -18,21 +18,21 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Moves ownership out of a cleanup-managed variable. */
-#define TAKE_PTR(p)                          \
-        ({                                   \
-                __typeof__(p) _tp_ = (p);    \
-                (p) = NULL;                  \
-                _tp_;                        \
+#define TAKE_PTR(p)                       \
+        ({                                \
+                __typeof__(p) _tp_ = (p); \
+                (p) = NULL;               \
+                _tp_;                     \
         })
-#define TAKE_FD(fd)                          \
-        ({                                   \
-                int _tf_ = (fd);             \
-                (fd) = -1;                   \
-                _tf_;                        \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _tf_ = (fd); \
+                (fd) = -1;       \
+                _tf_;            \
         })
 
 static inline void freep(void *p) {
-        free(*(void **)p);
+        free(*(void **) p);
 }
 #define _cleanup_free_ _cleanup_(freep)
 

@@ -28,7 +28,8 @@ au_metric *au_metrics_gauge(au_metrics *m, const char *name, const char *help, c
 au_metric *au_metrics_histogram(au_metrics *m, const char *name, const char *help, const double *bounds,
                                 size_t n_bounds);
 
-/* label_value is NULL for unlabelled metrics; label values are escaped on output. At most 1024 label values per metric (further ones go to "_other"). */
+/* label_value is NULL for unlabelled metrics; label values are escaped on output. At most 1024 label values
+ * per metric (further ones go to "_other"). */
 void au_metric_add(au_metric *c, const char *label_value, double v);
 void au_metric_set(au_metric *g, const char *label_value, double v);
 void au_metric_observe(au_metric *h, double v);

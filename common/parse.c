@@ -155,14 +155,15 @@ int au_parse_kv_file(const char *path, au_kv_fn set, void *userdata, au_error *e
         while (getline(&line, &n, f) > 0) {
                 char *s = strip(line), *eq, *key, *value;
                 size_t vl;
-                au_error e = { 0 };
+                au_error e = {0};
 
                 lineno++;
                 if (!*s || *s == '#')
                         continue;
                 eq = strchr(s, '=');
                 if (!eq) {
-                        r = au_error_set_field(err, "", "%s:%u: expected 'key = value', got '%s'", path, lineno, s);
+                        r = au_error_set_field(err, "", "%s:%u: expected 'key = value', got '%s'", path,
+                                               lineno, s);
                         break;
                 }
                 *eq = '\0';
@@ -176,7 +177,8 @@ int au_parse_kv_file(const char *path, au_kv_fn set, void *userdata, au_error *e
                 }
                 r = set(userdata, key, value, &e);
                 if (r < 0) {
-                        au_error_set_field(err, key, "%s:%u: %s", path, lineno, e.msg[0] ? e.msg : strerror(-r));
+                        au_error_set_field(err, key, "%s:%u: %s", path, lineno,
+                                           e.msg[0] ? e.msg : strerror(-r));
                         break;
                 }
         }

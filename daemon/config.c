@@ -37,8 +37,9 @@ int dmn_config_init(dmn_config *cfg) {
                 .bus_auth = true,
         };
         cfg->max_queued = cfg->max_runs;
-        if (!cfg->redis_url || !cfg->node_id || !cfg->metrics_addr || !cfg->policy_path || !cfg->control_socket ||
-            !cfg->state_dir || !cfg->run_dir || !cfg->labels || !cfg->node_key_file) {
+        if (!cfg->redis_url || !cfg->node_id || !cfg->metrics_addr || !cfg->policy_path ||
+            !cfg->control_socket || !cfg->state_dir || !cfg->run_dir || !cfg->labels ||
+            !cfg->node_key_file) {
                 dmn_config_done(cfg);
                 return -ENOMEM;
         }
@@ -71,8 +72,11 @@ static int parse_level(const char *v) {
         static const struct {
                 const char *name;
                 int level;
-        } levels[] = { { "error", AU_LOG_ERR }, { "warning", AU_LOG_WARNING }, { "notice", AU_LOG_NOTICE },
-                       { "info", AU_LOG_INFO }, { "debug", AU_LOG_DEBUG } };
+        } levels[] = {{"error", AU_LOG_ERR},
+                      {"warning", AU_LOG_WARNING},
+                      {"notice", AU_LOG_NOTICE},
+                      {"info", AU_LOG_INFO},
+                      {"debug", AU_LOG_DEBUG}};
         for (size_t i = 0; i < ELEMENTSOF(levels); i++)
                 if (strcmp(levels[i].name, v) == 0)
                         return levels[i].level;
@@ -109,7 +113,8 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
         }
         if (strcmp(key, "max_runs") == 0 || strcmp(key, "max_queued") == 0) {
                 if (au_parse_uint32(value, &u32) < 0 || u32 == 0 || u32 > 4096)
-                        return au_error_set_field(err, key, "%s: expected a number from 1 to 4096, got '%s'", key, value);
+                        return au_error_set_field(err, key, "%s: expected a number from 1 to 4096, got '%s'",
+                                                  key, value);
                 if (key[4] == 'r') {
                         /* The read-ahead follows max_runs unless set on its own. */
                         if (cfg->max_queued == cfg->max_runs)
@@ -121,14 +126,15 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
         }
         if (strcmp(key, "grace") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0)
-                        return au_error_set_field(err, key, "grace: expected a duration such as 30s, got '%s'", value);
+                        return au_error_set_field(err, key,
+                                                  "grace: expected a duration such as 30s, got '%s'", value);
                 cfg->grace_ms = u;
                 return 0;
         }
         if (strcmp(key, "result_ttl") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 1000)
-                        return au_error_set_field(err, key, "result_ttl: expected a duration of 1s or more, got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key, "result_ttl: expected a duration of 1s or more, got '%s'", value);
                 cfg->result_ttl_s = u / 1000;
                 return 0;
         }
@@ -136,36 +142,41 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
                 char *end;
                 double d = strtod(value, &end);
                 if (end == value || *end || d < 0 || d > 1e6)
-                        return au_error_set_field(err, key,
-                                                  "rate: expected jobs per second per workflow (0 = unlimited), got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key,
+                                "rate: expected jobs per second per workflow (0 = unlimited), got '%s'",
+                                value);
                 cfg->rate = d;
                 return 0;
         }
         if (strcmp(key, "burst") == 0) {
                 if (au_parse_uint32(value, &u32) < 0 || u32 == 0)
-                        return au_error_set_field(err, key, "burst: expected a number of 1 or more, got '%s'", value);
+                        return au_error_set_field(err, key,
+                                                  "burst: expected a number of 1 or more, got '%s'", value);
                 cfg->burst = u32;
                 return 0;
         }
         if (strcmp(key, "uid_base") == 0) {
                 if (au_parse_uint32(value, &u32) < 0 || u32 < 65536)
-                        return au_error_set_field(err, key, "uid_base: expected a uid of 65536 or more, got '%s'", value);
+                        return au_error_set_field(
+                                err, key, "uid_base: expected a uid of 65536 or more, got '%s'", value);
                 cfg->uid_base = u32;
                 return 0;
         }
         if (strcmp(key, "uid_count") == 0) {
                 if (au_parse_uint32(value, &u32) < 0 || u32 == 0)
-                        return au_error_set_field(err, key, "uid_count: expected a number of 1 or more, got '%s'", value);
+                        return au_error_set_field(
+                                err, key, "uid_count: expected a number of 1 or more, got '%s'", value);
                 cfg->uid_count = u32;
                 return 0;
         }
         if (strcmp(key, "log_level") == 0) {
                 int l = parse_level(value);
                 if (l < 0)
-                        return au_error_set_field(err, key,
-                                                  "log_level: expected error, warning, notice, info or debug, got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key,
+                                "log_level: expected error, warning, notice, info or debug, got '%s'",
+                                value);
                 cfg->log_level = l;
                 return 0;
         }
@@ -183,8 +194,9 @@ int dmn_config_copy(dmn_config *dst, const dmn_config *src) {
         dst->run_dir = strdup(src->run_dir);
         dst->labels = strdup(src->labels);
         dst->node_key_file = strdup(src->node_key_file);
-        if (!dst->redis_url || !dst->node_id || !dst->metrics_addr || !dst->policy_path || !dst->control_socket ||
-            !dst->state_dir || !dst->run_dir || !dst->labels || !dst->node_key_file) {
+        if (!dst->redis_url || !dst->node_id || !dst->metrics_addr || !dst->policy_path ||
+            !dst->control_socket || !dst->state_dir || !dst->run_dir || !dst->labels ||
+            !dst->node_key_file) {
                 dmn_config_done(dst);
                 return -ENOMEM;
         }
@@ -219,11 +231,13 @@ int dmn_config_validate(const dmn_config *cfg, au_error *err) {
                 return au_error_set_field(err, "node_id", "node_id: must be 1 to 128 characters");
         for (const char *p = cfg->node_id; *p; p++)
                 if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
-                        return au_error_set_field(err, "node_id",
-                                                  "node_id '%s': only letters, digits, '.', '_' and '-' are allowed",
-                                                  cfg->node_id);
+                        return au_error_set_field(
+                                err, "node_id",
+                                "node_id '%s': only letters, digits, '.', '_' and '-' are allowed",
+                                cfg->node_id);
         if (strncmp(cfg->redis_url, "redis://", 8) != 0 && strncmp(cfg->redis_url, "unix://", 7) != 0)
-                return au_error_set_field(err, "redis", "redis '%s': expected redis://host:port or unix:///path",
+                return au_error_set_field(err, "redis",
+                                          "redis '%s': expected redis://host:port or unix:///path",
                                           cfg->redis_url);
         if (cfg->control_socket[0] != '/' || cfg->state_dir[0] != '/' || cfg->run_dir[0] != '/')
                 return au_error_set_field(err, "state_dir",
@@ -237,7 +251,8 @@ int dmn_config_validate(const dmn_config *cfg, au_error *err) {
                 size_t len = comma ? (size_t) (comma - p) : strlen(p);
                 const char *eq = memchr(p, '=', len);
                 if (!eq || eq == p)
-                        return au_error_set_field(err, "labels", "labels '%s': expected key=value[,key=value...]",
+                        return au_error_set_field(err, "labels",
+                                                  "labels '%s': expected key=value[,key=value...]",
                                                   cfg->labels);
                 p += len + (comma ? 1 : 0);
         }

@@ -12,25 +12,27 @@
 #include "common/error.h"
 
 typedef struct dmn_config {
-        char *redis_url;      /* redis = redis://127.0.0.1:6379 */
-        char *node_id;        /* node_id = <hostname> */
-        unsigned max_runs;    /* max_runs = 2 per core */
-        unsigned max_queued;  /* max_queued = max_runs: jobs read ahead of a free slot */
-        char *metrics_addr;   /* metrics = 127.0.0.1:9464 ("" disables) */
-        char *policy_path;    /* policy = /etc/autoos/policy.json */
-        char *control_socket; /* control_socket = /run/autoos/autoosd.sock */
-        char *state_dir;      /* state_dir = /var/lib/autoos (result spool) */
-        char *run_dir;        /* run_dir = /run/autoos (sandbox templates, uid locks) */
-        char *labels;         /* labels = arch=x86_64,zone=a */
-        uint64_t grace_ms;    /* grace = 30s: how long SIGTERM lets runs finish */
-        double rate;          /* rate = 0 (unlimited): jobs per second per workflow */
-        unsigned burst;       /* burst = 10: token bucket depth */
+        char *redis_url;       /* redis = redis://127.0.0.1:6379 */
+        char *node_id;         /* node_id = <hostname> */
+        unsigned max_runs;     /* max_runs = 2 per core */
+        unsigned max_queued;   /* max_queued = max_runs: jobs read ahead of a free slot */
+        char *metrics_addr;    /* metrics = 127.0.0.1:9464 ("" disables) */
+        char *policy_path;     /* policy = /etc/autoos/policy.json */
+        char *control_socket;  /* control_socket = /run/autoos/autoosd.sock */
+        char *state_dir;       /* state_dir = /var/lib/autoos (result spool) */
+        char *run_dir;         /* run_dir = /run/autoos (sandbox templates, uid locks) */
+        char *labels;          /* labels = arch=x86_64,zone=a */
+        uint64_t grace_ms;     /* grace = 30s: how long SIGTERM lets runs finish */
+        double rate;           /* rate = 0 (unlimited): jobs per second per workflow */
+        unsigned burst;        /* burst = 10: token bucket depth */
         uint64_t result_ttl_s; /* result_ttl = 24h: idempotency memory in Redis */
-        uid_t uid_base;       /* uid_base = 1000000000 */
-        uint32_t uid_count;   /* uid_count = 65536 */
-        int log_level;        /* log_level = info */
-        char *node_key_file;  /* node_key_file = /etc/autoos/node.key (from autoos-coordinator --enroll-node) */
-        bool bus_auth;        /* bus_auth = on: jobs must carry the coordinator's MAC; off only for a node fed by hand */
+        uid_t uid_base;        /* uid_base = 1000000000 */
+        uint32_t uid_count;    /* uid_count = 65536 */
+        int log_level;         /* log_level = info */
+        char *node_key_file; /* node_key_file = /etc/autoos/node.key (from autoos-coordinator --enroll-node)
+                              */
+        bool bus_auth; /* bus_auth = on: jobs must carry the coordinator's MAC; off only for a node fed by
+                          hand */
 } dmn_config;
 
 /* Built-in defaults (node id: the host name). */

@@ -300,7 +300,6 @@ static void conn_update(dmn_conn *conn) {
                 conn_free(conn);
 }
 
-
 static void handle_run(dmn_conn *conn, dmn_request *req, yajl_val doc) {
         static const char *const known[] = {"cmd", "spec", NULL};
         dmn_control *c = conn->control;

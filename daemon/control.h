@@ -33,9 +33,10 @@ typedef struct dmn_control_ops {
         void (*run)(void *userdata, const char *spec_json, size_t len, dmn_request *req);
 } dmn_control_ops;
 
-int dmn_control_new(au_loop *loop, const char *path, const dmn_control_ops *ops, void *userdata, dmn_control **ret,
-                    au_error *err);
-/* Closes the socket (and unlinks its path) and every connection; pending requests are answered with an error. */
+int dmn_control_new(au_loop *loop, const char *path, const dmn_control_ops *ops, void *userdata,
+                    dmn_control **ret, au_error *err);
+/* Closes the socket (and unlinks its path) and every connection; pending requests are answered with an
+ * error. */
 dmn_control *dmn_control_free(dmn_control *c);
 
 void dmn_request_reply(dmn_request *req, const char *result_json, size_t len);

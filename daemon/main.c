@@ -66,18 +66,18 @@ enum {
 };
 
 static const struct option options[] = {
-        { "config", required_argument, NULL, OPT_CONFIG },
-        { "redis", required_argument, NULL, OPT_REDIS },
-        { "node-id", required_argument, NULL, OPT_NODE_ID },
-        { "max-runs", required_argument, NULL, OPT_MAX_RUNS },
-        { "metrics", required_argument, NULL, OPT_METRICS },
-        { "policy", required_argument, NULL, OPT_POLICY },
-        { "control-socket", required_argument, NULL, OPT_CONTROL },
-        { "state-dir", required_argument, NULL, OPT_STATE_DIR },
-        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-        { "check-config", no_argument, NULL, OPT_CHECK },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"redis", required_argument, NULL, OPT_REDIS},
+        {"node-id", required_argument, NULL, OPT_NODE_ID},
+        {"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+        {"metrics", required_argument, NULL, OPT_METRICS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"control-socket", required_argument, NULL, OPT_CONTROL},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {},
 };
 
@@ -167,7 +167,8 @@ static void on_signal(au_source *s, int signo, void *userdata) {
                 return;
         }
         d->stopping = true;
-        log_info("%s: draining, runs get %llu ms to finish", strsignal(signo), (unsigned long long) d->cfg.grace_ms);
+        log_info("%s: draining, runs get %llu ms to finish", strsignal(signo),
+                 (unsigned long long) d->cfg.grace_ms);
         sd_notify(0, "STOPPING=1");
         dmn_node_drain(d->node, d->cfg.grace_ms);
 }
@@ -191,7 +192,7 @@ static void control_run(void *userdata, const char *spec_json, size_t len, dmn_r
 }
 
 int main(int argc, char **argv) {
-        daemon_state d = { .config_path = DEFAULT_CONFIG };
+        daemon_state d = {.config_path = DEFAULT_CONFIG};
         bool check_only = false;
         au_error err = {};
         int c, r;
@@ -212,20 +213,36 @@ int main(int argc, char **argv) {
                 case OPT_CHECK:
                         check_only = true;
                         break;
-                case OPT_REDIS: key = "redis"; break;
-                case OPT_NODE_ID: key = "node_id"; break;
-                case OPT_MAX_RUNS: key = "max_runs"; break;
-                case OPT_METRICS: key = "metrics"; break;
-                case OPT_POLICY: key = "policy"; break;
-                case OPT_CONTROL: key = "control_socket"; break;
-                case OPT_STATE_DIR: key = "state_dir"; break;
-                case OPT_LOG_LEVEL: key = "log_level"; break;
+                case OPT_REDIS:
+                        key = "redis";
+                        break;
+                case OPT_NODE_ID:
+                        key = "node_id";
+                        break;
+                case OPT_MAX_RUNS:
+                        key = "max_runs";
+                        break;
+                case OPT_METRICS:
+                        key = "metrics";
+                        break;
+                case OPT_POLICY:
+                        key = "policy";
+                        break;
+                case OPT_CONTROL:
+                        key = "control_socket";
+                        break;
+                case OPT_STATE_DIR:
+                        key = "state_dir";
+                        break;
+                case OPT_LOG_LEVEL:
+                        key = "log_level";
+                        break;
                 default:
                         fprintf(stderr, "autoosd: unknown option (see 'autoosd --help')\n");
                         return 2;
                 }
                 if (key && d.n_flags < ELEMENTSOF(d.flags))
-                        d.flags[d.n_flags++] = (flag){ key, optarg };
+                        d.flags[d.n_flags++] = (flag){key, optarg};
         }
         if (optind < argc) {
                 fprintf(stderr, "autoosd: unexpected argument '%s' (see 'autoosd --help')\n", argv[optind]);
@@ -255,14 +272,16 @@ int main(int argc, char **argv) {
         dmn_control *control = NULL;
         au_source *sigs[4] = {}, *watchdog = NULL;
         static const dmn_control_ops control_ops = {
-                .status = control_status, .drain = control_drain, .run = control_run,
+                .status = control_status,
+                .drain = control_drain,
+                .run = control_run,
         };
 
         if ((r = au_loop_new(&d.loop)) < 0 || (r = au_metrics_new(&metrics)) < 0) {
                 log_error_errno(r, "start-up");
                 goto out;
         }
-        const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        const int signals[] = {SIGTERM, SIGINT, SIGHUP};
         for (size_t i = 0; i < ELEMENTSOF(signals); i++)
                 if ((r = au_loop_add_signal(d.loop, signals[i], on_signal, &d, &sigs[i])) < 0) {
                         log_error_errno(r, "watch signals");
@@ -274,7 +293,8 @@ int main(int argc, char **argv) {
                 log_error("cannot set up the sandbox: %s", err.msg);
                 goto out;
         }
-        if (d.cfg.metrics_addr[0] && (r = dmn_metrics_http_new(d.loop, d.cfg.metrics_addr, metrics, &http, &err)) < 0) {
+        if (d.cfg.metrics_addr[0] &&
+            (r = dmn_metrics_http_new(d.loop, d.cfg.metrics_addr, metrics, &http, &err)) < 0) {
                 log_error("metrics endpoint %s: %s", d.cfg.metrics_addr, err.msg);
                 goto out;
         }

@@ -22,12 +22,13 @@
 #define SPEC_MAX_BYTES (64u << 20)
 #define HEARTBEAT_MS 1000
 #define HEARTBEAT_TTL_MS 3000
-/* Dispatch tokens remembered against replays; older ones fall out (their run ids' results are remembered for 24 h). */
+/* Dispatch tokens remembered against replays; older ones fall out (their run ids' results are remembered for
+ * 24 h). */
 #define SEEN_TOKENS 8192
 
 typedef enum job_state {
-        JOB_CHECKING,   /* asking Redis whether this id already has a result */
-        JOB_QUEUED,     /* waiting for a slot or a token */
+        JOB_CHECKING, /* asking Redis whether this id already has a result */
+        JOB_QUEUED,   /* waiting for a slot or a token */
         JOB_RUNNING,
         JOB_PUBLISHING, /* result spooled, on its way to Redis */
 } job_state;
@@ -41,7 +42,7 @@ struct job {
         char *workflow;
         char *step;
         uint32_t attempt;
-        bool lost; /* a pending entry of a previous life: no result stored means the run was lost */
+        bool lost;      /* a pending entry of a previous life: no result stored means the run was lost */
         char **entries; /* jobs-stream entries this result answers (duplicates included) */
         size_t n_entries;
         sbx_spec *spec;
@@ -51,7 +52,7 @@ struct job {
         dmn_request *req; /* a control-socket run: answered there, not on the bus */
         char *result_json;
         size_t result_len;
-        char *token; /* the dispatch's token (bus_auth), echoed with the result */
+        char *token;                     /* the dispatch's token (bus_auth), echoed with the result */
         char auth[MEM_SEAL_HEX_LEN + 1]; /* our MAC of the result, once it is known */
         char *spool_path;
         bool publish_in_flight;
@@ -73,7 +74,8 @@ struct dmn_node {
         sbx_context *sbx;
         mem_bus *bus;
         au_metrics *metrics;
-        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled, *m_refused;
+        au_metric *m_runs, *m_duration, *m_running, *m_queued, *m_denied, *m_reconnects, *m_spooled,
+                *m_refused;
         bool auth; /* bus_auth: jobs need the coordinator's MAC, results carry ours */
         uint8_t key[MEM_SEAL_KEY_BYTES];
         char (*seen)[MEM_SEAL_HEX_LEN + 1]; /* ring of dispatch tokens taken */
@@ -181,7 +183,7 @@ static void job_free(job *j) {
 
 static void set_state(job *j, job_state s) {
         dmn_node *n = j->node;
-        unsigned *counter[] = { &n->n_checking, &n->n_queued, &n->n_running, &n->n_publishing };
+        unsigned *counter[] = {&n->n_checking, &n->n_queued, &n->n_running, &n->n_publishing};
         (*counter[j->state])--;
         j->state = s;
         (*counter[s])++;
@@ -242,7 +244,8 @@ static int spool_write(job *j) {
                 return -ENOMEM;
 
         static uint64_t seq;
-        if (asprintf(&j->spool_path, "%s/%" PRIu64 "-%d-%" PRIu64 ".json", dir, au_now_ms(), (int) getpid(), ++seq) < 0) {
+        if (asprintf(&j->spool_path, "%s/%" PRIu64 "-%d-%" PRIu64 ".json", dir, au_now_ms(), (int) getpid(),
+                     ++seq) < 0) {
                 j->spool_path = NULL;
                 return -ENOMEM;
         }
@@ -292,18 +295,19 @@ static void publish(job *j) {
                 return;
         j->publish_in_flight = true;
         j->publish_ms = au_now_ms();
-        mem_bus_seal seal = { .token = j->token, .auth = j->auth };
+        mem_bus_seal seal = {.token = j->token, .auth = j->auth};
         int r = mem_bus_publish_result(n->bus, j->id, j->result_json, j->result_len,
-                                       j->token && j->auth[0] ? &seal : NULL, (const char *const *) j->entries,
-                                       j->n_entries, published, j);
+                                       j->token && j->auth[0] ? &seal : NULL,
+                                       (const char *const *) j->entries, j->n_entries, published, j);
         if (r < 0)
                 j->publish_in_flight = false;
 }
 
 /* Our MAC of a result: parts node, token, result JSON (DESIGN.md "Node <-> coordinator"). */
-static int result_mac(dmn_node *n, const char *token, const char *json, size_t len, char out[MEM_SEAL_HEX_LEN + 1]) {
-        const char *parts[] = { n->cfg.node_id, token, json };
-        size_t lens[] = { strlen(n->cfg.node_id), strlen(token), len };
+static int result_mac(dmn_node *n, const char *token, const char *json, size_t len,
+                      char out[MEM_SEAL_HEX_LEN + 1]) {
+        const char *parts[] = {n->cfg.node_id, token, json};
+        size_t lens[] = {strlen(n->cfg.node_id), strlen(token), len};
         return mem_seal_mac(n->key, MEM_SEAL_RESULT, parts, lens, 3, out);
 }
 
@@ -341,7 +345,8 @@ static void job_complete(job *j, sbx_result *res) {
         for (size_t i = 0; i < res->n_denied_syscalls; i++)
                 au_metric_add(n->m_denied, res->denied_syscalls[i], 1);
 
-        const char *kv[] = { "run", j->id, "workflow", j->workflow, "step", j->step, "outcome", outcome, NULL };
+        const char *kv[] = {"run",   j->id,     "workflow", j->workflow, "step",
+                            j->step, "outcome", outcome,    NULL};
         au_log_kv(res->outcome == SBX_OUTCOME_SANDBOX_ERROR ? AU_LOG_WARNING : AU_LOG_INFO, kv,
                   "run %s ended: %s%s%s", j->id ? j->id : "(no id)", outcome, res->error ? ": " : "",
                   res->error ? res->error : (res->reason ? res->reason : ""));
@@ -442,7 +447,8 @@ static uint64_t take_token(dmn_node *n, const char *workflow) {
                 b->next = n->buckets;
                 n->buckets = b;
         }
-        b->tokens = fmin((double) n->cfg.burst, b->tokens + (double) (now - b->last_ms) * n->cfg.rate / 1000.0);
+        b->tokens =
+                fmin((double) n->cfg.burst, b->tokens + (double) (now - b->last_ms) * n->cfg.rate / 1000.0);
         b->last_ms = now;
         if (b->tokens >= 1.0) {
                 b->tokens -= 1.0;
@@ -508,7 +514,8 @@ static void on_stored_result(int r, const char *value, size_t len, void *userdat
                         const char *json = nl + 1;
                         size_t jlen = len - (size_t) (json - value);
                         char want[MEM_SEAL_HEX_LEN + 1];
-                        if ((size_t) (nl - sp - 1) == MEM_SEAL_HEX_LEN && result_mac(n, j->token, json, jlen, want) == 0 &&
+                        if ((size_t) (nl - sp - 1) == MEM_SEAL_HEX_LEN &&
+                            result_mac(n, j->token, json, jlen, want) == 0 &&
                             CRYPTO_memcmp(want, sp + 1, MEM_SEAL_HEX_LEN) == 0) {
                                 good = true;
                                 j->result_json = strndup(json, jlen);
@@ -517,8 +524,10 @@ static void on_stored_result(int r, const char *value, size_t len, void *userdat
                         }
                 }
                 if (!good) {
-                        log_warning("the remembered result of %s is not sealed by this node for this dispatch: "
-                                    "ignored (planted?)", j->id);
+                        log_warning(
+                                "the remembered result of %s is not sealed by this node for this dispatch: "
+                                "ignored (planted?)",
+                                j->id);
                         au_metric_add(n->m_refused, "planted_result", 1);
                         value = NULL;
                 }
@@ -568,10 +577,11 @@ static uint64_t realtime_ms(void) {
 
 /* An entry we do not run: acknowledged (so it is not read again), counted and logged; no result is sent. */
 static void refuse_entry(dmn_node *n, const char *entry_id, const char *reason, const char *detail) {
-        const char *ack[] = { entry_id };
-        const char *kv[] = { "entry", entry_id, "reason", reason, NULL };
+        const char *ack[] = {entry_id};
+        const char *kv[] = {"entry", entry_id, "reason", reason, NULL};
 
-        au_log_kv(AU_LOG_WARNING, kv, "jobs stream entry %s refused (%s): %s; not run", entry_id, reason, detail);
+        au_log_kv(AU_LOG_WARNING, kv, "jobs stream entry %s refused (%s): %s; not run", entry_id, reason,
+                  detail);
         au_metric_add(n->m_refused, reason, 1);
         mem_bus_ack(n->bus, ack, 1, NULL, NULL);
         refresh_credit(n);
@@ -585,8 +595,9 @@ static void refuse_entry(dmn_node *n, const char *entry_id, const char *reason, 
  * life of this daemon may have read them, so the MAC is checked again; only
  * their expiry is not.
  */
-static const char *entry_refusal(dmn_node *n, const char *field, const char *value, size_t len, bool truncated,
-                                 bool pending, const char **ret_token, size_t *ret_token_len) {
+static const char *entry_refusal(dmn_node *n, const char *field, const char *value, size_t len,
+                                 bool truncated, bool pending, const char **ret_token,
+                                 size_t *ret_token_len) {
         size_t auth_len = 0, token_len = 0, expires_len = 0;
         const char *auth = mem_bus_job_field(n->bus, "auth", &auth_len);
         const char *token = mem_bus_job_field(n->bus, "token", &token_len);
@@ -597,12 +608,15 @@ static const char *entry_refusal(dmn_node *n, const char *field, const char *val
                 return "unknown_field";
         if (!auth)
                 return "unsigned";
-        if (spec && (!token || !expires || token_len == 0 || token_len > MEM_SEAL_HEX_LEN || expires_len > 20))
+        if (spec &&
+            (!token || !expires || token_len == 0 || token_len > MEM_SEAL_HEX_LEN || expires_len > 20))
                 return "unsigned";
         if (truncated)
                 return "too_large";
-        const char *parts[] = { n->cfg.node_id, field, value ? value : "", spec ? token : "", spec ? expires : "" };
-        size_t lens[] = { strlen(n->cfg.node_id), strlen(field), len, spec ? token_len : 0, spec ? expires_len : 0 };
+        const char *parts[] = {n->cfg.node_id, field, value ? value : "", spec ? token : "",
+                               spec ? expires : ""};
+        size_t lens[] = {strlen(n->cfg.node_id), strlen(field), len, spec ? token_len : 0,
+                         spec ? expires_len : 0};
         if (!mem_seal_check(n->key, MEM_SEAL_JOB, parts, lens, 5, auth, auth_len))
                 return "bad_mac";
         if (spec && !pending) {
@@ -632,7 +646,7 @@ static bool token_replayed(dmn_node *n, const char *token) {
 
 static void handle_cancel(dmn_node *n, const char *entry_id, const char *value, size_t len) {
         _cleanup_free_ char *id = strndup(value ? value : "", len);
-        const char *ack[] = { entry_id };
+        const char *ack[] = {entry_id};
         job *j = id ? job_find(n, id) : NULL;
 
         if (!j)
@@ -653,8 +667,8 @@ static void handle_cancel(dmn_node *n, const char *entry_id, const char *value, 
         mem_bus_ack(n->bus, ack, 1, NULL, NULL);
 }
 
-static void on_job(mem_bus *b, const char *entry_id, const char *field, const char *value, size_t len, bool truncated,
-                   bool pending, void *userdata) {
+static void on_job(mem_bus *b, const char *entry_id, const char *field, const char *value, size_t len,
+                   bool truncated, bool pending, void *userdata) {
         dmn_node *n = userdata;
         au_error err = {};
 
@@ -668,10 +682,12 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
         const char *token = NULL;
         size_t token_len = 0;
         if (n->auth) {
-                const char *why = entry_refusal(n, field, value, len, truncated, pending, &token, &token_len);
+                const char *why =
+                        entry_refusal(n, field, value, len, truncated, pending, &token, &token_len);
                 if (why) {
                         refuse_entry(n, entry_id, why,
-                                     strcmp(why, "bad_mac") == 0    ? "its MAC is not the coordinator's for this node"
+                                     strcmp(why, "bad_mac") == 0
+                                             ? "its MAC is not the coordinator's for this node"
                                      : strcmp(why, "unsigned") == 0 ? "it carries no authentication"
                                      : strcmp(why, "expired") == 0  ? "its dispatch has expired"
                                      : strcmp(why, "too_large") == 0
@@ -705,7 +721,8 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
 
         if (strcmp(field, "spec") != 0) {
                 char msg[256];
-                snprintf(msg, sizeof(msg), "jobs stream entry has field '%.64s': expected 'spec' or 'cancel'", field);
+                snprintf(msg, sizeof(msg),
+                         "jobs stream entry has field '%.64s': expected 'spec' or 'cancel'", field);
                 job_fail(j, SBX_OUTCOME_REJECTED, msg);
                 return;
         }
@@ -786,12 +803,14 @@ static void on_state(mem_bus *b, bool connected, const char *why, void *userdata
         n->connected = connected;
         au_metric_set(n->m_reconnects, NULL, (double) mem_bus_reconnects(b));
         if (!connected) {
-                log_warning("redis unavailable: %s; results are kept until it returns", why ? why : "disconnected");
+                log_warning("redis unavailable: %s; results are kept until it returns",
+                            why ? why : "disconnected");
                 /* Replies to in-flight publishes will come back as failures; allow resending. */
                 return;
         }
         log_info("connected to redis at %s", n->cfg.redis_url);
-        /* Beat at once: a coordinator counts silence from the last beat, and Redis may have been away a while. */
+        /* Beat at once: a coordinator counts silence from the last beat, and Redis may have been away a
+         * while. */
         on_heartbeat(NULL, n);
         for (job *j = n->jobs; j; j = j->next)
                 if (j->state == JOB_PUBLISHING) {
@@ -815,9 +834,10 @@ static void on_heartbeat(au_source *s, void *userdata) {
         const char *state = n->draining ? "draining" : "active";
         snprintf(beat, sizeof(beat), "%" PRIu64, ++n->beat);
         if (n->auth) {
-                /* What the coordinator places work by, sealed; beat only grows, so an old beat replayed is stale. */
-                const char *parts[] = { n->cfg.node_id, n->started_at, beat, cap, running, queued, n->cfg.labels,
-                                        PACKAGE_VERSION, state };
+                /* What the coordinator places work by, sealed; beat only grows, so an old beat replayed is
+                 * stale. */
+                const char *parts[] = {n->cfg.node_id, n->started_at,   beat, cap, running, queued,
+                                       n->cfg.labels,  PACKAGE_VERSION, state};
                 size_t lens[ELEMENTSOF(parts)];
                 for (size_t i = 0; i < ELEMENTSOF(parts); i++)
                         lens[i] = strlen(parts[i]);
@@ -825,9 +845,29 @@ static void on_heartbeat(au_source *s, void *userdata) {
                         auth[0] = '\0';
         }
         const char *kv[] = {
-                "capacity", cap, "running", running, "queued", queued, "labels", n->cfg.labels, "version",
-                PACKAGE_VERSION, "cgroup_mode", sbx_context_cgroup_mode(n->sbx), "kernel", n->kernel,
-                "started_at", n->started_at, "state", state, "beat", beat, auth[0] ? "auth" : NULL, auth, NULL,
+                "capacity",
+                cap,
+                "running",
+                running,
+                "queued",
+                queued,
+                "labels",
+                n->cfg.labels,
+                "version",
+                PACKAGE_VERSION,
+                "cgroup_mode",
+                sbx_context_cgroup_mode(n->sbx),
+                "kernel",
+                n->kernel,
+                "started_at",
+                n->started_at,
+                "state",
+                state,
+                "beat",
+                beat,
+                auth[0] ? "auth" : NULL,
+                auth,
+                NULL,
         };
         mem_bus_heartbeat(n->bus, kv, HEARTBEAT_TTL_MS, NULL, NULL);
 }
@@ -864,7 +904,8 @@ static void spool_recover(dmn_node *n) {
                 _cleanup_free_ char *buf = NULL;
                 _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
                 struct stat st;
-                if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > SPEC_MAX_BYTES * 2 || !(buf = malloc((size_t) st.st_size + 1)) ||
+                if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > SPEC_MAX_BYTES * 2 ||
+                    !(buf = malloc((size_t) st.st_size + 1)) ||
                     read(fd, buf, (size_t) st.st_size) != st.st_size) {
                         log_warning("unreadable spool file %s left in place", path);
                         continue;
@@ -906,11 +947,13 @@ static void spool_recover(dmn_node *n) {
         update_gauges(n);
 }
 
-/* ---- lifecycle ----------------------------------------------------------------------------------------- */
+/* ---- lifecycle -----------------------------------------------------------------------------------------
+ */
 
 int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy, au_metrics *metrics,
                  dmn_node **ret, au_error *err) {
-        static const double buckets[] = { 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
+        static const double buckets[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                         0.5,   1,     2.5,   5,    10,    30,   60,  300};
         struct utsname u;
         int r;
 
@@ -928,17 +971,22 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
         if (uname(&u) == 0)
                 snprintf(n->kernel, sizeof(n->kernel), "%s", u.release);
 
-        n->m_runs = au_metrics_counter(metrics, "autoosd_runs_total", "Runs finished, by outcome.", "outcome");
-        n->m_duration = au_metrics_histogram(metrics, "autoosd_run_duration_seconds", "Wall time of runs.", buckets,
-                                             ELEMENTSOF(buckets));
+        n->m_runs =
+                au_metrics_counter(metrics, "autoosd_runs_total", "Runs finished, by outcome.", "outcome");
+        n->m_duration = au_metrics_histogram(metrics, "autoosd_run_duration_seconds", "Wall time of runs.",
+                                             buckets, ELEMENTSOF(buckets));
         n->m_running = au_metrics_gauge(metrics, "autoosd_running", "Runs in progress.", NULL);
-        n->m_queued = au_metrics_gauge(metrics, "autoosd_queued", "Jobs taken and waiting for a slot.", NULL);
+        n->m_queued =
+                au_metrics_gauge(metrics, "autoosd_queued", "Jobs taken and waiting for a slot.", NULL);
         n->m_denied = au_metrics_counter(metrics, "autoosd_denied_syscalls_total",
                                          "Runs in which a syscall was refused, by syscall.", "syscall");
-        n->m_reconnects = au_metrics_gauge(metrics, "autoosd_redis_reconnects_total", "Redis reconnections.", NULL);
-        n->m_spooled = au_metrics_gauge(metrics, "autoosd_results_undelivered", "Results waiting for Redis.", NULL);
+        n->m_reconnects =
+                au_metrics_gauge(metrics, "autoosd_redis_reconnects_total", "Redis reconnections.", NULL);
+        n->m_spooled =
+                au_metrics_gauge(metrics, "autoosd_results_undelivered", "Results waiting for Redis.", NULL);
         n->m_refused = au_metrics_counter(metrics, "autoosd_jobs_refused_total",
-                                          "Jobs stream entries (and remembered results) refused, by reason.", "reason");
+                                          "Jobs stream entries (and remembered results) refused, by reason.",
+                                          "reason");
 
         n->auth = cfg->bus_auth;
         if (n->auth) {
@@ -953,9 +1001,11 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
                         goto fail;
                 }
         } else
-                log_warning("bus_auth is off: this node runs any job written to its Redis stream, by anyone; "
-                            "only for a standalone node fed by hand (autoos-coordinator --enroll-node gives a node "
-                            "its key)");
+                log_warning(
+                        "bus_auth is off: this node runs any job written to its Redis stream, by anyone; "
+                        "only for a standalone node fed by hand (autoos-coordinator --enroll-node gives a "
+                        "node "
+                        "its key)");
 
         sbx_config sc = {
                 .uid_base = cfg->uid_base,
@@ -981,7 +1031,7 @@ fail:
 }
 
 int dmn_node_start(dmn_node *n, au_error *err) {
-        static const mem_bus_ops ops = { .on_job = on_job, .on_state = on_state };
+        static const mem_bus_ops ops = {.on_job = on_job, .on_state = on_state};
         mem_bus_config bc = {
                 .url = n->cfg.redis_url,
                 .node = n->cfg.node_id,
@@ -1139,7 +1189,8 @@ void dmn_node_run_local(dmn_node *n, const char *spec_json, size_t len, dmn_requ
 }
 
 const char *dmn_node_status_line(dmn_node *n) {
-        snprintf(n->status_line, sizeof(n->status_line), "%s; %u running, %u queued, %u undelivered; redis %s",
+        snprintf(n->status_line, sizeof(n->status_line),
+                 "%s; %u running, %u queued, %u undelivered; redis %s",
                  n->draining ? "draining" : "taking jobs", n->n_running, n->n_queued + n->n_checking,
                  n->n_publishing, n->connected ? "connected" : "unavailable");
         return n->status_line;

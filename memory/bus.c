@@ -87,7 +87,8 @@
 static const char publish_script[] =
         "local id\n"
         "if ARGV[5] ~= '' then\n"
-        "  id = redis.call('XADD', ARGV[7], '*', 'result', ARGV[1], 'node', ARGV[4], 'token', ARGV[5], 'auth', ARGV[6])\n"
+        "  id = redis.call('XADD', ARGV[7], '*', 'result', ARGV[1], 'node', ARGV[4], 'token', ARGV[5], "
+        "'auth', ARGV[6])\n"
         "else\n"
         "  id = redis.call('XADD', ARGV[7], '*', 'result', ARGV[1], 'node', ARGV[4])\n"
         "end\n"
@@ -151,7 +152,7 @@ struct mem_bus {
 
         char *node;
         char *jobs_key;
-        char *result_prefix; /* autoos:result:<node>: */
+        char *result_prefix;          /* autoos:result:<node>: */
         const redisReply *cur_fields; /* the entry being delivered to on_job, for mem_bus_job_field() */
         char *node_key;
         size_t max_entry_bytes;
@@ -169,11 +170,11 @@ struct mem_bus {
         char sha[41]; /* of publish_script, from SCRIPT LOAD */
 
         unsigned credit;
-        bool stopped;      /* mem_bus_stop_reading(): no read ever again */
+        bool stopped;        /* mem_bus_stop_reading(): no read ever again */
         long long reader_id; /* CLIENT ID of the reader, to unblock its read */
-        bool reading;      /* an XREADGROUP is in flight */
-        bool delivering;   /* on_job calls for one reply under way */
-        bool pending_only; /* still reading our own pending entries (id last_id), not ">" */
+        bool reading;        /* an XREADGROUP is in flight */
+        bool delivering;     /* on_job calls for one reply under way */
+        bool pending_only;   /* still reading our own pending entries (id last_id), not ">" */
         char last_id[ENTRY_ID_MAX];
 
         cmd *deferred_head;
@@ -620,7 +621,8 @@ static void conn_connect(conn *c) {
         char why[256];
         int r;
 
-        ac = b->url.unix_path ? redisAsyncConnectUnix(b->url.unix_path) : redisAsyncConnect(b->url.host, b->url.port);
+        ac = b->url.unix_path ? redisAsyncConnectUnix(b->url.unix_path)
+                              : redisAsyncConnect(b->url.host, b->url.port);
         if (!ac) {
                 conn_fail(c, "out of memory");
                 return;
@@ -810,11 +812,11 @@ static void maybe_read(mem_bus *b) {
         size_t argvlen[11];
         int argc = 0;
 
-#define ARG(s)                                                                                              \
-        do {                                                                                                \
-                argv[argc] = (s);                                                                           \
-                argvlen[argc] = strlen(argv[argc]);                                                         \
-                argc++;                                                                                     \
+#define ARG(s)                                      \
+        do {                                        \
+                argv[argc] = (s);                   \
+                argvlen[argc] = strlen(argv[argc]); \
+                argc++;                             \
         } while (0)
 
         if (b->dead || b->stopped || c->state != CONN_READY || c->drop_why || b->reading || b->delivering ||
@@ -956,8 +958,8 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
 
         if (!b || !result_id || !result_id[0] || (!json && len > 0) || !valid_ids(entry_ids, n_entry_ids))
                 return -EINVAL;
-        if (seal && (!seal->token || !seal->auth || !seal->token[0] || !seal->auth[0] || strchr(seal->token, ' ') ||
-                     strchr(seal->auth, '\n')))
+        if (seal && (!seal->token || !seal->auth || !seal->token[0] || !seal->auth[0] ||
+                     strchr(seal->token, ' ') || strchr(seal->auth, '\n')))
                 return -EINVAL;
         if (b->dead)
                 return -ESHUTDOWN;
@@ -991,13 +993,13 @@ int mem_bus_publish_result(mem_bus *b, const char *result_id, const char *json, 
 
         /* Our own copies: the EVAL fallback resends them after this call returned. */
         p = x->buf;
-#define PUT(i, s, l)                                                                                        \
-        do {                                                                                                \
-                memcpy(p, (s), (l));                                                                        \
-                p[l] = '\0';                                                                                \
-                x->argv[i] = p;                                                                             \
-                x->argvlen[i] = (l);                                                                        \
-                p += (l) + 1;                                                                               \
+#define PUT(i, s, l)                 \
+        do {                         \
+                memcpy(p, (s), (l)); \
+                p[l] = '\0';         \
+                x->argv[i] = p;      \
+                x->argvlen[i] = (l); \
+                p += (l) + 1;        \
         } while (0)
         x->argv[0] = b->sha[0] ? "EVALSHA" : "EVAL";
         x->argv[1] = b->sha[0] ? b->sha : publish_script;

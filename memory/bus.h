@@ -41,16 +41,16 @@ typedef struct mem_bus_ops {
 } mem_bus_ops;
 
 typedef struct mem_bus_config {
-        const char *url;  /* redis://[:password@]host[:port][/db] or unix:///path */
-        const char *node; /* consumer name; jobs stream autoos:jobs:<node> */
-        size_t max_entry_bytes;  /* default 16 MiB */
-        uint64_t result_ttl_s;   /* idempotency memory, default 86400 */
-        uint64_t events_maxlen;  /* default 10000 */
-        uint32_t block_ms;       /* XREADGROUP BLOCK, default 1000 */
+        const char *url;        /* redis://[:password@]host[:port][/db] or unix:///path */
+        const char *node;       /* consumer name; jobs stream autoos:jobs:<node> */
+        size_t max_entry_bytes; /* default 16 MiB */
+        uint64_t result_ttl_s;  /* idempotency memory, default 86400 */
+        uint64_t events_maxlen; /* default 10000 */
+        uint32_t block_ms;      /* XREADGROUP BLOCK, default 1000 */
 } mem_bus_config;
 
-int mem_bus_new(au_loop *loop, const mem_bus_config *cfg, const mem_bus_ops *ops, void *userdata, mem_bus **ret,
-                au_error *err);
+int mem_bus_new(au_loop *loop, const mem_bus_config *cfg, const mem_bus_ops *ops, void *userdata,
+                mem_bus **ret, au_error *err);
 mem_bus *mem_bus_free(mem_bus *b);
 bool mem_bus_connected(const mem_bus *b);
 /* Count of reconnections since start (for metrics). */

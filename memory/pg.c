@@ -103,8 +103,8 @@ void mem_pg_close(PGconn *c) {
 }
 
 int mem_pg_connect(const char *url, const char *application_name, PGconn **ret, au_error *err) {
-        const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-        const char *vals[] = { url, "3", application_name ? application_name : "autoos", NULL };
+        const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+        const char *vals[] = {url, "3", application_name ? application_name : "autoos", NULL};
         PGconn *c;
 
         if (!url || !*url)
@@ -135,7 +135,8 @@ bool mem_pg_ok(PGconn *c) {
 
 static int check_result(PGconn *c, PGresult *res, PGresult **ret, au_error *err);
 
-int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret, au_error *err) {
+int mem_pg_exec(PGconn *c, const char *sql, int n, const char *const *params, PGresult **ret,
+                au_error *err) {
         if (!c || PQstatus(c) != CONNECTION_OK) {
                 au_error_set(err, 0, "PostgreSQL: not connected");
                 return -ENOTCONN;
@@ -162,7 +163,8 @@ static int check_result(PGconn *c, PGresult *res, PGresult **ret, au_error *err)
         return 0;
 }
 
-int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PGresult **ret, au_error *err) {
+int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PGresult **ret,
+               au_error *err) {
         int known;
 
         if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -173,12 +175,14 @@ int mem_pg_run(PGconn *c, const mem_pg_stmt *stmt, const char *const *params, PG
         if (known < 0)
                 return mem_pg_exec(c, stmt->sql, stmt->n_params, params, ret, err);
         if (known == 0) {
-                int r = check_result(c, PQprepare(c, stmt->name, stmt->sql, stmt->n_params, NULL), NULL, err);
+                int r = check_result(c, PQprepare(c, stmt->name, stmt->sql, stmt->n_params, NULL), NULL,
+                                     err);
                 if (r < 0)
                         return r;
                 prepared_check(c, stmt, true);
         }
-        return check_result(c, PQexecPrepared(c, stmt->name, stmt->n_params, params, NULL, NULL, 0), ret, err);
+        return check_result(c, PQexecPrepared(c, stmt->name, stmt->n_params, params, NULL, NULL, 0), ret,
+                            err);
 }
 
 const mem_pg_stmt mem_pg_stmt_begin = {NULL, "BEGIN", 0};
@@ -387,8 +391,8 @@ static int list_migrations(const char *dir, migration **ret, size_t *ret_n, au_e
         qsort(m, n, sizeof(*m), cmp_migration);
         for (size_t i = 1; i < n; i++)
                 if (m[i].version == m[i - 1].version)
-                        return au_error_set(err, EINVAL, "migrations %s and %s have the same number", m[i - 1].name,
-                                            m[i].name);
+                        return au_error_set(err, EINVAL, "migrations %s and %s have the same number",
+                                            m[i - 1].name, m[i].name);
         *ret = TAKE_PTR(m);
         *ret_n = n;
         return 0;
@@ -520,7 +524,8 @@ int mem_pg_migrate(PGconn *c, const char *dir, unsigned *ret_applied, au_error *
                 res = PQexec(c, sql);
                 if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
                         char msg[512];
-                        snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+                        snprintf(msg, sizeof(msg), "%s",
+                                 res ? PQresultErrorMessage(res) : PQerrorMessage(c));
                         trim_message(msg);
                         r = classify(c, res);
                         mem_pg_rollback(c);
@@ -530,8 +535,8 @@ int mem_pg_migrate(PGconn *c, const char *dir, unsigned *ret_applied, au_error *
                 snprintf(version, sizeof(version), "%d", m[i].version);
                 params[0] = version;
                 params[1] = m[i].name;
-                r = mem_pg_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params,
-                                NULL, err);
+                r = mem_pg_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2,
+                                params, NULL, err);
                 if (r >= 0)
                         r = mem_pg_commit(c, err);
                 if (r < 0) {

@@ -155,15 +155,16 @@ void mem_redis_url_done(mem_redis_url *u) {
         free(u->unix_path);
         free(u->user);
         free(u->password);
-        *u = (mem_redis_url){ 0 };
+        *u = (mem_redis_url){0};
 }
 
 static struct timeval tv_ms(int ms) {
-        return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+        return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redisContext **ret, au_error *err) {
-        mem_redis_url u = { 0 };
+int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redisContext **ret,
+                      au_error *err) {
+        mem_redis_url u = {0};
         redisContext *c;
         redisReply *reply;
         int r;
@@ -178,7 +179,8 @@ int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redis
         if (!c || c->err) {
                 /* Named by host and port: the URL may hold a password. */
                 if (u.unix_path)
-                        au_error_set(err, 0, "connect to Redis at %s: %s", u.unix_path, c ? c->errstr : "out of memory");
+                        au_error_set(err, 0, "connect to Redis at %s: %s", u.unix_path,
+                                     c ? c->errstr : "out of memory");
                 else
                         au_error_set(err, 0, "connect to Redis at %s:%d: %s", u.host, u.port,
                                      c ? c->errstr : "out of memory");

@@ -29,6 +29,7 @@ void mem_redis_url_done(mem_redis_url *u);
  * as the URL says, and command timeout cmd_timeout_ms (longer than any BLOCK
  * the caller uses). Returns 0 or a negative errno with err saying why.
  */
-int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redisContext **ret, au_error *err);
+int mem_redis_connect(const char *url, int timeout_ms, int cmd_timeout_ms, redisContext **ret,
+                      au_error *err);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(redisReply *, freeReplyObject);

@@ -120,7 +120,7 @@ struct orc_api {
         pthread_mutex_t lock; /* buckets, fail slots and the MHD log throttle */
         bucket *buckets[N_BUCKETS];
         fail_slot *fails; /* N_FAIL_SLOTS */
-        bool starting; /* MHD's messages go to start_error, not to the log */
+        bool starting;    /* MHD's messages go to start_error, not to the log */
         char start_error[256];
         uint64_t last_log_ms;
         unsigned suppressed;
@@ -161,7 +161,7 @@ typedef struct request {
 
 typedef struct sse {
         orc_api *api;
-        bucket *key; /* its streams count holds this one */
+        bucket *key;        /* its streams count holds this one */
         char key_name[129]; /* a stream ends once its key is revoked */
         orc_events_sub *sub;
         int fd; /* the client's socket, watched for a hang-up between events */
@@ -1353,7 +1353,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
         (void) c;
         for (const char *r = s; *r; r++) {
                 int hi, lo;
-                if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
+                if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 &&
+                    (hi | lo) != 0) {
                         *w++ = (char) (hi * 16 + lo);
                         r += 2;
                 } else

@@ -52,7 +52,7 @@ void orc_config_done(orc_config *cfg) {
         free(cfg->audit_key);
         free(cfg->tls_cert);
         free(cfg->tls_key);
-        *cfg = (orc_config){ 0 };
+        *cfg = (orc_config){0};
 }
 
 static int set_string(char **field, const char *value) {
@@ -64,22 +64,21 @@ static int set_string(char **field, const char *value) {
         return 0;
 }
 
-static int set_u32(uint32_t *field, const char *key, const char *value, uint32_t min, uint32_t max, au_error *err) {
+static int set_u32(uint32_t *field, const char *key, const char *value, uint32_t min, uint32_t max,
+                   au_error *err) {
         uint32_t v;
         if (au_parse_uint32(value, &v) < 0 || v < min || v > max)
-                return au_error_set_field(err, key, "%s: expected a number from %u to %u, got '%s'", key, min, max,
-                                          value);
+                return au_error_set_field(err, key, "%s: expected a number from %u to %u, got '%s'", key,
+                                          min, max, value);
         *field = v;
         return 0;
 }
 
 int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error *err) {
-        static const char *const strings[] = { "db",      "redis",      "listen",   "id",
-                                               "policy",  "sql_dir",    "migrate_db", "audit_key",
-                                               "tls_cert", "tls_key" };
-        char **fields[] = { &cfg->db,     &cfg->redis,   &cfg->listen,     &cfg->id,
-                            &cfg->policy, &cfg->sql_dir, &cfg->migrate_db, &cfg->audit_key,
-                            &cfg->tls_cert, &cfg->tls_key };
+        static const char *const strings[] = {"db",      "redis",      "listen",    "id",       "policy",
+                                              "sql_dir", "migrate_db", "audit_key", "tls_cert", "tls_key"};
+        char **fields[] = {&cfg->db,      &cfg->redis,      &cfg->listen,    &cfg->id,       &cfg->policy,
+                           &cfg->sql_dir, &cfg->migrate_db, &cfg->audit_key, &cfg->tls_cert, &cfg->tls_key};
         uint64_t u;
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -95,16 +94,17 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
         }
         if (strcmp(key, "node_timeout") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 500 || u > 600000)
-                        return au_error_set_field(err, key,
-                                                  "node_timeout: expected a duration from 500ms to 10min, got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key, "node_timeout: expected a duration from 500ms to 10min, got '%s'",
+                                value);
                 cfg->node_timeout_ms = u;
                 return 0;
         }
         if (strcmp(key, "audit_checkpoint_interval") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 10 || u > 3600000)
                         return au_error_set_field(
-                                err, key, "audit_checkpoint_interval: expected a duration from 10ms to 1h, got '%s'",
+                                err, key,
+                                "audit_checkpoint_interval: expected a duration from 10ms to 1h, got '%s'",
                                 value);
                 cfg->audit_checkpoint_ms = u;
                 return 0;
@@ -117,15 +117,15 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
         }
         if (strcmp(key, "job_ttl") == 0) {
                 if (au_parse_duration_ms(value, &u) < 0 || u < 10000 || u > 86400000)
-                        return au_error_set_field(err, key, "job_ttl: expected a duration from 10s to 24h, got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key, "job_ttl: expected a duration from 10s to 24h, got '%s'", value);
                 cfg->job_ttl_ms = u;
                 return 0;
         }
         if (strcmp(key, "max_body_bytes") == 0) {
                 if (au_parse_size(value, &u) < 0 || u < 1024 || u > (1ull << 30))
-                        return au_error_set_field(err, key,
-                                                  "max_body_bytes: expected a size from 1K to 1G, got '%s'", value);
+                        return au_error_set_field(
+                                err, key, "max_body_bytes: expected a size from 1K to 1G, got '%s'", value);
                 cfg->max_body_bytes = u;
                 return 0;
         }
@@ -133,7 +133,8 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                 char *end;
                 double d = strtod(value, &end);
                 if (end == value || *end || d <= 0 || d > 1e6)
-                        return au_error_set_field(err, key, "%s: expected a positive number, got '%s'", key, value);
+                        return au_error_set_field(err, key, "%s: expected a positive number, got '%s'", key,
+                                                  value);
                 if (key[5] == 'l')
                         cfg->rate_limit = d;
                 else
@@ -156,23 +157,27 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                 else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
                         cfg->approval_by_submitter = false;
                 else
-                        return au_error_set_field(err, key, "approval_by_submitter: expected yes or no, got '%s'",
-                                                  value);
+                        return au_error_set_field(
+                                err, key, "approval_by_submitter: expected yes or no, got '%s'", value);
                 return 0;
         }
         if (strcmp(key, "log_level") == 0) {
                 static const struct {
                         const char *name;
                         int level;
-                } levels[] = { { "error", AU_LOG_ERR }, { "warning", AU_LOG_WARNING }, { "notice", AU_LOG_NOTICE },
-                               { "info", AU_LOG_INFO }, { "debug", AU_LOG_DEBUG } };
+                } levels[] = {{"error", AU_LOG_ERR},
+                              {"warning", AU_LOG_WARNING},
+                              {"notice", AU_LOG_NOTICE},
+                              {"info", AU_LOG_INFO},
+                              {"debug", AU_LOG_DEBUG}};
                 for (size_t i = 0; i < ELEMENTSOF(levels); i++)
                         if (strcmp(levels[i].name, value) == 0) {
                                 cfg->log_level = levels[i].level;
                                 return 0;
                         }
-                return au_error_set_field(err, key,
-                                          "log_level: expected error, warning, notice, info or debug, got '%s'", value);
+                return au_error_set_field(
+                        err, key, "log_level: expected error, warning, notice, info or debug, got '%s'",
+                        value);
         }
         return au_error_set_field(err, key, "unknown setting '%s'", key);
 }

@@ -27,7 +27,9 @@
 
 #define ORC_MAX_NODES 1024
 #define ORC_MAX_KEYS 4096
-#define ORC_MAX_MOVES 5 /* placements again after node loss / sandbox_error before it counts as a failure */
+#define ORC_MAX_MOVES                                                                       \
+        5 /* placements again after node loss / sandbox_error before it counts as a failure \
+           */
 
 typedef struct orc_node {
         char id[129];
@@ -94,7 +96,6 @@ struct orc_coord {
         struct orc_identity *identity; /* identity.c: fleet key, enrolled nodes, refusal accounting */
 
         struct orc_auditor *auditor; /* audit.c: signs checkpoints; NULL without audit_key */
-
 
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;

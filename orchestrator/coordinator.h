@@ -50,14 +50,16 @@ void orc_workflow_submit(orc_coord *c, const char *actor, const char *body, size
 void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_reply *ret);
 void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret);
 /* action: "pause", "resume" or "cancel". */
-void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const char *action, orc_reply *ret);
+void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const char *action,
+                         orc_reply *ret);
 /* action: "approve", "retry" or "skip". */
 void orc_step_action(orc_coord *c, const char *actor, const char *id, const char *step, const char *action,
                      orc_reply *ret);
 void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *ret);
 void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply *ret);
 /* wait: block until the run ends (or its wall limit + 30 s). */
-void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait, orc_reply *ret);
+void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait,
+                    orc_reply *ret);
 void orc_nodes_list(orc_coord *c, orc_reply *ret);
 void orc_health(orc_coord *c, orc_reply *ret);
 void orc_metrics(orc_coord *c, orc_reply *ret); /* text/plain; version=0.0.4 */

@@ -59,8 +59,10 @@ static void usage(FILE *f) {
               "      --migrate            apply the migrations in --sql-dir, then exit\n"
               "      --create-key NAME    make an API key with --role, print it once, then exit\n"
               "      --role ROLE          viewer, operator or admin\n"
-              "      --enroll-node NAME   enroll node NAME, print its key once (for its node_key_file), exit\n"
-              "      --rekey-node NAME    give node NAME a new key (the old one is refused), print it, exit\n"
+              "      --enroll-node NAME   enroll node NAME, print its key once (for its node_key_file), "
+              "exit\n"
+              "      --rekey-node NAME    give node NAME a new key (the old one is refused), print it, "
+              "exit\n"
               "      --remove-node NAME   remove node NAME: its messages are refused from then on, exit\n"
               "      --node-acl NAME      print the Redis ACL SETUSER command confining NAME to its keys\n"
               "      --revoke-key NAME    revoke the API key NAME (refused at once by every\n"
@@ -144,35 +146,35 @@ enum {
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "db", required_argument, NULL, OPT_DB },
-                { "redis", required_argument, NULL, OPT_REDIS },
-                { "listen", required_argument, NULL, OPT_LISTEN },
-                { "id", required_argument, NULL, OPT_ID },
-                { "policy", required_argument, NULL, OPT_POLICY },
-                { "sql-dir", required_argument, NULL, OPT_SQL_DIR },
-                { "node-timeout-ms", required_argument, NULL, OPT_NODE_TIMEOUT },
-                { "rate-limit", required_argument, NULL, OPT_RATE },
-                { "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
-                { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-                { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-                { "tls-key", required_argument, NULL, OPT_TLS_KEY },
-                { "revoke-key", required_argument, NULL, OPT_REVOKE_KEY },
-                { "migrate", no_argument, NULL, OPT_MIGRATE },
-                { "create-key", required_argument, NULL, OPT_CREATE_KEY },
-                { "role", required_argument, NULL, OPT_ROLE },
-                { "enroll-node", required_argument, NULL, OPT_ENROLL_NODE },
-                { "rekey-node", required_argument, NULL, OPT_REKEY_NODE },
-                { "remove-node", required_argument, NULL, OPT_REMOVE_NODE },
-                { "node-acl", required_argument, NULL, OPT_NODE_ACL },
-                { "set-secret", required_argument, NULL, OPT_SET_SECRET },
-                { "delete-secret", required_argument, NULL, OPT_DELETE_SECRET },
-                { "db-owner", required_argument, NULL, OPT_DB_OWNER },
-                { "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
-                { "create-audit-key", required_argument, NULL, OPT_CREATE_AUDIT_KEY },
-                { "audit-checkpoint-all", no_argument, NULL, OPT_AUDIT_CHECKPOINT_ALL },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
+                {"config", required_argument, NULL, 'c'},
+                {"db", required_argument, NULL, OPT_DB},
+                {"redis", required_argument, NULL, OPT_REDIS},
+                {"listen", required_argument, NULL, OPT_LISTEN},
+                {"id", required_argument, NULL, OPT_ID},
+                {"policy", required_argument, NULL, OPT_POLICY},
+                {"sql-dir", required_argument, NULL, OPT_SQL_DIR},
+                {"node-timeout-ms", required_argument, NULL, OPT_NODE_TIMEOUT},
+                {"rate-limit", required_argument, NULL, OPT_RATE},
+                {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+                {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+                {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+                {"revoke-key", required_argument, NULL, OPT_REVOKE_KEY},
+                {"migrate", no_argument, NULL, OPT_MIGRATE},
+                {"create-key", required_argument, NULL, OPT_CREATE_KEY},
+                {"role", required_argument, NULL, OPT_ROLE},
+                {"enroll-node", required_argument, NULL, OPT_ENROLL_NODE},
+                {"rekey-node", required_argument, NULL, OPT_REKEY_NODE},
+                {"remove-node", required_argument, NULL, OPT_REMOVE_NODE},
+                {"node-acl", required_argument, NULL, OPT_NODE_ACL},
+                {"set-secret", required_argument, NULL, OPT_SET_SECRET},
+                {"delete-secret", required_argument, NULL, OPT_DELETE_SECRET},
+                {"db-owner", required_argument, NULL, OPT_DB_OWNER},
+                {"audit-key", required_argument, NULL, OPT_AUDIT_KEY},
+                {"create-audit-key", required_argument, NULL, OPT_CREATE_AUDIT_KEY},
+                {"audit-checkpoint-all", no_argument, NULL, OPT_AUDIT_CHECKPOINT_ALL},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
                 {},
         };
         /* Flags are applied after the file: remember them as key/value pairs. */
@@ -183,14 +185,14 @@ int main(int argc, char **argv) {
         int node_cmd = 0;
         const char *secret_name = NULL; /* --set-secret, --delete-secret */
         int secret_cmd = 0;
-        orc_tls_files tls = { 0 };
+        orc_tls_files tls = {0};
         const char *create_audit_key = NULL;
         bool migrate = false, checkpoint_all = false;
         orc_config cfg;
         orc_coord *coord = NULL;
         orc_events *events = NULL;
         orc_api *api = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         sigset_t mask;
         int c, r, sig = 0;
 
@@ -311,8 +313,10 @@ int main(int argc, char **argv) {
                 }
                 printf("%s", pem);
                 fprintf(stderr,
-                        "autoos-coordinator: audit key %s written to %s (mode 0600), its public key to %s.pub;\n"
-                        "give the public key to whoever verifies: autoosctl audit ID --verify --audit-pubkey FILE\n",
+                        "autoos-coordinator: audit key %s written to %s (mode 0600), its public key to "
+                        "%s.pub;\n"
+                        "give the public key to whoever verifies: autoosctl audit ID --verify "
+                        "--audit-pubkey FILE\n",
                         key_id, create_audit_key, create_audit_key);
                 free(pem);
                 orc_config_done(&cfg);
@@ -351,8 +355,9 @@ int main(int argc, char **argv) {
                 char key[MEM_SEAL_HEX_LEN + 1];
                 char *line = NULL;
                 r = node_cmd == OPT_REMOVE_NODE ? orc_node_remove(&cfg, node_name, &err)
-                    : node_cmd == OPT_NODE_ACL  ? orc_node_acl(&cfg, node_name, &line, &err)
-                                                : orc_node_enroll(&cfg, node_name, node_cmd == OPT_REKEY_NODE, key, &err);
+                    : node_cmd == OPT_NODE_ACL
+                            ? orc_node_acl(&cfg, node_name, &line, &err)
+                            : orc_node_enroll(&cfg, node_name, node_cmd == OPT_REKEY_NODE, key, &err);
                 if (r < 0)
                         fprintf(stderr, "autoos-coordinator: node %s: %s\n", node_name, err.msg);
                 else if (node_cmd == OPT_NODE_ACL)
@@ -368,12 +373,14 @@ int main(int argc, char **argv) {
         if (create_key || role) {
                 char *key = NULL;
                 if (!create_key || !role) {
-                        fprintf(stderr, "autoos-coordinator: --create-key NAME needs --role viewer|operator|admin\n");
+                        fprintf(stderr, "autoos-coordinator: --create-key NAME needs --role "
+                                        "viewer|operator|admin\n");
                         orc_config_done(&cfg);
                         return 2;
                 }
                 if (orc_role_from_string(role) == ORC_ROLE_NONE) {
-                        fprintf(stderr, "autoos-coordinator: --role: expected viewer, operator or admin, got '%s'\n",
+                        fprintf(stderr,
+                                "autoos-coordinator: --role: expected viewer, operator or admin, got '%s'\n",
                                 role);
                         orc_config_done(&cfg);
                         return 2;
@@ -460,9 +467,9 @@ int main(int argc, char **argv) {
                 orc_config_done(&cfg);
                 return 1;
         }
-        au_log_kv(AU_LOG_INFO, (const char *const[]){ "listen", cfg.listen, NULL },
-                  "ready: API on %s://%s (port %u), PostgreSQL and Redis as configured", tls.cert_pem ? "https" : "http",
-                  cfg.listen, (unsigned) orc_api_port(api));
+        au_log_kv(AU_LOG_INFO, (const char *const[]){"listen", cfg.listen, NULL},
+                  "ready: API on %s://%s (port %u), PostgreSQL and Redis as configured",
+                  tls.cert_pem ? "https" : "http", cfg.listen, (unsigned) orc_api_port(api));
         sd_notify(0, "READY=1\nSTATUS=accepting workflows");
 
         for (;;) {

@@ -25,14 +25,13 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-
-static const char *const workflow_states[] = { "pending", "running", "paused", "awaiting_human",
-                                               "succeeded", "failed", "cancelled", NULL };
+static const char *const workflow_states[] = {"pending",   "running", "paused",    "awaiting_human",
+                                              "succeeded", "failed",  "cancelled", NULL};
 
 /* ---- submit ---------------------------------------------------------------- */
 
-static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, const char *actor, bool escalate,
-                           char ret_id[static 37], au_error *err) {
+static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, const char *actor,
+                           bool escalate, char ret_id[static 37], au_error *err) {
         size_t n = w->n_steps;
         _cleanup_free_ char **ids = calloc(n, sizeof(char *)), **kinds = calloc(n, sizeof(char *)),
                             **states = calloc(n, sizeof(char *)), **specs = calloc(n, sizeof(char *)),
@@ -41,15 +40,15 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
                             **maxa = calloc(n, sizeof(char *)), **back = calloc(n, sizeof(char *)),
                             **maxb = calloc(n, sizeof(char *)), **fbfor = calloc(n, sizeof(char *)),
                             **pos = calloc(n, sizeof(char *));
-        char *arrays[13] = { 0 };
+        char *arrays[13] = {0};
         const char *params[16];
-        char detail[512], escalate_s[2] = { escalate ? 't' : 'f', 0 };
+        char detail[512], escalate_s[2] = {escalate ? 't' : 'f', 0};
         uuid_t u;
         orc_audit audit;
         int r = -ENOMEM;
 
-        if (!ids || !kinds || !states || !specs || !fallbacks || !needs || !programs || !selectors || !maxa ||
-            !back || !maxb || !fbfor || !pos)
+        if (!ids || !kinds || !states || !specs || !fallbacks || !needs || !programs || !selectors ||
+            !maxa || !back || !maxb || !fbfor || !pos)
                 return au_error_set(err, ENOMEM, "workflow");
         uuid_generate_random(u);
         uuid_unparse_lower(u, ret_id);
@@ -87,9 +86,10 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
                         au_json_gen_kv_string(g, s->selector[k].key, s->selector[k].value);
                 au_json_gen_map_close(g);
                 selectors[i] = au_json_gen_finish(g, NULL);
-                if (asprintf(&maxa[i], "%u", s->max_attempts) < 0 || asprintf(&back[i], "%" PRIu64, s->backoff_ms) < 0 ||
-                    asprintf(&maxb[i], "%" PRIu64, s->max_backoff_ms) < 0 || asprintf(&pos[i], "%zu", i) < 0 ||
-                    !needs[i] || !selectors[i])
+                if (asprintf(&maxa[i], "%u", s->max_attempts) < 0 ||
+                    asprintf(&back[i], "%" PRIu64, s->backoff_ms) < 0 ||
+                    asprintf(&maxb[i], "%" PRIu64, s->max_backoff_ms) < 0 ||
+                    asprintf(&pos[i], "%zu", i) < 0 || !needs[i] || !selectors[i])
                         goto out;
         }
         for (size_t i = 0; i < n; i++)
@@ -98,8 +98,8 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
                                 if (strcmp(w->steps[k].id, w->steps[i].fallback) == 0)
                                         fbfor[k] = w->steps[i].id;
         {
-                char **cols[13] = { ids, kinds, states, specs, fallbacks, needs, programs, selectors,
-                                    maxa, back, maxb, fbfor, pos };
+                char **cols[13] = {ids,       kinds, states, specs, fallbacks, needs, programs,
+                                   selectors, maxa,  back,   maxb,  fbfor,     pos};
                 for (size_t k = 0; k < 13; k++)
                         if (!(arrays[k] = orc_pg_array(cols[k], n)))
                                 goto out;
@@ -113,7 +113,8 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
         params[2] = w->json;
         params[3] = actor;
         r = mem_pg_exec(conn,
-                        "INSERT INTO workflows (id, name, spec, state, created_by) VALUES ($1, $2, $3::jsonb, 'running', $4)",
+                        "INSERT INTO workflows (id, name, spec, state, created_by) VALUES ($1, $2, "
+                        "$3::jsonb, 'running', $4)",
                         4, params, NULL, err);
         if (r < 0)
                 goto out;
@@ -122,12 +123,14 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
                 params[1 + k] = arrays[k];
         params[14] = escalate_s;
         r = mem_pg_exec(conn,
-                        "INSERT INTO steps (workflow_id, step_id, kind, state, spec, fallback, needs, program, selector, "
+                        "INSERT INTO steps (workflow_id, step_id, kind, state, spec, fallback, needs, "
+                        "program, selector, "
                         "max_attempts, backoff_ms, max_backoff_ms, fallback_for, position, escalate) "
                         "SELECT $1, v.id, v.kind, v.state, v.spec::jsonb, v.fb, "
                         "ARRAY(SELECT jsonb_array_elements_text(v.needs::jsonb)), v.program, v.sel::jsonb, "
                         "v.maxa, v.back, v.maxb, v.fbfor, v.pos, $15::bool "
-                        "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+                        "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                        "$7::text[], $8::text[], "
                         "$9::text[], $10::int[], $11::bigint[], $12::bigint[], $13::text[], $14::int[]) "
                         "AS v(id, kind, state, spec, fb, needs, program, sel, maxa, back, maxb, fbfor, pos)",
                         15, params, NULL, err);
@@ -161,15 +164,17 @@ static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, co
         }
         for (size_t i = 0; i < n; i++)
                 if (strcmp(states[i], "awaiting_human") == 0) {
-                        snprintf(detail, sizeof(detail), "{\"step\":\"%s\"}", ids[i]); /* ids are [A-Za-z0-9._-] */
+                        snprintf(detail, sizeof(detail), "{\"step\":\"%s\"}",
+                                 ids[i]); /* ids are [A-Za-z0-9._-] */
                         orc_audit_add(&audit, ret_id, "awaiting_approval", detail);
                 }
         r = orc_audit_flush(c, conn, &audit, err);
         if (r >= 0)
                 r = mem_pg_commit(conn, err);
         if (r >= 0) {
-                orc_audit_event(&audit, orc_json_event("workflow.submitted", ret_id, NULL,
-                                                       (const char *const[]){ "name", w->name, "by", actor, NULL }));
+                orc_audit_event(&audit,
+                                orc_json_event("workflow.submitted", ret_id, NULL,
+                                               (const char *const[]){"name", w->name, "by", actor, NULL}));
                 /* Events go out with the scheduler's next round; a submission must not wait on Redis. */
                 for (size_t i = 0; i < audit.n_events; i++)
                         orc_outbox_event(c, audit.events[i]);
@@ -220,9 +225,9 @@ static bool roles_allow(orc_coord *c, const char *actor, const orc_workflow *w, 
         return true;
 }
 
-static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w, bool escalate, orc_reply *ret,
-                          char ret_id[static 37]) {
-        au_error err = { 0 };
+static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w, bool escalate,
+                          orc_reply *ret, char ret_id[static 37]) {
+        au_error err = {0};
         PGconn *conn;
         _cleanup_json_gen_ yajl_gen g = NULL;
         int r;
@@ -243,8 +248,8 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
                 return;
         }
         orc_wake_scheduler(c);
-        au_log_kv(AU_LOG_INFO, (const char *const[]){ "workflow", ret_id, NULL }, "workflow %s '%s' submitted by %s (%zu steps)",
-                  ret_id, w->name, actor, w->n_steps);
+        au_log_kv(AU_LOG_INFO, (const char *const[]){"workflow", ret_id, NULL},
+                  "workflow %s '%s' submitted by %s (%zu steps)", ret_id, w->name, actor, w->n_steps);
         g = au_json_gen_new(false);
         if (!g) {
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
@@ -260,7 +265,7 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
 }
 
 static bool parse_or_reply(orc_coord *c, const char *body, size_t len, orc_workflow **w, orc_reply *ret) {
-        au_error err = { 0 };
+        au_error err = {0};
         int r = orc_workflow_parse(body, len, c->cfg.max_body_bytes, &c->policy, w, &err);
 
         if (r == -E2BIG) {
@@ -293,7 +298,7 @@ void orc_workflow_submit(orc_coord *c, const char *actor, const char *body, size
 void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_reply *ret) {
         _cleanup_pgresult_ PGresult *res = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         char lim[16];
         const char *params[2];
         bool known = !state;
@@ -303,10 +308,11 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         for (size_t i = 0; state && workflow_states[i]; i++)
                 known |= strcmp(state, workflow_states[i]) == 0;
         if (!known) {
-                orc_reply_error(ret, 400, "invalid_request", "state",
-                                "state: '%.64s' is not a workflow state (pending, running, paused, awaiting_human, "
-                                "succeeded, failed, cancelled)",
-                                state);
+                orc_reply_error(
+                        ret, 400, "invalid_request", "state",
+                        "state: '%.64s' is not a workflow state (pending, running, paused, awaiting_human, "
+                        "succeeded, failed, cancelled)",
+                        state);
                 return;
         }
         if (limit == 0 || limit > 1000)
@@ -317,12 +323,14 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         if (!(conn = orc_get_conn(c, ret)))
                 return;
         r = mem_pg_exec(conn,
-                        "SELECT w.id, w.name, w.state, " TS("w.created_at") ", " TS("w.updated_at") ", "
-                        "(SELECT json_object_agg(state, n) FROM (SELECT state, count(*) n FROM steps s "
-                        " WHERE s.workflow_id = w.id GROUP BY state) x)::text, "
-                        "(SELECT count(*) FROM steps s WHERE s.workflow_id = w.id) "
-                        "FROM workflows w WHERE ($1::text IS NULL OR w.state = $1) "
-                        "ORDER BY w.created_at DESC LIMIT $2::int",
+                        "SELECT w.id, w.name, w.state, " TS("w.created_at") ", " TS(
+                                "w.updated_at") ", "
+                                                "(SELECT json_object_agg(state, n) FROM (SELECT state, "
+                                                "count(*) n FROM steps s "
+                                                " WHERE s.workflow_id = w.id GROUP BY state) x)::text, "
+                                                "(SELECT count(*) FROM steps s WHERE s.workflow_id = w.id) "
+                                                "FROM workflows w WHERE ($1::text IS NULL OR w.state = $1) "
+                                                "ORDER BY w.created_at DESC LIMIT $2::int",
                         2, params, &res, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
@@ -350,7 +358,8 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
                 au_json_gen_string(g, "steps");
                 au_json_gen_map_open(g);
                 orc_gen_kv_num(g, "total", mem_pg_value(res, i, 6));
-                if (cj && au_json_parse(cj, strlen(cj), 1 << 20, &counts, NULL) >= 0 && YAJL_IS_OBJECT(counts))
+                if (cj && au_json_parse(cj, strlen(cj), 1 << 20, &counts, NULL) >= 0 &&
+                    YAJL_IS_OBJECT(counts))
                         for (size_t k = 0; k < counts->u.object.len; k++) {
                                 au_json_gen_string(g, counts->u.object.keys[k]);
                                 au_json_gen_tree(g, counts->u.object.values[k]);
@@ -383,8 +392,8 @@ static void gen_stdout(yajl_gen g, const char *key, const char *b64) {
 void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
         _cleanup_pgresult_ PGresult *wf = NULL, *steps = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
-        au_error err = { 0 };
-        const char *params[1] = { id };
+        au_error err = {0};
+        const char *params[1] = {id};
         PGconn *conn;
         int r;
 
@@ -395,15 +404,19 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
         if (!(conn = orc_get_conn(c, ret)))
                 return;
         r = mem_pg_exec(conn,
-                        "SELECT id, name, state, " TS("created_at") ", " TS("updated_at") ", created_by "
-                        "FROM workflows WHERE id = $1",
+                        "SELECT id, name, state, " TS("created_at") ", " TS(
+                                "updated_at") ", created_by "
+                                              "FROM workflows WHERE id = $1",
                         1, params, &wf, &err);
         if (r >= 0)
-                r = mem_pg_exec(conn,
-                                "SELECT step_id, kind, state, attempt, node, array_to_json(needs)::text, fallback, "
-                                "outcome, exit_code, wall_ms, error, output_b64, " TS("updated_at") ", failures, "
-                                "fallback_for FROM steps WHERE workflow_id = $1 ORDER BY position",
-                                1, params, &steps, &err);
+                r = mem_pg_exec(
+                        conn,
+                        "SELECT step_id, kind, state, attempt, node, array_to_json(needs)::text, fallback, "
+                        "outcome, exit_code, wall_ms, error, output_b64, " TS(
+                                "updated_at") ", failures, "
+                                              "fallback_for FROM steps WHERE workflow_id = $1 ORDER BY "
+                                              "position",
+                        1, params, &steps, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
                 orc_reply_db_error(c, ret, r, &err);
@@ -471,8 +484,9 @@ static void reply_state(orc_reply *ret, const char *id, const char *step, const 
 /* Locks the workflow row; *ret_state gets its state (caller frees). 0, -ENOENT, or a database error. */
 static int lock_workflow(PGconn *conn, const char *id, char **ret_state, au_error *err) {
         _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[1] = { id };
-        int r = mem_pg_exec(conn, "SELECT state FROM workflows WHERE id = $1 FOR NO KEY UPDATE", 1, params, &res, err);
+        const char *params[1] = {id};
+        int r = mem_pg_exec(conn, "SELECT state FROM workflows WHERE id = $1 FOR NO KEY UPDATE", 1, params,
+                            &res, err);
         if (r < 0)
                 return r;
         if (PQntuples(res) == 0)
@@ -484,25 +498,28 @@ static int lock_workflow(PGconn *conn, const char *id, char **ret_state, au_erro
 /* running, unless a run step still waits for a human after an escalation. */
 static const char *resumed_state(PGconn *conn, const char *id, au_error *err) {
         _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[1] = { id };
+        const char *params[1] = {id};
         if (mem_pg_exec(conn,
-                        "SELECT 1 FROM steps WHERE workflow_id = $1 AND kind = 'run' AND state = 'awaiting_human' LIMIT 1",
+                        "SELECT 1 FROM steps WHERE workflow_id = $1 AND kind = 'run' AND state = "
+                        "'awaiting_human' LIMIT 1",
                         1, params, &res, err) < 0)
                 return NULL;
         return PQntuples(res) > 0 ? "awaiting_human" : "running";
 }
 
-void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const char *action, orc_reply *ret) {
+void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const char *action,
+                         orc_reply *ret) {
         _cleanup_free_ char *state = NULL;
         _cleanup_pgresult_ PGresult *killed = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         orc_audit audit;
-        const char *params[2] = { id, NULL }, *new_state = NULL;
+        const char *params[2] = {id, NULL}, *new_state = NULL;
         PGconn *conn;
         int r;
 
         if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 && strcmp(action, "cancel") != 0) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (pause, resume, cancel)", action);
+                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (pause, resume, cancel)",
+                                action);
                 return;
         }
         if (!orc_valid_uuid(id)) {
@@ -530,7 +547,8 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                 new_state = "paused";
         } else if (strcmp(action, "resume") == 0) {
                 if (strcmp(state, "paused") != 0) {
-                        orc_reply_error(ret, 409, "conflict", NULL, "cannot resume: workflow is %s, not paused", state);
+                        orc_reply_error(ret, 409, "conflict", NULL,
+                                        "cannot resume: workflow is %s, not paused", state);
                         goto out;
                 }
                 new_state = resumed_state(conn, id, &err);
@@ -539,16 +557,20 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                         goto db_error;
                 }
         } else {
-                if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0) {
-                        orc_reply_error(ret, 409, "conflict", NULL, "cannot cancel: workflow is %s already", state);
+                if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                    strcmp(state, "cancelled") == 0) {
+                        orc_reply_error(ret, 409, "conflict", NULL, "cannot cancel: workflow is %s already",
+                                        state);
                         goto out;
                 }
                 new_state = "cancelled";
-                r = mem_pg_exec(conn,
-                                "UPDATE steps SET state = 'cancelled', updated_at = now() WHERE workflow_id = $1 "
-                                "AND state IN ('pending', 'ready', 'dispatched', 'running', 'awaiting_human', 'standby') "
-                                "RETURNING step_id, node, attempt, state",
-                                1, params, &killed, &err);
+                r = mem_pg_exec(
+                        conn,
+                        "UPDATE steps SET state = 'cancelled', updated_at = now() WHERE workflow_id = $1 "
+                        "AND state IN ('pending', 'ready', 'dispatched', 'running', 'awaiting_human', "
+                        "'standby') "
+                        "RETURNING step_id, node, attempt, state",
+                        1, params, &killed, &err);
                 if (r < 0)
                         goto db_error;
         }
@@ -558,10 +580,9 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                 goto db_error;
         {
                 char detail[256];
-                snprintf(detail, sizeof(detail), "{\"from\":\"%s\",\"to\":\"%s\",\"steps_cancelled\":%d}", state,
-                         new_state, killed ? PQntuples(killed) : 0);
-                orc_audit_add(&audit,
-                              id,
+                snprintf(detail, sizeof(detail), "{\"from\":\"%s\",\"to\":\"%s\",\"steps_cancelled\":%d}",
+                         state, new_state, killed ? PQntuples(killed) : 0);
+                orc_audit_add(&audit, id,
                               strcmp(action, "pause") == 0    ? "paused"
                               : strcmp(action, "resume") == 0 ? "resumed"
                                                               : "cancelled",
@@ -578,12 +599,14 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                 char run_id[256];
                 if (!node)
                         continue;
-                snprintf(run_id, sizeof(run_id), "%s.%s.%s", id, mem_pg_value(killed, i, 0), mem_pg_value(killed, i, 2));
+                snprintf(run_id, sizeof(run_id), "%s.%s.%s", id, mem_pg_value(killed, i, 0),
+                         mem_pg_value(killed, i, 2));
                 orc_outbox_cancel(c, node, run_id);
         }
         {
-                char *ev = orc_json_event(strcmp(action, "cancel") == 0 ? "workflow.finished" : "workflow.state", id,
-                                          NULL, (const char *const[]){ "state", new_state, NULL });
+                char *ev = orc_json_event(strcmp(action, "cancel") == 0 ? "workflow.finished"
+                                                                        : "workflow.state",
+                                          id, NULL, (const char *const[]){"state", new_state, NULL});
                 if (ev)
                         orc_outbox_event(c, ev);
                 free(ev);
@@ -608,14 +631,15 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
                      orc_reply *ret) {
         _cleanup_free_ char *wstate = NULL;
         _cleanup_pgresult_ PGresult *row = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         orc_audit audit;
-        const char *params[2] = { id, step }, *sstate, *kind, *new_state = NULL, *fallback;
+        const char *params[2] = {id, step}, *sstate, *kind, *new_state = NULL, *fallback;
         PGconn *conn;
         int r;
 
         if (strcmp(action, "approve") != 0 && strcmp(action, "retry") != 0 && strcmp(action, "skip") != 0) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (approve, retry, skip)", action);
+                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (approve, retry, skip)",
+                                action);
                 return;
         }
         if (!orc_valid_uuid(id)) {
@@ -648,7 +672,8 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         sstate = mem_pg_value(row, 0, 0);
         kind = mem_pg_value(row, 0, 1);
         fallback = mem_pg_value(row, 0, 2);
-        if (strcmp(wstate, "succeeded") == 0 || strcmp(wstate, "failed") == 0 || strcmp(wstate, "cancelled") == 0) {
+        if (strcmp(wstate, "succeeded") == 0 || strcmp(wstate, "failed") == 0 ||
+            strcmp(wstate, "cancelled") == 0) {
                 orc_reply_error(ret, 409, "conflict", NULL, "cannot %s: workflow is %s", action, wstate);
                 goto out;
         }
@@ -666,42 +691,49 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         if (strcmp(action, "retry") == 0) {
                 if (strcmp(kind, "run") != 0 ||
                     (strcmp(sstate, "awaiting_human") != 0 && strcmp(sstate, "failed") != 0)) {
-                        orc_reply_error(ret, 409, "conflict", NULL,
-                                        "cannot retry step '%s': it is %s (retry needs a failed run step, or one "
-                                        "awaiting a human)",
-                                        step, sstate);
+                        orc_reply_error(
+                                ret, 409, "conflict", NULL,
+                                "cannot retry step '%s': it is %s (retry needs a failed run step, or one "
+                                "awaiting a human)",
+                                step, sstate);
                         goto out;
                 }
                 new_state = "ready";
                 r = mem_pg_exec(conn,
-                                "UPDATE steps SET state = 'ready', failures = 0, not_before = NULL, avoid_node = NULL, "
+                                "UPDATE steps SET state = 'ready', failures = 0, not_before = NULL, "
+                                "avoid_node = NULL, "
                                 "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
                                 2, params, NULL, &err);
                 if (r >= 0 && fallback) {
-                        const char *pf[2] = { id, fallback };
-                        r = mem_pg_exec(conn,
-                                        "UPDATE steps SET state = 'standby', failures = 0, updated_at = now() "
-                                        "WHERE workflow_id = $1 AND step_id = $2 AND state IN ('failed', 'skipped', 'cancelled')",
-                                        2, pf, NULL, &err);
+                        const char *pf[2] = {id, fallback};
+                        r = mem_pg_exec(
+                                conn,
+                                "UPDATE steps SET state = 'standby', failures = 0, updated_at = now() "
+                                "WHERE workflow_id = $1 AND step_id = $2 AND state IN ('failed', 'skipped', "
+                                "'cancelled')",
+                                2, pf, NULL, &err);
                 }
         } else {
                 if (strcmp(sstate, "awaiting_human") != 0) {
-                        orc_reply_error(ret, 409, "conflict", NULL, "cannot %s step '%s': it is %s, not awaiting_human",
-                                        action, step, sstate);
+                        orc_reply_error(ret, 409, "conflict", NULL,
+                                        "cannot %s step '%s': it is %s, not awaiting_human", action, step,
+                                        sstate);
                         goto out;
                 }
                 new_state = strcmp(action, "approve") == 0 ? "succeeded" : "skipped";
-                const char *p3[3] = { id, step, new_state };
+                const char *p3[3] = {id, step, new_state};
                 r = mem_pg_exec(conn,
-                                "UPDATE steps SET state = $3, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                                "UPDATE steps SET state = $3, updated_at = now() WHERE workflow_id = $1 AND "
+                                "step_id = $2",
                                 3, p3, NULL, &err);
         }
         if (r < 0)
                 goto db_error;
         {
                 char detail[256];
-                snprintf(detail, sizeof(detail), "{\"step\":\"%s\",\"kind\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", step,
-                         kind, sstate, new_state);
+                snprintf(detail, sizeof(detail),
+                         "{\"step\":\"%s\",\"kind\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", step, kind,
+                         sstate, new_state);
                 orc_audit_add(&audit, id,
                               strcmp(action, "approve") == 0 ? "approved"
                               : strcmp(action, "retry") == 0 ? "retried"
@@ -711,7 +743,7 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         /* The workflow goes on unless another escalated step still waits (or it is paused). */
         if (strcmp(wstate, "awaiting_human") == 0) {
                 const char *next = resumed_state(conn, id, &err);
-                const char *pw[2] = { id, next };
+                const char *pw[2] = {id, next};
                 if (!next) {
                         r = -EIO;
                         goto db_error;
@@ -721,7 +753,7 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
                         goto db_error;
         }
         {
-                const char *wfs[1] = { id };
+                const char *wfs[1] = {id};
                 r = orc_progress(c, conn, wfs, 1, &audit, &err);
         }
         if (r >= 0)
@@ -761,7 +793,7 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
         _cleanup_free_ sim_step *s = NULL;
         _cleanup_free_ size_t *order = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         PGconn *conn;
         double prob = 1.0;
         int end = -1, r = 0;
@@ -778,17 +810,18 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
                 return;
         for (size_t i = 0; i < w->n_steps && r >= 0; i++) {
                 _cleanup_pgresult_ PGresult *res = NULL;
-                const char *params[1] = { w->steps[i].program };
+                const char *params[1] = {w->steps[i].program};
                 if (!w->steps[i].program)
                         continue;
                 /* The newest 200 runs of the same program (argv). */
-                r = mem_pg_exec(conn,
-                                "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY wall_ms), "
-                                "percentile_cont(0.95) WITHIN GROUP (ORDER BY wall_ms), "
-                                "avg(CASE WHEN outcome = 'exited' AND exit_code = 0 THEN 1.0 ELSE 0.0 END) "
-                                "FROM (SELECT wall_ms, outcome, exit_code FROM runs WHERE program = $1 AND NOT late "
-                                "ORDER BY id DESC LIMIT 200) h",
-                                1, params, &res, &err);
+                r = mem_pg_exec(
+                        conn,
+                        "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY wall_ms), "
+                        "percentile_cont(0.95) WITHIN GROUP (ORDER BY wall_ms), "
+                        "avg(CASE WHEN outcome = 'exited' AND exit_code = 0 THEN 1.0 ELSE 0.0 END) "
+                        "FROM (SELECT wall_ms, outcome, exit_code FROM runs WHERE program = $1 AND NOT late "
+                        "ORDER BY id DESC LIMIT 200) h",
+                        1, params, &res, &err);
                 if (r >= 0 && mem_pg_value(res, 0, 0)) {
                         s[i].history = atol(mem_pg_value(res, 0, 0));
                         if (s[i].history > 0) {
@@ -919,8 +952,8 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
                         continue;
                 }
                 if (!s[i].has) {
-                        snprintf(msg, sizeof(msg), "step '%s': no recorded runs of this program; duration unknown",
-                                 st->id);
+                        snprintf(msg, sizeof(msg),
+                                 "step '%s': no recorded runs of this program; duration unknown", st->id);
                         au_json_gen_map_open(g);
                         au_json_gen_kv_string(g, "step", st->id);
                         au_json_gen_kv_string(g, "kind", "no_history");
@@ -952,12 +985,13 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
 
 /* ---- one-off runs ---------------------------------------------------------------- */
 
-void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait, orc_reply *ret) {
+void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait,
+                    orc_reply *ret) {
         _cleanup_json_ yajl_val spec = NULL;
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         _cleanup_free_ char *doc = NULL;
         _cleanup_orc_workflow_ orc_workflow *w = NULL;
-        au_error err = { 0 };
+        au_error err = {0};
         char id[37];
         uint64_t wall_ms;
         size_t doc_len = 0;
@@ -1046,7 +1080,7 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
         /* Wait for the end: the run's wall limit and 30 s more (placement, queues). */
         {
                 uint64_t deadline = au_now_ms() + wall_ms + 30000;
-                const char *params[1] = { id };
+                const char *params[1] = {id};
                 char state[32] = "running";
                 _cleanup_free_ char *result = NULL;
 
@@ -1061,13 +1095,16 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                         pthread_mutex_unlock(&c->done_lock);
                         if (conn) {
                                 r = mem_pg_exec(conn,
-                                                "SELECT w.state, (SELECT result::text FROM runs WHERE workflow_id = w.id "
-                                                "AND NOT late ORDER BY attempt DESC LIMIT 1) FROM workflows w WHERE w.id = $1",
+                                                "SELECT w.state, (SELECT result::text FROM runs WHERE "
+                                                "workflow_id = w.id "
+                                                "AND NOT late ORDER BY attempt DESC LIMIT 1) FROM workflows "
+                                                "w WHERE w.id = $1",
                                                 1, params, &res, NULL);
                                 orc_pool_put(c, conn);
                                 if (r >= 0 && PQntuples(res) == 1) {
                                         snprintf(state, sizeof(state), "%s", mem_pg_value(res, 0, 0));
-                                        if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                                        if (strcmp(state, "succeeded") == 0 ||
+                                            strcmp(state, "failed") == 0 ||
                                             strcmp(state, "cancelled") == 0) {
                                                 const char *rv = mem_pg_value(res, 0, 1);
                                                 result = rv ? strdup(rv) : NULL;

@@ -70,4 +70,3 @@ int orc_reply_error(orc_reply *r, int status, const char *code, const char *fiel
         r->body = au_json_gen_finish(g, &r->len);
         return r->body ? 0 : -ENOMEM;
 }
-

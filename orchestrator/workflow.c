@@ -381,10 +381,12 @@ static int write_secrets(yajl_val run, orc_step *s, char **json, size_t *len, ch
         if (!kept || !checked)
                 return nomem(err);
         if (!sec || (!list && !YAJL_IS_OBJECT(sec)))
-                return step_error(err, s->id, "run.secrets",
-                                  "run.secrets: expected an object {\"VAR\": \"secret-name\"} or a list of names");
+                return step_error(
+                        err, s->id, "run.secrets",
+                        "run.secrets: expected an object {\"VAR\": \"secret-name\"} or a list of names");
         if (n > MEM_SECRET_MAX_PER_STEP)
-                return step_error(err, s->id, "run.secrets", "run.secrets: %zu entries, over the limit of %d", n,
+                return step_error(err, s->id, "run.secrets",
+                                  "run.secrets: %zu entries, over the limit of %d", n,
                                   MEM_SECRET_MAX_PER_STEP);
         au_json_gen_map_open(kept);
         au_json_gen_map_open(checked);
@@ -410,21 +412,24 @@ static int write_secrets(yajl_val run, orc_step *s, char **json, size_t *len, ch
                 if (list)
                         snprintf(field, sizeof(field), "run.secrets[%zu]", i);
                 if (!name || !mem_secret_name_valid(name))
-                        return step_error(err, s->id, field,
-                                          "%s: expected a secret's name (1 to 128 of [A-Za-z0-9._-], starting "
-                                          "with a letter or digit)",
-                                          field);
+                        return step_error(
+                                err, s->id, field,
+                                "%s: expected a secret's name (1 to 128 of [A-Za-z0-9._-], starting "
+                                "with a letter or digit)",
+                                field);
                 if (!env_name_valid(var))
-                        return step_error(err, s->id, field,
-                                          "%s: '%.128s' is not a variable name (expected [A-Za-z_][A-Za-z0-9_]*)",
-                                          field, var);
+                        return step_error(
+                                err, s->id, field,
+                                "%s: '%.128s' is not a variable name (expected [A-Za-z_][A-Za-z0-9_]*)",
+                                field, var);
                 if (strncmp(var, "AUTOOS_", 7) == 0)
-                        return step_error(err, s->id, field, "%s: AUTOOS_ variables are set by the coordinator",
-                                          field);
+                        return step_error(err, s->id, field,
+                                          "%s: AUTOOS_ variables are set by the coordinator", field);
                 if (env && YAJL_IS_OBJECT(env) && au_json_get(env, var))
                         return step_error(err, s->id, field, "%s: %s is also set in run.env", field, var);
                 for (size_t k = 0; k < i; k++)
-                        if (strcmp(list ? YAJL_GET_STRING(sec->u.array.values[k]) ?: "" : sec->u.object.keys[k],
+                        if (strcmp(list ? YAJL_GET_STRING(sec->u.array.values[k]) ?: ""
+                                        : sec->u.object.keys[k],
                                    var) == 0)
                                 return step_error(err, s->id, field, "%s: %s is named twice", field, var);
                 au_json_gen_kv_string(kept, var, name);

@@ -74,9 +74,9 @@ typedef struct orc_step {
         bool is_fallback; /* another step names this one as its fallback */
         uint32_t max_attempts;
         uint64_t backoff_ms, max_backoff_ms;
-        char *run_json; /* the "run" object as given (re-generated compactly), NULL for approvals */
-        char *program;  /* run.argv joined with single spaces: the history key of simulate */
-        sbx_trust trust; /* run.trust, or the policy's default; _SBX_TRUST_INVALID for approvals */
+        char *run_json;   /* the "run" object as given (re-generated compactly), NULL for approvals */
+        char *program;    /* run.argv joined with single spaces: the history key of simulate */
+        sbx_trust trust;  /* run.trust, or the policy's default; _SBX_TRUST_INVALID for approvals */
         uint64_t wall_ms; /* run.limits.wall_ms after the policy's defaults */
         orc_label *selector;
         size_t n_selector;

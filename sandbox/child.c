@@ -25,17 +25,17 @@
 #include "sandbox-internal.h"
 
 static void send_msg(int fd, int kind, const au_error *err, int listener) {
-        sbx_child_msg m = { .kind = kind };
+        sbx_child_msg m = {.kind = kind};
         if (err) {
                 m.code = err->code;
                 memcpy(m.msg, err->msg, sizeof(m.msg));
         }
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
         union {
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
         } control = {};
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         if (listener >= 0) {
                 mh.msg_control = control.buf;
                 mh.msg_controllen = sizeof(control.buf);
@@ -56,7 +56,7 @@ static _noreturn_ void fail(const sbx_child_args *a, au_error *err) {
 
 /* After setresuid the permitted set survives (keepcaps); raise it back to effective. */
 static int raise_effective(void) {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct d[2];
         if (syscall(SYS_capget, &h, d) < 0)
                 return negative_errno();
@@ -94,15 +94,15 @@ static int set_rlimits(const sbx_spec *spec, au_error *err) {
                 rlim_t value;
                 const char *name;
         } lims[] = {
-                { RLIMIT_CORE, 0, "RLIMIT_CORE" },
-                { RLIMIT_NOFILE, 4096, "RLIMIT_NOFILE" },
-                { RLIMIT_MEMLOCK, 64 * 1024, "RLIMIT_MEMLOCK" },
-                { RLIMIT_MSGQUEUE, 64 * 1024, "RLIMIT_MSGQUEUE" },
-                { RLIMIT_SIGPENDING, 1024, "RLIMIT_SIGPENDING" },
-                { RLIMIT_CPU, (rlim_t) cpu_s, "RLIMIT_CPU" },
+                {RLIMIT_CORE, 0, "RLIMIT_CORE"},
+                {RLIMIT_NOFILE, 4096, "RLIMIT_NOFILE"},
+                {RLIMIT_MEMLOCK, 64 * 1024, "RLIMIT_MEMLOCK"},
+                {RLIMIT_MSGQUEUE, 64 * 1024, "RLIMIT_MSGQUEUE"},
+                {RLIMIT_SIGPENDING, 1024, "RLIMIT_SIGPENDING"},
+                {RLIMIT_CPU, (rlim_t) cpu_s, "RLIMIT_CPU"},
         };
         for (size_t i = 0; i < ELEMENTSOF(lims); i++) {
-                struct rlimit rl = { lims[i].value, lims[i].value };
+                struct rlimit rl = {lims[i].value, lims[i].value};
                 struct rlimit cur;
                 /* Never raise a hard limit the host set lower. */
                 if (getrlimit(lims[i].resource, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&

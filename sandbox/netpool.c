@@ -39,7 +39,7 @@ struct sbx_netpool {
         unsigned target[_SBX_NET_MAX];
         int fds[_SBX_NET_MAX][POOL_MAX];
         unsigned n[_SBX_NET_MAX];
-        int host_netns; /* the netns the process started in */
+        int host_netns;          /* the netns the process started in */
         int deferred[DEFER_MAX]; /* namespace fds whose last reference the thread drops */
         unsigned n_deferred;
 };
@@ -50,7 +50,7 @@ struct sbx_netpool {
  * constructors cost a one-shot run more than the call itself, issue 12.)
  */
 static int loopback_up(au_error *err) {
-        struct ifreq ifr = { .ifr_name = "lo" };
+        struct ifreq ifr = {.ifr_name = "lo"};
         _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
         if (fd < 0)
@@ -181,7 +181,8 @@ sbx_netpool *sbx_netpool_free(sbx_netpool *p) {
 int sbx_netpool_take(sbx_netpool *p, sbx_network mode, au_error *err) {
         int fd = -1;
         if (mode != SBX_NET_NONE && mode != SBX_NET_LOOPBACK)
-                return au_error_set(err, EOPNOTSUPP, "network %s is not available here", sbx_network_to_string(mode));
+                return au_error_set(err, EOPNOTSUPP, "network %s is not available here",
+                                    sbx_network_to_string(mode));
         pthread_mutex_lock(&p->lock);
         if (p->n[mode] > 0)
                 fd = p->fds[mode][--p->n[mode]];
@@ -196,7 +197,9 @@ int sbx_netpool_take(sbx_netpool *p, sbx_network mode, au_error *err) {
 
 int sbx_netpool_enter(sbx_netpool *p, int netns_fd, au_error *err) {
         (void) p;
-        return setns(netns_fd, CLONE_NEWNET) < 0 ? au_error_set(err, errno, "enter the run's network namespace") : 0;
+        return setns(netns_fd, CLONE_NEWNET) < 0
+                       ? au_error_set(err, errno, "enter the run's network namespace")
+                       : 0;
 }
 
 void sbx_netpool_leave(sbx_netpool *p) {

@@ -36,10 +36,12 @@
 
 /* /etc entries copied into the sandbox; anything else of the host's /etc stays out. */
 static const char *const etc_entries[] = {
-        "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version",
-        "gai.conf", "host.conf", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
-        "magic", "mime.types", "nsswitch.conf", "os-release", "perl", "protocols", "python3",
-        "python3.11", "services", "ssl", "timezone", "xattr.conf",
+        "alternatives",   "bash.bashrc", "ca-certificates", "ca-certificates.conf",
+        "debian_version", "gai.conf",    "host.conf",       "inputrc",
+        "ld.so.cache",    "ld.so.conf",  "ld.so.conf.d",    "localtime",
+        "magic",          "mime.types",  "nsswitch.conf",   "os-release",
+        "perl",           "protocols",   "python3",         "python3.11",
+        "services",       "ssl",         "timezone",        "xattr.conf",
 };
 
 /* Host paths below etc_entries never copied: private keys (ssl-cert group, 0710 on Debian). */
@@ -53,9 +55,9 @@ static bool etc_is_excluded(const char *src) {
 }
 
 /* Top-level host paths mirrored: a symlink is copied, a directory is bound read-only. */
-static const char *const top_entries[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+static const char *const top_entries[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
 
-static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
 
 /*
  * Files hidden behind /dev/null, directories hidden behind an empty read-only
@@ -67,12 +69,12 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random", "uran
  * There is no /sys at all.
  */
 static const char *const proc_masked_files[] = {
-        "kcore", "sysrq-trigger", "timer_list", "timer_stats", "keys", "latency_stats", "sched_debug",
-        "kallsyms", "kmsg", "kpagecount", "kpageflags", "kpagecgroup", "config.gz", "vmallocinfo",
-        "interrupts", "softirqs",
+        "kcore",       "sysrq-trigger", "timer_list", "timer_stats", "keys",       "latency_stats",
+        "sched_debug", "kallsyms",      "kmsg",       "kpagecount",  "kpageflags", "kpagecgroup",
+        "config.gz",   "vmallocinfo",   "interrupts", "softirqs",
 };
-static const char *const proc_masked_dirs[] = { "acpi", "scsi", "asound", "driver", "pressure" };
-static const char *const proc_readonly_dirs[] = { "sys", "bus", "fs", "irq" };
+static const char *const proc_masked_dirs[] = {"acpi", "scsi", "asound", "driver", "pressure"};
+static const char *const proc_readonly_dirs[] = {"sys", "bus", "fs", "irq"};
 
 static int write_file(const char *path, const char *content, mode_t mode) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -103,7 +105,8 @@ static int copy_entry(const char *src, const char *dst, int depth) {
                 _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (in < 0)
                         return negative_errno();
-                _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0755);
+                _cleanup_close_ int out =
+                        open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0755);
                 if (out < 0)
                         return negative_errno();
                 char buf[65536];
@@ -160,7 +163,7 @@ static int template_build(const char *dir, au_error *err) {
         /* The template is bound into every sandbox; keep it root's and read-only to others. */
         (void) chmod(dir, 0755);
 
-        static const char *const dirs[] = { "usr", "etc", "tmp", "proc", "dev", "dev/pts", "dev/shm", "work" };
+        static const char *const dirs[] = {"usr", "etc", "tmp", "proc", "dev", "dev/pts", "dev/shm", "work"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 snprintf(p, sizeof(p), "%s/%s", dir, dirs[i]);
                 if (mkdir(p, 0755) < 0)
@@ -197,12 +200,12 @@ static int template_build(const char *dir, au_error *err) {
         static const struct {
                 const char *name, *content;
         } synth[] = {
-                { "etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-                                "sandbox:x:1000:1000:sandbox:/work:/bin/sh\n"
-                                "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n" },
-                { "etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n" },
-                { "etc/hostname", "sandbox\n" },
-                { "etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n" },
+                {"etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                               "sandbox:x:1000:1000:sandbox:/work:/bin/sh\n"
+                               "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+                {"etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"},
+                {"etc/hostname", "sandbox\n"},
+                {"etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
         };
         for (size_t i = 0; i < ELEMENTSOF(synth); i++) {
                 snprintf(p, sizeof(p), "%s/%s", dir, synth[i].name);
@@ -218,9 +221,9 @@ static int template_build(const char *dir, au_error *err) {
         static const struct {
                 const char *name, *target;
         } links[] = {
-                { "dev/fd", "/proc/self/fd" },    { "dev/stdin", "/proc/self/fd/0" },
-                { "dev/stdout", "/proc/self/fd/1" }, { "dev/stderr", "/proc/self/fd/2" },
-                { "dev/ptmx", "pts/ptmx" },
+                {"dev/fd", "/proc/self/fd"},       {"dev/stdin", "/proc/self/fd/0"},
+                {"dev/stdout", "/proc/self/fd/1"}, {"dev/stderr", "/proc/self/fd/2"},
+                {"dev/ptmx", "pts/ptmx"},
         };
         for (size_t i = 0; i < ELEMENTSOF(links); i++) {
                 snprintf(p, sizeof(p), "%s/%s", dir, links[i].name);
@@ -235,11 +238,11 @@ static uint64_t template_key(void) {
         uint64_t h = 1469598103934665603ull; /* FNV-1a */
         char path[256];
         struct stat st;
-#define MIX(v)                                                             \
-        do {                                                               \
-                uint64_t _v = (uint64_t) (v);                              \
-                for (int _i = 0; _i < 8; _i++, _v >>= 8)                   \
-                        h = (h ^ (_v & 0xff)) * 1099511628211ull;          \
+#define MIX(v)                                                    \
+        do {                                                      \
+                uint64_t _v = (uint64_t) (v);                     \
+                for (int _i = 0; _i < 8; _i++, _v >>= 8)          \
+                        h = (h ^ (_v & 0xff)) * 1099511628211ull; \
         } while (0)
         MIX(SBX_ROOTFS_TEMPLATE_VERSION);
         for (size_t i = 0; i < ELEMENTSOF(etc_entries) + ELEMENTSOF(top_entries); i++) {
@@ -351,10 +354,11 @@ void sbx_rootfs_template_close(sbx_rootfs_template *t) {
 
 /* ---- in the child ------------------------------------------------------------ */
 
-static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data,
-                    au_error *err) {
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+                    const char *data, au_error *err) {
         if (mount(src, dst, type, flags, data) < 0)
-                return au_error_set(err, errno, "mount %s on %s in sandbox", src ? src : (type ? type : "(remount)"), dst);
+                return au_error_set(err, errno, "mount %s on %s in sandbox",
+                                    src ? src : (type ? type : "(remount)"), dst);
         return 0;
 }
 
@@ -367,7 +371,8 @@ static int make_readonly(const char *path, bool recursive, au_error *err) {
         struct mount_attr attr = {
                 .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         };
-        if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr)) == 0)
+        if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr)) ==
+            0)
                 return 0;
         if (errno != ENOSYS)
                 return au_error_set(err, errno, "make %s read-only in sandbox", path);
@@ -409,8 +414,8 @@ static int mount_proc(const char *root, au_error *err) {
                 snprintf(p, sizeof(p), "%s/proc/%s", root, proc_masked_dirs[i]);
                 if (access(p, F_OK) < 0)
                         continue;
-                r = do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "nr_inodes=1",
-                             err);
+                r = do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "nr_inodes=1", err);
                 if (r < 0)
                         return r;
         }
@@ -437,7 +442,8 @@ static int mount_dev(const char *root, uint64_t shm_bytes, au_error *err) {
                         return r;
         }
         snprintf(p, sizeof(p), "%s/dev/pts", root);
-        r = do_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", err);
+        r = do_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620",
+                     err);
         if (r < 0)
                 return r;
         snprintf(p, sizeof(p), "%s/dev/shm", root);
@@ -506,7 +512,8 @@ int sbx_rootfs_setup(const sbx_child_args *a, au_error *err) {
                         return r;
                 /* Inodes bounded too, so a run cannot fill kernel memory with empty files. */
                 uint64_t inodes = MAX(spec->limits.work_bytes / 4096, (uint64_t) 1024);
-                snprintf(opts, sizeof(opts), "mode=0755,size=%" PRIu64 ",nr_inodes=%" PRIu64 ",uid=%d,gid=%d",
+                snprintf(opts, sizeof(opts),
+                         "mode=0755,size=%" PRIu64 ",nr_inodes=%" PRIu64 ",uid=%d,gid=%d",
                          spec->limits.work_bytes, inodes, SBX_INSIDE_UID, SBX_INSIDE_GID);
                 snprintf(p, sizeof(p), "%s/work", root);
                 if ((r = do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts, err)) < 0)

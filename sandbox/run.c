@@ -93,7 +93,6 @@ struct sbx_run {
 
 /* ---- context ---------------------------------------------------------------- */
 
-
 int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         sbx_config def = {};
         char path[4096], host[256];
@@ -134,8 +133,8 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
 
         snprintf(path, sizeof(path), "%s/uids", ctx->state_dir);
         r = sbx_uidpool_new(cfg->uid_base ? cfg->uid_base : DEFAULT_UID_BASE,
-                            cfg->uid_count ? cfg->uid_count : DEFAULT_UID_COUNT, cfg->lock_dir ? cfg->lock_dir : path,
-                            &ctx->uids, err);
+                            cfg->uid_count ? cfg->uid_count : DEFAULT_UID_COUNT,
+                            cfg->lock_dir ? cfg->lock_dir : path, &ctx->uids, err);
         if (r < 0)
                 goto fail;
 
@@ -218,13 +217,14 @@ static char **build_env(const sbx_spec *spec) {
 }
 
 static int epoll_add(int ep, int fd, uint32_t tag) {
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
         return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
 }
 
 static int arm_timer(int fd, uint64_t ns, bool absolute) {
         struct itimerspec it = {
-                .it_value = { .tv_sec = (time_t) (ns / 1000000000ull), .tv_nsec = (long) (ns % 1000000000ull) },
+                .it_value = {.tv_sec = (time_t) (ns / 1000000000ull),
+                             .tv_nsec = (long) (ns % 1000000000ull)},
         };
         if (!absolute && ns == 0)
                 it.it_value.tv_nsec = 1;
@@ -244,9 +244,11 @@ static int read_child(sbx_run *run) {
                         char buf[CMSG_SPACE(sizeof(int))];
                         struct cmsghdr align;
                 } control;
-                struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+                struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
                 struct msghdr mh = {
-                        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
                         .msg_controllen = sizeof(control.buf),
                 };
                 ssize_t k = recvmsg(run->sync_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -294,10 +296,10 @@ static void reap_now(sbx_run *run) {
         }
 }
 
-int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata, sbx_run **ret,
-                  au_error *err) {
+int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
+                  sbx_run **ret, au_error *err) {
         _cleanup_close_ int sync_parent = -1, sync_child = -1, stdin_fd = -1, netns = -1;
-        int out_pipe[2][2] = { { -1, -1 }, { -1, -1 } };
+        int out_pipe[2][2] = {{-1, -1}, {-1, -1}};
         _cleanup_free_ char **env = NULL;
         char name[64], map[64];
         int r;
@@ -312,7 +314,8 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
 
         /* Compiled at the first run of its level; a one-shot run finds it in the state directory's cache. */
         if (!ctx->filters[spec->trust].insns &&
-            (r = sbx_seccomp_compile_cached(spec->trust, ctx->state_dir, &ctx->filters[spec->trust], err)) < 0)
+            (r = sbx_seccomp_compile_cached(spec->trust, ctx->state_dir, &ctx->filters[spec->trust], err)) <
+                    0)
                 return r;
 
         sbx_run *run = calloc(1, sizeof(*run));
@@ -323,7 +326,8 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         run->output = output;
         run->userdata = userdata;
         run->pid = -1;
-        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = run->sync_fd = -1;
+        run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = run->sync_fd =
+                -1;
         run->out[0].fd = run->out[1].fd = -1;
         run->result = sbx_result_new();
         if (!run->result) {
@@ -354,9 +358,11 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         if (spec->stdin_size > 0) {
                 /* A sealed memfd: the program reads its input and then EOF, no pump needed. */
                 stdin_fd = memfd_create("autoos-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-                if (stdin_fd < 0 || write(stdin_fd, spec->stdin_data, spec->stdin_size) != (ssize_t) spec->stdin_size ||
+                if (stdin_fd < 0 ||
+                    write(stdin_fd, spec->stdin_data, spec->stdin_size) != (ssize_t) spec->stdin_size ||
                     lseek(stdin_fd, 0, SEEK_SET) < 0 ||
-                    fcntl(stdin_fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+                    fcntl(stdin_fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) <
+                            0) {
                         r = au_error_set(err, errno, "prepare stdin");
                         goto fail;
                 }
@@ -389,7 +395,8 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         /* The network namespace is made ahead (netpool.c) and entered for the clone only. */
         struct clone_args ca = {
                 .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                         CLONE_PIDFD | (ctx->have_timens ? CLONE_NEWTIME : 0) | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+                         CLONE_PIDFD | (ctx->have_timens ? CLONE_NEWTIME : 0) |
+                         (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
                 .pidfd = (uint64_t) (uintptr_t) &run->pidfd,
                 .exit_signal = SIGCHLD,
                 .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0,
@@ -555,7 +562,8 @@ static void stream_read(sbx_run *run, int i) {
                                 cap = MIN(cap, (size_t) run->limits.output_bytes);
                                 char *nb = realloc(s->buf, cap);
                                 if (!nb) {
-                                        kill_for(run, SBX_OUTCOME_SANDBOX_ERROR, "out of memory buffering output");
+                                        kill_for(run, SBX_OUTCOME_SANDBOX_ERROR,
+                                                 "out of memory buffering output");
                                         return;
                                 }
                                 s->buf = nb;
@@ -569,7 +577,8 @@ static void stream_read(sbx_run *run, int i) {
                 if (s->total > run->limits.output_bytes * SBX_OUTPUT_KILL_FACTOR)
                         kill_for(run, SBX_OUTCOME_OUTPUT_LIMIT,
                                  "%s exceeded %d times the output limit of %" PRIu64 " bytes",
-                                 i == 0 ? "stdout" : "stderr", SBX_OUTPUT_KILL_FACTOR, run->limits.output_bytes);
+                                 i == 0 ? "stdout" : "stderr", SBX_OUTPUT_KILL_FACTOR,
+                                 run->limits.output_bytes);
         }
 }
 
@@ -630,11 +639,13 @@ static void check_limits(sbx_run *run) {
 
         uint64_t cpu_ns = 0, pids_max = 0;
         if (sbx_cgroup_read_cpu_ns(run->cg, &cpu_ns) >= 0 && cpu_ns >= run->limits.cpu_ms * 1000000ull) {
-                kill_for(run, SBX_OUTCOME_CPU_LIMIT, "CPU time limit of %" PRIu64 " ms reached", run->limits.cpu_ms);
+                kill_for(run, SBX_OUTCOME_CPU_LIMIT, "CPU time limit of %" PRIu64 " ms reached",
+                         run->limits.cpu_ms);
                 return;
         }
         if (sbx_cgroup_read_pids_max_events(run->cg, &pids_max) >= 0 && pids_max > 0) {
-                kill_for(run, SBX_OUTCOME_PIDS_LIMIT, "process limit of %" PRIu32 " reached", run->limits.pids);
+                kill_for(run, SBX_OUTCOME_PIDS_LIMIT, "process limit of %" PRIu32 " reached",
+                         run->limits.pids);
                 return;
         }
         /* Next look: no later than the CPU limit could be reached at the run's quota, at most 100 ms. */
@@ -730,9 +741,10 @@ int sbx_run_dispatch(sbx_run *run) {
                                 break;
                         case EV_WALL:
                                 if (run->starting && !run->setup_error)
-                                        run->setup_error = strdup("sandbox setup did not finish within the wall-clock limit");
-                                kill_for(run, SBX_OUTCOME_TIMEOUT, "wall-clock limit of %" PRIu64 " ms reached",
-                                         run->limits.wall_ms);
+                                        run->setup_error = strdup(
+                                                "sandbox setup did not finish within the wall-clock limit");
+                                kill_for(run, SBX_OUTCOME_TIMEOUT,
+                                         "wall-clock limit of %" PRIu64 " ms reached", run->limits.wall_ms);
                                 epoll_ctl(run->ep, EPOLL_CTL_DEL, run->wall_fd, NULL);
                                 break;
                         case EV_CHECK:
@@ -790,7 +802,8 @@ sbx_run *sbx_run_free(sbx_run *run) {
         return NULL;
 }
 
-int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata, sbx_result **ret) {
+int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
+                 sbx_result **ret) {
         au_error err = {};
         sbx_run *run = NULL;
         struct timespec started;
@@ -808,7 +821,7 @@ int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, v
                 return 0;
         }
         for (;;) {
-                struct pollfd p = { .fd = sbx_run_fd(run), .events = POLLIN };
+                struct pollfd p = {.fd = sbx_run_fd(run), .events = POLLIN};
                 if (poll(&p, 1, -1) < 0 && errno != EINTR)
                         break;
                 r = sbx_run_dispatch(run);

@@ -54,7 +54,8 @@ void sbx_seccomp_filter_done(sbx_seccomp_filter *f);
  * link, whole instructions; anything else is compiled afresh and written
  * back whole (best effort). cache_dir NULL: no cache.
  */
-int sbx_seccomp_compile_cached(sbx_trust level, const char *cache_dir, sbx_seccomp_filter *ret, au_error *err);
+int sbx_seccomp_compile_cached(sbx_trust level, const char *cache_dir, sbx_seccomp_filter *ret,
+                               au_error *err);
 
 /*
  * In the child, the last step before execve: sets PR_SET_NO_NEW_PRIVS and
@@ -85,8 +86,8 @@ const char *sbx_cgroup_root_mode(const sbx_cgroup_root *root);
 void sbx_cgroup_root_cleanup_stale(sbx_cgroup_root *root);
 
 /* Creates the run's cgroup(s) with the limits. */
-int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits,
-                      sbx_cgroup **ret, au_error *err);
+int sbx_cgroup_create(sbx_cgroup_root *root, const char *name, const sbx_limits *limits, sbx_cgroup **ret,
+                      au_error *err);
 /* v2: an O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP); -1 on v1. */
 int sbx_cgroup_dirfd(const sbx_cgroup *cg);
 /* Moves pid into every hierarchy of the run's cgroup. */
@@ -109,8 +110,7 @@ sbx_cgroup *sbx_cgroup_destroy(sbx_cgroup *cg);
 
 /* ---- uidpool.c ----------------------------------------------------------- */
 typedef struct sbx_uidpool sbx_uidpool;
-int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpool **ret,
-                    au_error *err);
+int sbx_uidpool_new(uid_t base, uint32_t count, const char *lock_dir, sbx_uidpool **ret, au_error *err);
 sbx_uidpool *sbx_uidpool_free(sbx_uidpool *pool);
 /* Takes a uid that no other live run, in this or any other process, holds. */
 int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, au_error *err);
@@ -167,8 +167,9 @@ struct sbx_child_args {
         const sbx_rootfs_template *template;
         void *no_caps; /* cap_t, empty */
         bool work_writable;
-        int sync_fd;    /* socket to the parent: 'G' (ids mapped), 'C' (in the cgroup) in; errors and listener out */
-        int stdin_fd;   /* -1: /dev/null */
+        int sync_fd;  /* socket to the parent: 'G' (ids mapped), 'C' (in the cgroup) in; errors and listener
+                         out */
+        int stdin_fd; /* -1: /dev/null */
         int stdout_fd;
         int stderr_fd;
 };

@@ -137,7 +137,7 @@ typedef struct sbx_policy {
         sbx_level_policy level[_SBX_TRUST_MAX];
         sbx_trust default_trust;
         /* Hard bounds on the spec itself (untrusted input). */
-        uint32_t max_argv;      /* entries */
+        uint32_t max_argv;       /* entries */
         uint64_t max_spec_bytes; /* whole JSON document */
         uint32_t max_files;
 } sbx_policy;
@@ -212,11 +212,11 @@ typedef struct sbx_result {
         bool stderr_truncated;
         char **denied_syscalls; /* NULL-terminated names, in order of first refusal */
         size_t n_denied_syscalls;
-        uint64_t denied_count; /* all refusals, repeats included */
+        uint64_t denied_count;                   /* all refusals, repeats included */
         struct timespec started_at, finished_at; /* CLOCK_REALTIME */
-        char *error;  /* sandbox_error / rejected: what went wrong */
-        char *reason; /* why the supervisor ended the run, when it did */
-        uint32_t host_uid; /* the pool uid the run had on the host (0: none) */
+        char *error;                             /* sandbox_error / rejected: what went wrong */
+        char *reason;                            /* why the supervisor ended the run, when it did */
+        uint32_t host_uid;                       /* the pool uid the run had on the host (0: none) */
 } sbx_result;
 
 sbx_result *sbx_result_new(void);
@@ -247,11 +247,11 @@ int sbx_result_exit_status(const sbx_result *r);
 /* ---- running ---------------------------------------------------------- */
 
 typedef struct sbx_config {
-        uid_t uid_base;  /* first host uid of the pool (default 1000000000) */
-        uint32_t uid_count; /* size of the pool (default 65536) */
-        const char *state_dir; /* root templates, uid locks (default /run/autoos) */
-        const char *lock_dir;  /* uid pool locks (default <state_dir>/uids) */
-        const char *node;     /* copied into results (default: hostname) */
+        uid_t uid_base;            /* first host uid of the pool (default 1000000000) */
+        uint32_t uid_count;        /* size of the pool (default 65536) */
+        const char *state_dir;     /* root templates, uid locks (default /run/autoos) */
+        const char *lock_dir;      /* uid pool locks (default <state_dir>/uids) */
+        const char *node;          /* copied into results (default: hostname) */
         const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
         /* Network namespaces a helper thread keeps ready (0: no thread, each is
          * made on the spawn path). Daemons and loops want ~4, which also compiles
@@ -330,4 +330,4 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_run *, sbx_run_free);
  * Returns 0, or -ENOMEM.
  */
 int sbx_run_sync(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
-            sbx_result **ret);
+                 sbx_result **ret);

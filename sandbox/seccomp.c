@@ -73,8 +73,8 @@ enum {
  * namespace flag there (only clone3 and unshare can ask for a time namespace,
  * and both are refused whole).
  */
-#define CLONE_NS_FLAGS                                                                                      \
-        ((uint64_t) (CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |             \
+#define CLONE_NS_FLAGS                                                                          \
+        ((uint64_t) (CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | \
                      CLONE_NEWIPC | CLONE_NEWCGROUP))
 /* What a clone3 is reported for: any namespace, time included. */
 #define CLONE3_NS_FLAGS (CLONE_NS_FLAGS | CLONE_NEWTIME)
@@ -427,7 +427,7 @@ static const struct allowed_syscall {
         {"personality", P, 0},
 };
 
-#define ARG(n, o, a, b)                                                                                     \
+#define ARG(n, o, a, b) \
         { .arg = (n), .op = (o), .datum_a = (a), .datum_b = (b) }
 #define LOW32_EQ(n, v) ARG(n, SCMP_CMP_MASKED_EQ, LOW32, (v))
 

@@ -200,8 +200,9 @@ static int check_argv_env(sbx_spec *spec, const sbx_policy *policy, au_error *er
                                           spec->argc, policy->max_argv);
         /* An absolute path, or a program name the run's PATH is searched for (as execvp). */
         if (spec->argv[0][0] != '/' && (spec->argv[0][0] == '\0' || strchr(spec->argv[0], '/')))
-                return au_error_set_field(err, "argv[0]", "argv[0]: must be an absolute path or a program name "
-                                                          "looked up on PATH (no '/')");
+                return au_error_set_field(err, "argv[0]",
+                                          "argv[0]: must be an absolute path or a program name "
+                                          "looked up on PATH (no '/')");
         for (size_t i = 0; i < spec->argc; i++)
                 bytes += strlen(spec->argv[i]) + 1;
 

@@ -212,29 +212,29 @@ static void must_refuse_e(const char *what, long r, int e, bool enosys_ok) {
 #define must_refuse(what, r, e) must_refuse_e(what, r, e, false)
 
 /* Evaluates a call with errno cleared; closes an fd it returns. */
-#define REFUSE_FD(what, expr)                                                                               \
-        do {                                                                                                \
-                errno = 0;                                                                                  \
-                long _r = (long) (expr);                                                                    \
-                int _e = errno;                                                                             \
-                if (_r >= 0)                                                                                \
-                        close((int) _r);                                                                    \
-                must_refuse(what, _r, _e);                                                                  \
+#define REFUSE_FD(what, expr)              \
+        do {                               \
+                errno = 0;                 \
+                long _r = (long) (expr);   \
+                int _e = errno;            \
+                if (_r >= 0)               \
+                        close((int) _r);   \
+                must_refuse(what, _r, _e); \
         } while (0)
-#define REFUSE(what, expr)                                                                                  \
-        do {                                                                                                \
-                errno = 0;                                                                                  \
-                long _r = (long) (expr);                                                                    \
-                must_refuse(what, _r, errno);                                                               \
+#define REFUSE(what, expr)                    \
+        do {                                  \
+                errno = 0;                    \
+                long _r = (long) (expr);      \
+                must_refuse(what, _r, errno); \
         } while (0)
-#define FAIL_FD(what, expr)                                                                                 \
-        do {                                                                                                \
-                errno = 0;                                                                                  \
-                long _r = (long) (expr);                                                                    \
-                int _e = errno;                                                                             \
-                if (_r >= 0)                                                                                \
-                        close((int) _r);                                                                    \
-                must_fail(what, _r, _e);                                                                    \
+#define FAIL_FD(what, expr)              \
+        do {                             \
+                errno = 0;               \
+                long _r = (long) (expr); \
+                int _e = errno;          \
+                if (_r >= 0)             \
+                        close((int) _r); \
+                must_fail(what, _r, _e); \
         } while (0)
 
 static const char *trust(void) {

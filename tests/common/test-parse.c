@@ -312,14 +312,16 @@ static void test_json_parse(void) {
         yajl_tree_free(v);
         v = NULL;
         /* Sequences yajl lets through: an overlong '/', a surrogate, a code point past U+10FFFF. */
-        static const char *const bad_utf8[] = { "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]" };
+        static const char *const bad_utf8[] = {"[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]",
+                                               "[\"\xf4\x90\x80\x80\"]"};
         for (size_t i = 0; i < ELEMENTSOF(bad_utf8); i++) {
                 au_error_clear(&err);
                 ok(parse_str(bad_utf8[i], 100, &v, &err) == -EINVAL && !v && strstr(err.msg, "UTF-8"),
                    "invalid UTF-8 %zu refused: %s", i, err.msg);
         }
         au_error_clear(&err);
-        ok(parse_str("[\"caf\xc3\xa9 \xf0\x9f\x98\x80\"]", 100, &v, &err) == 0 && v, "valid multi-byte UTF-8 accepted");
+        ok(parse_str("[\"caf\xc3\xa9 \xf0\x9f\x98\x80\"]", 100, &v, &err) == 0 && v,
+           "valid multi-byte UTF-8 accepted");
         yajl_tree_free(v);
 }
 
@@ -374,7 +376,7 @@ static int kv_file(const char *text, char *got, au_error *err) {
 
 static void test_kv_file(void) {
         char got[256];
-        au_error err = { 0 };
+        au_error err = {0};
 
         ok(kv_file("# comment\n\n  a = 1 \nb=\"two words\"\r\nc =\n", got, &err) == 0 &&
                    strcmp(got, "[a=1][b=two words][c=]") == 0,

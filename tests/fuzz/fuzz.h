@@ -26,8 +26,8 @@ static inline _Noreturn void fuzz_fail(const char *file, int line, const char *w
 }
 
 /* Aborts with a message on stderr: a finding, kept by libFuzzer as a crash. */
-#define FUZZ_ASSERT(cond)                                                                                   \
-        do {                                                                                                \
-                if (!(cond))                                                                                \
-                        fuzz_fail(__FILE__, __LINE__, #cond);                                               \
+#define FUZZ_ASSERT(cond)                                     \
+        do {                                                  \
+                if (!(cond))                                  \
+                        fuzz_fail(__FILE__, __LINE__, #cond); \
         } while (0)

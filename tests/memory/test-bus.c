@@ -50,12 +50,12 @@ static au_loop *loop;
 static redisContext *rc;
 static int port;
 
-#define WAIT_FOR(cond, ms)                                                                                  \
-        ({                                                                                                  \
-                long long _deadline = test_redis_now_ms() + (ms);                                           \
-                while (!(cond) && test_redis_now_ms() < _deadline)                                          \
-                        au_loop_run_once(loop, 20);                                                         \
-                (bool) (cond);                                                                              \
+#define WAIT_FOR(cond, ms)                                         \
+        ({                                                         \
+                long long _deadline = test_redis_now_ms() + (ms);  \
+                while (!(cond) && test_redis_now_ms() < _deadline) \
+                        au_loop_run_once(loop, 20);                \
+                (bool) (cond);                                     \
         })
 
 static void spin(int ms) {
@@ -320,7 +320,8 @@ static void test_jobs(void) {
                    "and it names its node");
                 freeReplyObject(r);
                 v = RS(&len, "GET autoos:result:n1:j1");
-                ok(v && len == sizeof(json) - 1 && memcmp(v, json, len) == 0, "autoos:result:n1:j1 holds it");
+                ok(v && len == sizeof(json) - 1 && memcmp(v, json, len) == 0,
+                   "autoos:result:n1:j1 holds it");
                 free(v);
                 long long ttl = RI("TTL autoos:result:n1:j1");
                 ok(ttl > 0 && ttl <= 600, "with a TTL of at most result_ttl_s (%lld)", ttl);

@@ -579,7 +579,8 @@ static void test_scale(void) {
                         best_json = t;
         }
         ok(best < 20 * best_json + 1,
-           "a 1000-step wide workflow parses in %.2f ms of CPU, %.1fx yajl's %.2f ms for its JSON (bound 20x)",
+           "a 1000-step wide workflow parses in %.2f ms of CPU, %.1fx yajl's %.2f ms for its JSON (bound "
+           "20x)",
            best, best / (best_json > 0 ? best_json : 1e-3), best_json);
         free(doc);
 
@@ -593,11 +594,13 @@ static void test_scale(void) {
         free(b.s);
 }
 
-/* run.secrets (doc/trust.md "Secrets"): names only, kept in the object form, never given to the sandbox's check. */
+/* run.secrets (doc/trust.md "Secrets"): names only, kept in the object form, never given to the sandbox's
+ * check. */
 static void test_secrets(void) {
         orc_workflow *w;
 
-        w = accepted("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'GITHUB_TOKEN':'gh-token'}}}]}");
+        w = accepted(
+                "{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'GITHUB_TOKEN':'gh-token'}}}]}");
         ok(w && strstr(w->steps[0].run_json, "\"secrets\":{\"GITHUB_TOKEN\":\"gh-token\"}"),
            "the kept run names the secret: %s", w ? w->steps[0].run_json : "");
         orc_workflow_free(w);
@@ -613,8 +616,8 @@ static void test_secrets(void) {
                 "expected an object");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':'a/b'}}}]}",
                 "steps.a.run.secrets.T", "expected a secret's name");
-        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':7}}}]}", "steps.a.run.secrets.T",
-                "expected a secret's name");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':7}}}]}",
+                "steps.a.run.secrets.T", "expected a secret's name");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'1T':'x'}}}]}",
                 "steps.a.run.secrets.1T", "not a variable name");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['gh-token']}}]}",
@@ -623,8 +626,8 @@ static void test_secrets(void) {
                 "steps.a.run.secrets.AUTOOS_X", "set by the coordinator");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'env':{'T':'1'},'secrets':{'T':'x'}}}]}",
                 "steps.a.run.secrets.T", "also set in run.env");
-        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['T','T']}}]}", "steps.a.run.secrets[1]",
-                "named twice");
+        refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':['T','T']}}]}",
+                "steps.a.run.secrets[1]", "named twice");
         refused("{'steps':[{'id':'a','run':{'argv':['/bin/true'],'secrets':{'T':'x'},'bogus':1}}]}",
                 "steps.a.run.bogus", "unknown field");
 }

@@ -315,7 +315,8 @@ static void test_argv_env(void) {
         refused("{'argv':['']}", "argv[0]", "argv[0]: must be an absolute path or a program name");
         {
                 _cleanup_sbx_spec_ sbx_spec *s = accepted("{'argv':['true']}");
-                ok(s && strcmp(s->argv[0], "true") == 0, "a program name without '/' is accepted (looked up on PATH)");
+                ok(s && strcmp(s->argv[0], "true") == 0,
+                   "a program name without '/' is accepted (looked up on PATH)");
         }
         sbx_policy_init_default(&p);
         p.max_argv = 2;
