@@ -30,11 +30,10 @@
 #include "orchestrator/secrets.h"
 
 #define RESULTS_BATCH 64 /* results can be MiBs each (stdout and stderr): bounds the memory of a batch */
-#define POISON_TRIES 3 /* a result that fails alone this often, the database being up, is set aside */
+#define POISON_TRIES 3   /* a result that fails alone this often, the database being up, is set aside */
 #define RESULT_MAX_BYTES (64u << 20)
 #define CLAIM_IDLE_MS 5000
 #define STDERR_TAIL 2048
-
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -86,7 +85,7 @@ static void strv_done(strv *s) {
         for (size_t i = 0; i < s->n; i++)
                 free(s->v[i]);
         free(s->v);
-        *s = (strv){ 0 };
+        *s = (strv){0};
 }
 
 static char *strv_array(const strv *s) {
@@ -105,7 +104,8 @@ static char *json_obj(const char *const *kv) {
                 if (!v)
                         au_json_gen_null(g);
                 else if (v[0] == '\x01')
-                        yajl_gen_number(g, v + 1, strlen(v + 1)); /* raw: numbers, arrays (yajl copies verbatim) */
+                        yajl_gen_number(g, v + 1,
+                                        strlen(v + 1)); /* raw: numbers, arrays (yajl copies verbatim) */
                 else
                         au_json_gen_string(g, v);
         }
@@ -135,7 +135,7 @@ static bool wait_wake(orc_coord *c, int ms) {
 }
 
 static int ensure_pg(orc_coord *c, PGconn **conn, const char *who) {
-        au_error err = { 0 };
+        au_error err = {0};
         char name[64];
 
         if (*conn && mem_pg_ok(*conn))
@@ -152,7 +152,7 @@ static int ensure_pg(orc_coord *c, PGconn **conn, const char *who) {
 }
 
 static int ensure_redis(orc_coord *c, redisContext **rc, int cmd_timeout_ms) {
-        au_error err = { 0 };
+        au_error err = {0};
 
         if (*rc && !(*rc)->err)
                 return 0;
@@ -175,7 +175,8 @@ static int ensure_redis(orc_coord *c, redisContext **rc, int cmd_timeout_ms) {
  * outputs: what was approved reaches the steps after it). inputs: JSON
  * array of [step, base64] or NULL.
  */
-static char *build_spec(const char *run_json, const char *wf, const char *step, int attempt, const char *inputs) {
+static char *build_spec(const char *run_json, const char *wf, const char *step, int attempt,
+                        const char *inputs) {
         _cleanup_json_ yajl_val run = NULL, in = NULL;
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         char id[256], num[16];
@@ -304,7 +305,8 @@ static int pick_node(orc_coord *c, slot_view *v, const char *selector, const cha
                 uint32_t slots = n->capacity * c->cfg.queue_per_slot;
                 double load;
 
-                if (!n->alive || n->capacity == 0 || v->load[i] >= slots || !labels_match(n->labels, selector))
+                if (!n->alive || n->capacity == 0 || v->load[i] >= slots ||
+                    !labels_match(n->labels, selector))
                         continue;
                 load = (double) v->load[i] / (double) n->capacity;
                 if (avoid && strcmp(n->id, avoid) == 0) {
@@ -381,9 +383,11 @@ static int outq_push_job(orc_coord *c, outq *q, const char *node, const char *fi
 
         if (r < 0 || !orc_identity_on(c) || !value)
                 return r;
-        value = orc_secrets_seal_spec(c, node, run_id, &j->value); /* secrets.c: names -> values sealed for node */
+        value = orc_secrets_seal_spec(c, node, run_id,
+                                      &j->value); /* secrets.c: names -> values sealed for node */
         if (orc_seal_job(c, node, field, value, run_id, j->token, j->expires, j->auth) < 0) {
-                log_warning("cannot seal a %s for node %s (not enrolled?): sent unsealed, the node will refuse it",
+                log_warning("cannot seal a %s for node %s (not enrolled?): sent unsealed, the node will "
+                            "refuse it",
                             field, node);
                 j->token[0] = j->expires[0] = j->auth[0] = '\0';
         }
@@ -398,7 +402,7 @@ static void outq_send(orc_coord *c, outq *q, redisContext **rc) {
                 return;
         for (size_t i = 0; i < q->n; i++) {
                 pending_job *j = &q->v[i];
-                const char *argv[11] = { "XADD", j->stream, "*", j->field, j->value ? j->value : "" };
+                const char *argv[11] = {"XADD", j->stream, "*", j->field, j->value ? j->value : ""};
                 int argc = 5;
                 if (j->token[0]) {
                         argv[argc++] = "token";
@@ -439,33 +443,40 @@ static void outq_done(outq *q) {
                 free(q->v[i].value);
         }
         free(q->v);
-        *q = (outq){ 0 };
+        *q = (outq){0};
 }
 
-#define STEP_SPEC_COLUMNS                                                                                           \
-        "s.workflow_id, s.step_id, s.attempt, s.spec::text, s.selector::text, s.avoid_node, s.node, "               \
-        "(WITH RECURSIVE inp(step_id) AS (SELECT unnest(s.needs) UNION "                                           \
-        "  SELECT unnest(a.needs) FROM steps a JOIN inp ON a.workflow_id = s.workflow_id "                            \
-        "  AND a.step_id = inp.step_id AND a.kind = 'approval') "                                                   \
-        " SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u JOIN inp "                  \
+#define STEP_SPEC_COLUMNS                                                                             \
+        "s.workflow_id, s.step_id, s.attempt, s.spec::text, s.selector::text, s.avoid_node, s.node, " \
+        "(WITH RECURSIVE inp(step_id) AS (SELECT unnest(s.needs) UNION "                              \
+        "  SELECT unnest(a.needs) FROM steps a JOIN inp ON a.workflow_id = s.workflow_id "            \
+        "  AND a.step_id = inp.step_id AND a.kind = 'approval') "                                     \
+        " SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u JOIN inp "    \
         " ON u.step_id = inp.step_id WHERE u.workflow_id = s.workflow_id AND u.output_b64 IS NOT NULL)"
 
 /* The statements of every dispatch and result transaction: prepared once per connection. */
 static const mem_pg_stmt stmt_dispatch_inflight = {
         "dispatch_inflight",
-        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT " "NULL GROUP BY node",
+        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
+        "NULL GROUP BY node",
         0,
 };
 
 static const mem_pg_stmt stmt_dispatch_pick = {
         "dispatch_pick",
-        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id " "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' " "AND (s.not_before IS NULL OR s.not_before <= now()) " "ORDER BY w.created_at, s.position LIMIT $1::int FOR NO KEY UPDATE OF s SKIP LOCKED",
+        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' "
+        "AND (s.not_before IS NULL OR s.not_before <= now()) "
+        "ORDER BY w.created_at, s.position LIMIT $1::int FOR NO KEY UPDATE OF s SKIP LOCKED",
         1,
 };
 
 static const mem_pg_stmt stmt_dispatch_update = {
         "dispatch_update",
-        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), " "not_before = NULL, updated_at = now() " "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) " "WHERE s.workflow_id = v.w AND s.step_id = v.st",
+        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), "
+        "not_before = NULL, updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) "
+        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
         4,
 };
 
@@ -488,20 +499,43 @@ static const mem_pg_stmt stmt_results_steps = {
 
 static const mem_pg_stmt stmt_results_runs = {
         "results_runs",
-        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, " "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) " "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, " "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, " "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, " "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late " "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], " "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], " "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) " "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s " "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
+        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, "
+        "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) "
+        "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, "
+        "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, "
+        "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, "
+        "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late "
+        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
+        "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], "
+        "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) "
+        "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s "
+        "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
         14,
 };
 
-
 static const mem_pg_stmt stmt_progress_ready = {
         "progress_ready",
-        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, " "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' " "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id " "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) " "RETURNING d.workflow_id, d.step_id, d.state",
+        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, "
+        "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' "
+        "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id "
+        "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) "
+        "RETURNING d.workflow_id, d.step_id, d.state",
         1,
 };
 
 static const mem_pg_stmt stmt_progress_finish = {
         "progress_finish",
-        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s " "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL " "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id " "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) " "THEN 'failed' ELSE 'succeeded' END " "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') " "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN " "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), " "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin " "WHERE s.workflow_id = fin.id AND s.state = 'standby') " "SELECT id, state FROM fin",
+        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s "
+        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id "
+        "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) "
+        "THEN 'failed' ELSE 'succeeded' END "
+        "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') "
+        "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN "
+        "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), "
+        "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin "
+        "WHERE s.workflow_id = fin.id AND s.state = 'standby') "
+        "SELECT id, state FROM fin",
         1,
 };
 
@@ -515,12 +549,13 @@ static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
                         0, NULL, &res, NULL) < 0)
                 return;
         for (int i = 0; i < PQntuples(res); i++) {
-                char *spec = build_spec(mem_pg_value(res, i, 3), mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
-                                        atoi(mem_pg_value(res, i, 2)), mem_pg_value(res, i, 7));
+                char *spec =
+                        build_spec(mem_pg_value(res, i, 3), mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
+                                   atoi(mem_pg_value(res, i, 2)), mem_pg_value(res, i, 7));
                 if (spec) {
                         char run_id[256];
-                        snprintf(run_id, sizeof(run_id), "%s.%s.%s", mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
-                                 mem_pg_value(res, i, 2));
+                        snprintf(run_id, sizeof(run_id), "%s.%s.%s", mem_pg_value(res, i, 0),
+                                 mem_pg_value(res, i, 1), mem_pg_value(res, i, 2));
                         outq_push_job(c, q, mem_pg_value(res, i, 6), "spec", spec, run_id);
                 }
         }
@@ -534,13 +569,13 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         _cleanup_free_ orc_node *nodes = calloc(ORC_MAX_NODES, sizeof(orc_node));
         _cleanup_free_ uint32_t *load = NULL;
         _cleanup_free_ char *a_wf = NULL, *a_step = NULL, *a_att = NULL, *a_node = NULL;
-        strv wf = { 0 }, step = { 0 }, att = { 0 }, node = { 0 };
+        strv wf = {0}, step = {0}, att = {0}, node = {0};
         orc_audit audit;
         slot_view view;
         uint64_t free_slots = 0;
         char limit[16];
         const char *params[4];
-        au_error err = { 0 };
+        au_error err = {0};
         int r, placed = 0;
 
         *ret_more = false;
@@ -555,8 +590,8 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
 
         /* What is in flight per node, from the truth (other coordinators dispatch too), with BEGIN. */
         {
-                const mem_pg_stmt *const stmts[] = { &mem_pg_stmt_begin, &stmt_dispatch_inflight };
-                PGresult *got[2] = { NULL, NULL };
+                const mem_pg_stmt *const stmts[] = {&mem_pg_stmt_begin, &stmt_dispatch_inflight};
+                PGresult *got[2] = {NULL, NULL};
                 r = mem_pg_pipeline(conn, stmts, NULL, 2, got, &err);
                 PQclear(got[0]);
                 inflight = got[1];
@@ -603,10 +638,11 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                 load[k]++;
                 snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
                 snprintf(num, sizeof(num), "\x01%d", attempt);
-                detail = json_obj((const char *const[]){ "step", s, "attempt", num, "node", nodes[k].id, "run",
-                                                         run_id, NULL });
-                if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 || strv_pushf(&att, "%d", attempt) < 0 ||
-                    strv_push(&node, nodes[k].id) < 0 || orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
+                detail = json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
+                                                        "run", run_id, NULL});
+                if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 ||
+                    strv_pushf(&att, "%d", attempt) < 0 || strv_push(&node, nodes[k].id) < 0 ||
+                    orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
                     outq_push_job(c, q, nodes[k].id, "spec", spec, run_id) < 0) {
                         free(detail);
                         r = -ENOMEM;
@@ -614,8 +650,8 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                 }
                 free(detail);
                 orc_audit_event(&audit, orc_json_event("step.dispatched", w, s,
-                                                       (const char *const[]){ "node", nodes[k].id, "run", run_id,
-                                                                              NULL }));
+                                                       (const char *const[]){"node", nodes[k].id, "run",
+                                                                             run_id, NULL}));
                 placed++;
         }
         if (placed == 0) {
@@ -694,7 +730,8 @@ static void take_outbox(orc_coord *c, outq *q) {
                 if (event)
                         outq_push(q, "", "", c->outbox[i + 1]);
                 else
-                        outq_push_job(c, q, c->outbox[i] + strlen("autoos:jobs:"), "cancel", c->outbox[i + 1], NULL);
+                        outq_push_job(c, q, c->outbox[i] + strlen("autoos:jobs:"), "cancel",
+                                      c->outbox[i + 1], NULL);
                 free(c->outbox[i]);
         }
         c->n_outbox = 0;
@@ -705,7 +742,7 @@ void *orc_scheduler_main(void *arg) {
         orc_coord *c = arg;
         PGconn *conn = NULL;
         redisContext *rc = NULL;
-        outq q = { 0 };
+        outq q = {0};
         bool resent = false, more = false;
 
         while (!atomic_load(&c->stop)) {
@@ -757,9 +794,9 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
         params[0] = arr;
         /* In one round trip: the second sees what the first changed (one transaction, in order). */
         {
-                const mem_pg_stmt *const stmts[] = { &stmt_progress_ready, &stmt_progress_finish };
-                const char *const *const ps[] = { params, params };
-                PGresult *got[2] = { NULL, NULL };
+                const mem_pg_stmt *const stmts[] = {&stmt_progress_ready, &stmt_progress_finish};
+                const char *const *const ps[] = {params, params};
+                PGresult *got[2] = {NULL, NULL};
                 r = mem_pg_pipeline(conn, stmts, ps, 2, got, err);
                 ready = got[0];
                 done = got[1];
@@ -768,18 +805,20 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
         }
         for (int i = 0; i < PQntuples(ready); i++)
                 if (strcmp(mem_pg_value(ready, i, 2), "awaiting_human") == 0) {
-                        char *d = json_obj((const char *const[]){ "step", mem_pg_value(ready, i, 1), NULL });
+                        char *d = json_obj((const char *const[]){"step", mem_pg_value(ready, i, 1), NULL});
                         orc_audit_add(a, mem_pg_value(ready, i, 0), "awaiting_approval", d);
                         free(d);
-                        orc_audit_event(a, orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
-                                                          mem_pg_value(ready, i, 1), NULL));
+                        orc_audit_event(a,
+                                        orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
+                                                       mem_pg_value(ready, i, 1), NULL));
                 }
         for (int i = 0; i < PQntuples(done); i++) {
-                char *d = json_obj((const char *const[]){ "state", mem_pg_value(done, i, 1), NULL });
+                char *d = json_obj((const char *const[]){"state", mem_pg_value(done, i, 1), NULL});
                 orc_audit_add(a, mem_pg_value(done, i, 0), "workflow_finished", d);
                 free(d);
-                orc_audit_event(a, orc_json_event("workflow.finished", mem_pg_value(done, i, 0), NULL,
-                                                  (const char *const[]){ "state", mem_pg_value(done, i, 1), NULL }));
+                orc_audit_event(
+                        a, orc_json_event("workflow.finished", mem_pg_value(done, i, 0), NULL,
+                                          (const char *const[]){"state", mem_pg_value(done, i, 1), NULL}));
                 log_info("workflow %s %s", mem_pg_value(done, i, 0), mem_pg_value(done, i, 1));
         }
         if (PQntuples(done) > 0)
@@ -793,41 +832,43 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
 int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node, au_error *err) {
         _cleanup_pgresult_ PGresult *flip = NULL, *moved = NULL;
         orc_audit audit;
-        strv wfs = { 0 };
-        const char *params[1] = { node };
+        strv wfs = {0};
+        const char *params[1] = {node};
         int r;
 
         orc_audit_init(&audit, c->id);
         r = mem_pg_begin(conn, err);
         if (r < 0)
                 goto out;
-        r = mem_pg_exec(conn,
-                        "INSERT INTO nodes (id, state, last_seen) VALUES ($1, 'lost', now()) ON CONFLICT (id) DO "
-                        "UPDATE SET state = 'lost' WHERE nodes.state <> 'lost' RETURNING id",
-                        1, params, &flip, err);
+        r = mem_pg_exec(
+                conn,
+                "INSERT INTO nodes (id, state, last_seen) VALUES ($1, 'lost', now()) ON CONFLICT (id) DO "
+                "UPDATE SET state = 'lost' WHERE nodes.state <> 'lost' RETURNING id",
+                1, params, &flip, err);
         if (r < 0)
                 goto out;
-        r = mem_pg_exec(conn,
-                        "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $1, not_before = NULL, "
-                        "updated_at = now() WHERE node = $1 AND state IN ('dispatched', 'running') "
-                        "RETURNING workflow_id, step_id, attempt",
-                        1, params, &moved, err);
+        r = mem_pg_exec(
+                conn,
+                "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $1, not_before = NULL, "
+                "updated_at = now() WHERE node = $1 AND state IN ('dispatched', 'running') "
+                "RETURNING workflow_id, step_id, attempt",
+                1, params, &moved, err);
         if (r < 0)
                 goto out;
         if (PQntuples(flip) > 0) {
                 char n[32];
                 snprintf(n, sizeof(n), "\x01%d", PQntuples(moved));
-                char *d = json_obj((const char *const[]){ "node", node, "steps_moved", n, NULL });
+                char *d = json_obj((const char *const[]){"node", node, "steps_moved", n, NULL});
                 orc_audit_add(&audit, NULL, "node_lost", d);
                 free(d);
                 orc_audit_event(&audit, orc_json_event("node.lost", NULL, NULL,
-                                                       (const char *const[]){ "node", node, NULL }));
+                                                       (const char *const[]){"node", node, NULL}));
         }
         for (int i = 0; i < PQntuples(moved); i++) {
                 char num[16];
                 snprintf(num, sizeof(num), "\x01%s", mem_pg_value(moved, i, 2));
-                char *d = json_obj((const char *const[]){ "step", mem_pg_value(moved, i, 1), "attempt", num, "node",
-                                                          node, "reason", "node lost", NULL });
+                char *d = json_obj((const char *const[]){"step", mem_pg_value(moved, i, 1), "attempt", num,
+                                                         "node", node, "reason", "node lost", NULL});
                 orc_audit_add(&audit, mem_pg_value(moved, i, 0), "step_moved", d);
                 free(d);
                 if (!strv_contains(&wfs, mem_pg_value(moved, i, 0)))
@@ -865,7 +906,8 @@ typedef struct res_entry {
         long long backoff_ms, max_backoff_ms, dispatched_ms;
         bool escalate;
         unsigned tries; /* failed alone, the database being up */
-        /* bus_auth: why it was refused (a metric label; NULL: not refused), who it named, whether it gets an audit row */
+        /* bus_auth: why it was refused (a metric label; NULL: not refused), who it named, whether it gets an
+         * audit row */
         const char *refused;
         char *claimed, *claimed_run;
         bool refusal_row;
@@ -884,7 +926,7 @@ static void res_entry_done(res_entry *e) {
         free(e->wf_state);
         free(e->claimed);
         free(e->claimed_run);
-        *e = (res_entry){ 0 };
+        *e = (res_entry){0};
 }
 
 static void replace_nul(char *s, size_t n) {
@@ -898,7 +940,8 @@ static bool valid_uuid(const char *s) {
         return s && strlen(s) == 36 && uuid_parse(s, u) == 0;
 }
 
-/* Not applied: counted now; the audit row (bounded per node and minute) goes with the batch's transaction. */
+/* Not applied: counted now; the audit row (bounded per node and minute) goes with the batch's transaction.
+ */
 static void refuse_result(orc_coord *c, res_entry *e, const char *reason, const char *node, size_t node_len,
                           const char *run) {
         e->refused = reason;
@@ -907,24 +950,27 @@ static void refuse_result(orc_coord *c, res_entry *e, const char *reason, const 
         orc_count_refused_result(c, reason);
         e->refusal_row = orc_refusal_admit(c, e->claimed, &e->suppressed);
         if (e->refusal_row)
-                log_warning("results entry %s refused (%s): claims node %s, run %s; not applied", e->entry_id,
-                            reason, e->claimed ? e->claimed : "(none)", e->claimed_run ? e->claimed_run : "?");
+                log_warning("results entry %s refused (%s): claims node %s, run %s; not applied",
+                            e->entry_id, reason, e->claimed ? e->claimed : "(none)",
+                            e->claimed_run ? e->claimed_run : "?");
 }
 
 static void parse_entry(orc_coord *c, res_entry *e, const char *field, const char *value, size_t len,
                         const redisReply *fields) {
-        au_error err = { 0 };
+        au_error err = {0};
         sbx_result *r = NULL;
 
         if (strcmp(field, "result") != 0) {
-                log_warning("results entry %s has field '%.32s', expected 'result': acknowledged and dropped",
-                            e->entry_id, field);
+                log_warning(
+                        "results entry %s has field '%.32s', expected 'result': acknowledged and dropped",
+                        e->entry_id, field);
                 if (orc_identity_on(c))
                         refuse_result(c, e, "malformed", NULL, 0, NULL);
                 return;
         }
         if (sbx_result_from_json(value, len, &r, &err) < 0) {
-                log_warning("results entry %s is not a result (%s): acknowledged and dropped", e->entry_id, err.msg);
+                log_warning("results entry %s is not a result (%s): acknowledged and dropped", e->entry_id,
+                            err.msg);
                 if (orc_identity_on(c))
                         refuse_result(c, e, "malformed", NULL, 0, NULL);
                 return;
@@ -958,13 +1004,16 @@ static void parse_entry(orc_coord *c, res_entry *e, const char *field, const cha
                         }
                 }
                 snprintf(run_id, sizeof(run_id), "%s.%s.%u", r->workflow, r->step, r->attempt);
-                why = orc_result_refusal(c, node, node_len, token, token_len, auth, auth_len, value, len, run_id);
-                if (!why && (!r->node || strlen(r->node) != node_len || memcmp(r->node, node, node_len) != 0))
+                why = orc_result_refusal(c, node, node_len, token, token_len, auth, auth_len, value, len,
+                                         run_id);
+                if (!why &&
+                    (!r->node || strlen(r->node) != node_len || memcmp(r->node, node, node_len) != 0))
                         why = "wrong_node";
                 if (!why && (!r->id || strcmp(r->id, run_id) != 0))
                         why = "wrong_run";
                 if (why) {
-                        refuse_result(c, e, why, node ? node : r->node, node ? node_len : (r->node ? strlen(r->node) : 0),
+                        refuse_result(c, e, why, node ? node : r->node,
+                                      node ? node_len : (r->node ? strlen(r->node) : 0),
                                       r->id ? r->id : run_id);
                         sbx_result_free(r);
                         return;
@@ -1055,8 +1104,8 @@ static const mem_pg_stmt stmt_steps_succeeded = {
 };
 
 static int succeeded_flush(PGconn *conn, succeeded *ok, au_error *err) {
-        strv *cols[5] = { &ok->wf, &ok->step, &ok->b64, &ok->exit, &ok->wall };
-        char *arrays[5] = { 0 };
+        strv *cols[5] = {&ok->wf, &ok->step, &ok->b64, &ok->exit, &ok->wall};
+        char *arrays[5] = {0};
         const char *params[5];
         int r = 0;
 
@@ -1111,18 +1160,19 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
                     strv_push(&ok->wall, wall_s) < 0)
                         return au_error_set(err, ENOMEM, "results");
                 if (e->fallback_for) {
-                        const char *p2[3] = { wf, e->fallback_for, e->stdout_b64 };
-                        rc = step_exec(conn,
-                                       "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
-                                       "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
-                                       3, p2, err);
-                        detail = json_obj((const char *const[]){ "step", e->fallback_for, "by", step, NULL });
+                        const char *p2[3] = {wf, e->fallback_for, e->stdout_b64};
+                        rc = step_exec(
+                                conn,
+                                "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
+                                "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
+                                3, p2, err);
+                        detail = json_obj((const char *const[]){"step", e->fallback_for, "by", step, NULL});
                         orc_audit_add(a, wf, "replaced", detail);
                         free(detail);
                 }
                 orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                  (const char *const[]){ "state", "succeeded", "outcome", outcome,
-                                                                         NULL }));
+                                                  (const char *const[]){"state", "succeeded", "outcome",
+                                                                        outcome, NULL}));
                 if (rc >= 0 && !strv_contains(progress, wf))
                         rc = strv_push(progress, wf);
                 return rc;
@@ -1130,14 +1180,16 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
 
         /* Level 2: our fault (sandbox_error) goes to another node, without using the retry budget. */
         if (r->outcome == SBX_OUTCOME_SANDBOX_ERROR && e->moves < ORC_MAX_MOVES) {
-                const char *p[3] = { wf, step, r->node ? r->node : "" };
+                const char *p[3] = {wf, step, r->node ? r->node : ""};
                 rc = step_exec(conn,
                                "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $3, "
-                               "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND "
+                               "step_id = $2",
                                3, p, err);
                 snprintf(num, sizeof(num), "\x01%u", r->attempt);
-                detail = json_obj((const char *const[]){ "step", step, "attempt", num, "node", r->node, "reason",
-                                                         err_text ? err_text : "sandbox_error", NULL });
+                detail = json_obj((const char *const[]){"step", step, "attempt", num, "node", r->node,
+                                                        "reason", err_text ? err_text : "sandbox_error",
+                                                        NULL});
                 orc_audit_add(a, wf, "moved", detail);
                 free(detail);
                 return rc;
@@ -1156,7 +1208,7 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
                 delay = base / 2 + (base / 2) * ((double) random() / (double) RAND_MAX);
                 snprintf(delay_s, sizeof(delay_s), "%.0f", delay);
                 snprintf(delay_j, sizeof(delay_j), "\x01%.0f", delay);
-                const char *p[5] = { wf, step, r->node ? r->node : "", delay_s, e->stdout_b64 };
+                const char *p[5] = {wf, step, r->node ? r->node : "", delay_s, e->stdout_b64};
                 rc = step_exec(conn,
                                "UPDATE steps SET state = 'ready', failures = failures + 1, avoid_node = $3, "
                                "not_before = now() + make_interval(secs => $4::double precision / 1000), "
@@ -1164,9 +1216,9 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
                                5, p, err);
                 snprintf(num, sizeof(num), "\x01%u", r->attempt);
                 snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
-                detail = json_obj((const char *const[]){ "step", step, "attempt", num, "failures", next, "outcome",
-                                                         outcome, "backoff_ms", delay_j, "avoid_node", r->node,
-                                                         "error", err_text, NULL });
+                detail = json_obj((const char *const[]){"step", step, "attempt", num, "failures", next,
+                                                        "outcome", outcome, "backoff_ms", delay_j,
+                                                        "avoid_node", r->node, "error", err_text, NULL});
                 orc_audit_add(a, wf, "retry_scheduled", detail);
                 free(detail);
                 return rc;
@@ -1175,27 +1227,31 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
         /* Level 4: the declared fallback stands in. */
         if (e->fallback) {
                 _cleanup_pgresult_ PGresult *fb = NULL;
-                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
-                const char *pf[2] = { wf, e->fallback };
-                rc = mem_pg_exec(conn,
-                                 "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
-                                 "AND step_id = $2 AND state = 'standby' RETURNING step_id",
-                                 2, pf, &fb, err);
+                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
+                const char *pf[2] = {wf, e->fallback};
+                rc = mem_pg_exec(
+                        conn,
+                        "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
+                        "AND step_id = $2 AND state = 'standby' RETURNING step_id",
+                        2, pf, &fb, err);
                 if (rc < 0)
                         return rc;
                 if (PQntuples(fb) == 1) {
-                        rc = step_exec(conn,
-                                       "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
-                                       "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                                       "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                                       7, p, err);
-                        detail = json_obj((const char *const[]){ "step", step, "fallback", e->fallback, "outcome",
-                                                                 outcome, "error", err_text, NULL });
+                        rc = step_exec(
+                                conn,
+                                "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = "
+                                "$3, "
+                                "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                                "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                                7, p, err);
+                        detail =
+                                json_obj((const char *const[]){"step", step, "fallback", e->fallback,
+                                                               "outcome", outcome, "error", err_text, NULL});
                         orc_audit_add(a, wf, "fallback", detail);
                         free(detail);
                         orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                          (const char *const[]){ "state", "failed", "outcome",
-                                                                                 outcome, NULL }));
+                                                          (const char *const[]){"state", "failed", "outcome",
+                                                                                outcome, NULL}));
                         if (rc >= 0 && !strv_contains(progress, wf))
                                 rc = strv_push(progress, wf);
                         return rc;
@@ -1204,38 +1260,43 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
 
         /* A one-off run (POST /v1/runs) ends here: the result is the answer. */
         if (!e->escalate) {
-                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
-                rc = step_exec(conn,
-                               "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
-                               "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                               "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                               7, p, err);
+                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
+                rc = step_exec(
+                        conn,
+                        "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
+                        "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                        "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                        7, p, err);
                 orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                  (const char *const[]){ "state", "failed", "outcome", outcome,
-                                                                         NULL }));
+                                                  (const char *const[]){"state", "failed", "outcome",
+                                                                        outcome, NULL}));
                 if (rc >= 0 && !strv_contains(progress, wf))
                         rc = strv_push(progress, wf);
                 return rc;
         }
 
-        /* Level 5: a human decides. A failed fallback hands the decision back to the step it stood in for. */
+        /* Level 5: a human decides. A failed fallback hands the decision back to the step it stood in for.
+         */
         {
                 const char *target = e->fallback_for ? e->fallback_for : step;
-                const char *p[7] = { wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text };
-                const char *pt[2] = { wf, target };
-                const char *pw[1] = { wf };
+                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
+                const char *pt[2] = {wf, target};
+                const char *pw[1] = {wf};
                 _cleanup_free_ char *tail = NULL;
                 char attempts[16];
 
-                rc = step_exec(conn,
-                               e->fallback_for
-                                       ? "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
-                                         "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                                         "updated_at = now() WHERE workflow_id = $1 AND step_id = $2"
-                                       : "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
-                                         "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, "
-                                         "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                               7, p, err);
+                rc = step_exec(
+                        conn,
+                        e->fallback_for
+                                ? "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = "
+                                  "$3, "
+                                  "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                                  "updated_at = now() WHERE workflow_id = $1 AND step_id = $2"
+                                : "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
+                                  "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = "
+                                  "$6::bigint, "
+                                  "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                        7, p, err);
                 if (rc >= 0 && e->fallback_for)
                         rc = step_exec(conn,
                                        "UPDATE steps SET state = 'awaiting_human', updated_at = now() "
@@ -1243,7 +1304,8 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
                                        2, pt, err);
                 if (rc >= 0)
                         rc = step_exec(conn,
-                                       "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND state = 'running'",
+                                       "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND "
+                                       "state = 'running'",
                                        1, pw, err);
                 if (r->stderr_data) {
                         size_t n = r->stderr_size > STDERR_TAIL ? STDERR_TAIL : r->stderr_size;
@@ -1254,28 +1316,29 @@ static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, str
                 char *res_raw = NULL;
                 if (res_detail)
                         asprintf(&res_raw, "\x01%s", res_detail);
-                detail = json_obj((const char *const[]){ "step", target, "failed_step", step, "attempts", attempts,
-                                                         "outcome", outcome, "error", err_text, "stderr_tail", tail,
-                                                         "last_result", res_raw, NULL });
+                detail = json_obj((const char *const[]){"step", target, "failed_step", step, "attempts",
+                                                        attempts, "outcome", outcome, "error", err_text,
+                                                        "stderr_tail", tail, "last_result", res_raw, NULL});
                 free(res_raw);
                 orc_audit_add(a, wf, "escalated", detail);
                 free(detail);
                 orc_audit_event(a, orc_json_event("step.awaiting_human", wf, target,
-                                                  (const char *const[]){ "outcome", outcome, NULL }));
-                log_warning("workflow %s step %s escalated to a human after %d failed attempts: %s", wf, target,
-                            e->failures + 1, err_text ? err_text : outcome);
+                                                  (const char *const[]){"outcome", outcome, NULL}));
+                log_warning("workflow %s step %s escalated to a human after %d failed attempts: %s", wf,
+                            target, e->failures + 1, err_text ? err_text : outcome);
                 return rc;
         }
 }
 
 static void audit_refusal(orc_audit *a, const res_entry *e);
 
-static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit, au_error *err) {
+static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit,
+                         au_error *err) {
         _cleanup_pgresult_ PGresult *rows = NULL, *ins = NULL;
-        strv wf = { 0 }, st = { 0 }, at = { 0 }, node = { 0 }, outc = { 0 }, ex = { 0 }, wall = { 0 }, cpu = { 0 },
-             mem = { 0 }, den = { 0 }, stored = { 0 }, t0 = { 0 }, t1 = { 0 }, late = { 0 }, progress = { 0 };
-        succeeded ok = { 0 };
-        char *arrays[14] = { 0 };
+        strv wf = {0}, st = {0}, at = {0}, node = {0}, outc = {0}, ex = {0}, wall = {0}, cpu = {0},
+             mem = {0}, den = {0}, stored = {0}, t0 = {0}, t1 = {0}, late = {0}, progress = {0};
+        succeeded ok = {0};
+        char *arrays[14] = {0};
         const char *params[14];
         int r;
 
@@ -1303,9 +1366,10 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
          * lock and the steps go in one round trip.
          */
         {
-                const mem_pg_stmt *const stmts[] = { &mem_pg_stmt_begin, &stmt_results_lock, &stmt_results_steps };
-                const char *const *const ps[] = { NULL, params, params };
-                PGresult *got[3] = { NULL, NULL, NULL };
+                const mem_pg_stmt *const stmts[] = {&mem_pg_stmt_begin, &stmt_results_lock,
+                                                    &stmt_results_steps};
+                const char *const *const ps[] = {NULL, params, params};
+                PGresult *got[3] = {NULL, NULL, NULL};
                 r = mem_pg_pipeline(conn, stmts, ps, 3, got, err);
                 PQclear(got[0]);
                 PQclear(got[1]);
@@ -1333,7 +1397,8 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                         e->backoff_ms = atoll(mem_pg_value(rows, k, 8));
                         e->max_backoff_ms = atoll(mem_pg_value(rows, k, 9));
                         e->fallback = mem_pg_value(rows, k, 10) ? strdup(mem_pg_value(rows, k, 10)) : NULL;
-                        e->fallback_for = mem_pg_value(rows, k, 11) ? strdup(mem_pg_value(rows, k, 11)) : NULL;
+                        e->fallback_for =
+                                mem_pg_value(rows, k, 11) ? strdup(mem_pg_value(rows, k, 11)) : NULL;
                         e->wf_state = strdup(mem_pg_value(rows, k, 12));
                         e->dispatched_ms = mem_pg_value(rows, k, 13) ? atoll(mem_pg_value(rows, k, 13)) : 0;
                         e->escalate = strcmp(mem_pg_value(rows, k, 14), "t") == 0;
@@ -1373,7 +1438,8 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                 }
                 /* Another attempt of a step whose current result is in this batch: that one counts. */
                 for (size_t j = 0; j < i; j++)
-                        if (es[j].r && es[j].found && es[j].current && strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
+                        if (es[j].r && es[j].found && es[j].current &&
+                            strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
                             strcmp(es[j].r->step, e->r->step) == 0)
                                 e->current = false;
                 strv_push(&wf, e->r->workflow);
@@ -1401,7 +1467,8 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
         free(arrays[0]);
         free(arrays[1]);
         {
-                strv *cols[14] = { &wf, &st, &at, &node, &outc, &ex, &wall, &cpu, &mem, &den, &stored, &t0, &t1, &late };
+                strv *cols[14] = {&wf,  &st,  &at,  &node,   &outc, &ex, &wall,
+                                  &cpu, &mem, &den, &stored, &t0,   &t1, &late};
                 for (size_t k = 0; k < 14; k++) {
                         arrays[k] = strv_array(cols[k]);
                         if (!arrays[k]) {
@@ -1417,7 +1484,8 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
         for (int k = 0; k < PQntuples(ins); k++)
                 for (size_t i = 0; i < n; i++) {
                         res_entry *e = &es[i];
-                        if (e->r && e->found && !e->is_new && strcmp(mem_pg_value(ins, k, 0), e->r->workflow) == 0 &&
+                        if (e->r && e->found && !e->is_new &&
+                            strcmp(mem_pg_value(ins, k, 0), e->r->workflow) == 0 &&
                             strcmp(mem_pg_value(ins, k, 1), e->r->step) == 0 &&
                             (uint32_t) atoi(mem_pg_value(ins, k, 2)) == e->r->attempt) {
                                 e->is_new = true;
@@ -1435,9 +1503,10 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                 if (!e->current) {
                         char cur[16], *d2;
                         snprintf(cur, sizeof(cur), "\x01%d", e->attempt);
-                        d2 = json_obj((const char *const[]){ "step", e->r->step, "run", e->r->id, "node", e->r->node,
-                                                             "outcome", sbx_outcome_to_string(e->r->outcome),
-                                                             "current_attempt", cur, "state", e->state, NULL });
+                        d2 = json_obj((const char *const[]){
+                                "step", e->r->step, "run", e->r->id, "node", e->r->node, "outcome",
+                                sbx_outcome_to_string(e->r->outcome), "current_attempt", cur, "state",
+                                e->state, NULL});
                         orc_audit_add(audit, e->r->workflow, "late_result", d2);
                         free(d2);
                         orc_metric_add(c, c->m_late, NULL, 1);
@@ -1480,16 +1549,19 @@ out:
 static size_t take_entries(orc_coord *c, redisReply *entries, res_entry *es, size_t max) {
         size_t n = 0;
 
-        for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements && n < max; i++) {
+        for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements && n < max;
+             i++) {
                 redisReply *e = entries->element[i], *fv;
-                if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+                    e->element[0]->type != REDIS_REPLY_STRING)
                         continue;
-                es[n] = (res_entry){ 0 };
+                es[n] = (res_entry){0};
                 es[n].entry_id = strdup(e->element[0]->str);
                 fv = e->element[1];
                 if (fv && fv->type == REDIS_REPLY_ARRAY && fv->elements >= 2 &&
                     fv->element[0]->type == REDIS_REPLY_STRING && fv->element[1]->type == REDIS_REPLY_STRING)
-                        parse_entry(c, &es[n], fv->element[0]->str, fv->element[1]->str, fv->element[1]->len, fv);
+                        parse_entry(c, &es[n], fv->element[0]->str, fv->element[1]->str, fv->element[1]->len,
+                                    fv);
                 else if (orc_identity_on(c))
                         refuse_result(c, &es[n], "malformed", NULL, 0, NULL);
                 if (es[n].entry_id)
@@ -1516,20 +1588,25 @@ static void ack_entries(redisContext *rc, res_entry *es, size_t n) {
         free(argv);
 }
 
-/* The result_refused row of a refused entry (fleet chain), and the counter row of those held back before it. */
+/* The result_refused row of a refused entry (fleet chain), and the counter row of those held back before it.
+ */
 static void audit_refusal(orc_audit *a, const res_entry *e) {
         if (e->suppressed > 0) {
                 char num[32];
                 snprintf(num, sizeof(num), "\x01%" PRIu64, e->suppressed);
-                _cleanup_free_ char *d = json_obj((const char *const[]){ "node", e->claimed, "suppressed", num,
-                                                                         "per_minute_limit", "\x01" "10", NULL });
+                _cleanup_free_ char *d = json_obj((const char *const[]){"node", e->claimed, "suppressed",
+                                                                        num, "per_minute_limit",
+                                                                        "\x01"
+                                                                        "10",
+                                                                        NULL});
                 if (d)
                         orc_audit_add(a, NULL, "result_refused_suppressed", d);
         }
         if (!e->refusal_row)
                 return;
-        _cleanup_free_ char *d = json_obj((const char *const[]){ "node", e->claimed, "reason", e->refused, "run",
-                                                                 e->claimed_run, "entry", e->entry_id, NULL });
+        _cleanup_free_ char *d =
+                json_obj((const char *const[]){"node", e->claimed, "reason", e->refused, "run",
+                                               e->claimed_run, "entry", e->entry_id, NULL});
         if (d)
                 orc_audit_add(a, NULL, "result_refused", d);
 }
@@ -1537,7 +1614,7 @@ static void audit_refusal(orc_audit *a, const res_entry *e) {
 /* One batch: parsed, applied in one transaction, acknowledged after COMMIT. 0, or <0 to retry later. */
 static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry *es, size_t n) {
         orc_audit audit;
-        au_error err = { 0 };
+        au_error err = {0};
         int r;
 
         for (int attempt = 0;; attempt++) {
@@ -1553,7 +1630,8 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
                         free(keep.fallback);
                         free(keep.fallback_for);
                         free(keep.wf_state);
-                        es[i].state = es[i].node = es[i].fallback = es[i].fallback_for = es[i].wf_state = NULL;
+                        es[i].state = es[i].node = es[i].fallback = es[i].fallback_for = es[i].wf_state =
+                                NULL;
                         es[i].found = es[i].current = es[i].is_new = false;
                 }
                 /* BEGIN: in apply_results(), with its first statements. */
@@ -1572,7 +1650,8 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
         if (r < 0) {
                 mem_pg_rollback(conn);
                 orc_audit_done(&audit);
-                log_warning("applying %zu results failed (they stay unacknowledged, retried): %s", n, err.msg);
+                log_warning("applying %zu results failed (they stay unacknowledged, retried): %s", n,
+                            err.msg);
                 orc_metric_add(c, c->m_api_db_errors, "results", 1);
                 return r;
         }
@@ -1615,30 +1694,34 @@ void *orc_results_main(void *arg) {
                 if (n == 0) {
                         reply = redisCommand(rc, "XGROUP CREATE autoos:results coordinators 0 MKSTREAM");
                         freeReplyObject(reply);
-                        /* Our own unacknowledged entries first, then others' left idle (a dead coordinator's). */
+                        /* Our own unacknowledged entries first, then others' left idle (a dead
+                         * coordinator's). */
                         if (pending_phase)
-                                reply = redisCommand(rc,
-                                                     "XREADGROUP GROUP coordinators %s COUNT %d STREAMS autoos:results 0",
-                                                     c->id, RESULTS_BATCH);
+                                reply = redisCommand(
+                                        rc,
+                                        "XREADGROUP GROUP coordinators %s COUNT %d STREAMS autoos:results 0",
+                                        c->id, RESULTS_BATCH);
                         else if (au_now_ms() - last_claim > 1000) {
                                 last_claim = au_now_ms();
-                                reply = redisCommand(rc,
-                                                     "XAUTOCLAIM autoos:results coordinators %s %d 0-0 COUNT %d",
-                                                     c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
+                                reply = redisCommand(
+                                        rc, "XAUTOCLAIM autoos:results coordinators %s %d 0-0 COUNT %d",
+                                        c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
                                 if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
                                         n = take_entries(c, reply->element[1], es, RESULTS_BATCH);
                                 freeReplyObject(reply);
                                 reply = NULL;
                                 if (n == 0)
-                                        reply = redisCommand(rc,
-                                                             "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 "
-                                                             "STREAMS autoos:results >",
-                                                             c->id, RESULTS_BATCH);
+                                        reply = redisCommand(
+                                                rc,
+                                                "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 "
+                                                "STREAMS autoos:results >",
+                                                c->id, RESULTS_BATCH);
                         } else
-                                reply = redisCommand(rc,
-                                                     "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 STREAMS "
-                                                     "autoos:results >",
-                                                     c->id, RESULTS_BATCH);
+                                reply = redisCommand(
+                                        rc,
+                                        "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 STREAMS "
+                                        "autoos:results >",
+                                        c->id, RESULTS_BATCH);
                         if (!reply && n == 0) {
                                 if (rc->err) {
                                         redisFree(rc);
@@ -1668,7 +1751,8 @@ void *orc_results_main(void *arg) {
                                 int r1 = n == 1 ? r : process_batch(c, conn, rc, &es[i], 1);
                                 if (r1 >= 0 || (r1 != -ENOTCONN && ++es[i].tries >= POISON_TRIES)) {
                                         if (r1 < 0) {
-                                                log_error("results entry %s cannot be applied (%s): set aside and "
+                                                log_error("results entry %s cannot be applied (%s): set "
+                                                          "aside and "
                                                           "acknowledged; it was: %.2048s",
                                                           es[i].entry_id, strerror(-r1),
                                                           es[i].stored ? es[i].stored : "(unreadable)");
