@@ -27,6 +27,8 @@
 #include "memory/redis.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
+#include "orchestrator/placement.h"
+#include "orchestrator/recovery.h"
 #include "orchestrator/secrets.h"
 
 #define RESULTS_BATCH 64 /* results can be MiBs each (stdout and stderr): bounds the memory of a batch */
@@ -253,84 +255,6 @@ static char *build_spec(const char *run_json, const char *wf, const char *step, 
         }
         au_json_gen_map_close(g);
         return au_json_gen_finish(g, NULL);
-}
-
-/* ---- placement ---------------------------------------------------------------- */
-
-static bool labels_match(const char *labels, const char *selector_json) {
-        _cleanup_json_ yajl_val sel = NULL;
-
-        if (!selector_json || strcmp(selector_json, "{}") == 0)
-                return true;
-        if (au_json_parse(selector_json, strlen(selector_json), 1 << 20, &sel, NULL) < 0 ||
-            !YAJL_IS_OBJECT(sel))
-                return true;
-        for (size_t i = 0; i < sel->u.object.len; i++) {
-                const char *want = YAJL_GET_STRING(sel->u.object.values[i]);
-                char pair[1200];
-                bool found = false;
-                size_t plen;
-
-                if (!want)
-                        return false;
-                snprintf(pair, sizeof(pair), "%s=%s", sel->u.object.keys[i], want);
-                plen = strlen(pair);
-                for (const char *p = labels; p && *p;) {
-                        size_t n = strcspn(p, ",");
-                        if (n == plen && strncmp(p, pair, n) == 0)
-                                found = true;
-                        p += n;
-                        if (*p == ',')
-                                p++;
-                }
-                if (!found)
-                        return false;
-        }
-        return true;
-}
-
-typedef struct slot_view {
-        orc_node *nodes;
-        size_t n;
-        uint32_t *load; /* in flight per node, this round included */
-} slot_view;
-
-/* The least loaded live node matching selector with a free slot, preferring one other than avoid. */
-static int pick_node(orc_coord *c, slot_view *v, const char *selector, const char *avoid) {
-        int best = -1, best_avoided = -1;
-        double best_load = 0, best_avoided_load = 0;
-
-        for (size_t i = 0; i < v->n; i++) {
-                orc_node *n = &v->nodes[i];
-                uint32_t slots = n->capacity * c->cfg.queue_per_slot;
-                double load;
-
-                if (!n->alive || n->capacity == 0 || v->load[i] >= slots ||
-                    !labels_match(n->labels, selector))
-                        continue;
-                load = (double) v->load[i] / (double) n->capacity;
-                if (avoid && strcmp(n->id, avoid) == 0) {
-                        if (best_avoided < 0 || load < best_avoided_load) {
-                                best_avoided = (int) i;
-                                best_avoided_load = load;
-                        }
-                        continue;
-                }
-                if (best < 0 || load < best_load) {
-                        best = (int) i;
-                        best_load = load;
-                }
-        }
-        /* A retry avoids the node that failed it, unless no other node can take it. */
-        if (best < 0 && best_avoided >= 0) {
-                bool other_exists = false;
-                for (size_t i = 0; i < v->n; i++)
-                        other_exists |= v->nodes[i].alive && (int) i != best_avoided &&
-                                        labels_match(v->nodes[i].labels, selector);
-                if (!other_exists)
-                        best = best_avoided;
-        }
-        return best;
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
@@ -567,11 +491,11 @@ static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
 static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         _cleanup_pgresult_ PGresult *res = NULL, *inflight = NULL;
         _cleanup_free_ orc_node *nodes = calloc(ORC_MAX_NODES, sizeof(orc_node));
-        _cleanup_free_ uint32_t *load = NULL;
+        _cleanup_free_ orc_place_node *view = NULL;
         _cleanup_free_ char *a_wf = NULL, *a_step = NULL, *a_att = NULL, *a_node = NULL;
         strv wf = {0}, step = {0}, att = {0}, node = {0};
         orc_audit audit;
-        slot_view view;
+        size_t n_nodes;
         uint64_t free_slots = 0;
         char limit[16];
         const char *params[4];
@@ -581,12 +505,15 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         *ret_more = false;
         if (!nodes)
                 return -ENOMEM;
-        view.nodes = nodes;
-        view.n = orc_nodes_snapshot(c, nodes, ORC_MAX_NODES);
-        load = calloc(view.n + 1, sizeof(uint32_t));
-        if (!load)
+        n_nodes = orc_nodes_snapshot(c, nodes, ORC_MAX_NODES);
+        view = calloc(n_nodes + 1, sizeof(orc_place_node));
+        if (!view)
                 return -ENOMEM;
-        view.load = load;
+        for (size_t k = 0; k < n_nodes; k++)
+                view[k] = (orc_place_node){.id = nodes[k].id,
+                                           .labels = nodes[k].labels,
+                                           .alive = nodes[k].alive,
+                                           .capacity = nodes[k].capacity};
 
         /* What is in flight per node, from the truth (other coordinators dispatch too), with BEGIN. */
         {
@@ -599,13 +526,13 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                         goto fail;
         }
         for (int i = 0; i < PQntuples(inflight); i++)
-                for (size_t k = 0; k < view.n; k++)
+                for (size_t k = 0; k < n_nodes; k++)
                         if (strcmp(nodes[k].id, mem_pg_value(inflight, i, 0)) == 0)
-                                load[k] = (uint32_t) atoi(mem_pg_value(inflight, i, 1));
-        for (size_t k = 0; k < view.n; k++) {
+                                view[k].load = (uint32_t) atoi(mem_pg_value(inflight, i, 1));
+        for (size_t k = 0; k < n_nodes; k++) {
                 uint32_t slots = nodes[k].capacity * c->cfg.queue_per_slot;
-                if (nodes[k].alive && slots > load[k])
-                        free_slots += slots - load[k];
+                if (nodes[k].alive && slots > view[k].load)
+                        free_slots += slots - view[k].load;
         }
         if (free_slots == 0) {
                 mem_pg_rollback(conn);
@@ -627,7 +554,8 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         for (int i = 0; i < PQntuples(res); i++) {
                 const char *w = mem_pg_value(res, i, 0), *s = mem_pg_value(res, i, 1);
                 int attempt = atoi(mem_pg_value(res, i, 2)) + 1;
-                int k = pick_node(c, &view, mem_pg_value(res, i, 4), mem_pg_value(res, i, 5));
+                int k = orc_place_pick(view, n_nodes, c->cfg.queue_per_slot, mem_pg_value(res, i, 4),
+                                       mem_pg_value(res, i, 5));
                 char *spec, *detail, run_id[256], num[16];
 
                 if (k < 0)
@@ -635,7 +563,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                 spec = build_spec(mem_pg_value(res, i, 3), w, s, attempt, mem_pg_value(res, i, 7));
                 if (!spec)
                         continue;
-                load[k]++;
+                view[k].load++;
                 snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
                 snprintf(num, sizeof(num), "\x01%d", attempt);
                 detail = json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
@@ -1132,202 +1060,272 @@ static void succeeded_done(succeeded *ok) {
         strv_done(&ok->wall);
 }
 
-/* Decides what a current result means for its step; statements and audit rows go into the transaction. */
-static int apply_one(orc_coord *c, PGconn *conn, res_entry *e, orc_audit *a, strv *progress, succeeded *ok,
-                     au_error *err) {
-        const sbx_result *r = e->r;
-        const char *wf = r->workflow, *step = r->step;
-        const char *outcome = sbx_outcome_to_string(r->outcome);
-        char exit_s[16], wall_s[24], num[32], *detail = NULL;
-        _cleanup_free_ char *err_text = NULL;
+/* What apply_one's actions share: the result, its step row, the texts statements and audit rows use. */
+typedef struct applying {
+        PGconn *conn;
+        res_entry *e;
+        orc_audit *a;
+        strv *progress;
+        const char *wf, *step, *outcome, *err_text;
+        char exit_s[16], wall_s[24];
+} applying;
+
+static int progress_add(applying *x) {
+        if (strv_contains(x->progress, x->wf))
+                return 0;
+        return strv_push(x->progress, x->wf);
+}
+
+/* The step failed for good with this result (its output, outcome and error kept). */
+static int step_failed(applying *x, au_error *err) {
+        const char *p[7] = {x->wf, x->step, x->e->stdout_b64, x->outcome, x->exit_s, x->wall_s, x->err_text};
+        return step_exec(x->conn,
+                         "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
+                         "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
+                         "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                         7, p, err);
+}
+
+/* Successes are written together, after the loop (succeeded_flush); a fallback replaces the step it stands
+ * in for. */
+static int apply_succeeded(applying *x, const orc_recovery *d, succeeded *ok, au_error *err) {
+        res_entry *e = x->e;
+        int rc = 0;
+
+        if (strv_push(&ok->wf, x->wf) < 0 || strv_push(&ok->step, x->step) < 0 ||
+            strv_push(&ok->b64, e->stdout_b64) < 0 || strv_push(&ok->exit, x->exit_s) < 0 ||
+            strv_push(&ok->wall, x->wall_s) < 0)
+                return au_error_set(err, ENOMEM, "results");
+        if (d->replaces) {
+                const char *p2[3] = {x->wf, e->fallback_for, e->stdout_b64};
+                char *detail;
+                rc = step_exec(x->conn,
+                               "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
+                               "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
+                               3, p2, err);
+                detail = json_obj((const char *const[]){"step", e->fallback_for, "by", x->step, NULL});
+                orc_audit_add(x->a, x->wf, "replaced", detail);
+                free(detail);
+        }
+        orc_audit_event(x->a, orc_json_event("step.finished", x->wf, x->step,
+                                             (const char *const[]){"state", "succeeded", "outcome",
+                                                                   x->outcome, NULL}));
+        if (rc >= 0)
+                rc = progress_add(x);
+        return rc;
+}
+
+/* Level 2: ready again on another node, the failure not counted. */
+static int apply_move(applying *x, au_error *err) {
+        const sbx_result *r = x->e->r;
+        const char *p[3] = {x->wf, x->step, r->node ? r->node : ""};
+        char num[32], *detail;
         int rc;
 
-        snprintf(exit_s, sizeof(exit_s), "%d", r->exit_code);
-        snprintf(wall_s, sizeof(wall_s), "%" PRIu64, r->wall_ms);
+        rc = step_exec(
+                x->conn,
+                "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $3, "
+                "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                3, p, err);
+        snprintf(num, sizeof(num), "\x01%u", r->attempt);
+        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "node", r->node, "reason",
+                                                x->err_text ? x->err_text : "sandbox_error", NULL});
+        orc_audit_add(x->a, x->wf, "moved", detail);
+        free(detail);
+        return rc;
+}
+
+/* Level 1: ready again after the backoff, avoiding the node that failed it. */
+static int apply_retry(applying *x, const orc_recovery *d, au_error *err) {
+        const res_entry *e = x->e;
+        const sbx_result *r = e->r;
+        char delay_s[32], delay_j[40], next[16], num[32], *detail;
+        int rc;
+
+        snprintf(delay_s, sizeof(delay_s), "%.0f", d->delay_ms);
+        snprintf(delay_j, sizeof(delay_j), "\x01%.0f", d->delay_ms);
+        const char *p[5] = {x->wf, x->step, r->node ? r->node : "", delay_s, e->stdout_b64};
+        rc = step_exec(x->conn,
+                       "UPDATE steps SET state = 'ready', failures = failures + 1, avoid_node = $3, "
+                       "not_before = now() + make_interval(secs => $4::double precision / 1000), "
+                       "output_b64 = $5, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                       5, p, err);
+        snprintf(num, sizeof(num), "\x01%u", r->attempt);
+        snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
+        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "failures", next, "outcome",
+                                                x->outcome, "backoff_ms", delay_j, "avoid_node", r->node,
+                                                "error", x->err_text, NULL});
+        orc_audit_add(x->a, x->wf, "retry_scheduled", detail);
+        free(detail);
+        return rc;
+}
+
+/* Level 4 begins with claiming the fallback: *ret_standing says whether it was still standing by. */
+static int claim_fallback(applying *x, bool *ret_standing, au_error *err) {
+        _cleanup_pgresult_ PGresult *fb = NULL;
+        const char *pf[2] = {x->wf, x->e->fallback};
+        int rc;
+
+        rc = mem_pg_exec(x->conn,
+                         "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
+                         "AND step_id = $2 AND state = 'standby' RETURNING step_id",
+                         2, pf, &fb, err);
+        if (rc < 0)
+                return rc;
+        *ret_standing = PQntuples(fb) == 1;
+        return 0;
+}
+
+/* Level 4, the fallback claimed: the step failed, its fallback stands in. */
+static int apply_fallback(applying *x, au_error *err) {
+        char *detail;
+        int rc;
+
+        rc = step_failed(x, err);
+        detail = json_obj((const char *const[]){"step", x->step, "fallback", x->e->fallback, "outcome",
+                                                x->outcome, "error", x->err_text, NULL});
+        orc_audit_add(x->a, x->wf, "fallback", detail);
+        free(detail);
+        orc_audit_event(
+                x->a, orc_json_event("step.finished", x->wf, x->step,
+                                     (const char *const[]){"state", "failed", "outcome", x->outcome, NULL}));
+        if (rc >= 0)
+                rc = progress_add(x);
+        return rc;
+}
+
+/* A one-off run (POST /v1/runs) ends here: the result is the answer. */
+static int apply_failed(applying *x, au_error *err) {
+        int rc = step_failed(x, err);
+        orc_audit_event(
+                x->a, orc_json_event("step.finished", x->wf, x->step,
+                                     (const char *const[]){"state", "failed", "outcome", x->outcome, NULL}));
+        if (rc >= 0)
+                rc = progress_add(x);
+        return rc;
+}
+
+/* Level 5: a human decides. A failed fallback hands the decision back to the step it stood in for. */
+static int apply_escalate(applying *x, const orc_recovery *d, au_error *err) {
+        const res_entry *e = x->e;
+        const sbx_result *r = e->r;
+        const char *wf = x->wf, *step = x->step, *err_text = x->err_text, *outcome = x->outcome;
+        const char *target = d->escalate_replaced ? e->fallback_for : step;
+        const char *p[7] = {wf, step, e->stdout_b64, outcome, x->exit_s, x->wall_s, err_text};
+        const char *pt[2] = {wf, target};
+        const char *pw[1] = {wf};
+        _cleanup_free_ char *tail = NULL, *res_detail = NULL;
+        char attempts[16], *detail, *res_raw = NULL;
+        int rc;
+
+        if (d->escalate_replaced)
+                rc = step_failed(x, err);
+        else
+                rc = step_exec(x->conn,
+                               "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
+                               "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, "
+                               "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
+                               7, p, err);
+        if (rc >= 0 && d->escalate_replaced)
+                rc = step_exec(x->conn,
+                               "UPDATE steps SET state = 'awaiting_human', updated_at = now() "
+                               "WHERE workflow_id = $1 AND step_id = $2",
+                               2, pt, err);
+        if (rc >= 0)
+                rc = step_exec(
+                        x->conn,
+                        "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND state = 'running'",
+                        1, pw, err);
+        if (r->stderr_data) {
+                size_t n = r->stderr_size > STDERR_TAIL ? STDERR_TAIL : r->stderr_size;
+                tail = au_utf8_sanitize(r->stderr_data + r->stderr_size - n, n, NULL);
+        }
+        snprintf(attempts, sizeof(attempts), "\x01%d", d->failures);
+        res_detail = result_detail(e);
+        if (res_detail)
+                asprintf(&res_raw, "\x01%s", res_detail);
+        detail = json_obj((const char *const[]){"step", target, "failed_step", step, "attempts", attempts,
+                                                "outcome", outcome, "error", err_text, "stderr_tail", tail,
+                                                "last_result", res_raw, NULL});
+        free(res_raw);
+        orc_audit_add(x->a, wf, "escalated", detail);
+        free(detail);
+        orc_audit_event(x->a, orc_json_event("step.awaiting_human", wf, target,
+                                             (const char *const[]){"outcome", outcome, NULL}));
+        log_warning("workflow %s step %s escalated to a human after %d failed attempts: %s", wf, target,
+                    d->failures, err_text ? err_text : outcome);
+        return rc;
+}
+
+/*
+ * What a current result means for its step (recovery.c decides), carried out:
+ * statements and audit rows go into the transaction.
+ */
+static int apply_one(PGconn *conn, res_entry *e, orc_audit *a, strv *progress, succeeded *ok,
+                     au_error *err) {
+        const sbx_result *r = e->r;
+        _cleanup_free_ char *err_text = NULL;
+        applying x = {.conn = conn,
+                      .e = e,
+                      .a = a,
+                      .progress = progress,
+                      .wf = r->workflow,
+                      .step = r->step,
+                      .outcome = sbx_outcome_to_string(r->outcome)};
+        orc_recovery_input in = {
+                .outcome = r->outcome,
+                .exit_code = r->exit_code,
+                .failures = e->failures,
+                .max_attempts = e->max_attempts,
+                .moves = e->moves,
+                .max_moves = ORC_MAX_MOVES,
+                .backoff_ms = e->backoff_ms,
+                .max_backoff_ms = e->max_backoff_ms,
+                .jitter = (double) random() / (double) RAND_MAX,
+                .has_fallback = e->fallback != NULL,
+                .fallback_standing = e->fallback != NULL, /* known once claimed (below) */
+                .escalates = e->escalate,
+                .is_fallback = e->fallback_for != NULL,
+        };
+        orc_recovery d = orc_recovery_decide(&in);
+        int rc;
+
+        snprintf(x.exit_s, sizeof(x.exit_s), "%d", r->exit_code);
+        snprintf(x.wall_s, sizeof(x.wall_s), "%" PRIu64, r->wall_ms);
         err_text = r->error ? strdup(r->error) : (r->reason ? strdup(r->reason) : NULL);
         if (!result_ok(r) && !err_text) {
                 if (r->outcome == SBX_OUTCOME_EXITED)
                         asprintf(&err_text, "exited with status %d", r->exit_code);
                 else
-                        err_text = strdup(outcome);
+                        err_text = strdup(x.outcome);
         }
+        x.err_text = err_text;
 
-        if (result_ok(r)) {
-                /* Successes are written together, after the loop (succeeded_flush). */
-                rc = 0;
-                if (strv_push(&ok->wf, wf) < 0 || strv_push(&ok->step, step) < 0 ||
-                    strv_push(&ok->b64, e->stdout_b64) < 0 || strv_push(&ok->exit, exit_s) < 0 ||
-                    strv_push(&ok->wall, wall_s) < 0)
-                        return au_error_set(err, ENOMEM, "results");
-                if (e->fallback_for) {
-                        const char *p2[3] = {wf, e->fallback_for, e->stdout_b64};
-                        rc = step_exec(
-                                conn,
-                                "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
-                                "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
-                                3, p2, err);
-                        detail = json_obj((const char *const[]){"step", e->fallback_for, "by", step, NULL});
-                        orc_audit_add(a, wf, "replaced", detail);
-                        free(detail);
-                }
-                orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                  (const char *const[]){"state", "succeeded", "outcome",
-                                                                        outcome, NULL}));
-                if (rc >= 0 && !strv_contains(progress, wf))
-                        rc = strv_push(progress, wf);
-                return rc;
-        }
-
-        /* Level 2: our fault (sandbox_error) goes to another node, without using the retry budget. */
-        if (r->outcome == SBX_OUTCOME_SANDBOX_ERROR && e->moves < ORC_MAX_MOVES) {
-                const char *p[3] = {wf, step, r->node ? r->node : ""};
-                rc = step_exec(conn,
-                               "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $3, "
-                               "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND "
-                               "step_id = $2",
-                               3, p, err);
-                snprintf(num, sizeof(num), "\x01%u", r->attempt);
-                detail = json_obj((const char *const[]){"step", step, "attempt", num, "node", r->node,
-                                                        "reason", err_text ? err_text : "sandbox_error",
-                                                        NULL});
-                orc_audit_add(a, wf, "moved", detail);
-                free(detail);
-                return rc;
-        }
-
-        /* Level 1: retry with exponential backoff and jitter, on another node if there is one. */
-        if (r->outcome != SBX_OUTCOME_REJECTED && e->failures + 1 < e->max_attempts) {
-                double base = (double) e->backoff_ms, cap = (double) e->max_backoff_ms, delay;
-                char delay_s[32], delay_j[40], next[16];
-
-                for (int i = 0; i < e->failures && base < cap; i++)
-                        base *= 2;
-                if (base > cap)
-                        base = cap;
-                /* "Equal jitter": half fixed, half random, so retries of many steps spread out. */
-                delay = base / 2 + (base / 2) * ((double) random() / (double) RAND_MAX);
-                snprintf(delay_s, sizeof(delay_s), "%.0f", delay);
-                snprintf(delay_j, sizeof(delay_j), "\x01%.0f", delay);
-                const char *p[5] = {wf, step, r->node ? r->node : "", delay_s, e->stdout_b64};
-                rc = step_exec(conn,
-                               "UPDATE steps SET state = 'ready', failures = failures + 1, avoid_node = $3, "
-                               "not_before = now() + make_interval(secs => $4::double precision / 1000), "
-                               "output_b64 = $5, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                               5, p, err);
-                snprintf(num, sizeof(num), "\x01%u", r->attempt);
-                snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
-                detail = json_obj((const char *const[]){"step", step, "attempt", num, "failures", next,
-                                                        "outcome", outcome, "backoff_ms", delay_j,
-                                                        "avoid_node", r->node, "error", err_text, NULL});
-                orc_audit_add(a, wf, "retry_scheduled", detail);
-                free(detail);
-                return rc;
-        }
-
-        /* Level 4: the declared fallback stands in. */
-        if (e->fallback) {
-                _cleanup_pgresult_ PGresult *fb = NULL;
-                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
-                const char *pf[2] = {wf, e->fallback};
-                rc = mem_pg_exec(
-                        conn,
-                        "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
-                        "AND step_id = $2 AND state = 'standby' RETURNING step_id",
-                        2, pf, &fb, err);
+        if (d.action == ORC_RECOVERY_FALLBACK) {
+                bool standing = false;
+                rc = claim_fallback(&x, &standing, err);
                 if (rc < 0)
                         return rc;
-                if (PQntuples(fb) == 1) {
-                        rc = step_exec(
-                                conn,
-                                "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = "
-                                "$3, "
-                                "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                                "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                                7, p, err);
-                        detail =
-                                json_obj((const char *const[]){"step", step, "fallback", e->fallback,
-                                                               "outcome", outcome, "error", err_text, NULL});
-                        orc_audit_add(a, wf, "fallback", detail);
-                        free(detail);
-                        orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                          (const char *const[]){"state", "failed", "outcome",
-                                                                                outcome, NULL}));
-                        if (rc >= 0 && !strv_contains(progress, wf))
-                                rc = strv_push(progress, wf);
-                        return rc;
+                if (!standing) {
+                        in.fallback_standing = false;
+                        d = orc_recovery_decide(&in);
                 }
         }
-
-        /* A one-off run (POST /v1/runs) ends here: the result is the answer. */
-        if (!e->escalate) {
-                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
-                rc = step_exec(
-                        conn,
-                        "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
-                        "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                        "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                        7, p, err);
-                orc_audit_event(a, orc_json_event("step.finished", wf, step,
-                                                  (const char *const[]){"state", "failed", "outcome",
-                                                                        outcome, NULL}));
-                if (rc >= 0 && !strv_contains(progress, wf))
-                        rc = strv_push(progress, wf);
-                return rc;
+        switch (d.action) {
+        case ORC_RECOVERY_SUCCEEDED:
+                return apply_succeeded(&x, &d, ok, err);
+        case ORC_RECOVERY_MOVE:
+                return apply_move(&x, err);
+        case ORC_RECOVERY_RETRY:
+                return apply_retry(&x, &d, err);
+        case ORC_RECOVERY_FALLBACK:
+                return apply_fallback(&x, err);
+        case ORC_RECOVERY_FAIL:
+                return apply_failed(&x, err);
+        case ORC_RECOVERY_ESCALATE:
+                return apply_escalate(&x, &d, err);
         }
-
-        /* Level 5: a human decides. A failed fallback hands the decision back to the step it stood in for.
-         */
-        {
-                const char *target = e->fallback_for ? e->fallback_for : step;
-                const char *p[7] = {wf, step, e->stdout_b64, outcome, exit_s, wall_s, err_text};
-                const char *pt[2] = {wf, target};
-                const char *pw[1] = {wf};
-                _cleanup_free_ char *tail = NULL;
-                char attempts[16];
-
-                rc = step_exec(
-                        conn,
-                        e->fallback_for
-                                ? "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = "
-                                  "$3, "
-                                  "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                                  "updated_at = now() WHERE workflow_id = $1 AND step_id = $2"
-                                : "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
-                                  "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = "
-                                  "$6::bigint, "
-                                  "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                        7, p, err);
-                if (rc >= 0 && e->fallback_for)
-                        rc = step_exec(conn,
-                                       "UPDATE steps SET state = 'awaiting_human', updated_at = now() "
-                                       "WHERE workflow_id = $1 AND step_id = $2",
-                                       2, pt, err);
-                if (rc >= 0)
-                        rc = step_exec(conn,
-                                       "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND "
-                                       "state = 'running'",
-                                       1, pw, err);
-                if (r->stderr_data) {
-                        size_t n = r->stderr_size > STDERR_TAIL ? STDERR_TAIL : r->stderr_size;
-                        tail = au_utf8_sanitize(r->stderr_data + r->stderr_size - n, n, NULL);
-                }
-                snprintf(attempts, sizeof(attempts), "\x01%d", e->failures + 1);
-                _cleanup_free_ char *res_detail = result_detail(e);
-                char *res_raw = NULL;
-                if (res_detail)
-                        asprintf(&res_raw, "\x01%s", res_detail);
-                detail = json_obj((const char *const[]){"step", target, "failed_step", step, "attempts",
-                                                        attempts, "outcome", outcome, "error", err_text,
-                                                        "stderr_tail", tail, "last_result", res_raw, NULL});
-                free(res_raw);
-                orc_audit_add(a, wf, "escalated", detail);
-                free(detail);
-                orc_audit_event(a, orc_json_event("step.awaiting_human", wf, target,
-                                                  (const char *const[]){"outcome", outcome, NULL}));
-                log_warning("workflow %s step %s escalated to a human after %d failed attempts: %s", wf,
-                            target, e->failures + 1, err_text ? err_text : outcome);
-                return rc;
-        }
+        return au_error_set(err, EINVAL, "results: no recovery action");
 }
 
 static void audit_refusal(orc_audit *a, const res_entry *e);
@@ -1515,7 +1513,7 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                         continue;
                 }
                 orc_audit_add(audit, e->r->workflow, "result", detail);
-                r = apply_one(c, conn, e, audit, &progress, &ok, err);
+                r = apply_one(conn, e, audit, &progress, &ok, err);
                 if (r < 0)
                         goto out;
         }
