@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
+#include "common/url.h"
 #include "config.h"
 #include "control.h"
 #include "metrics-http.h"
@@ -254,8 +255,9 @@ int main(int argc, char **argv) {
                 return check_only ? 1 : 2;
         }
         if (check_only) {
+                _cleanup_free_ char *shown = au_url_mask(d.cfg.redis_url);
                 printf("configuration ok: node %s, redis %s, %u runs at once, policy %s\n", d.cfg.node_id,
-                       d.cfg.redis_url, d.cfg.max_runs,
+                       shown ? shown : "(set)", d.cfg.max_runs,
                        access(d.cfg.policy_path, F_OK) == 0 ? d.cfg.policy_path : "(built-in)");
                 dmn_config_done(&d.cfg);
                 return 0;
@@ -303,7 +305,8 @@ int main(int argc, char **argv) {
                 goto out;
         }
         if ((r = dmn_node_start(d.node, &err)) < 0) {
-                log_error("redis %s: %s", d.cfg.redis_url, err.msg);
+                _cleanup_free_ char *shown = au_url_mask(d.cfg.redis_url);
+                log_error("redis %s: %s", shown ? shown : "(set)", err.msg);
                 goto out;
         }
 
@@ -312,8 +315,12 @@ int main(int argc, char **argv) {
                 au_loop_add_timer(d.loop, 0, MAX(wd_usec / 2000, (uint64_t) 1), on_watchdog, &d, &watchdog);
         au_loop_add_timer(d.loop, 200, 200, on_exit_check, &d, &d.exit_check);
 
-        log_info("autoosd %s ready: node %s, redis %s, %u runs at once", PACKAGE_VERSION, d.cfg.node_id,
-                 d.cfg.redis_url, d.cfg.max_runs);
+        {
+                /* Credentials never reach a log (the node's ACL user has a password). */
+                _cleanup_free_ char *shown = au_url_mask(d.cfg.redis_url);
+                log_info("autoosd %s ready: node %s, redis %s, %u runs at once", PACKAGE_VERSION,
+                         d.cfg.node_id, shown ? shown : "(set)", d.cfg.max_runs);
+        }
         sd_notify(0, "READY=1");
         notify_status(&d);
 

@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/url.h"
 #include "daemon/secrets.h"
 #include "memory/seal.h"
 #include "node.h"
@@ -808,7 +809,10 @@ static void on_state(mem_bus *b, bool connected, const char *why, void *userdata
                 /* Replies to in-flight publishes will come back as failures; allow resending. */
                 return;
         }
-        log_info("connected to redis at %s", n->cfg.redis_url);
+        {
+                _cleanup_free_ char *shown = au_url_mask(n->cfg.redis_url);
+                log_info("connected to redis at %s", shown ? shown : "(set)");
+        }
         /* Beat at once: a coordinator counts silence from the last beat, and Redis may have been away a
          * while. */
         on_heartbeat(NULL, n);
@@ -1138,7 +1142,8 @@ char *dmn_node_status_json(dmn_node *n) {
         au_json_gen_kv_string(g, "version", PACKAGE_VERSION);
         au_json_gen_kv_string(g, "state", n->draining ? "draining" : "active");
         au_json_gen_kv_bool(g, "redis_connected", n->connected);
-        au_json_gen_kv_string(g, "redis", n->cfg.redis_url);
+        _cleanup_free_ char *redis_shown = au_url_mask(n->cfg.redis_url);
+        au_json_gen_kv_string(g, "redis", redis_shown ? redis_shown : "(set)");
         au_json_gen_kv_uint64(g, "capacity", n->cfg.max_runs);
         au_json_gen_kv_uint64(g, "running", n->n_running);
         au_json_gen_kv_uint64(g, "queued", n->n_queued + n->n_checking);
