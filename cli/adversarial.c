@@ -54,43 +54,6 @@
 #define MAX_ATTACK_BYTES (64u << 20)
 #define MiB (UINT64_C(1) << 20)
 
-/* ---- the report (adversarial.h) --------------------------------------------- */
-
-int adv_report_add(adv_report *r, const adv_row *row) {
-        if (r->n == r->cap) {
-                size_t cap = r->cap ? r->cap * 2 : 64;
-                adv_row *nr = realloc(r->rows, cap * sizeof(adv_row));
-                if (!nr)
-                        return -ENOMEM;
-                r->rows = nr;
-                r->cap = cap;
-        }
-        r->rows[r->n++] = *row;
-        return 0;
-}
-
-void adv_report_done(adv_report *r) {
-        free(r->rows);
-        r->rows = NULL;
-        r->n = r->cap = 0;
-}
-
-/* only: NULL, or a comma-separated list of group and attack names. */
-bool adv_selected(const char *only, const char *group, const char *name) {
-        if (!only || !*only)
-                return true;
-        for (const char *s = only; *s;) {
-                size_t n = strcspn(s, ",");
-                if ((strlen(group) == n && strncmp(s, group, n) == 0) ||
-                    (strlen(name) == n && strncmp(s, name, n) == 0))
-                        return true;
-                s += n;
-                if (*s == ',')
-                        s++;
-        }
-        return false;
-}
-
 /* Whether only names this attack itself (not its group): what explicit-only attacks need. */
 static bool named_exactly(const char *only, const char *name) {
         return only && adv_selected(only, "", name);
@@ -968,10 +931,10 @@ static sbx_limits attack_limits(const runner *R, const attack_def *d) {
                 l.output_bytes = MIN(lp->defaults.output_bytes, (uint64_t) 256 * 1024);
         if (!l.work_bytes)
                 l.work_bytes = MIN(lp->defaults.work_bytes, 64 * MiB);
-#define CLAMP(f)                                                                                            \
-        do {                                                                                                \
-                if (lp->ceilings.f && l.f > lp->ceilings.f)                                                 \
-                        l.f = lp->ceilings.f;                                                               \
+#define CLAMP(f)                                            \
+        do {                                                \
+                if (lp->ceilings.f && l.f > lp->ceilings.f) \
+                        l.f = lp->ceilings.f;               \
         } while (0)
         CLAMP(memory_bytes);
         CLAMP(pids);
