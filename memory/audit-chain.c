@@ -12,72 +12,47 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "common/buf.h"
 #include "memory/audit-chain.h"
 
 /* ---- canonical rows: jsonb's text form ----------------------------------------------- */
 
-typedef struct sbuf {
-        char *p;
-        size_t n, cap;
-} sbuf;
-
-static int put(sbuf *b, const char *s, size_t n) {
-        if (b->n + n + 1 > b->cap) {
-                size_t cap = (b->cap ? b->cap : 256);
-                while (cap < b->n + n + 1)
-                        cap *= 2;
-                char *p = realloc(b->p, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = '\0';
-        return 0;
-}
-
-static int puts_(sbuf *b, const char *s) {
-        return put(b, s, strlen(s));
-}
-
 /* PostgreSQL's escape_json(): \b \f \n \r \t \" \\, other bytes below 0x20 as \u00xx, the rest as is. */
-static int put_string(sbuf *b, const char *s) {
-        int r = put(b, "\"", 1);
+static int put_string(au_buf *b, const char *s) {
+        int r = au_buf_append(b, "\"", 1);
         for (const unsigned char *p = (const unsigned char *) s; r >= 0 && *p; p++) {
                 char esc[8];
                 switch (*p) {
                 case '\b':
-                        r = put(b, "\\b", 2);
+                        r = au_buf_append(b, "\\b", 2);
                         break;
                 case '\f':
-                        r = put(b, "\\f", 2);
+                        r = au_buf_append(b, "\\f", 2);
                         break;
                 case '\n':
-                        r = put(b, "\\n", 2);
+                        r = au_buf_append(b, "\\n", 2);
                         break;
                 case '\r':
-                        r = put(b, "\\r", 2);
+                        r = au_buf_append(b, "\\r", 2);
                         break;
                 case '\t':
-                        r = put(b, "\\t", 2);
+                        r = au_buf_append(b, "\\t", 2);
                         break;
                 case '"':
-                        r = put(b, "\\\"", 2);
+                        r = au_buf_append(b, "\\\"", 2);
                         break;
                 case '\\':
-                        r = put(b, "\\\\", 2);
+                        r = au_buf_append(b, "\\\\", 2);
                         break;
                 default:
                         if (*p < 0x20) {
                                 snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) *p);
-                                r = put(b, esc, 6);
+                                r = au_buf_append(b, esc, 6);
                         } else
-                                r = put(b, (const char *) p, 1);
+                                r = au_buf_append(b, (const char *) p, 1);
                 }
         }
-        return r < 0 ? r : put(b, "\"", 1);
+        return r < 0 ? r : au_buf_append(b, "\"", 1);
 }
 
 /* jsonb's order of object keys: shorter first, then bytewise. */
@@ -88,9 +63,9 @@ static int key_cmp(const char *a, const char *b) {
         return memcmp(a, b, la);
 }
 
-static int put_value(sbuf *b, yajl_val v, unsigned depth);
+static int put_value(au_buf *b, yajl_val v, unsigned depth);
 
-static int put_object(sbuf *b, yajl_val v, unsigned depth) {
+static int put_object(au_buf *b, yajl_val v, unsigned depth) {
         size_t n = v->u.object.len;
         _cleanup_free_ size_t *order = n ? calloc(n, sizeof(size_t)) : NULL;
         bool first = true;
@@ -107,24 +82,24 @@ static int put_object(sbuf *b, yajl_val v, unsigned depth) {
                 }
                 order[j] = i;
         }
-        r = put(b, "{", 1);
+        r = au_buf_append(b, "{", 1);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 if (i + 1 < n && key_cmp(v->u.object.keys[order[i]], v->u.object.keys[order[i + 1]]) == 0)
                         continue;
                 if (!first)
-                        r = put(b, ", ", 2);
+                        r = au_buf_append(b, ", ", 2);
                 first = false;
                 if (r >= 0)
                         r = put_string(b, v->u.object.keys[order[i]]);
                 if (r >= 0)
-                        r = put(b, ": ", 2);
+                        r = au_buf_append(b, ": ", 2);
                 if (r >= 0)
                         r = put_value(b, v->u.object.values[order[i]], depth + 1);
         }
-        return r < 0 ? r : put(b, "}", 1);
+        return r < 0 ? r : au_buf_append(b, "}", 1);
 }
 
-static int put_value(sbuf *b, yajl_val v, unsigned depth) {
+static int put_value(au_buf *b, yajl_val v, unsigned depth) {
         int r;
 
         if (!v || depth > 1000)
@@ -133,24 +108,24 @@ static int put_value(sbuf *b, yajl_val v, unsigned depth) {
         case yajl_t_string:
                 return put_string(b, v->u.string);
         case yajl_t_number:
-                return v->u.number.r ? puts_(b, v->u.number.r) : -EINVAL;
+                return v->u.number.r ? au_buf_puts(b, v->u.number.r) : -EINVAL;
         case yajl_t_true:
-                return put(b, "true", 4);
+                return au_buf_append(b, "true", 4);
         case yajl_t_false:
-                return put(b, "false", 5);
+                return au_buf_append(b, "false", 5);
         case yajl_t_null:
-                return put(b, "null", 4);
+                return au_buf_append(b, "null", 4);
         case yajl_t_object:
                 return put_object(b, v, depth);
         case yajl_t_array:
-                r = put(b, "[", 1);
+                r = au_buf_append(b, "[", 1);
                 for (size_t i = 0; r >= 0 && i < v->u.array.len; i++) {
                         if (i > 0)
-                                r = put(b, ", ", 2);
+                                r = au_buf_append(b, ", ", 2);
                         if (r >= 0)
                                 r = put_value(b, v->u.array.values[i], depth + 1);
                 }
-                return r < 0 ? r : put(b, "]", 1);
+                return r < 0 ? r : au_buf_append(b, "]", 1);
         default:
                 return -EINVAL;
         }
@@ -158,35 +133,32 @@ static int put_value(sbuf *b, yajl_val v, unsigned depth) {
 
 int mem_audit_canonical(const char *workflow, int64_t seq, int64_t ts_epoch_us, const char *actor,
                         const char *action, yajl_val detail, char **ret, size_t *ret_len) {
-        sbuf b = {0};
+        _cleanup_buf_ au_buf b = AU_BUF_INIT(0);
         char num[64];
         int r;
 
-        r = put(&b, "[", 1);
+        r = au_buf_append(&b, "[", 1);
         if (r >= 0)
-                r = workflow ? put_string(&b, workflow) : put(&b, "null", 4);
+                r = workflow ? put_string(&b, workflow) : au_buf_append(&b, "null", 4);
         snprintf(num, sizeof(num), ", %" PRId64 ", %" PRId64 ", ", seq, ts_epoch_us);
         if (r >= 0)
-                r = puts_(&b, num);
+                r = au_buf_puts(&b, num);
         if (r >= 0)
                 r = put_string(&b, actor ? actor : "");
         if (r >= 0)
-                r = put(&b, ", ", 2);
+                r = au_buf_append(&b, ", ", 2);
         if (r >= 0)
                 r = put_string(&b, action ? action : "");
         if (r >= 0)
-                r = put(&b, ", ", 2);
+                r = au_buf_append(&b, ", ", 2);
         if (r >= 0)
                 r = put_value(&b, detail, 0);
         if (r >= 0)
-                r = put(&b, "]", 1);
-        if (r < 0) {
-                free(b.p);
+                r = au_buf_append(&b, "]", 1);
+        if (r < 0)
                 return r;
-        }
-        *ret = b.p;
-        *ret_len = b.n;
-        return 0;
+        *ret = au_buf_steal(&b, ret_len);
+        return *ret ? 0 : -ENOMEM;
 }
 
 void mem_audit_chain_hash(const unsigned char prev[MEM_AUDIT_HASH_BYTES], const char *canonical, size_t len,
@@ -202,34 +174,11 @@ void mem_audit_chain_hash(const unsigned char prev[MEM_AUDIT_HASH_BYTES], const 
 }
 
 void mem_audit_hex(const unsigned char *in, size_t n, char *out) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[in[i] >> 4];
-                out[2 * i + 1] = digits[in[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
+        au_hex(in, n, out);
 }
 
 int mem_audit_unhex(const char *s, unsigned char *out, size_t n) {
-        if (!s || strlen(s) != 2 * n)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                        return -EINVAL;
-                out[i] = (unsigned char) (hi << 4 | lo);
-        }
-        return 0;
+        return s ? au_unhex(s, strlen(s), out, n) : -EINVAL;
 }
 
 int mem_audit_checkpoint_message(const char *workflow, int64_t seq,
