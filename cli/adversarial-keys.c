@@ -20,6 +20,7 @@
 #include <openssl/sha.h>
 
 #include "cli/adversarial.h"
+#include "common/buf.h"
 #include "common/macro.h"
 
 static size_t discard(char *data, size_t size, size_t n, void *userdata) {
@@ -67,11 +68,6 @@ static bool sql(PGconn *conn, const char *q, int n, const char *const *params, c
         return ok;
 }
 
-static void hex(const unsigned char *in, size_t n, char *out) {
-        for (size_t i = 0; i < n; i++)
-                snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
 void adv_revoked_key(const adv_fleet_target *t, adv_row *row) {
         unsigned char raw[32], digest[32];
         char key[70], dhex[65], name[64], why[256];
@@ -90,9 +86,9 @@ void adv_revoked_key(const adv_fleet_target *t, adv_row *row) {
                 return;
         }
         memcpy(key, "aok_", 4);
-        hex(raw, sizeof(raw), key + 4);
+        au_hex(raw, sizeof(raw), key + 4);
         SHA256((const unsigned char *) key, strlen(key), digest);
-        hex(digest, sizeof(digest), dhex);
+        au_hex(digest, sizeof(digest), dhex);
         snprintf(name, sizeof(name), "adv-revoked-%ld-%ld", (long) getpid(), (long) time(NULL));
 
         conn = PQconnectdb(t->db_url);

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -84,11 +85,8 @@ int orc_keys_reload(orc_coord *c, PGconn *conn) {
                 const char *hex = mem_pg_value(res, i, 2);
                 snprintf(keys[i].name, sizeof(keys[i].name), "%s", mem_pg_value(res, i, 0) ?: "");
                 keys[i].role = orc_role_from_string(mem_pg_value(res, i, 1));
-                for (int b = 0; hex && b < 32; b++) {
-                        unsigned v;
-                        sscanf(hex + 2 * b, "%2x", &v);
-                        keys[i].sha256[b] = (unsigned char) v;
-                }
+                if (!hex || au_unhex(hex, strlen(hex), keys[i].sha256, sizeof(keys[i].sha256)) < 0)
+                        memset(keys[i].sha256, 0, sizeof(keys[i].sha256)); /* matches no key */
         }
         pthread_mutex_lock(&c->keys_lock);
         free(c->keys);
