@@ -13,12 +13,11 @@
 
 #include <openssl/evp.h>
 
+#include "common/clock.h"
 #include "memory/seal.h"
 
 static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+        return (double) au_now_us();
 }
 
 int main(int argc, char **argv) {

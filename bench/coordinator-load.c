@@ -61,6 +61,7 @@
 
 #include <curl/curl.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "memory/seal.h"
@@ -104,15 +105,11 @@ static void on_signal(int sig) {
 }
 
 static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+        return (double) au_wall_us();
 }
 
 static double mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+        return (double) au_now_us() / 1e3;
 }
 
 static void sleep_ms(unsigned ms) {

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macro.h"
 #include "sandbox/sandbox.h"
 
@@ -66,15 +67,11 @@ static struct {
 } g;
 
 static double now_realtime_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+        return (double) au_wall_us() / 1e3;
 }
 
 static double now_mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+        return (double) au_now_us() / 1e3;
 }
 
 /* ---- children: started here, stopped by pid ------------------------------------ */

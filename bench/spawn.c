@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macro.h"
 #include "common/parse.h"
 #include "sandbox/sandbox.h"
@@ -152,10 +153,7 @@ static bool find_on_path(const char *name, char *ret) {
 }
 
 static double now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+        return (double) au_now_us() / 1e3;
 }
 
 _printf_(2, 3) static void row_skip(row *r, const char *fmt, ...) {

@@ -26,6 +26,7 @@
 
 #include "cli/adversarial.h"
 #include "cli/audit.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "memory/audit-chain.h"
@@ -87,12 +88,6 @@ static long api(const adv_fleet_target *t, const char *method, const char *path,
         return status;
 }
 
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 static void verdict(adv_row *row, adv_verdict v, const char *fmt, ...) _printf_(3, 4);
 static void verdict(adv_row *row, adv_verdict v, const char *fmt, ...) {
         va_list ap;
@@ -145,7 +140,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
         char id[64] = "", why[512] = "", q[4096];
         int server_ok = -1, r;
         bool tampered = false, cut = which == 1, with_log = cut && t->checkpoint_log;
-        uint64_t deadline = mono_ms() + (t->timeout_ms ? t->timeout_ms : 20000);
+        uint64_t deadline = au_now_ms() + (t->timeout_ms ? t->timeout_ms : 20000);
 
         if (!t->db_url || !t->audit_pubkey) {
                 verdict(row, ADV_SKIPPED, "needs --db (a role that owns the schema) and --audit-pubkey");
@@ -172,7 +167,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                         if (YAJL_IS_STRING(s) && strcmp(s->u.string, "succeeded") == 0)
                                 break;
                 }
-                if (mono_ms() > deadline) {
+                if (au_now_ms() > deadline) {
                         verdict(row, ADV_ERROR, "workflow %s did not succeed in time (no node?)", id);
                         goto out;
                 }
@@ -209,7 +204,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                 r = check(t, key, id, objs, log_n, &v, &server_ok);
                 if (r >= 0 && v.ok && (!with_log || v.log_max_seq == v.rows))
                         break;
-                if (mono_ms() > deadline) {
+                if (au_now_ms() > deadline) {
                         verdict(row, ADV_ERROR, "before the attack the trail of %s does not verify: %.200s",
                                 id,
                                 r < 0  ? "no trail"

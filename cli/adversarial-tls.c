@@ -18,17 +18,12 @@
 #include <unistd.h>
 
 #include "cli/adversarial.h"
+#include "common/clock.h"
 #include "common/macro.h"
 
 #define MAX_REPLY 4096
 #define CONNECT_MS 5000
 #define DEFAULT_TIMEOUT_MS 20000u
-
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 /* "https://host[:port][/...]" -> host, port ("443" by default); false when it is not https://. */
 static bool https_host_port(const char *url, char *host, size_t host_size, char *port, size_t port_size) {
@@ -112,9 +107,9 @@ void adv_tls_plain_http(const adv_fleet_target *t, adv_row *row) {
         explicit_bzero(req, sizeof(req));
 
         /* Read until the listener closes, or the attack's time is up. */
-        deadline = mono_ms() + (t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS);
+        deadline = au_now_ms() + (t->timeout_ms ? t->timeout_ms : DEFAULT_TIMEOUT_MS);
         for (;;) {
-                uint64_t now = mono_ms();
+                uint64_t now = au_now_ms();
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 ssize_t n;
 

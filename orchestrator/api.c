@@ -28,6 +28,7 @@
 
 #include <microhttpd.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -172,12 +173,6 @@ typedef struct sse {
 } sse;
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static uint64_t now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* At most max bytes of s as printable ASCII ('?' for the rest) with "..." when cut: for messages. */
 static void printable(char *buf, size_t size, const char *s, size_t max) {
@@ -503,7 +498,7 @@ static size_t bucket_hash(const char *s) {
 
 /* Takes a token from the key's bucket; false with *retry_after (seconds, >= 1) when there is none. */
 static bool rate_take(orc_api *api, const char *name, unsigned *retry_after) {
-        uint64_t now = now_us();
+        uint64_t now = au_now_us();
         bool ok = true;
         bucket *b;
 
@@ -592,7 +587,7 @@ static bool fail_allowed(orc_api *api, const request *rq, unsigned *retry_after)
         bool ok = true;
 
         pthread_mutex_lock(&api->lock);
-        fail_slot *f = fail_slot_of(api, rq, now_us());
+        fail_slot *f = fail_slot_of(api, rq, au_now_us());
         if (f && f->tokens < 1.0) {
                 /* A try while throttled counts too (one token of debt at most): hammering keeps it shut. */
                 f->tokens = MAX(f->tokens - 1.0, -1.0);
@@ -607,7 +602,7 @@ static bool fail_allowed(orc_api *api, const request *rq, unsigned *retry_after)
 /* A failed authentication costs the client's address one token. */
 static void fail_count(orc_api *api, const request *rq) {
         pthread_mutex_lock(&api->lock);
-        fail_slot *f = fail_slot_of(api, rq, now_us());
+        fail_slot *f = fail_slot_of(api, rq, au_now_us());
         if (f)
                 f->tokens = MAX(f->tokens - 1.0, -1.0);
         pthread_mutex_unlock(&api->lock);
@@ -882,15 +877,11 @@ static bool take_upload(request *rq, const char *data, size_t n) {
 
 /* ---- server-sent events ------------------------------------------------------- */
 
-static uint64_t now_ms(void) {
-        return now_us() / 1000u;
-}
-
 static ssize_t sse_copy(sse *s, char *buf, size_t max) {
         size_t n = MIN(max, s->len - s->off);
         memcpy(buf, s->frame + s->off, n);
         s->off += n;
-        s->last_write_ms = now_ms();
+        s->last_write_ms = au_now_ms();
         return (ssize_t) n;
 }
 
@@ -937,7 +928,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
                         return MHD_CONTENT_READER_END_OF_STREAM;
                 if (n < 0 || client_gone(s->fd))
                         return MHD_CONTENT_READER_END_WITH_ERROR;
-                if (now_ms() - s->last_write_ms >= SSE_PING_MS) {
+                if (au_now_ms() - s->last_write_ms >= SSE_PING_MS) {
                         sse_set(s, ": ping\n\n");
                         return sse_copy(s, buf, max);
                 }
@@ -1012,7 +1003,7 @@ static enum MHD_Result send_events(request *rq, struct MHD_Connection *c, bool h
                         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 s->fd = ci ? ci->connect_fd : -1;
                 s->api = api;
-                s->last_write_ms = now_ms();
+                s->last_write_ms = au_now_ms();
                 resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, sse_free);
                 if (!resp)
                         sse_free(s);
@@ -1112,7 +1103,7 @@ static request *request_new(orc_api *api, const char *method, const char *url) {
         if (!rq)
                 return NULL;
         rq->api = api;
-        rq->start_us = now_us();
+        rq->start_us = au_now_us();
         uint64_t k = atomic_fetch_add(&api->n_requests, 1);
         snprintf(rq->id, sizeof(rq->id), "%06" PRIx32 "%06" PRIx64, api->id_prefix & 0xffffffu,
                  k & 0xffffffu);
@@ -1181,7 +1172,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 return;
         *con_cls = NULL;
         snprintf(status, sizeof(status), "%u", rq->status);
-        snprintf(ms, sizeof(ms), "%.1f", (double) (now_us() - rq->start_us) / 1000.0);
+        snprintf(ms, sizeof(ms), "%.1f", (double) (au_now_us() - rq->start_us) / 1000.0);
         const char *kv[] = {
                 "request",
                 rq->id,
@@ -1226,7 +1217,7 @@ static __attribute__((format(printf, 2, 0))) void mhd_log(void *cls, const char 
                 return;
         }
         /* A client can make MHD complain; do not let it flood the journal. */
-        uint64_t now = now_ms();
+        uint64_t now = au_now_ms();
         if (api->last_log_ms != 0 && now - api->last_log_ms < 1000) {
                 api->suppressed++;
                 pthread_mutex_unlock(&api->lock);
@@ -1472,7 +1463,7 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
         snprintf(api->addr, sizeof(api->addr), "%s", listen);
         pthread_mutex_init(&api->lock, NULL);
         if (getrandom(&api->id_prefix, sizeof(api->id_prefix), GRND_NONBLOCK) != sizeof(api->id_prefix))
-                api->id_prefix = (uint32_t) now_us() ^ (uint32_t) getpid();
+                api->id_prefix = (uint32_t) au_now_us() ^ (uint32_t) getpid();
 
         api->starting = true;
         errno = 0;

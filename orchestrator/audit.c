@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -162,12 +163,6 @@ static const mem_pg_stmt stmt_checkpoint_insert = {
         7,
 };
 
-static int64_t now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A chain id as the trigger names it: the lowercase uuid, "" for the fleet chain. */
 static void chain_name(const char *wf, char out[37]) {
         size_t i = 0;
@@ -252,7 +247,7 @@ static int sign_and_store(orc_auditor *au, PGconn *conn, const char *const *chai
                 pending_ckpt *p = &out[i];
                 int len;
 
-                *p = (pending_ckpt){.seq = seq[i], .ts_us = now_us()};
+                *p = (pending_ckpt){.seq = seq[i], .ts_us = (int64_t) au_wall_us()};
                 chain_name(chain[i], p->chain);
                 snprintf(p->hash, sizeof(p->hash), "%s", hash[i]);
                 if (mem_audit_unhex(hash[i], raw, sizeof(raw)) < 0)
@@ -454,14 +449,11 @@ void orc_audit_send_events(orc_audit *a, redisContext *rc) {
 
 char *orc_json_event(const char *type, const char *wf, const char *step, const char *const *kv) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        struct timespec ts;
         char buf[64];
 
         if (!g)
                 return NULL;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(buf, sizeof(buf), "%" PRIu64,
-                 (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+        snprintf(buf, sizeof(buf), "%" PRIu64, au_wall_ms());
         au_json_gen_map_open(g);
         au_json_gen_kv_string(g, "type", type);
         if (wf)
