@@ -40,6 +40,8 @@
 
 #include "adversarial.h"
 #include "cli.h"
+#include "common/buf.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "sandbox/sandbox.h"
@@ -391,12 +393,6 @@ static int usage_error(const char *fmt, ...) {
 }
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 /* Appends to a fixed buffer, truncating with "..." when full. */
 static void bappend(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
@@ -794,7 +790,7 @@ static int pump(runner *R, adv_proc *ps, size_t n, adv_proc *watch, until u, uin
                         }
                 if (reached(ps, n, watch, u))
                         return 0;
-                uint64_t now = now_ms();
+                uint64_t now = au_now_ms();
                 if (now >= deadline_ms)
                         return -ETIMEDOUT;
                 struct pollfd pfd[64];
@@ -829,7 +825,7 @@ static void procs_free(adv_proc *ps, size_t n) {
 static void procs_end(runner *R, adv_proc *ps, size_t n, const char *why) {
         for (size_t i = 0; i < n; i++)
                 proc_kill(&ps[i], why);
-        (void) pump(R, ps, n, NULL, UNTIL_ALL, now_ms() + 10000);
+        (void) pump(R, ps, n, NULL, UNTIL_ALL, au_now_ms() + 10000);
 }
 
 /* ---- specs ----------------------------------------------------------------------------- */
@@ -842,25 +838,11 @@ typedef struct attack_ctx {
 } attack_ctx;
 
 static int strv_add(sbx_spec *spec, const char *s) {
-        char **nv = realloc(spec->argv, (spec->argc + 2) * sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        spec->argv = nv;
-        if (!(nv[spec->argc] = strdup(s)))
-                return -ENOMEM;
-        nv[++spec->argc] = NULL;
-        return 0;
+        return au_strv_push(&spec->argv, &spec->argc, s);
 }
 
 static int env_add(sbx_spec *spec, const char *s) {
-        char **nv = realloc(spec->env, (spec->n_env + 2) * sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        spec->env = nv;
-        if (!(nv[spec->n_env] = strdup(s)))
-                return -ENOMEM;
-        nv[++spec->n_env] = NULL;
-        return 0;
+        return au_strv_push(&spec->env, &spec->n_env, s);
 }
 
 /* Expands one %-placeholder argument; an empty expansion drops the argument. */
@@ -1206,7 +1188,7 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
         proc_info seen[64];
         size_t n_seen = 0, zombies = 0, stopped = 0;
         bool ready_checked = false;
-        uint64_t deadline = now_ms() + a->limits.wall_ms + 15000;
+        uint64_t deadline = au_now_ms() + a->limits.wall_ms + 15000;
         if (d->flags & F_MARKER) {
                 if (pump(R, &p, 1, &p, UNTIL_READY, deadline) == 0 && p.ready) {
                         ready_checked = true;
@@ -1281,7 +1263,7 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
         if ((r = proc_start(R, vspec, &ps[0])) < 0)
                 return r;
         ps[1].done = true;
-        if (pump(R, ps, 1, &ps[0], UNTIL_READY, now_ms() + 10000) < 0 || !ps[0].ready) {
+        if (pump(R, ps, 1, &ps[0], UNTIL_READY, au_now_ms() + 10000) < 0 || !ps[0].ready) {
                 procs_end(R, ps, 1, "the victim run never got ready");
                 row->verdict = ADV_ERROR;
                 describe_outcome(ps[0].res, row->observed, sizeof(row->observed));
@@ -1302,7 +1284,7 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
                 bprintf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
                 return 0;
         }
-        if (pump(R, ps, 2, &ps[1], UNTIL_DONE, now_ms() + a->limits.wall_ms + 15000) < 0)
+        if (pump(R, ps, 2, &ps[1], UNTIL_DONE, au_now_ms() + a->limits.wall_ms + 15000) < 0)
                 proc_kill(&ps[1], "the attack outlived its time limit");
         procs_end(R, ps, 2, "the attack is over");
         judge(R, d, ps[1].res, row);
@@ -1333,7 +1315,7 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                         break;
                 }
         }
-        if (r == 0 && pump(R, ps, n, NULL, UNTIL_ALL, now_ms() + a->limits.wall_ms + 15000) < 0)
+        if (r == 0 && pump(R, ps, n, NULL, UNTIL_ALL, au_now_ms() + a->limits.wall_ms + 15000) < 0)
                 procs_end(R, ps, n, "the attack outlived its time limit");
         if (r < 0) {
                 procs_end(R, ps, n, "no attack run");
@@ -1427,7 +1409,7 @@ static int run_attack(runner *R, const attack_def *d, adv_row *row) {
         attack_ctx a = {.def = d};
         snprintf(a.marker, sizeof(a.marker), "adv-mark-%s-%u", R->host.token, R->seq + 1);
         a.limits = attack_limits(R, d);
-        uint64_t t0 = now_ms();
+        uint64_t t0 = au_now_ms();
         char before[512] = "";
         size_t stale = leftover_cgroups(before, sizeof(before));
         int r;
@@ -1462,7 +1444,7 @@ static int run_attack(runner *R, const attack_def *d, adv_row *row) {
                 row->verdict = ADV_ERROR;
                 bprintf(row->note, sizeof(row->note), "interrupted by SIG%s", sigabbrev_np(R->interrupted));
         }
-        row->ms = (double) (now_ms() - t0);
+        row->ms = (double) (au_now_ms() - t0);
         return 0;
 }
 

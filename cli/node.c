@@ -15,6 +15,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "cli.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "sandbox/sandbox.h"
@@ -155,26 +156,22 @@ static int send_all(int fd, const char *buf, size_t len) {
 
 /* Reads one reply line (without its newline); timeout_ms -1 waits as long as it takes. */
 static int read_reply(int fd, int timeout_ms, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
+        _cleanup_buf_ au_buf b = AU_BUF_INIT((size_t) MAX_REPLY_BYTES);
 
         for (;;) {
-                char *nl = len > 0 ? memchr(buf, '\n', len) : NULL;
+                char *nl = b.len > 0 ? memchr(b.p, '\n', b.len) : NULL;
                 if (nl) {
                         *nl = '\0';
-                        *ret_len = (size_t) (nl - buf);
-                        *ret = TAKE_PTR(buf);
+                        *ret_len = (size_t) (nl - b.p);
+                        *ret = au_buf_steal(&b, NULL);
                         return 0;
                 }
-                if (len >= MAX_REPLY_BYTES)
+                if (b.len >= MAX_REPLY_BYTES)
                         return -E2BIG;
-                if (cap - len < 65536) {
-                        cap = MIN(MAX(cap * 2, len + 65536), (size_t) MAX_REPLY_BYTES + 1);
-                        char *n = realloc(buf, cap);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                }
+                size_t room = MIN((size_t) 65536, (size_t) MAX_REPLY_BYTES - b.len);
+                char *in = au_buf_reserve(&b, room);
+                if (!in)
+                        return -ENOMEM;
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 int r = poll(&p, 1, timeout_ms);
                 if (r < 0 && errno == EINTR)
@@ -183,14 +180,14 @@ static int read_reply(int fd, int timeout_ms, char **ret, size_t *ret_len) {
                         return -errno;
                 if (r == 0)
                         return -ETIMEDOUT;
-                ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+                ssize_t k = recv(fd, in, room, 0);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return -errno;
                 if (k == 0)
                         return -ECONNRESET;
-                len += (size_t) k;
+                au_buf_commit(&b, (size_t) k);
         }
 }
 
@@ -538,35 +535,28 @@ static int node_drain(const node_opts *o) {
 
 static int read_spec_file(const char *path, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
+        _cleanup_buf_ au_buf b = AU_BUF_INIT((size_t) MAX_SPEC_BYTES + 1); /* one over: too big */
 
         if (fd < 0)
                 return -errno;
         for (;;) {
-                if (len == cap) {
-                        if (cap > MAX_SPEC_BYTES)
-                                return -EFBIG;
-                        cap = MIN(MAX(cap * 2, (size_t) 65536), (size_t) MAX_SPEC_BYTES + 1);
-                        char *n = realloc(buf, cap);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                }
-                ssize_t k = read(fd, buf + len, cap - len);
+                size_t room = MIN((size_t) 65536, (size_t) MAX_SPEC_BYTES + 1 - b.len);
+                if (room == 0)
+                        return -EFBIG;
+                char *p = au_buf_reserve(&b, room);
+                if (!p)
+                        return -ENOMEM;
+                ssize_t k = read(fd, p, room);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return -errno;
                 if (k == 0)
                         break;
-                len += (size_t) k;
+                au_buf_commit(&b, (size_t) k);
         }
-        if (len > MAX_SPEC_BYTES)
-                return -EFBIG;
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        *ret = au_buf_steal(&b, ret_len);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int node_run(const node_opts *o, char **argv) {

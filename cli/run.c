@@ -15,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "cli.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/parse.h"
@@ -138,43 +139,26 @@ static int usage_error(const char *fmt, ...) {
 /* Reads a whole host file, refusing more than max bytes. */
 static int read_host_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_buf_ au_buf b = AU_BUF_INIT(max + 1); /* one byte over tells a file that is too big */
+
         if (fd < 0)
                 return negative_errno();
-        size_t len = 0, cap = 0;
-        _cleanup_free_ char *buf = NULL;
         for (;;) {
-                if (len == cap) {
-                        if (cap >= max + 1)
-                                return -EFBIG;
-                        cap = MIN(MAX(cap * 2, (size_t) 65536), max + 1);
-                        char *nb = realloc(buf, cap + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                ssize_t k = read(fd, buf + len, cap - len);
+                size_t room = MIN((size_t) 65536, max + 1 - b.len);
+                if (room == 0)
+                        return -EFBIG;
+                char *p = au_buf_reserve(&b, room);
+                if (!p)
+                        return -ENOMEM;
+                ssize_t k = read(fd, p, room);
                 if (k < 0)
                         return negative_errno();
                 if (k == 0)
                         break;
-                len += (size_t) k;
+                au_buf_commit(&b, (size_t) k);
         }
-        if (len > max)
-                return -EFBIG;
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
-static int strv_push(char ***v, size_t *n, char *s) {
-        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        nv[*n] = s;
-        nv[++*n] = NULL;
-        *v = nv;
-        return 0;
+        *ret = au_buf_steal(&b, ret_len);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int add_env(sbx_spec *spec, const char *arg) {
@@ -192,12 +176,7 @@ static int add_env(sbx_spec *spec, const char *arg) {
                         spec->env[i] = s;
                         return 0;
                 }
-        char *s = strdup(arg);
-        if (!s || strv_push(&spec->env, &spec->n_env, s) < 0) {
-                free(s);
-                return -ENOMEM;
-        }
-        return 0;
+        return au_strv_push(&spec->env, &spec->n_env, arg);
 }
 
 static int add_file(sbx_spec *spec, const char *arg) {
@@ -453,11 +432,9 @@ int cli_run(int argc, char **argv) {
         if (optind < argc) {
                 char **v = NULL;
                 size_t n = 0;
-                for (int i = optind; i < argc; i++) {
-                        char *s = strdup(argv[i]);
-                        if (!s || strv_push(&v, &n, s) < 0)
+                for (int i = optind; i < argc; i++)
+                        if (au_strv_push(&v, &n, argv[i]) < 0)
                                 return 125;
-                }
                 for (size_t i = 0; i < spec->argc; i++)
                         free(spec->argv[i]);
                 free(spec->argv);

@@ -19,6 +19,8 @@
 
 #include "cli.h"
 #include "cli/client.h"
+#include "common/buf.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/parse.h"
@@ -100,9 +102,7 @@ static int oom(void) {
 }
 
 static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+        return (double) au_wall_us() / 1000.0;
 }
 
 static void sleep_ms(int ms) {
@@ -309,9 +309,8 @@ static int file_error(const ctx *x, const char *name, const char *why) {
 /* FILE, or standard input for "-", at most CLI_MAX_DOCUMENT_BYTES, checked to be JSON. */
 static int read_document(const ctx *x, const char *path, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_buf_ au_buf buf = AU_BUF_INIT((size_t) CLI_MAX_DOCUMENT_BYTES + 1); /* one over: too big */
         _cleanup_json_ yajl_val v = NULL;
-        size_t len = 0, cap = 0;
         au_error err = {};
         bool is_stdin = strcmp(path, "-") == 0;
         const char *name = is_stdin ? "standard input" : path;
@@ -320,31 +319,25 @@ static int read_document(const ctx *x, const char *path, char **ret, size_t *ret
         if (fd < 0)
                 return file_error(x, name, strerror(errno));
         for (;;) {
-                if (len == cap) {
-                        if (cap > CLI_MAX_DOCUMENT_BYTES)
-                                return file_error(x, name, "over 64 MiB");
-                        cap = MIN(MAX(cap * 2, (size_t) 65536), (size_t) CLI_MAX_DOCUMENT_BYTES + 1);
-                        char *n = realloc(buf, cap + 1);
-                        if (!n)
-                                return oom();
-                        buf = n;
-                }
-                ssize_t k = read(fd, buf + len, cap - len);
+                size_t room = MIN((size_t) 65536, (size_t) CLI_MAX_DOCUMENT_BYTES + 1 - buf.len);
+                if (room == 0)
+                        return file_error(x, name, "over 64 MiB");
+                char *p = au_buf_reserve(&buf, room);
+                if (!p)
+                        return oom();
+                ssize_t k = read(fd, p, room);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return file_error(x, name, strerror(errno));
                 if (k == 0)
                         break;
-                len += (size_t) k;
+                au_buf_commit(&buf, (size_t) k);
         }
-        if (len > CLI_MAX_DOCUMENT_BYTES)
+        if (buf.len > CLI_MAX_DOCUMENT_BYTES)
                 return file_error(x, name, "over 64 MiB");
-        if (!buf && !(buf = malloc(1)))
-                return oom();
-        buf[len] = '\0';
         /* The coordinator would refuse it too (invalid_json); say so with the file's name. */
-        if (au_json_parse(buf, len, CLI_MAX_DOCUMENT_BYTES, &v, &err) < 0) {
+        if (au_json_parse(buf.p ? buf.p : "", buf.len, CLI_MAX_DOCUMENT_BYTES, &v, &err) < 0) {
                 fprintf(stderr, "autoosctl %s: %s: %s\n", x->cmd->name, name, err.msg);
                 return EX_DATAERR;
         }
@@ -353,9 +346,8 @@ static int read_document(const ctx *x, const char *path, char **ret, size_t *ret
                         name);
                 return EX_DATAERR;
         }
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        *ret = au_buf_steal(&buf, ret_len);
+        return *ret ? 0 : oom();
 }
 
 /* ---- workflow display ----------------------------------------------------------- */
@@ -563,8 +555,7 @@ static size_t rows_of(const char *s, unsigned cols) {
 }
 
 typedef struct screen {
-        char *buf;
-        size_t len, cap;
+        au_buf buf;
         unsigned lines, cols;
         bool color;
 } screen;
@@ -588,21 +579,15 @@ static void screen_line(screen *sc, const char *state, bool wrap, const char *fm
         /* The last column stays empty: writing there wraps on some terminals. */
         if (!wrap)
                 cut_text(line, sc->cols > 1 ? sc->cols - 1 : 1);
-        size_t need = sc->len + strlen(line) + 32;
-        if (need > sc->cap) {
-                size_t cap = MAX(sc->cap * 2, need);
-                char *b = realloc(sc->buf, cap);
-                if (!b)
-                        return;
-                sc->buf = b;
-                sc->cap = cap;
-        }
         /* The state word starts the line after two blanks, when there is one: color it. */
+        int r;
         if (sc->color && state && strncmp(line + 2, state, state_len) == 0)
-                sc->len += (size_t) sprintf(sc->buf + sc->len, "  %s%.*s\033[0m%s\n", state_color(state),
-                                            (int) state_len, line + 2, line + 2 + state_len);
+                r = au_buf_printf(&sc->buf, "  %s%.*s\033[0m%s\n", state_color(state), (int) state_len,
+                                  line + 2, line + 2 + state_len);
         else
-                sc->len += (size_t) sprintf(sc->buf + sc->len, "%s\n", line);
+                r = au_buf_printf(&sc->buf, "%s\n", line);
+        if (r < 0)
+                return;
         sc->lines += wrap ? (unsigned) rows_of(line, sc->cols) : 1;
 }
 
@@ -655,7 +640,7 @@ static void watch_draw(watch *w, yajl_val doc, double now) {
         bool all = n <= budget;
         _cleanup_free_ bool *pick = all ? NULL : calloc(n, sizeof(bool));
         if (!all && !pick) {
-                free(sc.buf);
+                au_buf_done(&sc.buf);
                 return;
         }
         for (size_t pass = 0, picked = 0; !all && pass < 2; pass++)
@@ -725,11 +710,11 @@ static void watch_draw(watch *w, yajl_val doc, double now) {
         /* Back to the top of the last display, clear it, draw anew: one write, no flicker. */
         if (w->drawn > 0)
                 printf("\033[%uA\r\033[J", w->drawn);
-        if (sc.buf)
-                fwrite(sc.buf, 1, sc.len, stdout);
+        if (sc.buf.p)
+                fwrite(sc.buf.p, 1, sc.buf.len, stdout);
         fflush(stdout);
         w->drawn = sc.lines;
-        free(sc.buf);
+        au_buf_done(&sc.buf);
 }
 
 static void print_wf_line(const char *id, const char *state) {

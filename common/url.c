@@ -5,6 +5,7 @@
 #include <strings.h>
 #include <sys/types.h>
 
+#include "common/buf.h"
 #include "common/macro.h"
 #include "common/url.h"
 
@@ -122,27 +123,11 @@ char *au_url_mask(const char *url) {
         return out;
 }
 
-/* Appends s[0..n) to the growing string *buf (length *len); false when out of memory. */
-static bool append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
-        if (*len + n + 1 > *cap) {
-                size_t c = (*len + n + 1) * 2;
-                char *b = realloc(*buf, c);
-                if (!b)
-                        return false;
-                *buf = b;
-                *cap = c;
-        }
-        memcpy(*buf + *len, s, n);
-        *len += n;
-        (*buf)[*len] = '\0';
-        return true;
-}
-
 char *au_text_mask_url(const char *text, const char *url) {
         _cleanup_free_ char *shown = NULL;
+        _cleanup_buf_ au_buf buf = AU_BUF_INIT(0);
         span *sp = NULL;
-        char *buf = NULL;
-        size_t len = 0, cap = 0, ulen;
+        size_t ulen;
         ssize_t n;
 
         if (!text)
@@ -160,25 +145,24 @@ char *au_text_mask_url(const char *text, const char *url) {
                 bool hit = false;
 
                 if (strncmp(t, url, ulen) == 0) {
-                        if (!append(&buf, &len, &cap, shown, strlen(shown)))
+                        if (au_buf_puts(&buf, shown) < 0)
                                 goto oom;
                         t += ulen;
                         continue;
                 }
                 for (ssize_t i = 0; i < n && !hit; i++)
                         if (sp[i].len > 0 && strncmp(t, url + sp[i].off, sp[i].len) == 0) {
-                                if (!append(&buf, &len, &cap, MASK, strlen(MASK)))
+                                if (au_buf_puts(&buf, MASK) < 0)
                                         goto oom;
                                 t += sp[i].len;
                                 hit = true;
                         }
-                if (!hit && !append(&buf, &len, &cap, t++, 1))
+                if (!hit && au_buf_append(&buf, t++, 1) < 0)
                         goto oom;
         }
         free(sp);
-        return buf ? buf : strdup("");
+        return au_buf_steal(&buf, NULL);
 oom:
         free(sp);
-        free(buf);
         return NULL;
 }

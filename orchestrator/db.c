@@ -75,52 +75,33 @@ void orc_pool_put(orc_coord *c, PGconn *conn) {
 }
 
 /* Appends s to a PostgreSQL array literal, quoted ({"a","b"}), NULL as NULL. */
-static int array_append(char **buf, size_t *len, size_t *cap, const char *s) {
-        size_t need = (s ? strlen(s) * 2 : 4) + 4;
+static int array_append(au_buf *b, const char *s) {
+        int r = au_buf_append(b, b->len == 0 ? "{" : ",", 1);
 
-        if (*len + need + 2 > *cap) {
-                size_t ncap = (*cap + need + 2) * 2;
-                char *n = realloc(*buf, ncap);
-                if (!n)
-                        return -ENOMEM;
-                *buf = n;
-                *cap = ncap;
+        if (r < 0 || !s)
+                return r < 0 ? r : au_buf_puts(b, "NULL");
+        r = au_buf_append(b, "\"", 1);
+        for (const char *p = s; r >= 0 && *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        r = au_buf_append(b, "\\", 1);
+                if (r >= 0)
+                        r = au_buf_append(b, p, 1);
         }
-        if (*len == 0)
-                (*buf)[(*len)++] = '{';
-        else
-                (*buf)[(*len)++] = ',';
-        if (!s) {
-                memcpy(*buf + *len, "NULL", 4);
-                *len += 4;
-        } else {
-                (*buf)[(*len)++] = '"';
-                for (const char *p = s; *p; p++) {
-                        if (*p == '"' || *p == '\\')
-                                (*buf)[(*len)++] = '\\';
-                        (*buf)[(*len)++] = *p;
-                }
-                (*buf)[(*len)++] = '"';
-        }
-        (*buf)[*len] = '\0';
-        return 0;
+        return r < 0 ? r : au_buf_append(b, "\"", 1);
 }
 
 /* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
 char *orc_pg_array(char *const *items, size_t n) {
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
+        _cleanup_buf_ au_buf buf = AU_BUF_INIT(0);
 
         if (n == 0)
                 return strdup("{}");
         for (size_t i = 0; i < n; i++)
-                if (array_append(&buf, &len, &cap, items[i]) < 0) {
-                        free(buf);
+                if (array_append(&buf, items[i]) < 0)
                         return NULL;
-                }
-        buf[len++] = '}';
-        buf[len] = '\0';
-        return buf;
+        if (au_buf_append(&buf, "}", 1) < 0)
+                return NULL;
+        return au_buf_steal(&buf, NULL);
 }
 
 int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err) {
