@@ -26,6 +26,7 @@
 
 #include "cli/adversarial.h"
 #include "cli/audit.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -33,24 +34,9 @@
 
 #define MAX_REPLY (16u << 20)
 
-typedef struct body {
-        char *p;
-        size_t n;
-} body;
-
 static size_t sink(char *data, size_t size, size_t n, void *userdata) {
-        body *b = userdata;
         size_t k = size * n;
-        if (b->n + k > MAX_REPLY)
-                return 0;
-        char *p = realloc(b->p, b->n + k + 1);
-        if (!p)
-                return 0;
-        memcpy(p + b->n, data, k);
-        b->n += k;
-        p[b->n] = '\0';
-        b->p = p;
-        return k;
+        return au_buf_append(userdata, data, k) < 0 ? 0 : k; /* bounded by MAX_REPLY */
 }
 
 /* One request to the coordinator; the reply's JSON in *ret (NULL when none). Returns the HTTP status. */
@@ -58,7 +44,7 @@ static long api(const adv_fleet_target *t, const char *method, const char *path,
                 yajl_val *ret) {
         CURL *c = curl_easy_init();
         struct curl_slist *h = NULL;
-        body b = {0};
+        _cleanup_buf_ au_buf b = AU_BUF_INIT(MAX_REPLY);
         char url[1024], auth[512];
         long status = 0;
 
@@ -80,9 +66,8 @@ static long api(const adv_fleet_target *t, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         if (curl_easy_perform(c) == CURLE_OK)
                 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (b.p && au_json_parse(b.p, b.n, MAX_REPLY, ret, NULL) < 0)
+        if (b.p && au_json_parse(b.p, b.len, MAX_REPLY, ret, NULL) < 0)
                 *ret = NULL;
-        free(b.p);
         curl_slist_free_all(h);
         curl_easy_cleanup(c);
         return status;

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cli/client.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/url.h"
@@ -392,32 +393,21 @@ void cli_reply_done(cli_reply *r) {
 }
 
 typedef struct sink {
-        char *buf;
-        size_t len, cap;
+        au_buf buf; /* bounded by CLI_MAX_REPLY_BYTES */
         bool over;
 } sink;
+
+#define SINK_INIT \
+        { .buf = AU_BUF_INIT(CLI_MAX_REPLY_BYTES) }
 
 static size_t sink_write(char *data, size_t size, size_t n, void *userdata) {
         sink *s = userdata;
         size_t k = size * n;
 
-        if (k > CLI_MAX_REPLY_BYTES - s->len) {
+        int r = au_buf_append(&s->buf, data, k);
+        if (r == -E2BIG)
                 s->over = true;
-                return 0; /* CURLE_WRITE_ERROR */
-        }
-        if (s->len + k + 1 > s->cap) {
-                size_t cap = MAX(s->cap * 2, s->len + k + 1);
-                cap = MAX(cap, (size_t) 16384);
-                char *b = realloc(s->buf, cap);
-                if (!b)
-                        return 0;
-                s->buf = b;
-                s->cap = cap;
-        }
-        memcpy(s->buf + s->len, data, k);
-        s->len += k;
-        s->buf[s->len] = '\0';
-        return k;
+        return r < 0 ? 0 : k; /* 0: CURLE_WRITE_ERROR */
 }
 
 /* Text from the coordinator, made harmless for a terminal, into buf. */
@@ -674,7 +664,7 @@ int cli_client_call(cli_client *c, const char *method, const char *path, const c
                     long timeout_ms, cli_reply *ret) {
         struct curl_slist *headers = NULL;
         char errbuf[CURL_ERROR_SIZE];
-        sink s = {};
+        sink s = SINK_INIT;
         CURLcode cc;
 
         *ret = (cli_reply){};
@@ -692,12 +682,11 @@ int cli_client_call(cli_client *c, const char *method, const char *path, const c
 
         if (cc != CURLE_OK) {
                 transport_failure(c, cc, errbuf, s.over, timeout_ms, ret);
-                free(s.buf);
+                au_buf_done(&s.buf);
                 return ret->exit;
         }
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &ret->status);
-        ret->body = s.buf ? s.buf : strdup("");
-        ret->len = s.len;
+        ret->body = au_buf_steal(&s.buf, &ret->len);
         if (!ret->body) {
                 snprintf(ret->message, sizeof(ret->message), "out of memory");
                 return ret->exit = EX_OSERR;
@@ -775,10 +764,8 @@ typedef struct stream {
         void *userdata;
         bool checked, is_events, after_cr;
         sink error_body; /* the body of a refusal */
-        char *line;      /* the line being read */
-        size_t line_len, line_cap;
-        char *data; /* the event's data lines, joined with "\n" */
-        size_t data_len, data_cap;
+        au_buf line;     /* the line being read */
+        au_buf data;     /* the event's data lines, joined with "\n" */
         bool has_data;
         char event[128];
         char id[256];
@@ -787,24 +774,11 @@ typedef struct stream {
         char why[256];
 } stream;
 
-static int grow(char **buf, size_t *cap, size_t need) {
-        if (need <= *cap)
-                return 0;
-        size_t c = MAX(MAX(*cap * 2, need), (size_t) 4096);
-        char *b = realloc(*buf, c);
-        if (!b)
-                return -ENOMEM;
-        *buf = b;
-        *cap = c;
-        return 0;
-}
-
 static int stream_dispatch(stream *st) {
         if (!st->has_data) {
                 st->event[0] = '\0';
                 return 0;
         }
-        st->data[st->data_len] = '\0';
         if (st->id[0]) {
                 char *l = strdup(st->id);
                 if (!l)
@@ -813,9 +787,9 @@ static int stream_dispatch(stream *st) {
                 st->last_id = l;
         }
         int r = st->cb(st->userdata, st->id[0] ? st->id : NULL, st->event[0] ? st->event : "message",
-                       st->data, st->data_len);
+                       st->data.p, st->data.len);
         st->event[0] = '\0';
-        st->data_len = 0;
+        au_buf_clear(&st->data);
         st->has_data = false;
         if (r != 0)
                 st->status = r;
@@ -843,18 +817,15 @@ static int stream_line(stream *st, char *l, size_t len) {
                 vlen = 0;
         }
         if (strcmp(l, "data") == 0) {
-                size_t need = st->data_len + (st->has_data ? 1 : 0) + vlen + 1;
+                size_t need = st->data.len + (st->has_data ? 1 : 0) + vlen + 1;
                 if (need > MAX_EVENT_BYTES) {
                         snprintf(st->why, sizeof(st->why), "an event over %u MiB", MAX_EVENT_BYTES >> 20);
                         st->status = EX_PROTOCOL;
                         return -E2BIG;
                 }
-                if (grow(&st->data, &st->data_cap, need) < 0)
+                if ((st->has_data && au_buf_append(&st->data, "\n", 1) < 0) ||
+                    au_buf_append(&st->data, value, vlen) < 0)
                         return -ENOMEM;
-                if (st->has_data)
-                        st->data[st->data_len++] = '\n';
-                memcpy(st->data + st->data_len, value, vlen);
-                st->data_len += vlen;
                 st->has_data = true;
         } else if (strcmp(l, "event") == 0)
                 snprintf(st->event, sizeof(st->event), "%.*s", (int) MIN(vlen, sizeof(st->event) - 1),
@@ -894,22 +865,20 @@ static size_t stream_write(char *data, size_t size, size_t n, void *userdata) {
                 if (ch == '\n' && after_cr)
                         continue; /* "\r\n" is one end of line */
                 if (ch == '\n' || ch == '\r') {
-                        if (grow(&st->line, &st->line_cap, st->line_len + 1) < 0)
+                        if (!au_buf_reserve(&st->line, 0)) /* a line to read, even when empty */
                                 return 0;
-                        st->line[st->line_len] = '\0';
-                        if (stream_line(st, st->line, st->line_len) != 0)
+                        if (stream_line(st, st->line.p, st->line.len) != 0)
                                 return 0;
-                        st->line_len = 0;
+                        au_buf_clear(&st->line);
                         continue;
                 }
-                if (st->line_len + 2 > MAX_EVENT_BYTES) {
+                if (st->line.len + 2 > MAX_EVENT_BYTES) {
                         snprintf(st->why, sizeof(st->why), "a line over %u MiB", MAX_EVENT_BYTES >> 20);
                         st->status = EX_PROTOCOL;
                         return 0;
                 }
-                if (grow(&st->line, &st->line_cap, st->line_len + 2) < 0)
+                if (au_buf_append(&st->line, &ch, 1) < 0)
                         return 0;
-                st->line[st->line_len++] = ch;
         }
         return k;
 }
@@ -919,7 +888,12 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
         struct curl_slist *headers = NULL, *n;
         _cleanup_free_ char *last = NULL;
         char errbuf[CURL_ERROR_SIZE];
-        stream st = {.c = c, .cb = cb, .userdata = userdata};
+        stream st = {.c = c,
+                     .cb = cb,
+                     .userdata = userdata,
+                     .error_body = SINK_INIT,
+                     .line = AU_BUF_INIT(MAX_EVENT_BYTES - 1),
+                     .data = AU_BUF_INIT(MAX_EVENT_BYTES - 1)};
         CURLcode cc;
         int r;
 
@@ -970,25 +944,24 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
                 if (st.is_events || (ret->status == 200 && !st.checked))
                         r = 0; /* the coordinator ended the stream */
                 else {
-                        ret->body = st.error_body.buf ? TAKE_PTR(st.error_body.buf) : strdup("");
-                        ret->len = st.error_body.len;
+                        ret->body = au_buf_steal(&st.error_body.buf, &ret->len);
                         if (!ret->body)
                                 goto oom;
                         http_failure(c, ret);
                         r = ret->exit;
                 }
         }
-        free(st.error_body.buf);
-        free(st.line);
-        free(st.data);
+        au_buf_done(&st.error_body.buf);
+        au_buf_done(&st.line);
+        au_buf_done(&st.data);
         free(st.last_id);
         return r;
 
 oom:
         curl_slist_free_all(headers);
-        free(st.error_body.buf);
-        free(st.line);
-        free(st.data);
+        au_buf_done(&st.error_body.buf);
+        au_buf_done(&st.line);
+        au_buf_done(&st.data);
         free(st.last_id);
         snprintf(ret->message, sizeof(ret->message), "out of memory");
         return ret->exit = EX_OSERR;

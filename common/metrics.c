@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/metrics.h"
 
@@ -264,28 +265,15 @@ void au_metric_observe(au_metric *h, double v) {
 /* ---- rendering ------------------------------------------------------------ */
 
 typedef struct outbuf {
-        char *p;
-        size_t len, cap;
-        bool oom;
+        au_buf b;
+        bool oom; /* an append failed: the text is incomplete */
 } outbuf;
 
 static void out_mem(outbuf *o, const char *s, size_t n) {
         if (o->oom)
                 return;
-        if (o->len + n + 1 > o->cap) {
-                size_t cap = MAX(o->cap * 2, o->len + n + 1);
-                cap = MAX(cap, (size_t) 4096);
-                char *np = realloc(o->p, cap);
-                if (!np) {
-                        o->oom = true;
-                        return;
-                }
-                o->p = np;
-                o->cap = cap;
-        }
-        memcpy(o->p + o->len, s, n);
-        o->len += n;
-        o->p[o->len] = '\0';
+        if (au_buf_append(&o->b, s, n) < 0)
+                o->oom = true;
 }
 
 static void out_str(outbuf *o, const char *s) {
@@ -435,10 +423,8 @@ char *au_metrics_render(const au_metrics *m, size_t *ret_len) {
                         o.oom = true;
         }
         if (o.oom) {
-                free(o.p);
+                au_buf_done(&o.b);
                 return NULL;
         }
-        if (ret_len)
-                *ret_len = o.len;
-        return o.p;
+        return au_buf_steal(&o.b, ret_len);
 }
