@@ -54,7 +54,7 @@ struct orc_auditor {
         pthread_cond_t cond;
         bool urgent, stopping;
         char **dirty; /* chain ids written since the last sweep (lowercase uuids; "" is the fleet chain) */
-        size_t n_dirty, cap_dirty;
+        size_t n_dirty;
         pending_ckpt *pending;
         size_t n_pending, cap_pending;
 };
@@ -171,21 +171,6 @@ static void chain_name(const char *wf, char out[37]) {
         out[i] = '\0';
 }
 
-static int push_str(char ***v, size_t *n, size_t *cap, const char *s) {
-        if (*n == *cap) {
-                size_t ncap = *cap ? *cap * 2 : 64;
-                char **nv = reallocarray(*v, ncap, sizeof(char *));
-                if (!nv)
-                        return -ENOMEM;
-                *v = nv;
-                *cap = ncap;
-        }
-        if (!((*v)[*n] = strdup(s)))
-                return -ENOMEM;
-        (*n)++;
-        return 0;
-}
-
 /* Remembers that these chains moved (rows not yet committed: the sweep waits for their lock). */
 static void auditor_mark(orc_auditor *au, char *const *wf, size_t n, bool urgent) {
         pthread_mutex_lock(&au->lock);
@@ -196,7 +181,7 @@ static void auditor_mark(orc_auditor *au, char *const *wf, size_t n, bool urgent
                 chain_name(wf[i], name);
                 if (au->n_dirty > 0 && strcmp(au->dirty[au->n_dirty - 1], name) == 0)
                         continue;
-                push_str(&au->dirty, &au->n_dirty, &au->cap_dirty, name);
+                au_strv_push(&au->dirty, &au->n_dirty, name);
         }
         if (urgent) {
                 au->urgent = true;
@@ -567,12 +552,6 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 /*
  * Signs the heads of these chains ("" is the fleet chain) that moved past their
  * last checkpoint by this key, and confirms the checkpoints signed in writers'
@@ -734,7 +713,7 @@ static int sweep_all(orc_auditor *au, PGconn *conn, char **chains, size_t n, con
 static int recent_chains(PGconn *conn, bool all, char ***ret, size_t *ret_n, au_error *err) {
         _cleanup_pgresult_ PGresult *res = NULL;
         char **v = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0;
         int r;
 
         r = mem_pg_exec(
@@ -744,16 +723,16 @@ static int recent_chains(PGconn *conn, bool all, char ***ret, size_t *ret_n, au_
                 0, NULL, &res, err);
         if (r < 0)
                 return r;
-        if (push_str(&v, &n, &cap, "") < 0)
+        if (au_strv_push(&v, &n, "") < 0)
                 goto oom;
         for (int i = 0; i < PQntuples(res); i++)
-                if (push_str(&v, &n, &cap, mem_pg_value(res, i, 0) ?: "") < 0)
+                if (au_strv_push(&v, &n, mem_pg_value(res, i, 0) ?: "") < 0)
                         goto oom;
         *ret = v;
         *ret_n = n;
         return 0;
 oom:
-        strv_free(v, n);
+        au_strv_free(v);
         return au_error_set(err, ENOMEM, "audit chains");
 }
 
@@ -785,7 +764,7 @@ static void *auditor_main(void *arg) {
         orc_auditor *au = c->auditor;
         PGconn *conn = NULL;
         char **carry = NULL;
-        size_t n_carry = 0, cap_carry = 0;
+        size_t n_carry = 0;
         pending_ckpt *carry_p = NULL;
         size_t n_carry_p = 0;
         bool startup = true, checked = false, last = false;
@@ -820,16 +799,16 @@ static void *auditor_main(void *arg) {
                 pend = au->pending;
                 n_pend = au->n_pending;
                 au->dirty = NULL;
-                au->n_dirty = au->cap_dirty = 0;
+                au->n_dirty = 0;
                 au->pending = NULL;
                 au->n_pending = au->cap_pending = 0;
                 pthread_mutex_unlock(&au->lock);
 
                 /* What failed last time comes again; the fleet chain is looked at every time. */
                 for (size_t i = 0; i < n; i++)
-                        push_str(&carry, &n_carry, &cap_carry, chains[i]);
-                strv_free(chains, n);
-                push_str(&carry, &n_carry, &cap_carry, "");
+                        au_strv_push(&carry, &n_carry, chains[i]);
+                au_strv_free(chains);
+                au_strv_push(&carry, &n_carry, "");
                 if (n_pend > 0) {
                         pending_ckpt *np = reallocarray(carry_p, n_carry_p + n_pend, sizeof(pending_ckpt));
                         if (np) {
@@ -857,8 +836,8 @@ static void *auditor_main(void *arg) {
                                 size_t n_recent = 0;
                                 if (recent_chains(conn, false, &recent, &n_recent, &err) >= 0) {
                                         for (size_t i = 0; i < n_recent; i++)
-                                                push_str(&carry, &n_carry, &cap_carry, recent[i]);
-                                        strv_free(recent, n_recent);
+                                                au_strv_push(&carry, &n_carry, recent[i]);
+                                        au_strv_free(recent);
                                         startup = false;
                                 }
                         }
@@ -868,9 +847,9 @@ static void *auditor_main(void *arg) {
                                 orc_metric_add(c, au->m_checkpoints, NULL, signed_n);
                 }
                 if (r >= 0) {
-                        strv_free(carry, n_carry);
+                        au_strv_free(carry);
                         carry = NULL;
-                        n_carry = cap_carry = 0;
+                        n_carry = 0;
                         free(carry_p);
                         carry_p = NULL;
                         n_carry_p = 0;
@@ -881,7 +860,7 @@ static void *auditor_main(void *arg) {
                         break;
                 next = au_now_ms() + au->interval_ms;
         }
-        strv_free(carry, n_carry);
+        au_strv_free(carry);
         free(carry_p);
         mem_pg_close(conn);
         return NULL;
@@ -902,7 +881,7 @@ static void auditor_free(orc_auditor *au) {
         if (!au)
                 return;
         EVP_PKEY_free(au->key);
-        strv_free(au->dirty, au->n_dirty);
+        au_strv_free(au->dirty);
         free(au->pending);
         pthread_mutex_destroy(&au->lock);
         pthread_cond_destroy(&au->cond);
@@ -999,7 +978,7 @@ int orc_audit_checkpoint_all(const orc_config *cfg, unsigned *ret_signed, au_err
                 r = recent_chains(conn, true, &chains, &n, err);
         if (r >= 0)
                 r = sweep_all(au, conn, chains, n, NULL, 0, ret_signed, err);
-        strv_free(chains, n);
+        au_strv_free(chains);
         mem_pg_close(conn);
         auditor_free(au);
         return r;

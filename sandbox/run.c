@@ -31,6 +31,7 @@
 #include <sys/capability.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/macro.h"
 #include "sandbox-internal.h"
 
@@ -587,17 +588,9 @@ static int add_denied(sbx_result *res, const char *name) {
         if (!name[0])
                 return 0;
         res->denied_count++;
-        for (size_t i = 0; i < res->n_denied_syscalls; i++)
-                if (strcmp(res->denied_syscalls[i], name) == 0)
-                        return 0;
-        char **v = realloc(res->denied_syscalls, (res->n_denied_syscalls + 2) * sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        res->denied_syscalls = v;
-        if (!(v[res->n_denied_syscalls] = strdup(name)))
-                return -ENOMEM;
-        v[++res->n_denied_syscalls] = NULL;
-        return 0;
+        if (au_strv_find(res->denied_syscalls, name) >= 0)
+                return 0;
+        return au_strv_push(&res->denied_syscalls, &res->n_denied_syscalls, name);
 }
 
 static void stop_watching_listener(sbx_run *run) {
