@@ -25,6 +25,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "daemon/control.h"
 
@@ -52,8 +53,8 @@ struct dmn_conn {
         dmn_control *control;
         int fd;
         au_source *src;
-        char *in;
-        size_t in_len, in_cap, scanned; /* no '\n' in in[0..scanned) */
+        au_buf in;      /* what has been read, bounded by MAX_LINE + READ_CHUNK */
+        size_t scanned; /* no '\n' in in.p[0..scanned) */
         dmn_request *head, *tail;
         size_t n_queued;
         size_t unsent;   /* bytes of finished replies not yet written */
@@ -249,7 +250,7 @@ static void conn_free(dmn_conn *conn) {
         if (conn->next)
                 conn->next->prev = conn->prev;
         c->n_conns--;
-        free(conn->in);
+        au_buf_done(&conn->in);
         free(conn);
 }
 
@@ -393,17 +394,17 @@ static void process_input(dmn_conn *conn, bool eof) {
         size_t start = 0;
 
         while (!conn->read_done && !conn->broken) {
-                char *nl = memchr(conn->in + conn->scanned, '\n', conn->in_len - conn->scanned);
+                char *nl = memchr(conn->in.p + conn->scanned, '\n', conn->in.len - conn->scanned);
                 if (!nl) {
-                        conn->scanned = conn->in_len;
+                        conn->scanned = conn->in.len;
                         break;
                 }
-                size_t end = (size_t) (nl - conn->in);
+                size_t end = (size_t) (nl - conn->in.p);
                 if (end - start > MAX_LINE) {
                         conn->scanned = end;
                         break; /* refused just below */
                 }
-                handle_line(conn, conn->in + start, end - start);
+                handle_line(conn, conn->in.p + start, end - start);
                 start = end + 1;
                 conn->scanned = start;
         }
@@ -414,39 +415,38 @@ static void process_input(dmn_conn *conn, bool eof) {
                         conn->broken = true;
                 else
                         request_fail_now(req, "request line longer than 16 MiB (the limit); closing", true);
-        } else if (eof && !conn->read_done && !conn->broken && conn->in_len > start) {
-                handle_line(conn, conn->in + start, conn->in_len - start);
-                start = conn->in_len;
+        } else if (eof && !conn->read_done && !conn->broken && conn->in.len > start) {
+                handle_line(conn, conn->in.p + start, conn->in.len - start);
+                start = conn->in.len;
         }
         if (conn->read_done || conn->broken) {
                 /* Nothing more will be read: let the buffer go. */
-                free(conn->in);
-                conn->in = NULL;
-                conn->in_len = conn->in_cap = conn->scanned = 0;
+                au_buf_done(&conn->in);
+                conn->scanned = 0;
                 return;
         }
-        memmove(conn->in, conn->in + start, conn->in_len - start);
-        conn->in_len -= start;
+        /* The partial line moves to the front. */
+        size_t rest = conn->in.len - start;
+        memmove(conn->in.p, conn->in.p + start, rest);
+        au_buf_clear(&conn->in);
+        au_buf_commit(&conn->in, rest);
         conn->scanned -= start;
 }
 
 /* Reads once: 1 when data came (and was handled), 0 when there was none, -1 at EOF or on error. */
 static int conn_read(dmn_conn *conn) {
-        if (conn->in_cap - conn->in_len < READ_CHUNK) {
-                /* Doubling, so that a long line is not copied over and over; bounded by MAX_LINE. */
-                size_t cap = MIN(MAX(conn->in_cap * 2, conn->in_len + READ_CHUNK),
-                                 (size_t) MAX_LINE + READ_CHUNK);
-                char *n = realloc(conn->in, cap);
-                if (!n) {
-                        conn->broken = true;
-                        return -1;
-                }
-                conn->in = n;
-                conn->in_cap = cap;
+        /*
+         * au_buf doubles, so a long line is not copied over and over. A partial line longer than
+         * MAX_LINE is refused by process_input(), so there is always room for a chunk.
+         */
+        size_t room = MIN((size_t) READ_CHUNK, conn->in.max - conn->in.len);
+        char *p = au_buf_reserve(&conn->in, room);
+        if (!p || room == 0) {
+                conn->broken = true;
+                return -1;
         }
         for (;;) {
-                ssize_t k =
-                        recv(conn->fd, conn->in + conn->in_len, conn->in_cap - conn->in_len, MSG_DONTWAIT);
+                ssize_t k = recv(conn->fd, p, room, MSG_DONTWAIT);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -460,7 +460,7 @@ static int conn_read(dmn_conn *conn) {
                         conn->read_done = true;
                         return -1;
                 }
-                conn->in_len += (size_t) k;
+                au_buf_commit(&conn->in, (size_t) k);
                 process_input(conn, false);
                 return 1;
         }
@@ -519,6 +519,7 @@ static void on_listen(au_source *s, int fd, uint32_t revents, void *userdata) {
                 }
                 conn->control = c;
                 conn->fd = cfd;
+                conn->in = AU_BUF_INIT((size_t) MAX_LINE + READ_CHUNK);
                 if (au_loop_add_io(c->loop, cfd, EPOLLIN, on_conn, conn, &conn->src) < 0) {
                         close(cfd);
                         free(conn);
