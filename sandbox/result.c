@@ -9,6 +9,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/parse.h"
 #include "sandbox/sandbox.h"
@@ -234,7 +235,6 @@ typedef struct parse_ctx {
         bool in_denied; /* inside denied_syscalls (depth 2) */
         bool skipping;  /* inside the value of a field we do not know */
         uint32_t seen;  /* bit per field */
-        size_t denied_alloc;
 } parse_ctx;
 
 static int ctx_fail(parse_ctx *c, const char *what) {
@@ -468,23 +468,10 @@ static int add_denied(parse_ctx *c, const char *s, size_t len) {
 
         if (memchr(s, '\0', len))
                 return ctx_fail(c, "must not contain NUL");
-        if (r->n_denied_syscalls + 2 > c->denied_alloc) {
-                size_t n = c->denied_alloc ? c->denied_alloc * 2 : 8;
-                char **l = realloc(r->denied_syscalls, n * sizeof(char *));
-
-                if (!l) {
-                        au_error_set(c->err, ENOMEM, "parse result");
-                        return 0;
-                }
-                r->denied_syscalls = l;
-                c->denied_alloc = n;
-        }
-        r->denied_syscalls[r->n_denied_syscalls] = strndup(s, len);
-        if (!r->denied_syscalls[r->n_denied_syscalls]) {
+        if (au_strv_consume(&r->denied_syscalls, &r->n_denied_syscalls, strndup(s, len)) < 0) {
                 au_error_set(c->err, ENOMEM, "parse result");
                 return 0;
         }
-        r->denied_syscalls[++r->n_denied_syscalls] = NULL;
         return 1;
 }
 
