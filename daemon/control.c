@@ -428,8 +428,8 @@ static void process_input(dmn_conn *conn, bool eof) {
         /* The partial line moves to the front. */
         size_t rest = conn->in.len - start;
         memmove(conn->in.p, conn->in.p + start, rest);
-        au_buf_clear(&conn->in);
-        au_buf_commit(&conn->in, rest);
+        conn->in.len = rest;
+        conn->in.p[rest] = '\0';
         conn->scanned -= start;
 }
 
