@@ -57,8 +57,7 @@ enum { EV_PIDFD = 1, EV_STDOUT, EV_STDERR, EV_NOTIFY, EV_WALL, EV_CHECK, EV_SYNC
 
 typedef struct stream {
         int fd;
-        char *buf;
-        size_t len, cap;
+        au_buf buf; /* what is kept, bounded by the output limit */
         uint64_t total;
         bool eof;
 } stream;
@@ -330,6 +329,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
         run->pidfd = run->ep = run->listener = run->wall_fd = run->check_fd = run->mntns_fd = run->sync_fd =
                 -1;
         run->out[0].fd = run->out[1].fd = -1;
+        run->out[0].buf = run->out[1].buf = AU_BUF_INIT((size_t) run->limits.output_bytes);
         run->result = sbx_result_new();
         if (!run->result) {
                 r = -ENOMEM;
@@ -554,24 +554,13 @@ static void stream_read(sbx_run *run, int i) {
                 }
                 s->total += (uint64_t) k;
                 size_t keep = 0;
-                if (s->len < run->limits.output_bytes)
-                        keep = MIN((size_t) k, (size_t) (run->limits.output_bytes - s->len));
+                if (s->buf.len < run->limits.output_bytes)
+                        keep = MIN((size_t) k, (size_t) (run->limits.output_bytes - s->buf.len));
                 if (keep > 0) {
-                        if (s->len + keep > s->cap) {
-                                size_t cap = MAX(s->cap * 2, (size_t) 4096);
-                                cap = MAX(cap, s->len + keep);
-                                cap = MIN(cap, (size_t) run->limits.output_bytes);
-                                char *nb = realloc(s->buf, cap);
-                                if (!nb) {
-                                        kill_for(run, SBX_OUTCOME_SANDBOX_ERROR,
-                                                 "out of memory buffering output");
-                                        return;
-                                }
-                                s->buf = nb;
-                                s->cap = cap;
+                        if (au_buf_append(&s->buf, buf, keep) < 0) {
+                                kill_for(run, SBX_OUTCOME_SANDBOX_ERROR, "out of memory buffering output");
+                                return;
                         }
-                        memcpy(s->buf + s->len, buf, keep);
-                        s->len += keep;
                         if (run->output)
                                 run->output(run->userdata, i + 1, buf, keep);
                 }
@@ -681,14 +670,17 @@ static void finalize(sbx_run *run) {
 
         for (int i = 0; i < 2; i++) {
                 stream *s = &run->out[i];
-                bool trunc = s->total > s->len;
+                bool trunc = s->total > s->buf.len;
+                size_t len = s->buf.len;
+                char *data = TAKE_PTR(s->buf.p); /* NULL when nothing was kept, as before */
+                au_buf_done(&s->buf);
                 if (i == 0) {
-                        res->stdout_data = TAKE_PTR(s->buf);
-                        res->stdout_size = s->len;
+                        res->stdout_data = data;
+                        res->stdout_size = len;
                         res->stdout_truncated = trunc;
                 } else {
-                        res->stderr_data = TAKE_PTR(s->buf);
-                        res->stderr_size = s->len;
+                        res->stderr_data = data;
+                        res->stderr_size = len;
                         res->stderr_truncated = trunc;
                 }
         }
@@ -778,7 +770,7 @@ sbx_run *sbx_run_free(sbx_run *run) {
                 sbx_uidpool_release(run->ctx->uids, run->uid);
         for (int i = 0; i < 2; i++) {
                 safe_close(run->out[i].fd);
-                free(run->out[i].buf);
+                au_buf_done(&run->out[i].buf);
         }
         if (run->mntns_fd >= 0)
                 sbx_netpool_defer_close(run->ctx->netpool, TAKE_FD(run->mntns_fd));
