@@ -61,6 +61,7 @@
 
 #include <curl/curl.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -205,46 +206,25 @@ static void cpu_note(const double *before, const double *after, double wall_ms, 
 /* ---- a growable string ------------------------------------------------------------------------- */
 
 typedef struct strbuf {
-        char *s;
-        size_t len, cap;
-        bool oom;
+        au_buf b;
+        bool oom; /* an append failed: the text is incomplete, and stays so */
 } strbuf;
 
 static void sb_addn(strbuf *b, const char *s, size_t n) {
-        if (b->oom)
-                return;
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = MAX(b->cap * 2, b->len + n + 1024);
-                char *p = realloc(b->s, cap);
-                if (!p) {
-                        b->oom = true;
-                        return;
-                }
-                b->s = p;
-                b->cap = cap;
-        }
-        memcpy(b->s + b->len, s, n);
-        b->len += n;
-        b->s[b->len] = '\0';
+        if (!b->oom && au_buf_append(&b->b, s, n) < 0)
+                b->oom = true;
 }
 
 _printf_(2, 3) static void sb_addf(strbuf *b, const char *fmt, ...) {
-        char tmp[1024];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-        va_end(ap);
-        if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        if (!b->oom && au_buf_vprintf(&b->b, fmt, ap) < 0)
                 b->oom = true;
-                return;
-        }
-        sb_addn(b, tmp, (size_t) n);
+        va_end(ap);
 }
 
 static void sb_reset(strbuf *b) {
-        b->len = 0;
-        if (b->s)
-                b->s[0] = '\0';
+        au_buf_clear(&b->b);
 }
 
 /* ---- HTTP (libcurl, one keep-alive handle, main thread only) ----------------------------------- */
@@ -309,21 +289,21 @@ static int submit(const char *body, char ret_id[static 37]) {
                         continue;
                 }
                 if (st != 201 && st != 200) {
-                        progress("POST /v1/workflows answered %ld: %.300s", st, out.s ? out.s : "");
+                        progress("POST /v1/workflows answered %ld: %.300s", st, out.b.p ? out.b.p : "");
                         break;
                 }
                 _cleanup_json_ yajl_val tree = NULL;
                 const char *id = NULL;
-                if (au_json_parse(out.s, out.len, out.len + 1, &tree, NULL) < 0 ||
+                if (au_json_parse(out.b.p, out.b.len, out.b.len + 1, &tree, NULL) < 0 ||
                     au_json_get_string(au_json_get(tree, "id"), "id", &id, NULL) < 0 || strlen(id) != 36) {
-                        progress("POST /v1/workflows: no id in %.300s", out.s);
+                        progress("POST /v1/workflows: no id in %.300s", out.b.p);
                         break;
                 }
                 memcpy(ret_id, id, 37);
                 ret = 0;
                 break;
         }
-        free(out.s);
+        free(out.b.p);
         return ret;
 }
 
@@ -370,10 +350,10 @@ static char *workflow_wide(const char *name, unsigned n, const char *sel_k, cons
         }
         sb_addn(&b, "]}", 2);
         if (b.oom) {
-                free(b.s);
+                free(b.b.p);
                 return NULL;
         }
-        return b.s;
+        return b.b.p;
 }
 
 /* 10 steps: s0, then s1..s8 needing s0, then s9 needing s1..s8. */
@@ -396,10 +376,10 @@ static char *workflow_small(const char *name, const char *sel_k, const char *sel
                 sb_addf(&b, "%s\"s%u\"", i > 1 ? "," : "", i);
         sb_addn(&b, "]}]}", 4);
         if (b.oom) {
-                free(b.s);
+                free(b.b.p);
                 return NULL;
         }
-        return b.s;
+        return b.b.p;
 }
 
 /* ---- instant nodes ----------------------------------------------------------------------------- */
@@ -670,7 +650,7 @@ static bool nodes_healthy(const char *const *names, size_t n) {
         while (!ok && !interrupted && mono_ms() < deadline) {
                 if (http_call("GET", "/v1/nodes", NULL, &out) == 200) {
                         _cleanup_json_ yajl_val tree = NULL;
-                        if (au_json_parse(out.s, out.len, out.len + 1, &tree, NULL) == 0) {
+                        if (au_json_parse(out.b.p, out.b.len, out.b.len + 1, &tree, NULL) == 0) {
                                 yajl_val nodes = au_json_get(tree, "nodes");
                                 size_t seen = 0;
                                 for (size_t i = 0; YAJL_IS_ARRAY(nodes) && i < nodes->u.array.len; i++) {
@@ -690,7 +670,7 @@ static bool nodes_healthy(const char *const *names, size_t n) {
                 if (!ok)
                         sleep_ms(100);
         }
-        free(out.s);
+        free(out.b.p);
         return ok;
 }
 
@@ -740,10 +720,10 @@ static char *uuid_array(char (*ids)[37], size_t n) {
         }
         sb_addn(&b, "}", 1);
         if (b.oom) {
-                free(b.s);
+                free(b.b.p);
                 return NULL;
         }
-        return b.s;
+        return b.b.p;
 }
 
 /* Waits until each workflow of the array is in a final state (or awaiting_human); 0, or -1 on timeout. */
@@ -793,8 +773,8 @@ static double metric_sum(const char *name) {
         strbuf out = {};
         double sum = -1;
         size_t len = strlen(name);
-        if (http_call("GET", "/metrics", NULL, &out) == 200 && out.s)
-                for (char *line = out.s; line && *line;
+        if (http_call("GET", "/metrics", NULL, &out) == 200 && out.b.p)
+                for (char *line = out.b.p; line && *line;
                      line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                         if (strncmp(line, name, len) != 0 || (line[len] != ' ' && line[len] != '{'))
                                 continue;
@@ -802,7 +782,7 @@ static double metric_sum(const char *name) {
                         if (sp)
                                 sum = (sum < 0 ? 0 : sum) + strtod(sp + 1, NULL);
                 }
-        free(out.s);
+        free(out.b.p);
         return sum;
 }
 
@@ -1014,7 +994,7 @@ static bool step_on_node(const char *id, const char *node, strbuf *out) {
         if (http_call("GET", path, NULL, out) != 200)
                 return false;
         _cleanup_json_ yajl_val tree = NULL;
-        if (au_json_parse(out->s, out->len, out->len + 1, &tree, NULL) < 0)
+        if (au_json_parse(out->b.p, out->b.len, out->b.len + 1, &tree, NULL) < 0)
                 return false;
         yajl_val steps = au_json_get(tree, "steps");
         for (size_t i = 0; YAJL_IS_ARRAY(steps) && i < steps->u.array.len; i++) {
@@ -1034,7 +1014,7 @@ static void node_state(const char *node, strbuf *out, char *buf, size_t size) {
         if (http_call("GET", "/v1/nodes", NULL, out) != 200)
                 return;
         _cleanup_json_ yajl_val tree = NULL;
-        if (au_json_parse(out->s, out->len, out->len + 1, &tree, NULL) < 0)
+        if (au_json_parse(out->b.p, out->b.len, out->b.len + 1, &tree, NULL) < 0)
                 return;
         yajl_val nodes = au_json_get(tree, "nodes");
         for (size_t i = 0; YAJL_IS_ARRAY(nodes) && i < nodes->u.array.len; i++) {
@@ -1062,7 +1042,7 @@ static void node_loss(void) {
                         "sleep\",\"1\"]}}",
                         i ? "," : "", i, o.real_key, o.real_value);
         sb_addf(&b, "]}");
-        if (b.oom || submit(b.s, id) < 0) {
+        if (b.oom || submit(b.b.p, id) < 0) {
                 row_fail(det, "cannot submit the workflow");
                 goto out;
         }
@@ -1114,8 +1094,8 @@ static void node_loss(void) {
         }
         progress("  lost after %.2f s; workflow done %.2f s after the kill", det->seconds, moved->seconds);
 out:
-        free(out.s);
-        free(b.s);
+        free(out.b.p);
+        free(b.b.p);
 }
 
 /* ---- audit ------------------------------------------------------------------------------------- */
