@@ -18,6 +18,7 @@
 #include "common/url.h"
 #include "daemon/secrets.h"
 #include "memory/seal.h"
+#include "memory/streams.h"
 #include "node.h"
 
 #define SPEC_MAX_BYTES (64u << 20)
@@ -600,12 +601,12 @@ static const char *entry_refusal(dmn_node *n, const char *field, const char *val
                                  bool truncated, bool pending, const char **ret_token,
                                  size_t *ret_token_len) {
         size_t auth_len = 0, token_len = 0, expires_len = 0;
-        const char *auth = mem_bus_job_field(n->bus, "auth", &auth_len);
-        const char *token = mem_bus_job_field(n->bus, "token", &token_len);
-        const char *expires = mem_bus_job_field(n->bus, "expires", &expires_len);
-        bool spec = strcmp(field, "spec") == 0;
+        const char *auth = mem_bus_job_field(n->bus, MEM_FIELD_AUTH, &auth_len);
+        const char *token = mem_bus_job_field(n->bus, MEM_FIELD_TOKEN, &token_len);
+        const char *expires = mem_bus_job_field(n->bus, MEM_FIELD_EXPIRES, &expires_len);
+        bool spec = strcmp(field, MEM_FIELD_SPEC) == 0;
 
-        if (!spec && strcmp(field, "cancel") != 0)
+        if (!spec && strcmp(field, MEM_FIELD_CANCEL) != 0)
                 return "unknown_field";
         if (!auth)
                 return "unsigned";
@@ -698,7 +699,7 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 }
         }
 
-        if (strcmp(field, "cancel") == 0) {
+        if (strcmp(field, MEM_FIELD_CANCEL) == 0) {
                 handle_cancel(n, entry_id, value, len);
                 return;
         }
@@ -720,7 +721,7 @@ static void on_job(mem_bus *b, const char *entry_id, const char *field, const ch
                 return; /* stays pending in Redis; reported after a restart */
         }
 
-        if (strcmp(field, "spec") != 0) {
+        if (strcmp(field, MEM_FIELD_SPEC) != 0) {
                 char msg[256];
                 snprintf(msg, sizeof(msg),
                          "jobs stream entry has field '%.64s': expected 'spec' or 'cancel'", field);
@@ -869,7 +870,7 @@ static void on_heartbeat(au_source *s, void *userdata) {
                 state,
                 "beat",
                 beat,
-                auth[0] ? "auth" : NULL,
+                auth[0] ? MEM_FIELD_AUTH : NULL,
                 auth,
                 NULL,
         };

@@ -45,11 +45,12 @@
 #include "common/macro.h"
 #include "memory/bus.h"
 #include "memory/redis.h"
+#include "memory/streams.h"
 
-#define GROUP "autoosd"
-#define RESULTS_KEY "autoos:results"
-#define EVENTS_KEY "autoos:events"
-#define NODES_KEY "autoos:nodes"
+#define GROUP MEM_JOBS_GROUP
+#define RESULTS_KEY MEM_STREAM_RESULTS
+#define EVENTS_KEY MEM_STREAM_EVENTS
+#define NODES_KEY MEM_KEY_NODES
 
 #define DEFAULT_MAX_ENTRY_BYTES ((size_t) 16 << 20)
 #define DEFAULT_RESULT_TTL_S 86400
@@ -1216,7 +1217,7 @@ int mem_bus_event(mem_bus *b, const char *json, size_t len, mem_done_fn done, vo
         argv[3] = "~";
         argv[4] = maxlen;
         argv[5] = "*";
-        argv[6] = "event";
+        argv[6] = MEM_FIELD_EVENT;
         for (size_t i = 0; i < 7; i++)
                 argvlen[i] = strlen(argv[i]);
         argv[7] = len > 0 ? json : "";
@@ -1305,9 +1306,9 @@ int mem_bus_new(au_loop *loop, const mem_bus_config *cfg, const mem_bus_ops *ops
                 goto fail;
         }
         b->node = strdup(cfg->node);
-        b->jobs_key = strjoin2("autoos:jobs:", cfg->node);
-        b->node_key = strjoin2("autoos:node:", cfg->node);
-        if (asprintf(&b->result_prefix, "autoos:result:%s:", cfg->node) < 0)
+        b->jobs_key = strjoin2(MEM_STREAM_JOBS_PREFIX, cfg->node);
+        b->node_key = strjoin2(MEM_KEY_NODE_PREFIX, cfg->node);
+        if (asprintf(&b->result_prefix, MEM_KEY_RESULT_PREFIX "%s:", cfg->node) < 0)
                 b->result_prefix = NULL;
         if (!b->node || !b->jobs_key || !b->node_key || !b->result_prefix) {
                 r = au_error_set(err, ENOMEM, "allocate the Redis bus");

@@ -12,6 +12,7 @@
  * results, events (MAXLEN ~), node:<node> (hash, PEXPIRE), nodes (set),
  * result:<node>:<job id> (the published result, TTL'd, for idempotency; the
  * node's name in the key lets a Redis ACL confine each node to its own).
+ * memory/streams.h names them and the entries' fields for both sides.
  */
 #pragma once
 

@@ -32,6 +32,7 @@
 #include "common/macro.h"
 #include "common/url.h"
 #include "memory/redis.h"
+#include "memory/streams.h"
 #include "orchestrator/events.h"
 
 #define READ_COUNT 128
@@ -202,7 +203,8 @@ static int entry_from_reply(const redisReply *r, entry *e, sid *ret_id) {
                                 continue;
                         if (!value)
                                 value = v;
-                        if (k->len == 5 && memcmp(k->str, "event", 5) == 0) {
+                        if (k->len == strlen(MEM_FIELD_EVENT) &&
+                            memcmp(k->str, MEM_FIELD_EVENT, k->len) == 0) {
                                 value = v;
                                 break;
                         }

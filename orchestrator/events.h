@@ -31,8 +31,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "common/error.h"
+#include "memory/streams.h"
 
-#define ORC_EVENTS_STREAM "autoos:events"
+#define ORC_EVENTS_STREAM MEM_STREAM_EVENTS
 #define ORC_EVENTS_RING 1024
 #define ORC_EVENTS_FILL_COUNT 256
 #define ORC_EVENTS_MAX_DATA 65536

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 
 /* ---- metrics ---------------------------------------------------------------- */
@@ -107,13 +108,13 @@ static void outbox_add(orc_coord *c, const char *key, const char *run_id) {
 
 void orc_outbox_cancel(orc_coord *c, const char *node, const char *run_id) {
         char key[256];
-        snprintf(key, sizeof(key), "autoos:jobs:%s", node);
+        mem_stream_jobs(key, sizeof(key), node);
         outbox_add(c, key, run_id);
 }
 
 void orc_outbox_event(orc_coord *c, const char *json) {
         if (json)
-                outbox_add(c, "autoos:events", json);
+                outbox_add(c, MEM_STREAM_EVENTS, json);
 }
 
 /* ---- the nodes, as the monitor last saw them ---------------------------------- */

@@ -15,6 +15,7 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/secret.h"
+#include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 
@@ -235,9 +236,10 @@ int orc_node_acl(const orc_config *cfg, const char *node, char **ret_line, au_er
                  * the publish script's XADD and SET are held to the same keys.
                  */
                 if (asprintf(ret_line,
-                             "ACL SETUSER %s reset on >%s ~autoos:jobs:%s ~autoos:node:%s "
-                             "~autoos:result:%s:* "
-                             "%%W~autoos:results %%W~autoos:nodes resetchannels -@all +ping +hello +auth "
+                             "ACL SETUSER %s reset on >%s ~" MEM_STREAM_JOBS_PREFIX
+                             "%s ~" MEM_KEY_NODE_PREFIX "%s ~" MEM_KEY_RESULT_PREFIX
+                             "%s:* %%W~" MEM_STREAM_RESULTS " %%W~" MEM_KEY_NODES
+                             " resetchannels -@all +ping +hello +auth "
                              "+select "
                              "+client|id +client|unblock +client|setname +xreadgroup +xack +xgroup|create "
                              "+xadd "

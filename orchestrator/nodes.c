@@ -21,6 +21,7 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/redis.h"
+#include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 
@@ -94,7 +95,7 @@ typedef struct beat {
 } beat;
 
 static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
-        redisReply *members = redisCommand(rc, "SMEMBERS autoos:nodes");
+        redisReply *members = redisCommand(rc, "SMEMBERS " MEM_KEY_NODES);
         beat *b = NULL;
         size_t n = 0;
 
@@ -109,8 +110,8 @@ static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
                 if (m->type != REDIS_REPLY_STRING || m->len == 0 || m->len >= sizeof(b[0].id))
                         continue;
                 memcpy(b[n].id, m->str, m->len);
-                redisAppendCommand(rc, "HGETALL autoos:node:%s", b[n].id);
-                redisAppendCommand(rc, "PTTL autoos:node:%s", b[n].id);
+                redisAppendCommand(rc, "HGETALL " MEM_KEY_NODE_PREFIX "%s", b[n].id);
+                redisAppendCommand(rc, "PTTL " MEM_KEY_NODE_PREFIX "%s", b[n].id);
                 n++;
         }
         freeReplyObject(members);
@@ -149,7 +150,7 @@ static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
                                         snprintf(b[i].beat, sizeof(b[i].beat), "%s", v);
                                 else if (strcmp(f, "state") == 0)
                                         snprintf(b[i].state, sizeof(b[i].state), "%s", v);
-                                else if (strcmp(f, "auth") == 0)
+                                else if (strcmp(f, MEM_FIELD_AUTH) == 0)
                                         snprintf(b[i].auth, sizeof(b[i].auth), "%s", v);
                         }
                 }

@@ -25,6 +25,7 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/redis.h"
+#include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 #include "orchestrator/placement.h"
@@ -283,7 +284,7 @@ static int outq_push(outq *q, const char *node, const char *field, char *value /
                 q->v = n;
                 q->cap = cap;
         }
-        if (asprintf(&q->v[q->n].stream, "autoos:jobs:%s", node) < 0) {
+        if (asprintf(&q->v[q->n].stream, MEM_STREAM_JOBS_PREFIX "%s", node) < 0) {
                 free(value);
                 return -ENOMEM;
         }
@@ -329,13 +330,13 @@ static void outq_send(orc_coord *c, outq *q, redisContext **rc) {
                 const char *argv[11] = {"XADD", j->stream, "*", j->field, j->value ? j->value : ""};
                 int argc = 5;
                 if (j->token[0]) {
-                        argv[argc++] = "token";
+                        argv[argc++] = MEM_FIELD_TOKEN;
                         argv[argc++] = j->token;
-                        argv[argc++] = "expires";
+                        argv[argc++] = MEM_FIELD_EXPIRES;
                         argv[argc++] = j->expires;
                 }
                 if (j->auth[0]) {
-                        argv[argc++] = "auth";
+                        argv[argc++] = MEM_FIELD_AUTH;
                         argv[argc++] = j->auth;
                 }
                 redisAppendCommandArgv(*rc, argc, argv, NULL);
@@ -480,7 +481,7 @@ static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
                         char run_id[256];
                         snprintf(run_id, sizeof(run_id), "%s.%s.%s", mem_pg_value(res, i, 0),
                                  mem_pg_value(res, i, 1), mem_pg_value(res, i, 2));
-                        outq_push_job(c, q, mem_pg_value(res, i, 6), "spec", spec, run_id);
+                        outq_push_job(c, q, mem_pg_value(res, i, 6), MEM_FIELD_SPEC, spec, run_id);
                 }
         }
         if (PQntuples(res) > 0)
@@ -571,7 +572,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
                 if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 ||
                     strv_pushf(&att, "%d", attempt) < 0 || strv_push(&node, nodes[k].id) < 0 ||
                     orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
-                    outq_push_job(c, q, nodes[k].id, "spec", spec, run_id) < 0) {
+                    outq_push_job(c, q, nodes[k].id, MEM_FIELD_SPEC, spec, run_id) < 0) {
                         free(detail);
                         r = -ENOMEM;
                         goto fail_audit;
@@ -641,11 +642,11 @@ fail:
 /* Sends queued jobs; entries with an empty stream name ("autoos:jobs:") are events. */
 static void send_queue(orc_coord *c, outq *q, redisContext **rc) {
         for (size_t i = 0; i < q->n; i++)
-                if (strcmp(q->v[i].stream, "autoos:jobs:") == 0) {
+                if (strcmp(q->v[i].stream, MEM_STREAM_JOBS_PREFIX) == 0) {
                         free(q->v[i].stream);
                         free(q->v[i].field);
-                        q->v[i].stream = strdup("autoos:events");
-                        q->v[i].field = strdup("event");
+                        q->v[i].stream = strdup(MEM_STREAM_EVENTS);
+                        q->v[i].field = strdup(MEM_FIELD_EVENT);
                 }
         outq_send(c, q, rc);
 }
@@ -653,12 +654,12 @@ static void send_queue(orc_coord *c, outq *q, redisContext **rc) {
 static void take_outbox(orc_coord *c, outq *q) {
         pthread_mutex_lock(&c->outbox_lock);
         for (size_t i = 0; i + 1 < c->n_outbox; i += 2) {
-                bool event = strcmp(c->outbox[i], "autoos:events") == 0;
+                bool event = strcmp(c->outbox[i], MEM_STREAM_EVENTS) == 0;
                 /* outq_push prefixes "autoos:jobs:"; an empty node marks an event (send_queue). */
                 if (event)
                         outq_push(q, "", "", c->outbox[i + 1]);
                 else
-                        outq_push_job(c, q, c->outbox[i] + strlen("autoos:jobs:"), "cancel",
+                        outq_push_job(c, q, c->outbox[i] + strlen(MEM_STREAM_JOBS_PREFIX), MEM_FIELD_CANCEL,
                                       c->outbox[i + 1], NULL);
                 free(c->outbox[i]);
         }
@@ -888,7 +889,7 @@ static void parse_entry(orc_coord *c, res_entry *e, const char *field, const cha
         au_error err = {0};
         sbx_result *r = NULL;
 
-        if (strcmp(field, "result") != 0) {
+        if (strcmp(field, MEM_FIELD_RESULT) != 0) {
                 log_warning(
                         "results entry %s has field '%.32s', expected 'result': acknowledged and dropped",
                         e->entry_id, field);
@@ -920,13 +921,13 @@ static void parse_entry(orc_coord *c, res_entry *e, const char *field, const cha
                         const redisReply *f = fields->element[i], *v = fields->element[i + 1];
                         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
                                 continue;
-                        if (strcmp(f->str, "node") == 0 && !node) {
+                        if (strcmp(f->str, MEM_FIELD_NODE) == 0 && !node) {
                                 node = v->str;
                                 node_len = v->len;
-                        } else if (strcmp(f->str, "token") == 0 && !token) {
+                        } else if (strcmp(f->str, MEM_FIELD_TOKEN) == 0 && !token) {
                                 token = v->str;
                                 token_len = v->len;
-                        } else if (strcmp(f->str, "auth") == 0 && !auth) {
+                        } else if (strcmp(f->str, MEM_FIELD_AUTH) == 0 && !auth) {
                                 auth = v->str;
                                 auth_len = v->len;
                         }
@@ -1577,8 +1578,8 @@ static void ack_entries(redisContext *rc, res_entry *es, size_t n) {
                 return;
         }
         argv[0] = "XACK";
-        argv[1] = "autoos:results";
-        argv[2] = "coordinators";
+        argv[1] = MEM_STREAM_RESULTS;
+        argv[2] = MEM_RESULTS_GROUP;
         for (size_t i = 0; i < n; i++)
                 argv[3 + i] = es[i].entry_id;
         reply = redisCommandArgv(rc, (int) n + 3, argv, NULL);
@@ -1690,36 +1691,38 @@ void *orc_results_main(void *arg) {
                         continue;
                 }
                 if (n == 0) {
-                        reply = redisCommand(rc, "XGROUP CREATE autoos:results coordinators 0 MKSTREAM");
+                        reply = redisCommand(rc, "XGROUP CREATE " MEM_STREAM_RESULTS " " MEM_RESULTS_GROUP
+                                                 " 0 MKSTREAM");
                         freeReplyObject(reply);
                         /* Our own unacknowledged entries first, then others' left idle (a dead
                          * coordinator's). */
                         if (pending_phase)
-                                reply = redisCommand(
-                                        rc,
-                                        "XREADGROUP GROUP coordinators %s COUNT %d STREAMS autoos:results 0",
-                                        c->id, RESULTS_BATCH);
+                                reply = redisCommand(rc,
+                                                     "XREADGROUP GROUP " MEM_RESULTS_GROUP
+                                                     " %s COUNT %d STREAMS " MEM_STREAM_RESULTS " 0",
+                                                     c->id, RESULTS_BATCH);
                         else if (au_now_ms() - last_claim > 1000) {
                                 last_claim = au_now_ms();
-                                reply = redisCommand(
-                                        rc, "XAUTOCLAIM autoos:results coordinators %s %d 0-0 COUNT %d",
-                                        c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
+                                reply = redisCommand(rc,
+                                                     "XAUTOCLAIM " MEM_STREAM_RESULTS " " MEM_RESULTS_GROUP
+                                                     " %s %d 0-0 COUNT %d",
+                                                     c->id, CLAIM_IDLE_MS, RESULTS_BATCH);
                                 if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
                                         n = take_entries(c, reply->element[1], es, RESULTS_BATCH);
                                 freeReplyObject(reply);
                                 reply = NULL;
                                 if (n == 0)
-                                        reply = redisCommand(
-                                                rc,
-                                                "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 "
-                                                "STREAMS autoos:results >",
-                                                c->id, RESULTS_BATCH);
+                                        reply = redisCommand(rc,
+                                                             "XREADGROUP GROUP " MEM_RESULTS_GROUP
+                                                             " %s COUNT %d BLOCK 1000 "
+                                                             "STREAMS " MEM_STREAM_RESULTS " >",
+                                                             c->id, RESULTS_BATCH);
                         } else
-                                reply = redisCommand(
-                                        rc,
-                                        "XREADGROUP GROUP coordinators %s COUNT %d BLOCK 1000 STREAMS "
-                                        "autoos:results >",
-                                        c->id, RESULTS_BATCH);
+                                reply = redisCommand(rc,
+                                                     "XREADGROUP GROUP " MEM_RESULTS_GROUP
+                                                     " %s COUNT %d BLOCK 1000 STREAMS " MEM_STREAM_RESULTS
+                                                     " >",
+                                                     c->id, RESULTS_BATCH);
                         if (!reply && n == 0) {
                                 if (rc->err) {
                                         redisFree(rc);
