@@ -38,20 +38,18 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <yajl/yajl_parse.h>
 
 #include "cli/adversarial.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "memory/redis.h"
+#include "memory/seal.h"
+#include "memory/streams.h"
 #include "sandbox/sandbox.h"
 
 #define DEFAULT_TIMEOUT_MS 20000u
 #define REDIS_TIMEOUT_MS 10000
-#define RESULTS_KEY "autoos:results"
-#define JOBS_GROUP "autoosd"
 #define HEARTBEAT_WAIT_MS 3500    /* the heartbeat is refreshed every second, expires after 3 */
 #define HTTP_MAX_REPLY (8u << 20) /* bytes of a reply kept; more is counted as truncated */
 #define HTTP_CONNECT_MS 5000L
@@ -340,98 +338,16 @@ static void redis_close(fleet *f) {
         f->rc = NULL;
 }
 
-/* redis://[[user]:password@]host[:port][/db] or unix:///path; the password is never shown. */
+/* The --redis URL through memory/redis.c's connector; the password is never shown. */
 static int redis_connect(fleet *f) {
-        const char *url = f->t->redis_url;
-        char host[256] = "127.0.0.1", user[128] = "", pass[256] = "", path[512] = "";
-        int port = 6379, db = 0;
-        struct timeval tv = {.tv_sec = 5};
+        au_error err = {0};
+        int r = mem_redis_connect(f->t->redis_url, 5000, REDIS_TIMEOUT_MS, &f->rc, &err);
 
-        if (strncmp(url, "unix://", 7) == 0) {
-                snprintf(path, sizeof(path), "%s", url + 7);
-                path[strcspn(path, "?")] = '\0';
-        } else if (strncmp(url, "redis://", 8) == 0) {
-                const char *p = url + 8, *at = strchr(p, '@'), *end;
-                if (at) {
-                        const char *colon = memchr(p, ':', (size_t) (at - p));
-                        if (colon) {
-                                snprintf(user, sizeof(user), "%.*s", (int) (colon - p), p);
-                                snprintf(pass, sizeof(pass), "%.*s", (int) (at - colon - 1), colon + 1);
-                        } else
-                                snprintf(pass, sizeof(pass), "%.*s", (int) (at - p), p);
-                        p = at + 1;
-                }
-                if (*p == '[') {
-                        end = strchr(p, ']');
-                        if (!end)
-                                goto bad;
-                        snprintf(host, sizeof(host), "%.*s", (int) (end - p - 1), p + 1);
-                        p = end + 1;
-                } else {
-                        size_t n = strcspn(p, ":/");
-                        if (n > 0)
-                                snprintf(host, sizeof(host), "%.*s", (int) n, p);
-                        p += n;
-                }
-                if (*p == ':') {
-                        char *e;
-                        long v = strtol(p + 1, &e, 10);
-                        if (v <= 0 || v > 65535)
-                                goto bad;
-                        port = (int) v;
-                        p = e;
-                }
-                if (*p == '/' && p[1]) {
-                        char *e;
-                        long v = strtol(p + 1, &e, 10);
-                        if (v < 0 || v > 1000000 || (*e && *e != '?'))
-                                goto bad;
-                        db = (int) v;
-                }
-        } else
-                goto bad;
-
-        f->rc = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
-        if (!f->rc || f->rc->err) {
-                snprintf(f->redis_err, sizeof(f->redis_err), "cannot connect to Redis at %.64s:%d: %.60s",
-                         path[0] ? path : host, path[0] ? 0 : port, f->rc ? f->rc->errstr : "out of memory");
-                redis_close(f);
-                return -ECONNREFUSED;
+        if (r < 0) {
+                snprintf(f->redis_err, sizeof(f->redis_err), "%.150s", err.msg);
+                f->rc = NULL;
         }
-        tv = (struct timeval){.tv_sec = REDIS_TIMEOUT_MS / 1000};
-        redisSetTimeout(f->rc, tv);
-        if (pass[0]) {
-                redisReply *r =
-                        user[0] ? redisCommandArgv(f->rc, 3, (const char *[]){"AUTH", user, pass}, NULL)
-                                : redisCommandArgv(f->rc, 2, (const char *[]){"AUTH", pass}, NULL);
-                bool ok = r && r->type != REDIS_REPLY_ERROR;
-                if (r)
-                        freeReplyObject(r);
-                explicit_bzero(pass, sizeof(pass));
-                if (!ok) {
-                        snprintf(f->redis_err, sizeof(f->redis_err), "Redis refused the password");
-                        redis_close(f);
-                        return -EACCES;
-                }
-        }
-        if (db > 0) {
-                char n[16];
-                snprintf(n, sizeof(n), "%d", db);
-                redisReply *r = redisCommandArgv(f->rc, 2, (const char *[]){"SELECT", n}, NULL);
-                bool ok = r && r->type != REDIS_REPLY_ERROR;
-                if (r)
-                        freeReplyObject(r);
-                if (!ok) {
-                        snprintf(f->redis_err, sizeof(f->redis_err), "Redis refused SELECT %d", db);
-                        redis_close(f);
-                        return -EINVAL;
-                }
-        }
-        return 0;
-bad:
-        snprintf(f->redis_err, sizeof(f->redis_err),
-                 "unsupported Redis URL (redis://host:port[/db] or unix:///path)");
-        return -EINVAL;
+        return r;
 }
 
 /* One command, binary-safe; NULL (with f->redis_err) when Redis did not answer. */
@@ -497,7 +413,7 @@ static int xadd(fleet *f, const char *field, const char *value, size_t len, char
 
 /* The last entry of the results stream (or 0-0): results after it are new. */
 static int mark_results(fleet *f) {
-        redisReply *r = redis_cmds(f, "XREVRANGE", RESULTS_KEY, "+", "-", "COUNT", "1", NULL);
+        redisReply *r = redis_cmds(f, "XREVRANGE", MEM_STREAM_RESULTS, "+", "-", "COUNT", "1", NULL);
         int ret = -EIO;
 
         if (r && r->type == REDIS_REPLY_ARRAY) {
@@ -529,7 +445,7 @@ static int entry_state(fleet *f, const char *entry, bool *delivered, bool *pendi
                                 if (!is_str(g->element[k]))
                                         continue;
                                 if (strcmp(g->element[k]->str, "name") == 0 && is_str(g->element[k + 1]))
-                                        ours = strcmp(g->element[k + 1]->str, JOBS_GROUP) == 0;
+                                        ours = strcmp(g->element[k + 1]->str, MEM_JOBS_GROUP) == 0;
                                 if (strcmp(g->element[k]->str, "last-delivered-id") == 0 &&
                                     is_str(g->element[k + 1]))
                                         last = g->element[k + 1]->str;
@@ -543,7 +459,7 @@ static int entry_state(fleet *f, const char *entry, bool *delivered, bool *pendi
                 freeReplyObject(r);
         if (ret < 0)
                 return ret;
-        r = redis_cmds(f, "XPENDING", f->jobs_key, JOBS_GROUP, entry, entry, "1", NULL);
+        r = redis_cmds(f, "XPENDING", f->jobs_key, MEM_JOBS_GROUP, entry, entry, "1", NULL);
         if (r && r->type == REDIS_REPLY_ARRAY)
                 *pending = r->elements > 0;
         else
@@ -682,8 +598,8 @@ static int collect(fleet *f, wants *w, uint64_t linger_ms) {
                         block = MIN(block, settle > now ? settle - now : 1);
                 char bl[24];
                 snprintf(bl, sizeof(bl), "%" PRIu64, MAX(block, (uint64_t) 1));
-                redisReply *r = redis_cmds(f, "XREAD", "COUNT", "200", "BLOCK", bl, "STREAMS", RESULTS_KEY,
-                                           f->cursor, NULL);
+                redisReply *r = redis_cmds(f, "XREAD", "COUNT", "200", "BLOCK", bl, "STREAMS",
+                                           MEM_STREAM_RESULTS, f->cursor, NULL);
                 if (!r)
                         return -EIO;
                 if (r->type == REDIS_REPLY_ERROR) {
@@ -708,7 +624,7 @@ static int collect(fleet *f, wants *w, uint64_t linger_ms) {
                                                 continue;
                                         for (size_t k = 0; k + 1 < kv->elements; k += 2)
                                                 if (is_str(kv->element[k]) &&
-                                                    strcmp(kv->element[k]->str, "result") == 0 &&
+                                                    strcmp(kv->element[k]->str, MEM_FIELD_RESULT) == 0 &&
                                                     kv->element[k + 1]->type == REDIS_REPLY_STRING)
                                                         take_result(w, kv->element[k + 1]->str,
                                                                     kv->element[k + 1]->len);
@@ -814,7 +730,7 @@ static void expect_rejected(fleet *f, adv_row *row, const job_case *cases, size_
                 }
         }
         if (collect(f, &w, 0) < 0) {
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 wants_done(&w);
                 return;
         }
@@ -875,14 +791,14 @@ static void one_rejected(fleet *f, adv_row *row, const char *id, const char *fie
 static void atk_malformed_json(fleet *f, adv_row *row) {
         char spec[256];
         snprintf(spec, sizeof(spec), "{\"id\":\"%s-malformed\",\"argv\":[\"/bin/true\"", f->prefix);
-        one_rejected(f, row, NULL, "spec", spec, strlen(spec), "JSON");
+        one_rejected(f, row, NULL, MEM_FIELD_SPEC, spec, strlen(spec), "JSON");
 }
 
 static void atk_unknown_field(fleet *f, adv_row *row) {
         char id[96], spec[256];
         snprintf(id, sizeof(id), "%s-unknown-field", f->prefix);
         snprintf(spec, sizeof(spec), "{\"id\":\"%s\",\"argv\":[\"/bin/true\"],\"escape_hatch\":true}", id);
-        one_rejected(f, row, id, "spec", spec, strlen(spec), "escape_hatch");
+        one_rejected(f, row, id, MEM_FIELD_SPEC, spec, strlen(spec), "escape_hatch");
 }
 
 static void atk_wrong_types(fleet *f, adv_row *row) {
@@ -903,7 +819,7 @@ static void atk_wrong_types(fleet *f, adv_row *row) {
                 snprintf(ids[i], sizeof(ids[i]), "%s-types-%zu", f->prefix, i);
                 snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.95s\",%s}", ids[i], v[i].tail);
                 c[i] = (job_case){.label = v[i].label,
-                                  .field = "spec",
+                                  .field = MEM_FIELD_SPEC,
                                   .value = specs[i],
                                   .len = strlen(specs[i]),
                                   .id = ids[i],
@@ -932,7 +848,7 @@ static void atk_over_ceiling(fleet *f, adv_row *row) {
                          v[i].limit, v[i].value);
                 snprintf(expect[i], sizeof(expect[i]), "limits.%s", v[i].limit);
                 c[i] = (job_case){.label = v[i].label,
-                                  .field = "spec",
+                                  .field = MEM_FIELD_SPEC,
                                   .value = specs[i],
                                   .len = strlen(specs[i]),
                                   .id = ids[i],
@@ -955,7 +871,7 @@ static void atk_oversized_entry(fleet *f, adv_row *row) {
         memcpy(spec + OVERSIZED_ENTRY_BYTES - 2, "\"}", 2);
         /* Whether the node cuts the entry (id lost: answered under the entry id) or parses it (stdin too
          * large). */
-        one_rejected(f, row, id, "spec", spec, OVERSIZED_ENTRY_BYTES, NULL);
+        one_rejected(f, row, id, MEM_FIELD_SPEC, spec, OVERSIZED_ENTRY_BYTES, NULL);
 }
 
 static void atk_unknown_entry_field(fleet *f, adv_row *row) {
@@ -973,7 +889,7 @@ static void atk_binary_garbage(fleet *f, adv_row *row) {
                 x ^= x << 5;
                 garbage[i] = (char) (i % 7 == 0 ? 0 : x & 0xff);
         }
-        one_rejected(f, row, NULL, "spec", garbage, sizeof(garbage), NULL);
+        one_rejected(f, row, NULL, MEM_FIELD_SPEC, garbage, sizeof(garbage), NULL);
 }
 
 /* Byte sequences that are not UTF-8: a byte that never occurs, an overlong '/', a surrogate, past U+10FFFF.
@@ -997,7 +913,7 @@ static void atk_argv_invalid_utf8(fleet *f, adv_row *row) {
                 snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.95s\",\"argv\":[\"/bin/echo\",\"x%sx\"]}",
                          ids[i], bad_utf8[i].bytes);
                 c[i] = (job_case){.label = bad_utf8[i].label,
-                                  .field = "spec",
+                                  .field = MEM_FIELD_SPEC,
                                   .value = specs[i],
                                   .len = strlen(specs[i]),
                                   .id = ids[i],
@@ -1018,7 +934,7 @@ static void atk_id_path_chars(fleet *f, adv_row *row) {
 #pragma GCC diagnostic pop
                 snprintf(specs[i], sizeof(specs[i]), "{\"id\":\"%.127s\",\"argv\":[\"/bin/true\"]}", ids[i]);
                 c[i] = (job_case){.label = ids[i],
-                                  .field = "spec",
+                                  .field = MEM_FIELD_SPEC,
                                   .value = specs[i],
                                   .len = strlen(specs[i]),
                                   .id = ids[i],
@@ -1031,7 +947,7 @@ static void atk_id_path_chars(fleet *f, adv_row *row) {
 static want *run_one(fleet *f, adv_row *row, wants *w, const char *id, const char *spec) {
         char entry[64];
 
-        if (mark_results(f) < 0 || xadd(f, "spec", spec, strlen(spec), entry) < 0) {
+        if (mark_results(f) < 0 || xadd(f, MEM_FIELD_SPEC, spec, strlen(spec), entry) < 0) {
                 set_verdict(row, ADV_ERROR, "%s", f->redis_err);
                 return NULL;
         }
@@ -1041,7 +957,7 @@ static want *run_one(fleet *f, adv_row *row, wants *w, const char *id, const cha
                 return NULL;
         }
         if (collect(f, w, 0) < 0) {
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 return NULL;
         }
         if (!x->json) {
@@ -1167,7 +1083,7 @@ static void atk_job_flood(fleet *f, adv_row *row) {
                 snprintf(id, sizeof(id), "%s-flood-%zu", f->prefix, i);
                 snprintf(spec, sizeof(spec),
                          "{\"id\":\"%s\",\"argv\":[\"/bin/true\"],\"limits\":{\"wall_ms\":10000}}", id);
-                const char *argv[] = {"XADD", f->jobs_key, "*", "spec", spec};
+                const char *argv[] = {"XADD", f->jobs_key, "*", MEM_FIELD_SPEC, spec};
                 if (!want_add(&w, id, NULL) || redisAppendCommandArgv(f->rc, 5, argv, NULL) != REDIS_OK)
                         break;
                 sent++;
@@ -1197,7 +1113,7 @@ static void atk_job_flood(fleet *f, adv_row *row) {
                 return;
         }
         if (collect(f, &w, 500) < 0) {
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 wants_done(&w);
                 return;
         }
@@ -1258,13 +1174,13 @@ static void atk_duplicate_id(fleet *f, adv_row *row) {
                 return;
         }
         for (int i = 0; i < 2; i++)
-                if (xadd(f, "spec", spec, strlen(spec), entries[i]) < 0) {
+                if (xadd(f, MEM_FIELD_SPEC, spec, strlen(spec), entries[i]) < 0) {
                         set_verdict(row, ADV_ERROR, "XADD: %s", f->redis_err);
                         return;
                 }
         want *x = want_add(&w, id, NULL);
         if (!x || collect(f, &w, 2000) < 0) {
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY,
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS,
                             x ? f->redis_err : "out of memory");
                 wants_done(&w);
                 return;
@@ -1299,7 +1215,7 @@ static void atk_cancel_unknown(fleet *f, adv_row *row) {
         wants w = {0};
 
         snprintf(id, sizeof(id), "%s-no-such-run", f->prefix);
-        if (mark_results(f) < 0 || xadd(f, "cancel", id, strlen(id), entry) < 0) {
+        if (mark_results(f) < 0 || xadd(f, MEM_FIELD_CANCEL, id, strlen(id), entry) < 0) {
                 set_verdict(row, ADV_ERROR, "%s", f->redis_err);
                 return;
         }
@@ -1314,7 +1230,7 @@ static void atk_cancel_unknown(fleet *f, adv_row *row) {
         int r = collect(f, &w, 0);
         f->deadline = saved;
         if (r < 0)
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS, f->redis_err);
         else if (!acked)
                 set_verdict(row, ADV_NOT_CONTAINED, "the cancel entry %s was not acknowledged", entry);
         else if (w.v[0].count > 0)
@@ -1346,8 +1262,9 @@ static void injected_job(fleet *f, adv_row *row, const char *what, const char *a
                 char expires[24];
                 snprintf(expires, sizeof(expires), "%llu",
                          (unsigned long long) (time(NULL) + 3600) * 1000ull);
-                const char *argv[] = {"XADD", f->jobs_key, "*",     "spec", spec, "token",
-                                      id,     "expires",   expires, "auth", auth};
+                const char *argv[] = {"XADD",  f->jobs_key,     "*", MEM_FIELD_SPEC,
+                                      spec,    MEM_FIELD_TOKEN, id,  MEM_FIELD_EXPIRES,
+                                      expires, MEM_FIELD_AUTH,  auth};
                 redisReply *r = redis_cmd(f, 11, argv, NULL);
                 if (!is_str(r) || r->len >= sizeof(entry)) {
                         if (r)
@@ -1363,7 +1280,7 @@ static void injected_job(fleet *f, adv_row *row, const char *what, const char *a
                         if ((v[f->n_entries] = strdup(entry)))
                                 f->n_entries++;
                 }
-        } else if (xadd(f, "spec", spec, strlen(spec), entry) < 0) {
+        } else if (xadd(f, MEM_FIELD_SPEC, spec, strlen(spec), entry) < 0) {
                 set_verdict(row, ADV_ERROR, "XADD: %s", f->redis_err);
                 return;
         }
@@ -1377,7 +1294,7 @@ static void injected_job(fleet *f, adv_row *row, const char *what, const char *a
         int r = collect(f, &w, 0);
         f->deadline = saved;
         if (r < 0)
-                set_verdict(row, ADV_ERROR, "reading %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "reading %s: %s", MEM_STREAM_RESULTS, f->redis_err);
         else if (w.v[0].count > 0)
                 set_verdict(row, ADV_NOT_CONTAINED,
                             "the node answered the %s job: it took it as the coordinator's", what);
@@ -2579,70 +2496,28 @@ static bool coord_alive(fleet *f, char *why, size_t size) {
  */
 
 #define FLEET_METRIC_RESULTS "autoos_results_refused_total"
-#define BUS_KEY_BYTES 32
-#define BUS_HEX_LEN 64
-#define BUS_RESULT "autoos/result/v1"
-#define BUS_REDIS_PASSWORD "autoos/redis-password/v1"
 
-/*
- * The bus's MAC as doc/trust.md states it, written here from the document (an attacker's view,
- * not memory/seal.c's code): HMAC-SHA256(key, domain, then per part an 8-byte big-endian length
- * and its bytes), as 64 lowercase hex digits. Returns 0 or -ENOMEM.
- */
-static int bus_mac(const uint8_t key[BUS_KEY_BYTES], const char *domain, const char *const *parts,
-                   const size_t *lens, size_t n, char out[BUS_HEX_LEN + 1]) {
-        buf in = {0};
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        int r = buf_put(&in, domain, strlen(domain));
-
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                unsigned char be[8];
-                for (int k = 0; k < 8; k++)
-                        be[k] = (unsigned char) ((uint64_t) lens[i] >> (56 - 8 * k));
-                r = buf_put(&in, be, 8);
-                if (r == 0 && lens[i] > 0)
-                        r = buf_put(&in, parts[i], lens[i]);
-        }
-        if (r == 0 &&
-            !HMAC(EVP_sha256(), key, BUS_KEY_BYTES, (const unsigned char *) in.p, in.len, md, &md_len))
-                r = -ENOMEM;
-        for (unsigned i = 0; r == 0 && i < md_len && i < BUS_HEX_LEN / 2; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
-        buf_done(&in);
-        return r;
-}
-
-/* A node key file: 64 hex digits (and a newline). Returns 0, or -EINVAL with why. */
-static int bus_key_load(const char *path, uint8_t key[BUS_KEY_BYTES], char *why, size_t size) {
+/* A node key file (64 hex digits and a newline), of any mode. Returns 0, or a negative errno with why. */
+static int bus_key_load(const char *path, uint8_t key[MEM_SEAL_KEY_BYTES], char *why, size_t size) {
         char text[160];
         FILE *fp = fopen(path, "re");
-        size_t n = 0;
+        size_t n;
+        int r;
 
         if (!fp) {
-                snprintf(why, size, "cannot open %.120s: %s", path, strerror(errno));
-                return -errno;
+                r = -errno;
+                snprintf(why, size, "cannot open %.120s: %s", path, strerror(-r));
+                return r;
         }
         n = fread(text, 1, sizeof(text) - 1, fp);
         fclose(fp);
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r'))
-                n--;
-        for (size_t i = 0; n == BUS_HEX_LEN && i < BUS_KEY_BYTES; i++) {
-                unsigned v;
-                if (sscanf(text + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", text[2 * i]) ||
-                    !strchr("0123456789abcdefABCDEF", text[2 * i + 1])) {
-                        n = 0;
-                        break;
-                }
-                key[i] = (uint8_t) v;
-        }
+        r = mem_seal_key_parse(text, n, key);
         OPENSSL_cleanse(text, sizeof(text));
-        if (n != BUS_HEX_LEN) {
+        if (r < 0) {
                 snprintf(why, size, "%.120s is not a node key (64 hex digits)", path);
-                OPENSSL_cleanse(key, BUS_KEY_BYTES);
-                return -EINVAL;
+                OPENSSL_cleanse(key, MEM_SEAL_KEY_BYTES);
         }
-        return 0;
+        return r;
 }
 #define FLEET_METRIC_BEATS "autoos_heartbeats_refused_total"
 #define FLEET_METRIC_LOST "autoos_coordinator_nodes_lost_total"
@@ -2904,8 +2779,8 @@ static void result_json(char *out, size_t size, const char *wf, const char *step
 
 /* XADD autoos:results with these field/value pairs (n strings: field, value, ...). */
 static int results_xadd(fleet *f, const char *const *fv, const size_t *lens, int n) {
-        const char *argv[16] = {"XADD", RESULTS_KEY, "*"};
-        size_t l[16] = {4, strlen(RESULTS_KEY), 1};
+        const char *argv[16] = {"XADD", MEM_STREAM_RESULTS, "*"};
+        size_t l[16] = {4, strlen(MEM_STREAM_RESULTS), 1};
         if (n > 13)
                 return -EINVAL;
         for (int i = 0; i < n; i++) {
@@ -2920,7 +2795,7 @@ static int results_xadd(fleet *f, const char *const *fv, const size_t *lens, int
 }
 
 /* The attacker node's key (--attacker-key); false (row set: skipped or error) without one. */
-static bool attacker_key(fleet *f, adv_row *row, uint8_t key[BUS_KEY_BYTES]) {
+static bool attacker_key(fleet *f, adv_row *row, uint8_t key[MEM_SEAL_KEY_BYTES]) {
         char why[200];
         if (!f->t->attacker_node) {
                 set_verdict(row, ADV_SKIPPED,
@@ -3003,8 +2878,8 @@ static void atk_forged_result(fleet *f, adv_row *row) {
         buf_done(&b);
         snprintf(run, sizeof(run), "%s.a.1", id);
         result_json(json, sizeof(json), id, "a", 1, f->t->node, "pwned\\n");
-        if (results_xadd(f, (const char *[]){"result", json}, NULL, 2) < 0) {
-                set_verdict(row, ADV_ERROR, "XADD %s: %s", RESULTS_KEY, f->redis_err);
+        if (results_xadd(f, (const char *[]){MEM_FIELD_RESULT, json}, NULL, 2) < 0) {
+                set_verdict(row, ADV_ERROR, "XADD %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 return;
         }
         expect_real(f, id, "a", "real", 1, obs, sizeof(obs), bad, sizeof(bad));
@@ -3024,7 +2899,7 @@ static bool find_result_entry(fleet *f, const char *run, char *fv[8], size_t len
 
         *n = 0;
         snprintf(needle, sizeof(needle), "\"id\":\"%s\"", run);
-        redisReply *r = redis_cmds(f, "XREVRANGE", RESULTS_KEY, "+", "-", "COUNT", "2000", NULL);
+        redisReply *r = redis_cmds(f, "XREVRANGE", MEM_STREAM_RESULTS, "+", "-", "COUNT", "2000", NULL);
         for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && !found; i++) {
                 redisReply *en = r->element[i];
                 if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 ||
@@ -3033,7 +2908,7 @@ static bool find_result_entry(fleet *f, const char *run, char *fv[8], size_t len
                 redisReply *kv = en->element[1];
                 bool match = false;
                 for (size_t k = 0; k + 1 < kv->elements; k += 2)
-                        if (is_str(kv->element[k]) && strcmp(kv->element[k]->str, "result") == 0 &&
+                        if (is_str(kv->element[k]) && strcmp(kv->element[k]->str, MEM_FIELD_RESULT) == 0 &&
                             kv->element[k + 1]->type == REDIS_REPLY_STRING &&
                             memmem(kv->element[k + 1]->str, kv->element[k + 1]->len, needle, strlen(needle)))
                                 match = true;
@@ -3097,12 +2972,12 @@ static void atk_replayed_result(fleet *f, adv_row *row) {
         snprintf(run1, sizeof(run1), "%s.a.1", id);
         snprintf(run2, sizeof(run2), "%s.a.2", id);
         if (!find_result_entry(f, run1, fv, lens, &n)) {
-                set_verdict(row, ADV_ERROR, "attempt 1's result entry is not in %s", RESULTS_KEY);
+                set_verdict(row, ADV_ERROR, "attempt 1's result entry is not in %s", MEM_STREAM_RESULTS);
                 goto out;
         }
         /* As it was. */
         if (results_xadd(f, (const char *const *) fv, lens, n) < 0) {
-                set_verdict(row, ADV_ERROR, "XADD %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "XADD %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 goto out;
         }
         /* For the later attempt: the JSON's id and attempt made attempt 2's, the rest (token, auth) kept. */
@@ -3110,7 +2985,7 @@ static void atk_replayed_result(fleet *f, adv_row *row) {
         snprintf(to, sizeof(to), "\"%s\"", run2);
         int json_at = -1;
         for (int i = 0; i + 1 < n; i += 2)
-                if (strcmp(fv[i], "result") == 0)
+                if (strcmp(fv[i], MEM_FIELD_RESULT) == 0)
                         json_at = i + 1;
         if (json_at < 0 || !replace_same(fv[json_at], lens[json_at], from, to) ||
             !replace_same(fv[json_at], lens[json_at], "\"attempt\":1,", "\"attempt\":2,")) {
@@ -3118,7 +2993,7 @@ static void atk_replayed_result(fleet *f, adv_row *row) {
                 goto out;
         }
         if (results_xadd(f, (const char *const *) fv, lens, n) < 0) {
-                set_verdict(row, ADV_ERROR, "XADD %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "XADD %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 goto out;
         }
         expect_real(f, id, "a", "real", 2, obs, sizeof(obs), bad, sizeof(bad));
@@ -3137,8 +3012,8 @@ out:
 static void atk_wrong_node_result(fleet *f, adv_row *row) {
         static const char *const reasons[] = {"wrong_dispatch", "bad_mac"};
         const char *me = f->t->attacker_node;
-        uint8_t key[BUS_KEY_BYTES], tok[32];
-        char name[96], id[64], run[128], json[2048], token[BUS_HEX_LEN + 1], auth[BUS_HEX_LEN + 1];
+        uint8_t key[MEM_SEAL_KEY_BYTES], tok[32];
+        char name[96], id[64], run[128], json[2048], token[MEM_SEAL_HEX_LEN + 1], auth[MEM_SEAL_HEX_LEN + 1];
         char obs[256] = "", bad[256] = "";
         double before[2];
         buf b = {0};
@@ -3162,7 +3037,7 @@ static void atk_wrong_node_result(fleet *f, adv_row *row) {
         }
         buf_done(&b);
         snprintf(run, sizeof(run), "%s.a.1", id);
-        if (RAND_bytes(tok, sizeof(tok)) != 1) {
+        if (mem_seal_random(tok, sizeof(tok)) < 0) {
                 set_verdict(row, ADV_ERROR, "no random bytes");
                 goto out;
         }
@@ -3170,21 +3045,24 @@ static void atk_wrong_node_result(fleet *f, adv_row *row) {
                 snprintf(token + 2 * i, 3, "%02x", tok[i]);
         /* As itself, sealed with its own key: the MAC checks, the token is not the run's for it. */
         result_json(json, sizeof(json), id, "a", 1, me, "pwned\\n");
-        if (bus_mac(key, BUS_RESULT, (const char *[]){me, token, json},
-                    (size_t[]){strlen(me), BUS_HEX_LEN, strlen(json)}, 3, auth) < 0 ||
-            results_xadd(f, (const char *[]){"result", json, "node", me, "token", token, "auth", auth}, NULL,
-                         8) < 0) {
-                set_verdict(row, ADV_ERROR, "XADD %s: %s", RESULTS_KEY, f->redis_err);
+        if (mem_seal_mac(key, MEM_SEAL_RESULT, (const char *[]){me, token, json},
+                         (size_t[]){strlen(me), MEM_SEAL_HEX_LEN, strlen(json)}, 3, auth) < 0 ||
+            results_xadd(f,
+                         (const char *[]){MEM_FIELD_RESULT, json, MEM_FIELD_NODE, me, MEM_FIELD_TOKEN, token,
+                                          MEM_FIELD_AUTH, auth},
+                         NULL, 8) < 0) {
+                set_verdict(row, ADV_ERROR, "XADD %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 goto out;
         }
         /* Claiming to be the victim, sealed with the attacker's key. */
         result_json(json, sizeof(json), id, "a", 1, f->t->node, "pwned\\n");
-        if (bus_mac(key, BUS_RESULT, (const char *[]){f->t->node, token, json},
-                    (size_t[]){strlen(f->t->node), BUS_HEX_LEN, strlen(json)}, 3, auth) < 0 ||
+        if (mem_seal_mac(key, MEM_SEAL_RESULT, (const char *[]){f->t->node, token, json},
+                         (size_t[]){strlen(f->t->node), MEM_SEAL_HEX_LEN, strlen(json)}, 3, auth) < 0 ||
             results_xadd(f,
-                         (const char *[]){"result", json, "node", f->t->node, "token", token, "auth", auth},
+                         (const char *[]){MEM_FIELD_RESULT, json, MEM_FIELD_NODE, f->t->node,
+                                          MEM_FIELD_TOKEN, token, MEM_FIELD_AUTH, auth},
                          NULL, 8) < 0) {
-                set_verdict(row, ADV_ERROR, "XADD %s: %s", RESULTS_KEY, f->redis_err);
+                set_verdict(row, ADV_ERROR, "XADD %s: %s", MEM_STREAM_RESULTS, f->redis_err);
                 goto out;
         }
         expect_real(f, id, "a", "real", 1, obs, sizeof(obs), bad, sizeof(bad));
@@ -3257,12 +3135,12 @@ static void atk_forged_heartbeat(fleet *f, adv_row *row) {
         }
         buf_done(&b);
         snprintf(ghost, sizeof(ghost), "%s-ghost", f->prefix);
-        snprintf(ghost_key, sizeof(ghost_key), "autoos:node:%s", ghost);
+        mem_key_node(ghost_key, sizeof(ghost_key), ghost);
         snprintf(sel, sizeof(sel), "%s", f->t->selector ? f->t->selector : "");
         if (!sel[0])
                 snprintf(sel, sizeof(sel), "name=%s", f->t->node);
         snprintf(ghost_labels, sizeof(ghost_labels), "%s", sel);
-        redisReply *r = redis_cmds(f, "SADD", "autoos:nodes", ghost, NULL);
+        redisReply *r = redis_cmds(f, "SADD", MEM_KEY_NODES, ghost, NULL);
         if (r)
                 freeReplyObject(r);
         /* The node writes its whole hash each second: forge it every 100 ms until both are counted. */
@@ -3272,13 +3150,13 @@ static void atk_forged_heartbeat(fleet *f, adv_row *row) {
         uint64_t until = now_ms() + MIN(remaining_ms(f) / 2, scaled(f, 8000));
         for (unsigned i = 0;; i++) {
                 r = redis_cmds(f, "HSET", f->node_key, "capacity", "999", "labels", "name=evil", "beat",
-                               "99999999", "auth",
+                               "99999999", MEM_FIELD_AUTH,
                                "1111111111111111111111111111111111111111111111111111111111111111", NULL);
                 if (r)
                         freeReplyObject(r);
                 r = redis_cmds(f, "HSET", ghost_key, "capacity", "64", "running", "0", "queued", "0",
                                "labels", ghost_labels, "version", "x", "started_at", "x", "beat", "1",
-                               "state", "active", "auth",
+                               "state", "active", MEM_FIELD_AUTH,
                                "0000000000000000000000000000000000000000000000000000000000000000", NULL);
                 if (r)
                         freeReplyObject(r);
@@ -3302,7 +3180,7 @@ static void atk_forged_heartbeat(fleet *f, adv_row *row) {
         r = redis_cmds(f, "DEL", ghost_key, NULL);
         if (r)
                 freeReplyObject(r);
-        r = redis_cmds(f, "SREM", "autoos:nodes", ghost, NULL);
+        r = redis_cmds(f, "SREM", MEM_KEY_NODES, ghost, NULL);
         if (r)
                 freeReplyObject(r);
         metrics_after(f, FLEET_METRIC_BEATS, reasons, 2, before, obs, sizeof(obs), bad, sizeof(bad));
@@ -3380,25 +3258,29 @@ static void atk_deleted_heartbeat(fleet *f, adv_row *row) {
         verdict_from(row, obs, bad);
 }
 
-/* A connection to the same Redis as user (NULL: none; no AUTH). NULL (why set) when it cannot connect. */
+/*
+ * A connection to the same Redis (memory/redis.c's connector, without the --redis URL's credentials) as
+ * user (NULL: none; no AUTH). NULL (why set) when it cannot connect.
+ */
 static redisContext *redis_as(fleet *f, const char *user, const char *pass, char *why, size_t size) {
-        struct timeval tv = {.tv_sec = 5};
-        redisContext *c;
+        char url[600];
+        au_error err = {0};
+        redisContext *c = NULL;
 
         if (!f->rc && redis_connect(f) < 0) {
                 snprintf(why, size, "%s", f->redis_err);
                 return NULL;
         }
-        c = f->rc->connection_type == REDIS_CONN_UNIX
-                    ? redisConnectUnixWithTimeout(f->rc->unix_sock.path, tv)
-                    : redisConnectWithTimeout(f->rc->tcp.host, f->rc->tcp.port, tv);
-        if (!c || c->err) {
-                snprintf(why, size, "cannot connect to Redis: %s", c ? c->errstr : "out of memory");
-                if (c)
-                        redisFree(c);
+        if (f->rc->connection_type == REDIS_CONN_UNIX)
+                snprintf(url, sizeof(url), "unix://%s", f->rc->unix_sock.path);
+        else if (strchr(f->rc->tcp.host, ':'))
+                snprintf(url, sizeof(url), "redis://[%s]:%d", f->rc->tcp.host, f->rc->tcp.port);
+        else
+                snprintf(url, sizeof(url), "redis://%s:%d", f->rc->tcp.host, f->rc->tcp.port);
+        if (mem_redis_connect(url, 5000, REDIS_TIMEOUT_MS, &c, &err) < 0) {
+                snprintf(why, size, "cannot connect to Redis: %.150s", err.msg);
                 return NULL;
         }
-        redisSetTimeout(c, (struct timeval){.tv_sec = REDIS_TIMEOUT_MS / 1000});
         if (user) {
                 redisReply *r = redisCommandArgv(c, 3, (const char *[]){"AUTH", user, pass}, NULL);
                 bool ok = r && r->type != REDIS_REPLY_ERROR;
@@ -3439,24 +3321,24 @@ static bool refused(redisContext *c, int argc, const char **argv, bool noauth, c
  * readable (the user works), and a client without a password is refused (NOAUTH).
  */
 static void atk_read_other_jobs(fleet *f, adv_row *row) {
-        uint8_t key[BUS_KEY_BYTES];
-        char pw[BUS_HEX_LEN + 1], why[200] = "", said[96], jobs[300], node[300], planted[400], own[400],
-                                  probe[96];
+        uint8_t key[MEM_SEAL_KEY_BYTES];
+        char pw[MEM_SEAL_HEX_LEN + 1], why[200] = "", said[96], jobs[300], node[300], planted[400], own[400],
+                                       probe[96];
         char obs[256] = "", bad[256] = "";
         unsigned n_refused = 0;
 
         if (!attacker_key(f, row, key))
                 return;
-        int r = bus_mac(key, BUS_REDIS_PASSWORD, NULL, NULL, 0, pw);
+        int r = mem_seal_mac(key, MEM_SEAL_REDIS_PASSWORD, NULL, NULL, 0, pw);
         OPENSSL_cleanse(key, sizeof(key));
         if (r < 0) {
                 set_verdict(row, ADV_ERROR, "out of memory");
                 return;
         }
-        snprintf(jobs, sizeof(jobs), "autoos:jobs:%s", f->t->node);
-        snprintf(node, sizeof(node), "autoos:node:%s", f->t->node);
-        snprintf(planted, sizeof(planted), "autoos:result:%s:%s-acl", f->t->node, f->prefix);
-        snprintf(own, sizeof(own), "autoos:result:%s:%s-acl", f->t->attacker_node, f->prefix);
+        mem_stream_jobs(jobs, sizeof(jobs), f->t->node);
+        mem_key_node(node, sizeof(node), f->t->node);
+        snprintf(planted, sizeof(planted), MEM_KEY_RESULT_PREFIX "%s:%s-acl", f->t->node, f->prefix);
+        snprintf(own, sizeof(own), MEM_KEY_RESULT_PREFIX "%s:%s-acl", f->t->attacker_node, f->prefix);
         snprintf(probe, sizeof(probe), "%s-probe", f->prefix);
 
         /* Without a password: the default user must not be open. */
@@ -3494,7 +3376,7 @@ static void atk_read_other_jobs(fleet *f, adv_row *row) {
                 {"HSET its heartbeat", 4, {"HSET", node, probe, "1"}},
                 {"SET its remembered result", 3, {"SET", planted, "x"}},
                 {"GET its remembered result", 2, {"GET", planted}},
-                {"XRANGE the results", 6, {"XRANGE", RESULTS_KEY, "-", "+", "COUNT", "1"}},
+                {"XRANGE the results", 6, {"XRANGE", MEM_STREAM_RESULTS, "-", "+", "COUNT", "1"}},
         };
         for (size_t i = 0; i < ELEMENTSOF(tries); i++) {
                 /* (XREADGROUP is not tried: were it allowed, it would take a real job from the victim.) */
@@ -3544,7 +3426,7 @@ static void atk_planted_result(fleet *f, adv_row *row) {
                 return;
         }
         buf_done(&b);
-        snprintf(cache, sizeof(cache), "autoos:result:%s:%s.p.1", f->t->node, id);
+        snprintf(cache, sizeof(cache), MEM_KEY_RESULT_PREFIX "%s:%s.p.1", f->t->node, id);
         result_json(json, sizeof(json), id, "p", 1, f->t->node, "planted\\n");
         snprintf(value, sizeof(value), "%064d %064d\n%s", 0, 0, json);
         redisReply *r = redis_cmds(f, "SET", cache, value, "EX", "600", NULL);
@@ -3696,8 +3578,8 @@ static void row_init(adv_row *row, const attack *a) {
 static bool group_setup(fleet *f, const char *group, char *why, size_t size) {
         bool fleet_group = strcmp(group, "fleet") == 0;
         if (strcmp(group, "daemon") == 0 || fleet_group) {
-                snprintf(f->jobs_key, sizeof(f->jobs_key), "autoos:jobs:%s", f->t->node);
-                snprintf(f->node_key, sizeof(f->node_key), "autoos:node:%s", f->t->node);
+                mem_stream_jobs(f->jobs_key, sizeof(f->jobs_key), f->t->node);
+                mem_key_node(f->node_key, sizeof(f->node_key), f->t->node);
                 if (!f->rc && redis_connect(f) < 0) {
                         snprintf(why, size, "%s", f->redis_err);
                         return false;
