@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "common/buf.h"
 #include "common/macro.h"
 #include "memory/seal.h"
 
@@ -182,12 +183,7 @@ int mem_seal_mac_raw(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *domain, 
 }
 
 void mem_seal_hex(const uint8_t *in, size_t n, char *out) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[in[i] >> 4];
-                out[2 * i + 1] = digits[in[i] & 15];
-        }
-        out[2 * n] = '\0';
+        au_hex(in, n, out);
 }
 
 int mem_seal_mac(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *domain, const char *const *parts,
@@ -219,16 +215,6 @@ int mem_seal_node_key(const uint8_t fleet[MEM_SEAL_KEY_BYTES], const char *node,
         return mem_seal_mac_raw(fleet, MEM_SEAL_NODE_KEY, parts, lens, 2, ret);
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int mem_seal_key_parse(const char *text, size_t len, uint8_t ret[MEM_SEAL_KEY_BYTES]) {
         uint8_t k[MEM_SEAL_KEY_BYTES];
 
@@ -239,13 +225,9 @@ int mem_seal_key_parse(const char *text, size_t len, uint8_t ret[MEM_SEAL_KEY_BY
         while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
                            text[len - 1] == '\r'))
                 len--;
-        if (len != MEM_SEAL_HEX_LEN)
+        if (au_unhex(text, len, k, sizeof(k)) < 0) { /* exactly MEM_SEAL_HEX_LEN digits */
+                OPENSSL_cleanse(k, sizeof(k));
                 return -EINVAL;
-        for (size_t i = 0; i < MEM_SEAL_KEY_BYTES; i++) {
-                int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                        return -EINVAL;
-                k[i] = (uint8_t) (hi << 4 | lo);
         }
         memcpy(ret, k, sizeof(k));
         OPENSSL_cleanse(k, sizeof(k));
