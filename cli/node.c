@@ -539,22 +539,9 @@ static int read_spec_file(const char *path, char **ret, size_t *ret_len) {
 
         if (fd < 0)
                 return -errno;
-        for (;;) {
-                size_t room = MIN((size_t) 65536, (size_t) MAX_SPEC_BYTES + 1 - b.len);
-                if (room == 0)
-                        return -EFBIG;
-                char *p = au_buf_reserve(&b, room);
-                if (!p)
-                        return -ENOMEM;
-                ssize_t k = read(fd, p, room);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                au_buf_commit(&b, (size_t) k);
-        }
+        int r = au_buf_read_fd(&b, fd, (size_t) MAX_SPEC_BYTES);
+        if (r < 0)
+                return r;
         *ret = au_buf_steal(&b, ret_len);
         return *ret ? 0 : -ENOMEM;
 }

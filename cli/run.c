@@ -143,20 +143,9 @@ static int read_host_file(const char *path, size_t max, char **ret, size_t *ret_
 
         if (fd < 0)
                 return negative_errno();
-        for (;;) {
-                size_t room = MIN((size_t) 65536, max + 1 - b.len);
-                if (room == 0)
-                        return -EFBIG;
-                char *p = au_buf_reserve(&b, room);
-                if (!p)
-                        return -ENOMEM;
-                ssize_t k = read(fd, p, room);
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                au_buf_commit(&b, (size_t) k);
-        }
+        int r = au_buf_read_fd(&b, fd, max);
+        if (r < 0)
+                return r;
         *ret = au_buf_steal(&b, ret_len);
         return *ret ? 0 : -ENOMEM;
 }

@@ -318,22 +318,13 @@ static int read_document(const ctx *x, const char *path, char **ret, size_t *ret
         fd = is_stdin ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return file_error(x, name, strerror(errno));
-        for (;;) {
-                size_t room = MIN((size_t) 65536, (size_t) CLI_MAX_DOCUMENT_BYTES + 1 - buf.len);
-                if (room == 0)
-                        return file_error(x, name, "over 64 MiB");
-                char *p = au_buf_reserve(&buf, room);
-                if (!p)
-                        return oom();
-                ssize_t k = read(fd, p, room);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return file_error(x, name, strerror(errno));
-                if (k == 0)
-                        break;
-                au_buf_commit(&buf, (size_t) k);
-        }
+        int r = au_buf_read_fd(&buf, fd, (size_t) CLI_MAX_DOCUMENT_BYTES);
+        if (r == -EFBIG)
+                return file_error(x, name, "over 64 MiB");
+        if (r == -ENOMEM)
+                return oom();
+        if (r < 0)
+                return file_error(x, name, strerror(-r));
         if (buf.len > CLI_MAX_DOCUMENT_BYTES)
                 return file_error(x, name, "over 64 MiB");
         /* The coordinator would refuse it too (invalid_json); say so with the file's name. */

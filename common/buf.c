@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 
@@ -79,6 +80,27 @@ char *au_buf_reserve(au_buf *b, size_t n) {
 void au_buf_commit(au_buf *b, size_t n) {
         b->len += n;
         b->p[b->len] = '\0';
+}
+
+int au_buf_read_fd(au_buf *b, int fd, size_t max) {
+        for (;;) {
+                if (b->len > max)
+                        return -EFBIG;
+                size_t room = max + 1 - b->len;
+                if (room > 65536)
+                        room = 65536;
+                char *p = au_buf_reserve(b, room);
+                if (!p)
+                        return errno == E2BIG ? -EFBIG : -ENOMEM;
+                ssize_t k = read(fd, p, room);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return 0;
+                au_buf_commit(b, (size_t) k);
+        }
 }
 
 void au_buf_clear(au_buf *b) {

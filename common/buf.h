@@ -43,6 +43,14 @@ char *au_buf_reserve(au_buf *b, size_t n);
 /* Counts n bytes written into the space au_buf_reserve returned. */
 void au_buf_commit(au_buf *b, size_t n);
 
+/*
+ * Appends everything fd holds up to end of file, refusing more than max bytes in
+ * the buffer: 0, -EFBIG when there were more (the buffer then holds max + 1),
+ * -ENOMEM, or the read's -errno. EINTR is retried. The buffer's own bound, if
+ * any, must leave room for max + 1.
+ */
+int au_buf_read_fd(au_buf *b, int fd, size_t max);
+
 /* Drops the content, keeps the memory. */
 void au_buf_clear(au_buf *b);
 

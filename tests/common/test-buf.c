@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* common/buf and common/clock: the bounded buffer, the string vector, hex and the clock. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -64,6 +66,30 @@ int main(void) {
         ok(au_unhex("009fa0f", 7, back, 4) == -EINVAL, "unhex refuses an odd length");
         ok(au_unhex("009fa0fg", 8, back, 4) == -EINVAL, "unhex refuses a non-digit");
         ok(au_unhex("009fa0ff00", 10, back, 4) == -EINVAL, "unhex refuses too many digits");
+
+        /* au_buf_read_fd: a file of exactly max bytes is taken, one more is -EFBIG. */
+        FILE *tf = tmpfile();
+        static char big[200000];
+        memset(big, 'x', sizeof(big));
+        ok(tf && fwrite(big, 1, sizeof(big), tf) == sizeof(big) && fflush(tf) == 0, "a 200000-byte file");
+        int fd = tf ? fileno(tf) : -1;
+        au_buf rd = AU_BUF_INIT(0);
+        lseek(fd, 0, SEEK_SET);
+        ok(au_buf_read_fd(&rd, fd, sizeof(big)) == 0 && rd.len == sizeof(big) && rd.p[rd.len] == '\0',
+           "read_fd takes a file of exactly max bytes (%zu)", rd.len);
+        au_buf_done(&rd);
+        lseek(fd, 0, SEEK_SET);
+        ok(au_buf_read_fd(&rd, fd, sizeof(big) - 1) == -EFBIG, "one byte more than max is -EFBIG");
+        ok(rd.len == sizeof(big), "and the buffer holds max + 1 (%zu)", rd.len);
+        au_buf_done(&rd);
+        au_buf small = AU_BUF_INIT(100);
+        lseek(fd, 0, SEEK_SET);
+        ok(au_buf_read_fd(&small, fd, 1000) == -EFBIG, "a buffer bound below max + 1 ends in -EFBIG too");
+        au_buf_done(&small);
+        ok(au_buf_read_fd(&rd, -1, 10) == -EBADF, "a bad fd is its -errno");
+        au_buf_done(&rd);
+        if (tf)
+                fclose(tf);
 
         uint64_t a = au_now_us(), m = au_now_ms(), wl = au_wall_us();
         ok(a > 0 && m > 0, "monotonic clock reads");
