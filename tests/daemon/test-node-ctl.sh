@@ -36,8 +36,10 @@ r=$(autoosctl node run --json --socket "$D_SOCK" --spec "$TEST_TMP/spec.json" 2>
 is "$(jf '[.id, .workflow, .step, (.attempt | tostring), .stdout] | join(" ")' "$r")" "local-1 w s 1 spec" "node run --spec: id, workflow, step, attempt echoed"
 is "$(rcli XLEN autoos:results)" 0 "local runs are answered on the socket, not on the results stream"
 
-# Local runs and stream jobs run side by side.
-job_add '{"id":"bus-1","argv":["/bin/sleep","1.'$uniq'"]}' >/dev/null
+# Local runs and stream jobs run side by side. bus-1 must still be running when status is read
+# and when the drain comes: 1 + 2 x AUTOOS_TIME_SCALE seconds (on a loaded host, a 1 s job had
+# ended, or not yet started, by the time status was read).
+job_add '{"id":"bus-1","argv":["/bin/sleep","'$((1 + 2 * ${AUTOOS_TIME_SCALE:-1})).$uniq'"]}' >/dev/null
 wait_for 3 eval '[ "$(node_status | jq -r .running)" = 1 ]'
 st=$(node_status)
 is "$(jf '.runs | map(.id) | join(",")' "$st")" bus-1 "status lists the running job"
