@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The attack catalogue (tests/adversarial/README.md) against this host's
+# The attack catalogue (adversarial/README.md) against this host's
 # sandbox: `autoosctl adversarial --format tap`, each attack one test here,
 # every one of them contained. Then the command itself: --list, --only,
 # --format json and markdown, the refusals, and a selftest attack that always
@@ -9,7 +9,7 @@
 need_root
 need_cmd jq
 need_built
-ATTACK=$top_builddir/tests/adversarial/attack
+ATTACK=$top_builddir/adversarial/attack
 [ -x "$ATTACK" ] || bail_out "$ATTACK not built (make builds it)"
 AUTOOS_ATTACK=$ATTACK
 export AUTOOS_ATTACK

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The daemon and coordinator groups of `autoosctl adversarial`
-# (cli/adversarial-fleet.c) against a live fleet (PostgreSQL, Redis, a
+# (adversarial/fleet.c) against a live fleet (PostgreSQL, Redis, a
 # coordinator, a node): every attack one test here, each contained, the node
 # and the coordinator still the same processes afterwards, the jobs written
 # cleaned up. Then the harness must be able to fail: a coordinator with a

@@ -12,7 +12,8 @@ if [ "$major" != 14 ]; then
         exit 0
 fi
 cd "$top_srcdir" || exit 1
-files=$(find common sandbox memory daemon orchestrator cli tests bench -name '*.[ch]' | LC_ALL=C sort)
+dirs=$(for d in common sandbox memory fabric daemon orchestrator adversarial cli tests bench; do [ -d "$d" ] && echo "$d"; done)
+files=$(find $dirs -name '*.[ch]' | LC_ALL=C sort)
 bad=""
 for f in $files; do
         if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The sandbox attacks of `autoosctl adversarial`, one multi-call program run
- * inside the sandbox (tests/adversarial/README.md). `attack NAME [ARG]...`
+ * inside the sandbox (adversarial/README.md). `attack NAME [ARG]...`
  * attempts one attack and ends with one verdict line on stdout:
  *
  *   CONTAINED <what was tried, and how each try was stopped>   exit 0

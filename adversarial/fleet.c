@@ -40,7 +40,7 @@
 #include <openssl/crypto.h>
 #include <yajl/yajl_parse.h>
 
-#include "cli/adversarial.h"
+#include "adversarial/adversarial.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "memory/redis.h"
@@ -2443,7 +2443,7 @@ static void atk_rate_flood(fleet *f, adv_row *row) {
                             n, ms, ms ? n * 1000.0 / (double) ms : 0.0);
 }
 
-/* The audit attacks (cli/adversarial-audit.c). */
+/* The audit attacks (adversarial/audit.c). */
 static void atk_audit_rewrite(fleet *f, adv_row *row) {
         adv_audit_attack(f->t, 0, row);
 }
@@ -2452,7 +2452,7 @@ static void atk_audit_cut(fleet *f, adv_row *row) {
         adv_audit_attack(f->t, 1, row);
 }
 
-/* TLS and keys (cli/adversarial-tls.c, cli/adversarial-keys.c). */
+/* TLS and keys (adversarial/tls.c, adversarial/keys.c). */
 static void atk_plain_http_tls(fleet *f, adv_row *row) {
         adv_tls_plain_http(f->t, row);
 }

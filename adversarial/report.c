@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/adversarial.h"
+#include "adversarial/adversarial.h"
 
 int adv_report_add(adv_report *r, const adv_row *row) {
         if (r->n == r->cap) {

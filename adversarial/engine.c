@@ -2,10 +2,10 @@
 /*
  * autoosctl adversarial: the attack catalogue, run against this host's
  * sandbox and policy (and, given targets, against autoosd and the
- * coordinator: adversarial-fleet.c). tests/adversarial/README.md says how
+ * coordinator: adversarial/fleet.c). adversarial/README.md says how
  * to add an attack.
  *
- * Each sandbox attack is one run of tests/adversarial/attack (placed in
+ * Each sandbox attack is one run of adversarial/attack (placed in
  * /work like any --file) through the sandbox library, in this process, with
  * the limits the catalogue gives it. Its verdict comes from what the run's
  * result shows (outcome, exit, denied_syscalls), the attack's own verdict
@@ -38,8 +38,8 @@
 
 #include <dirent.h>
 
-#include "adversarial.h"
-#include "cli.h"
+#include "adversarial/adversarial.h"
+#include "cli/cli.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"

@@ -19,7 +19,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "cli/adversarial.h"
+#include "adversarial/adversarial.h"
 #include "common/buf.h"
 #include "common/macro.h"
 

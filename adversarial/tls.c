@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/adversarial.h"
+#include "adversarial/adversarial.h"
 #include "common/clock.h"
 #include "common/macro.h"
 

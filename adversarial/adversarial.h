@@ -2,7 +2,7 @@
 /*
  * `autoosctl adversarial`: the attack catalogue run against this host's
  * sandbox and policy (adversarial.c, the sandbox attacks in
- * tests/adversarial/attack.c) and, when targets are given, against a running
+ * adversarial/attack.c) and, when targets are given, against a running
  * autoosd and coordinator (adversarial-fleet.c). Each attack yields one row;
  * the command prints them as TAP, JSON or a markdown table.
  */
@@ -61,17 +61,17 @@ typedef struct adv_fleet_target {
  */
 int adv_fleet_attacks(const adv_fleet_target *t, const char *only, adv_report *rep);
 
-/* cli/adversarial-audit.c: the owner rewrites a trail (which 0: a row, rehashed; 1: a cut-off tail). */
+/* adversarial/audit.c: the owner rewrites a trail (which 0: a row, rehashed; 1: a cut-off tail). */
 void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row);
 
 /*
- * cli/adversarial-tls.c: plain HTTP, with the operator key, to the https:// coordinator's port:
+ * adversarial/tls.c: plain HTTP, with the operator key, to the https:// coordinator's port:
  * contained when no HTTP answer comes back; skipped when api_url is not https://.
  */
 void adv_tls_plain_http(const adv_fleet_target *t, adv_row *row);
 
 /*
- * cli/adversarial-keys.c: a viewer key made in PostgreSQL (db_url), used (so cached), then revoked
+ * adversarial/keys.c: a viewer key made in PostgreSQL (db_url), used (so cached), then revoked
  * there behind the coordinator's back: contained when its very next request is 401.
  */
 void adv_revoked_key(const adv_fleet_target *t, adv_row *row);

@@ -24,7 +24,7 @@
 #include <curl/curl.h>
 #include <libpq-fe.h>
 
-#include "cli/adversarial.h"
+#include "adversarial/adversarial.h"
 #include "cli/audit.h"
 #include "common/buf.h"
 #include "common/clock.h"
