@@ -67,8 +67,6 @@ static int cli_key(int argc, char **argv) {
                 {},
         };
         _cleanup_cli_client_ cli_client *client = NULL;
-        _cleanup_cli_reply_ cli_reply reply = {};
-        _cleanup_free_ char *path = NULL;
         const char *url = NULL, *key_file = NULL;
         bool json = false;
         int c, r;
@@ -96,19 +94,7 @@ static int cli_key(int argc, char **argv) {
         r = cli_client_new(url, key_file, json, &client);
         if (r != 0)
                 return r;
-        path = cli_path_join("/v1/keys", argv[optind + 1]);
-        if (!path) {
-                fputs("autoosctl: out of memory\n", stderr);
-                return EX_OSERR;
-        }
-        r = cli_client_request(client, "DELETE", path, NULL, 0, &reply);
-        if (r != 0)
-                return r;
-        if (json)
-                printf("%s\n", reply.body);
-        else
-                printf("key '%s' revoked\n", argv[optind + 1]);
-        return 0;
+        return cli_delete_named(client, "/v1/keys", "key", argv[optind + 1], "revoked", json);
 }
 
 /*

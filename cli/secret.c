@@ -127,9 +127,10 @@ static int secret_set(cli_client *client, const char *name, const char *from_fil
         return 0;
 }
 
-static int secret_rm(cli_client *client, const char *name, bool json) {
+int cli_delete_named(cli_client *client, const char *collection, const char *what, const char *name,
+                     const char *done, bool json) {
         _cleanup_cli_reply_ cli_reply reply = {};
-        _cleanup_free_ char *path = cli_path_join("/v1/secrets", name);
+        _cleanup_free_ char *path = cli_path_join(collection, name);
         int r;
 
         if (!path) {
@@ -142,7 +143,7 @@ static int secret_rm(cli_client *client, const char *name, bool json) {
         if (json)
                 printf("%s\n", reply.body);
         else
-                printf("secret '%s' deleted\n", name);
+                printf("%s '%s' %s\n", what, name, done);
         return 0;
 }
 
@@ -228,6 +229,6 @@ int cli_secret(int argc, char **argv) {
         if (strcmp(verb, "set") == 0)
                 return secret_set(client, argv[optind + 1], from_file, json);
         if (strcmp(verb, "rm") == 0)
-                return secret_rm(client, argv[optind + 1], json);
+                return cli_delete_named(client, "/v1/secrets", "secret", argv[optind + 1], "deleted", json);
         return secret_ls(client, json);
 }
