@@ -1,14 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `autoosctl adversarial`: the attack catalogue run against this host's
- * sandbox and policy (adversarial.c, the sandbox attacks in
- * adversarial/attack.c) and, when targets are given, against a running
- * autoosd and coordinator (adversarial-fleet.c). Each attack yields one row;
- * the command prints them as TAP, JSON or a markdown table.
+ * The attack engine behind `autoosctl adversarial` (whose options
+ * cli/adversarial.c reads): the attack catalogue run against this host's
+ * sandbox and policy (engine.c, the sandbox attacks in adversarial/attack.c)
+ * and, when targets are given, against a running autoosd and coordinator
+ * (fleet.c, audit.c, tls.c, keys.c). Each attack yields one row; the report
+ * (report.c) prints them as text, TAP, JSON or a markdown table.
  */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "sandbox/sandbox.h"
+
+#define ADV_DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
+#ifndef AUTOOS_PKGLIBEXECDIR
+#define AUTOOS_PKGLIBEXECDIR "/usr/local/libexec/autoos"
+#endif
+/* The attack program run in the sandboxes: $ADV_ATTACK_ENV, else the installed one. */
+#define ADV_DEFAULT_ATTACK AUTOOS_PKGLIBEXECDIR "/attack"
+#define ADV_ATTACK_ENV "AUTOOS_ATTACK"
+
+/* adv_run()'s exit statuses besides 0 (nothing got through) and 128+N (interrupted by signal N). */
+#define ADV_EXIT_FAILED 1 /* an attack was not contained or could not be run */
+#define ADV_EXIT_USAGE 2  /* the policy file could not be read */
 
 typedef enum adv_verdict {
         ADV_CONTAINED,     /* the attack was stopped as expected */
@@ -78,3 +94,44 @@ void adv_revoked_key(const adv_fleet_target *t, adv_row *row);
 
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);
+
+typedef enum adv_format {
+        ADV_FORMAT_TEXT,
+        ADV_FORMAT_TAP,
+        ADV_FORMAT_JSON,
+        ADV_FORMAT_MARKDOWN,
+} adv_format;
+
+/* What to attack and how to report it. */
+typedef struct adv_options {
+        sbx_trust trust;         /* the sandboxes' level; _SBX_TRUST_INVALID: the policy's default */
+        const char *only;        /* groups or attacks, comma-separated; NULL: all */
+        const char *attack_path; /* the attack program; NULL: $ADV_ATTACK_ENV, else ADV_DEFAULT_ATTACK */
+        const char *policy_file; /* NULL: ADV_DEFAULT_POLICY when it exists, else built-in values */
+        adv_format format;
+        adv_fleet_target fleet; /* the daemon, fleet and coordinator attacks' targets */
+        bool fleet_given;       /* a daemon or coordinator target was given */
+} adv_options;
+
+/*
+ * Runs the selected attacks (the sandbox catalogue, then the fleet's when
+ * o->fleet_given) and prints the report on stdout in o->format, progress on a
+ * terminal's stderr. SIGINT, SIGTERM and SIGHUP end the runs cleanly. Returns
+ * the exit status: 0 when every attack was contained or skipped,
+ * ADV_EXIT_FAILED when one was not, could not be run, or nothing ran at all,
+ * ADV_EXIT_USAGE when the policy cannot be read, 128+N when signal N
+ * interrupted it. Messages go to stderr.
+ */
+int adv_run(const adv_options *o);
+
+/* Prints the catalogue: each attack's group, name and what containment looks like. */
+void adv_print_list(FILE *f);
+
+/* Whether only (comma-separated) names at least one group or attack. */
+bool adv_only_known(const char *only);
+
+/* "contained", "not contained", "skipped" or "error". */
+const char *adv_verdict_word(adv_verdict v);
+
+/* Prints the report in format (trust: the level, for JSON). Returns 0 or -ENOMEM. */
+int adv_report_print(const adv_report *rep, adv_format format, const char *trust, FILE *f);

@@ -25,12 +25,12 @@
 #include <libpq-fe.h>
 
 #include "adversarial/adversarial.h"
-#include "cli/audit.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "memory/audit-chain.h"
+#include "memory/audit-verify.h"
 
 #define MAX_REPLY (16u << 20)
 
@@ -97,7 +97,7 @@ static bool sql(PGconn *conn, const char *q, char *why, size_t size) {
 
 /* The trail of id checked by autoosctl's verifier; *server_ok gets the coordinator's own opinion. */
 static int check(const adv_fleet_target *t, EVP_PKEY *key, const char *id, yajl_val const *log, size_t log_n,
-                 cli_audit_verdict *v, int *server_ok) {
+                 mem_audit_verdict *v, int *server_ok) {
         _cleanup_json_ yajl_val doc = NULL;
         char path[256];
         long st;
@@ -108,7 +108,7 @@ static int check(const adv_fleet_target *t, EVP_PKEY *key, const char *id, yajl_
                 return -EIO;
         yajl_val ok = au_json_get(au_json_get(doc, "verify"), "ok");
         *server_ok = YAJL_IS_TRUE(ok) ? 1 : YAJL_IS_FALSE(ok) ? 0 : -1;
-        return cli_audit_verify(id, doc, key, log, log_n, v);
+        return mem_audit_trail_verify(id, doc, key, log, log_n, v);
 }
 
 void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
@@ -120,7 +120,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
         yajl_val *log = NULL, *objs = NULL;
         size_t log_n = 0;
         PGconn *conn = NULL;
-        cli_audit_verdict v;
+        mem_audit_verdict v;
         au_error err = {0};
         char id[64] = "", why[512] = "", q[4096];
         int server_ok = -1, r;
@@ -175,7 +175,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                 free(objs);
                 log = objs = NULL;
                 log_n = 0;
-                if (with_log && cli_audit_read_log(t->checkpoint_log, &log, &log_n) < 0) {
+                if (with_log && mem_audit_log_checkpoints(t->checkpoint_log, &log, &log_n, &err) < 0) {
                         verdict(row, ADV_ERROR, "cannot read --checkpoint-log %.200s", t->checkpoint_log);
                         goto out;
                 }
@@ -273,7 +273,7 @@ out:
                          "INSERT INTO audit_checkpoints SELECT * FROM adv_ckpts c WHERE NOT EXISTS "
                          "(SELECT FROM audit_checkpoints k WHERE k.id = c.id); COMMIT",
                          id);
-                cli_audit_verdict after;
+                mem_audit_verdict after;
                 int so;
                 if (!sql(conn, q, why, sizeof(why)))
                         snprintf(row->note, sizeof(row->note), "could not put the trail of %s back: %.180s",

@@ -39,19 +39,13 @@
 #include <dirent.h>
 
 #include "adversarial/adversarial.h"
-#include "cli/cli.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/supervise.h"
 
-#define DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
-#ifndef AUTOOS_PKGLIBEXECDIR
-#define AUTOOS_PKGLIBEXECDIR "/usr/local/libexec/autoos"
-#endif
-#define DEFAULT_ATTACK AUTOOS_PKGLIBEXECDIR "/attack"
-#define ATTACK_ENV "AUTOOS_ATTACK"
 #define CANARY_ENV "AUTOOS_ADV_CANARY"
 #define MAX_ATTACK_BYTES (64u << 20)
 #define MiB (UINT64_C(1) << 20)
@@ -260,137 +254,6 @@ static const attack_def catalogue[] = {
           CONTAINED_EXIT, 0, NULL, F_EXPLICIT, 0, 0, {} },
 };
 /* clang-format on */
-
-/* ---- options ---------------------------------------------------------------------- */
-
-typedef enum format {
-        FORMAT_TEXT,
-        FORMAT_TAP,
-        FORMAT_JSON,
-        FORMAT_MARKDOWN,
-} format;
-
-typedef struct adv_opts {
-        sbx_trust trust;
-        const char *only, *attack_path, *policy_file;
-        format fmt;
-        bool list;
-        adv_fleet_target fleet;
-        bool fleet_given;
-} adv_opts;
-
-static void adversarial_usage(FILE *f) {
-        fputs("Usage: autoosctl adversarial [OPTIONS]\n"
-              "\n"
-              "Runs the attack catalogue against this host's sandbox and policy: escapes,\n"
-              "the kernel's attack surface, exhaustion, side channels and time limits, each\n"
-              "in a real sandbox, each with the outcome that containment must show. Given a\n"
-              "node or a coordinator, it also attacks autoosd and the coordinator.\n"
-              "\n"
-              "      --trust LEVEL         restricted, standard, elevated or privileged\n"
-              "                            (default: the policy's default level)\n"
-              "      --only LIST           groups or attacks, comma-separated (escape, kernel,\n"
-              "                            exhaustion, side-channel, time, daemon, fleet,\n"
-              "                            coordinator)\n"
-              "      --format FORMAT       text (default), tap, json or markdown\n"
-              "      --attacks PATH        the attack program (default $" ATTACK_ENV ", else\n"
-              "                            " DEFAULT_ATTACK ")\n"
-              "      --policy FILE         policy to apply (default " DEFAULT_POLICY ",\n"
-              "                            built-in values when it does not exist)\n"
-              "      --list                list the attacks and what containment looks like\n"
-              "Daemon and coordinator attacks:\n"
-              "      --redis URL --node ID autoosd's Redis and node id\n"
-              "      --url URL --key KEY   the coordinator and an operator key\n"
-              "      --viewer-key KEY      a viewer key, for the role checks\n"
-              "      --db URL              PostgreSQL as the schema's owner: the audit attacks\n"
-              "                            rewrite a trail (and put it back)\n"
-              "      --audit-pubkey FILE   the coordinator's public audit key, to judge them\n"
-              "      --checkpoint-log FILE the coordinator's log: the cut-tail attack also\n"
-              "                            deletes the database's checkpoints\n"
-              "      --attack-timeout SECONDS  each daemon, fleet or coordinator attack's time\n"
-              "                            (default 20); the fixed waits grow with it\n"
-              "Fleet attacks (with --redis, --node, --url and --key; node identity):\n"
-              "      --selector LABEL=VALUE  a label of the --node only (default name=ID): the\n"
-              "                            attacks' steps are placed there\n"
-              "      --attacker-node NAME --attacker-key FILE  another enrolled node and its key\n"
-              "                            file: it signs results for the victim's runs and\n"
-              "                            its Redis ACL user tries the victim's keys\n"
-              "  -h, --help                show this help\n"
-              "\n"
-              "Prints one row per attack (attack, group, expectation, observed outcome and\n"
-              "denied syscalls, verdict) and \"N attacks: N contained, N not contained,\n"
-              "N skipped, N errors\". Exit status 0 when nothing got through, 1 when an\n"
-              "attack was not contained or could not be run, 2 for bad options. Sandbox\n"
-              "attacks need root.\n",
-              f);
-}
-
-enum {
-        OPT_TRUST = 0x100,
-        OPT_ONLY,
-        OPT_FORMAT,
-        OPT_ATTACKS,
-        OPT_POLICY,
-        OPT_LIST,
-        OPT_REDIS,
-        OPT_NODE,
-        OPT_URL,
-        OPT_KEY,
-        OPT_VIEWER_KEY,
-        OPT_DB,
-        OPT_AUDIT_PUBKEY,
-        OPT_CHECKPOINT_LOG,
-        OPT_ATTACK_TIMEOUT,
-        OPT_SELECTOR,
-        OPT_ATTACKER_NODE,
-        OPT_ATTACKER_KEY,
-};
-
-static const struct option options[] = {
-        {"trust", required_argument, NULL, OPT_TRUST},
-        {"only", required_argument, NULL, OPT_ONLY},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"attacks", required_argument, NULL, OPT_ATTACKS},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"list", no_argument, NULL, OPT_LIST},
-        {"redis", required_argument, NULL, OPT_REDIS},
-        {"node", required_argument, NULL, OPT_NODE},
-        {"url", required_argument, NULL, OPT_URL},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"viewer-key", required_argument, NULL, OPT_VIEWER_KEY},
-        {"db", required_argument, NULL, OPT_DB},
-        {"audit-pubkey", required_argument, NULL, OPT_AUDIT_PUBKEY},
-        {"checkpoint-log", required_argument, NULL, OPT_CHECKPOINT_LOG},
-        {"attack-timeout", required_argument, NULL, OPT_ATTACK_TIMEOUT},
-        {"selector", required_argument, NULL, OPT_SELECTOR},
-        {"attacker-node", required_argument, NULL, OPT_ATTACKER_NODE},
-        {"attacker-key", required_argument, NULL, OPT_ATTACKER_KEY},
-        {"help", no_argument, NULL, 'h'},
-        {},
-};
-
-/* Letters, digits, '.', '_', '-', 1 to 128 bytes. */
-static bool plain_name(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 128)
-                return false;
-        for (; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                      *s == '.' || *s == '_' || *s == '-'))
-                        return false;
-        return true;
-}
-
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-        fputs("autoosctl adversarial: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputs(" (see 'autoosctl adversarial --help')\n", stderr);
-        return CLI_EXIT_USAGE;
-}
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -697,18 +560,17 @@ static size_t leftover_cgroups(char *buf, size_t size) {
 /* ---- runs ------------------------------------------------------------------------------ */
 
 typedef struct adv_proc {
-        sbx_run *run;
-        sbx_result *res;
+        sbx_supervised s;
         char head[4096]; /* the first bytes of stdout: READY */
         size_t n_head;
-        bool ready, done;
+        bool ready;
         pid_t pid;
 } adv_proc;
 
 typedef struct runner {
         sbx_context *ctx;
         sbx_policy policy;
-        adv_opts *o;
+        adv_options *o;
         host_fixtures host;
         char *attack_data; /* the program, placed as /work/attack */
         size_t attack_size;
@@ -731,32 +593,17 @@ static void proc_output(void *userdata, int stream, const char *buf, size_t len)
                 p->ready = true;
 }
 
-static void proc_finish(adv_proc *p, int r) {
-        if (r < 0 || sbx_run_take_result(p->run, &p->res) < 0) {
-                char msg[128];
-                snprintf(msg, sizeof(msg), "supervising the run failed: %s", strerror(r < 0 ? -r : EIO));
-                p->res = sbx_result_new_error(NULL, SBX_OUTCOME_SANDBOX_ERROR, msg);
-        }
-        p->run = sbx_run_free(p->run);
-        p->done = true;
-}
-
 static int proc_start(runner *R, const sbx_spec *spec, adv_proc *p) {
         au_error err = {};
         *p = (adv_proc){};
-        int r = sbx_run_start(R->ctx, spec, proc_output, p, &p->run, &err);
+        int r = sbx_run_start(R->ctx, spec, proc_output, p, &p->s.run, &err);
         if (r < 0) {
-                p->res = sbx_result_new_error(spec->id, SBX_OUTCOME_SANDBOX_ERROR, err.msg);
-                p->done = true;
-                return p->res ? 0 : -ENOMEM;
+                p->s.res = sbx_result_new_error(spec->id, SBX_OUTCOME_SANDBOX_ERROR, err.msg);
+                p->s.done = true;
+                return p->s.res ? 0 : -ENOMEM;
         }
-        p->pid = sbx_run_pid(p->run);
+        p->pid = sbx_run_pid(p->s.run);
         return 0;
-}
-
-static void proc_kill(adv_proc *p, const char *why) {
-        if (!p->done && p->run)
-                sbx_run_kill(p->run, SBX_OUTCOME_SIGNALED, why);
 }
 
 typedef enum until {
@@ -765,66 +612,66 @@ typedef enum until {
         UNTIL_ALL,   /* every run finished */
 } until;
 
-static bool reached(adv_proc *ps, size_t n, adv_proc *watch, until u) {
-        if (u == UNTIL_READY)
-                return watch->ready || watch->done;
-        if (u == UNTIL_DONE)
-                return watch->done;
-        for (size_t i = 0; i < n; i++)
-                if (!ps[i].done)
+typedef struct wait_for {
+        adv_proc *ps, *watch;
+        size_t n;
+        until u;
+} wait_for;
+
+static bool reached(void *userdata) {
+        const wait_for *w = userdata;
+        if (w->u == UNTIL_READY)
+                return w->watch->ready || w->watch->s.done;
+        if (w->u == UNTIL_DONE)
+                return w->watch->s.done;
+        for (size_t i = 0; i < w->n; i++)
+                if (!w->ps[i].s.done)
                         return false;
         return true;
 }
 
 /*
  * Supervises runs until the condition holds: 0, or -ETIMEDOUT at deadline_ms.
- * A signal to this process kills every run (and is remembered in R).
+ * A signal to this process kills every run (and is remembered in R). A run
+ * whose supervision failed gets a sandbox_error result saying so.
  */
 static int pump(runner *R, adv_proc *ps, size_t n, adv_proc *watch, until u, uint64_t deadline_ms) {
-        for (;;) {
-                for (size_t i = 0; i < n; i++)
-                        if (!ps[i].done) {
-                                int r = sbx_run_dispatch(ps[i].run);
-                                if (r != 0)
-                                        proc_finish(&ps[i], r < 0 ? r : 0);
-                        }
-                if (reached(ps, n, watch, u))
-                        return 0;
-                uint64_t now = au_now_ms();
-                if (now >= deadline_ms)
-                        return -ETIMEDOUT;
-                struct pollfd pfd[64];
-                size_t np = 0;
-                for (size_t i = 0; i < n && np < ELEMENTSOF(pfd) - 1; i++)
-                        if (!ps[i].done)
-                                pfd[np++] = (struct pollfd){.fd = sbx_run_fd(ps[i].run), .events = POLLIN};
-                if (R->sigfd >= 0)
-                        pfd[np++] = (struct pollfd){.fd = R->sigfd, .events = POLLIN};
-                int timeout = (int) MIN(deadline_ms - now, (uint64_t) 100);
-                if (poll(pfd, np, timeout) < 0 && errno != EINTR)
-                        return -errno;
-                if (R->sigfd >= 0 && (pfd[np - 1].revents & POLLIN)) {
-                        struct signalfd_siginfo si;
-                        if (read(R->sigfd, &si, sizeof(si)) == sizeof(si) && !R->interrupted) {
-                                R->interrupted = (int) si.ssi_signo;
-                                for (size_t i = 0; i < n; i++)
-                                        proc_kill(&ps[i], "autoosctl adversarial was interrupted");
-                        }
+        sbx_supervisor sup = {.sigfd = R->sigfd,
+                              .kill_reason = "autoosctl adversarial was interrupted",
+                              .caught = R->interrupted};
+        wait_for w = {.ps = ps, .watch = watch, .n = n, .u = u};
+        sbx_supervised *runs[64] = {};
+        int r;
+
+        if (n > ELEMENTSOF(runs))
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++)
+                runs[i] = &ps[i].s;
+        r = sbx_supervise(&sup, runs, n, reached, &w, deadline_ms);
+        R->interrupted = sup.caught;
+        for (size_t i = 0; i < n; i++)
+                if (ps[i].s.done && !ps[i].s.res) {
+                        char msg[128];
+                        snprintf(msg, sizeof(msg), "supervising the run failed: %s",
+                                 strerror(ps[i].s.error < 0 ? -ps[i].s.error : EIO));
+                        ps[i].s.res = sbx_result_new_error(NULL, SBX_OUTCOME_SANDBOX_ERROR, msg);
                 }
-        }
+        return r;
 }
 
 static void procs_free(adv_proc *ps, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                ps[i].run = sbx_run_free(ps[i].run);
-                ps[i].res = sbx_result_free(ps[i].res);
+                ps[i].s.run = sbx_run_free(ps[i].s.run);
+                ps[i].s.res = sbx_result_free(ps[i].s.res);
         }
 }
 
 /* Kills whatever still runs and waits for it (bounded). */
 static void procs_end(runner *R, adv_proc *ps, size_t n, const char *why) {
-        for (size_t i = 0; i < n; i++)
-                proc_kill(&ps[i], why);
+        sbx_supervised *runs[64] = {};
+        for (size_t i = 0; i < n && i < ELEMENTSOF(runs); i++)
+                runs[i] = &ps[i].s;
+        sbx_supervise_kill(runs, MIN(n, ELEMENTSOF(runs)), why);
         (void) pump(R, ps, n, NULL, UNTIL_ALL, au_now_ms() + 10000);
 }
 
@@ -1200,7 +1047,7 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
         }
         if (pump(R, &p, 1, &p, UNTIL_DONE, deadline) < 0)
                 procs_end(R, &p, 1, "the attack outlived its time limit");
-        judge(R, d, p.res, row);
+        judge(R, d, p.s.res, row);
 
         if (d->flags & F_MARKER) {
                 proc_info left[64];
@@ -1228,14 +1075,14 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
                                 n_seen, d->marker_min);
                 }
         }
-        if ((d->flags & F_QUICK_END) && p.res && p.res->wall_ms > 5000)
-                host_failure(row, "the run went on %" PRIu64 " ms after pid 1 exited", p.res->wall_ms);
-        if ((d->flags & F_CPU_QUOTA) && p.res) {
-                uint64_t allowed = p.res->wall_ms * a->limits.cpu_percent / 100 * 5 / 4 + 150;
-                if (p.res->cpu_ms > allowed)
+        if ((d->flags & F_QUICK_END) && p.s.res && p.s.res->wall_ms > 5000)
+                host_failure(row, "the run went on %" PRIu64 " ms after pid 1 exited", p.s.res->wall_ms);
+        if ((d->flags & F_CPU_QUOTA) && p.s.res) {
+                uint64_t allowed = p.s.res->wall_ms * a->limits.cpu_percent / 100 * 5 / 4 + 150;
+                if (p.s.res->cpu_ms > allowed)
                         host_failure(row,
                                      "used %" PRIu64 " ms of CPU in %" PRIu64 " ms at a %" PRIu32 "%% quota",
-                                     p.res->cpu_ms, p.res->wall_ms, a->limits.cpu_percent);
+                                     p.s.res->cpu_ms, p.s.res->wall_ms, a->limits.cpu_percent);
                 else
                         bappend(row->observed, sizeof(row->observed), "; within the %" PRIu32 "%% quota",
                                 a->limits.cpu_percent);
@@ -1262,11 +1109,11 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
         memset(ps, 0, sizeof(ps));
         if ((r = proc_start(R, vspec, &ps[0])) < 0)
                 return r;
-        ps[1].done = true;
+        ps[1].s.done = true;
         if (pump(R, ps, 1, &ps[0], UNTIL_READY, au_now_ms() + 10000) < 0 || !ps[0].ready) {
                 procs_end(R, ps, 1, "the victim run never got ready");
                 row->verdict = ADV_ERROR;
-                describe_outcome(ps[0].res, row->observed, sizeof(row->observed));
+                describe_outcome(ps[0].s.res, row->observed, sizeof(row->observed));
                 row_set(row->note, sizeof(row->note), "the victim run never said READY");
                 procs_free(ps, 2);
                 return 0;
@@ -1285,11 +1132,11 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
                 return 0;
         }
         if (pump(R, ps, 2, &ps[1], UNTIL_DONE, au_now_ms() + a->limits.wall_ms + 15000) < 0)
-                proc_kill(&ps[1], "the attack outlived its time limit");
+                sbx_supervise_kill((sbx_supervised *[]){&ps[1].s}, 1, "the attack outlived its time limit");
         procs_end(R, ps, 2, "the attack is over");
-        judge(R, d, ps[1].res, row);
+        judge(R, d, ps[1].s.res, row);
         char vline[1024];
-        const char *vl = verdict_line(ps[0].res, vline, sizeof(vline));
+        const char *vl = verdict_line(ps[0].s.res, vline, sizeof(vline));
         if (line_is(vl, "ESCAPED"))
                 host_failure(row, "the victim run says: %s", after_word(vl));
         procs_free(ps, 2);
@@ -1311,7 +1158,7 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                         r = proc_start(R, spec, &ps[i]);
                 if (r < 0) {
                         for (unsigned j = i; j < n; j++)
-                                ps[j].done = true;
+                                ps[j].s.done = true;
                         break;
                 }
         }
@@ -1332,7 +1179,7 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
         row->verdict = ADV_CONTAINED;
         for (unsigned i = 0; i < n; i++) {
                 adv_row one = {};
-                judge(R, d, ps[i].res, &one);
+                judge(R, d, ps[i].s.res, &one);
                 if (one.verdict == ADV_CONTAINED)
                         contained++;
                 else if (row->verdict == ADV_CONTAINED || one.verdict == ADV_NOT_CONTAINED) {
@@ -1340,12 +1187,12 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                         bprintf(row->note, sizeof(row->note), "run %u: %s %s", i + 1, one.observed,
                                 one.note);
                 }
-                if (ps[i].res) {
+                if (ps[i].s.res) {
                         bool dup = false;
                         for (unsigned j = 0; j < i; j++)
-                                dup = dup || (ps[j].res && ps[j].res->host_uid == ps[i].res->host_uid);
-                        distinct += !dup && ps[i].res->host_uid != 0;
-                        slowest = MAX(slowest, ps[i].res->wall_ms);
+                                dup = dup || (ps[j].s.res && ps[j].s.res->host_uid == ps[i].s.res->host_uid);
+                        distinct += !dup && ps[i].s.res->host_uid != 0;
+                        slowest = MAX(slowest, ps[i].s.res->wall_ms);
                 }
         }
         bprintf(row->observed, sizeof(row->observed),
@@ -1450,179 +1297,7 @@ static int run_attack(runner *R, const attack_def *d, adv_row *row) {
 
 /* ---- output ---------------------------------------------------------------------------------- */
 
-static const char *verdict_word(adv_verdict v) {
-        switch (v) {
-        case ADV_CONTAINED:
-                return "contained";
-        case ADV_NOT_CONTAINED:
-                return "not contained";
-        case ADV_SKIPPED:
-                return "skipped";
-        default:
-                return "error";
-        }
-}
-
-static void summary(const adv_report *rep, char *buf, size_t size) {
-        size_t c[4] = {};
-        for (size_t i = 0; i < rep->n; i++)
-                c[rep->rows[i].verdict]++;
-        snprintf(buf, size, "%zu attacks: %zu contained, %zu not contained, %zu skipped, %zu errors", rep->n,
-                 c[ADV_CONTAINED], c[ADV_NOT_CONTAINED], c[ADV_SKIPPED], c[ADV_ERROR]);
-}
-
-/* A cell of a markdown table: no newline, '|' escaped. */
-static void md_cell(FILE *f, const char *s) {
-        fputc(' ', f);
-        for (; *s; s++) {
-                if (*s == '|')
-                        fputs("\\|", f);
-                else if (*s == '\n' || *s == '\r')
-                        fputc(' ', f);
-                else
-                        fputc(*s, f);
-        }
-        fputs(" |", f);
-}
-
-static void print_markdown(const adv_report *rep, FILE *f) {
-        char sum[160];
-        fputs("| attack | group | expectation | observed | denied syscalls | verdict |\n", f);
-        fputs("|---|---|---|---|---|---|\n", f);
-        for (size_t i = 0; i < rep->n; i++) {
-                const adv_row *r = &rep->rows[i];
-                char verdict[300];
-                fputc('|', f);
-                md_cell(f, r->name);
-                md_cell(f, r->group);
-                md_cell(f, r->expectation);
-                md_cell(f, r->observed);
-                md_cell(f, r->denied[0] ? r->denied : "-");
-                if (r->verdict == ADV_CONTAINED || !r->note[0])
-                        snprintf(verdict, sizeof(verdict), "%s%s",
-                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", verdict_word(r->verdict));
-                else
-                        snprintf(verdict, sizeof(verdict), "%s%s%s: %s",
-                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", verdict_word(r->verdict),
-                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", r->note);
-                if (r->verdict == ADV_NOT_CONTAINED && !r->note[0])
-                        strcat(verdict, "**");
-                md_cell(f, verdict);
-                fputc('\n', f);
-        }
-        summary(rep, sum, sizeof(sum));
-        fprintf(f, "\n%s\n", sum);
-}
-
-/* TAP: '#' in a description would start a directive. */
-static void tap_text(FILE *f, const char *s) {
-        for (; *s; s++)
-                fputc(*s == '#' ? '_' : (*s == '\n' ? ' ' : *s), f);
-}
-
-static void print_tap(const adv_report *rep, FILE *f) {
-        char sum[160];
-        for (size_t i = 0; i < rep->n; i++) {
-                const adv_row *r = &rep->rows[i];
-                fprintf(f, "%s %zu - %s/%s: ",
-                        r->verdict == ADV_CONTAINED || r->verdict == ADV_SKIPPED ? "ok" : "not ok", i + 1,
-                        r->group, r->name);
-                if (r->verdict == ADV_SKIPPED) {
-                        tap_text(f, r->expectation);
-                        fputs(" # SKIP ", f);
-                        tap_text(f, r->note[0] ? r->note : r->observed);
-                        fputc('\n', f);
-                        continue;
-                }
-                if (r->verdict != ADV_CONTAINED)
-                        fprintf(f, "%s: ", r->verdict == ADV_ERROR ? "ERROR" : "NOT CONTAINED");
-                tap_text(f, r->expectation);
-                fputc('\n', f);
-                if (r->observed[0]) {
-                        fputs("#   observed: ", f);
-                        tap_text(f, r->observed);
-                        fputc('\n', f);
-                }
-                if (r->denied[0])
-                        fprintf(f, "#   denied: %s\n", r->denied);
-                if (r->note[0] && r->verdict != ADV_CONTAINED) {
-                        fputs("#   ", f);
-                        tap_text(f, r->note);
-                        fputc('\n', f);
-                }
-        }
-        summary(rep, sum, sizeof(sum));
-        fprintf(f, "1..%zu\n# %s\n", rep->n, sum);
-}
-
-static int print_json(const adv_report *rep, const adv_opts *o, FILE *f) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        char sum[160];
-        size_t c[4] = {};
-        if (!g)
-                return -ENOMEM;
-        AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-        AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "trust", sbx_trust_to_string(o->trust)));
-        AU_JSON_GEN_TRY(au_json_gen_string(g, "attacks"));
-        AU_JSON_GEN_TRY(au_json_gen_array_open(g));
-        for (size_t i = 0; i < rep->n; i++) {
-                const adv_row *r = &rep->rows[i];
-                static const char *const words[] = {"contained", "not_contained", "skipped", "error"};
-                c[r->verdict]++;
-                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "group", r->group));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "name", r->name));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "expectation", r->expectation));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "observed", r->observed));
-                AU_JSON_GEN_TRY(au_json_gen_string(g, "denied_syscalls"));
-                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
-                char denied[sizeof(r->denied)];
-                snprintf(denied, sizeof(denied), "%s", r->denied);
-                char *save = NULL;
-                for (char *t = strtok_r(denied, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                        AU_JSON_GEN_TRY(au_json_gen_string(g, t));
-                AU_JSON_GEN_TRY(au_json_gen_array_close(g));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "note", r->note));
-                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "verdict", words[r->verdict]));
-                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "ms", (uint64_t) r->ms));
-                AU_JSON_GEN_TRY(au_json_gen_map_close(g));
-        }
-        AU_JSON_GEN_TRY(au_json_gen_array_close(g));
-        AU_JSON_GEN_TRY(au_json_gen_string(g, "summary"));
-        AU_JSON_GEN_TRY(au_json_gen_map_open(g));
-        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "attacks", rep->n));
-        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "contained", c[ADV_CONTAINED]));
-        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "not_contained", c[ADV_NOT_CONTAINED]));
-        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "skipped", c[ADV_SKIPPED]));
-        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "errors", c[ADV_ERROR]));
-        AU_JSON_GEN_TRY(au_json_gen_map_close(g));
-        AU_JSON_GEN_TRY(au_json_gen_map_close(g));
-        _cleanup_free_ char *s = au_json_gen_finish(g, NULL);
-        if (!s)
-                return -ENOMEM;
-        fprintf(f, "%s\n", s);
-        (void) sum;
-        return 0;
-}
-
-static void print_text(const adv_report *rep, FILE *f) {
-        char sum[160];
-        for (size_t i = 0; i < rep->n; i++) {
-                const adv_row *r = &rep->rows[i];
-                char name[100];
-                snprintf(name, sizeof(name), "%s/%s", r->group, r->name);
-                fprintf(f, "%-14s %-36s %s", verdict_word(r->verdict), name, r->observed);
-                if (r->denied[0])
-                        fprintf(f, " [denied: %s]", r->denied);
-                if (r->note[0] && r->verdict != ADV_CONTAINED)
-                        fprintf(f, " -- %s", r->note);
-                fputc('\n', f);
-        }
-        summary(rep, sum, sizeof(sum));
-        fprintf(f, "%s\n", sum);
-}
-
-static void print_list(FILE *f) {
+void adv_print_list(FILE *f) {
         fprintf(f, "%-13s %-22s %s\n", "GROUP", "ATTACK", "CONTAINED WHEN");
         for (size_t i = 0; i < ELEMENTSOF(catalogue); i++)
                 fprintf(f, "%-13s %-22s %s%s\n", catalogue[i].group, catalogue[i].name,
@@ -1637,12 +1312,12 @@ static void print_list(FILE *f) {
 
 /* ---- the command ------------------------------------------------------------------------------- */
 
-static int runner_init(runner *R, adv_opts *o, au_error *err) {
+static int runner_init(runner *R, adv_options *o, au_error *err) {
         int r;
         R->o = o;
         R->sigfd = -1;
         sbx_policy_init_default(&R->policy);
-        const char *pf = o->policy_file ? o->policy_file : DEFAULT_POLICY;
+        const char *pf = o->policy_file ? o->policy_file : ADV_DEFAULT_POLICY;
         if ((o->policy_file || access(pf, F_OK) == 0) && (r = sbx_policy_load(pf, &R->policy, err)) < 0)
                 return r;
         if (o->trust == _SBX_TRUST_INVALID)
@@ -1652,9 +1327,9 @@ static int runner_init(runner *R, adv_opts *o, au_error *err) {
 
 /* Where the attack program comes from and how it gets into the sandbox; a skip reason in why. */
 static int runner_attack_program(runner *R, char *why, size_t why_size) {
-        const char *path = R->o->attack_path ? R->o->attack_path : getenv(ATTACK_ENV);
+        const char *path = R->o->attack_path ? R->o->attack_path : getenv(ADV_ATTACK_ENV);
         if (!path || !*path)
-                path = DEFAULT_ATTACK;
+                path = ADV_DEFAULT_ATTACK;
         char real[PATH_MAX];
         if (!realpath(path, real)) {
                 bprintf(why, why_size, "the attack program %s: %s (build it, or give --attacks PATH)", path,
@@ -1692,15 +1367,15 @@ static void runner_done(runner *R) {
         R->sigfd = safe_close(R->sigfd);
 }
 
-static int add_row(adv_report *rep, adv_row *row, const adv_opts *o, size_t done, size_t total) {
-        if (o->fmt != FORMAT_JSON && isatty(STDERR_FILENO))
+static int add_row(adv_report *rep, adv_row *row, const adv_options *o, size_t done, size_t total) {
+        if (o->format != ADV_FORMAT_JSON && isatty(STDERR_FILENO))
                 fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s: %s", done, total, row->group, row->name,
-                        verdict_word(row->verdict));
+                        adv_verdict_word(row->verdict));
         return adv_report_add(rep, row);
 }
 
 /* Runs the selected sandbox attacks; rows for each, SKIPPED ones included. */
-static int sandbox_attacks(adv_opts *o, runner *R, adv_report *rep) {
+static int sandbox_attacks(adv_options *o, runner *R, adv_report *rep) {
         size_t total = 0, done = 0;
         char why[512] = "";
         au_error err = {};
@@ -1758,155 +1433,34 @@ static int sandbox_attacks(adv_opts *o, runner *R, adv_report *rep) {
                 if ((r = add_row(rep, &row, o, ++done, total)) < 0)
                         return r;
         }
-        if (o->fmt != FORMAT_JSON && isatty(STDERR_FILENO))
+        if (o->format != ADV_FORMAT_JSON && isatty(STDERR_FILENO))
                 fputs("\r\033[K", stderr);
         return 0;
 }
 
-int cli_adversarial(int argc, char **argv) {
-        adv_opts o = {.trust = _SBX_TRUST_INVALID, .fmt = FORMAT_TEXT};
+/* Whether only names a group or an attack at all (the daemon, fleet and coordinator groups included). */
+bool adv_only_known(const char *only) {
+        static const char *const fleet_groups[] = {"daemon", "fleet", "coordinator"};
+        for (size_t i = 0; i < ELEMENTSOF(catalogue); i++)
+                if (adv_selected(only, catalogue[i].group, catalogue[i].name))
+                        return true;
+        for (size_t i = 0; i < ELEMENTSOF(fleet_groups); i++)
+                if (adv_selected(only, fleet_groups[i], ""))
+                        return true;
+        return false;
+}
+
+int adv_run(const adv_options *opts) {
+        adv_options o = *opts;
         runner R = {.sigfd = -1};
         adv_report rep = {};
         au_error err = {};
-        int c, r;
-
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-                const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-                switch (c) {
-                case 'h':
-                        adversarial_usage(stdout);
-                        return 0;
-                case OPT_TRUST:
-                        o.trust = sbx_trust_from_string(optarg);
-                        if (o.trust == _SBX_TRUST_INVALID)
-                                return usage_error(
-                                        "--trust %s: expected restricted, standard, elevated or privileged",
-                                        optarg);
-                        break;
-                case OPT_ONLY:
-                        o.only = optarg;
-                        break;
-                case OPT_FORMAT:
-                        if (strcmp(optarg, "text") == 0)
-                                o.fmt = FORMAT_TEXT;
-                        else if (strcmp(optarg, "tap") == 0)
-                                o.fmt = FORMAT_TAP;
-                        else if (strcmp(optarg, "json") == 0)
-                                o.fmt = FORMAT_JSON;
-                        else if (strcmp(optarg, "markdown") == 0)
-                                o.fmt = FORMAT_MARKDOWN;
-                        else
-                                return usage_error("--format %s: expected text, tap, json or markdown",
-                                                   optarg);
-                        break;
-                case OPT_ATTACKS:
-                        o.attack_path = optarg;
-                        break;
-                case OPT_POLICY:
-                        o.policy_file = optarg;
-                        break;
-                case OPT_LIST:
-                        o.list = true;
-                        break;
-                case OPT_REDIS:
-                        o.fleet.redis_url = optarg;
-                        o.fleet_given = true;
-                        break;
-                case OPT_NODE:
-                        o.fleet.node = optarg;
-                        o.fleet_given = true;
-                        break;
-                case OPT_URL:
-                        o.fleet.api_url = optarg;
-                        o.fleet_given = true;
-                        break;
-                case OPT_KEY:
-                        o.fleet.api_key = optarg;
-                        o.fleet_given = true;
-                        break;
-                case OPT_VIEWER_KEY:
-                        o.fleet.viewer_key = optarg;
-                        o.fleet_given = true;
-                        break;
-                case OPT_DB:
-                        o.fleet.db_url = optarg;
-                        break;
-                case OPT_AUDIT_PUBKEY:
-                        o.fleet.audit_pubkey = optarg;
-                        break;
-                case OPT_CHECKPOINT_LOG:
-                        o.fleet.checkpoint_log = optarg;
-                        break;
-                case OPT_ATTACK_TIMEOUT: {
-                        char *end;
-                        errno = 0;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600)
-                                return usage_error("--attack-timeout %s: expected 1 to 3600 seconds",
-                                                   optarg);
-                        o.fleet.timeout_ms = (unsigned) v * 1000u;
-                        break;
-                }
-                case OPT_SELECTOR: {
-                        const char *eq = strchr(optarg, '=');
-                        if (!eq || eq == optarg || !eq[1] || strpbrk(optarg, "\"\\") ||
-                            !au_utf8_valid(optarg, strlen(optarg)))
-                                return usage_error("--selector %s: expected LABEL=VALUE", optarg);
-                        for (const char *p = optarg; *p; p++)
-                                if ((unsigned char) *p < 0x20)
-                                        return usage_error("--selector: control characters");
-                        o.fleet.selector = optarg;
-                        break;
-                }
-                case OPT_ATTACKER_NODE:
-                        o.fleet.attacker_node = optarg;
-                        break;
-                case OPT_ATTACKER_KEY:
-                        o.fleet.attacker_key = optarg;
-                        break;
-                case ':':
-                        return usage_error("%s: requires a value", name);
-                default:
-                        return usage_error("%s: unknown option", name);
-                }
-        }
-        if (optind < argc)
-                return usage_error("unexpected argument %s", argv[optind]);
-        if (o.list) {
-                print_list(stdout);
-                return 0;
-        }
-        if ((o.fleet.redis_url != NULL) != (o.fleet.node != NULL))
-                return usage_error("--redis and --node go together");
-        if (o.fleet.api_key && !o.fleet.api_url)
-                return usage_error("--key needs --url");
-        /* Node names go into JSON documents and Redis keys as they are. */
-        if ((o.fleet.node && !plain_name(o.fleet.node)) ||
-            (o.fleet.attacker_node && !plain_name(o.fleet.attacker_node)))
-                return usage_error("--node, --attacker-node: a node name (letters, digits, '.', '_', '-')");
-        if ((o.fleet.attacker_node != NULL) != (o.fleet.attacker_key != NULL))
-                return usage_error("--attacker-node and --attacker-key go together");
-        if (o.fleet.attacker_node && o.fleet.node && strcmp(o.fleet.attacker_node, o.fleet.node) == 0)
-                return usage_error("--attacker-node must be another node than --node");
-
-        /* Does --only name anything at all? */
-        if (o.only) {
-                bool any = false;
-                static const char *const fleet_groups[] = {"daemon", "fleet", "coordinator"};
-                for (size_t i = 0; i < ELEMENTSOF(catalogue) && !any; i++)
-                        any = adv_selected(o.only, catalogue[i].group, catalogue[i].name);
-                for (size_t i = 0; i < ELEMENTSOF(fleet_groups) && !any; i++)
-                        any = adv_selected(o.only, fleet_groups[i], "");
-                if (!any && !o.fleet_given)
-                        return usage_error("--only %s: no such group or attack (see --list)", o.only);
-        }
+        int r;
 
         if ((r = runner_init(&R, &o, &err)) < 0) {
                 fprintf(stderr, "autoosctl adversarial: policy %s: %s\n",
-                        o.policy_file ? o.policy_file : DEFAULT_POLICY, err.msg);
-                return CLI_EXIT_USAGE;
+                        o.policy_file ? o.policy_file : ADV_DEFAULT_POLICY, err.msg);
+                return ADV_EXIT_USAGE;
         }
 
         /* Signals end the runs cleanly (cgroups removed) instead of killing us mid-way. */
@@ -1932,36 +1486,24 @@ int cli_adversarial(int argc, char **argv) {
         sigprocmask(SIG_UNBLOCK, &mask, NULL);
         if (r == -EPERM && rep.n == 0) {
                 adv_report_done(&rep);
-                return CLI_EXIT_FAILED;
+                return ADV_EXIT_FAILED;
         }
 
-        switch (o.fmt) {
-        case FORMAT_TAP:
-                print_tap(&rep, stdout);
-                break;
-        case FORMAT_JSON:
-                if (print_json(&rep, &o, stdout) < 0)
-                        r = -ENOMEM;
-                break;
-        case FORMAT_MARKDOWN:
-                print_markdown(&rep, stdout);
-                break;
-        default:
-                print_text(&rep, stdout);
-        }
+        if (adv_report_print(&rep, o.format, sbx_trust_to_string(o.trust), stdout) < 0)
+                r = -ENOMEM;
         fflush(stdout);
 
-        int status = r < 0 ? CLI_EXIT_FAILED : 0;
+        int status = r < 0 ? ADV_EXIT_FAILED : 0;
         for (size_t i = 0; i < rep.n; i++)
                 if (rep.rows[i].verdict == ADV_NOT_CONTAINED || rep.rows[i].verdict == ADV_ERROR)
-                        status = CLI_EXIT_FAILED;
+                        status = ADV_EXIT_FAILED;
         if (rep.n == 0) {
                 /* Nothing ran: never a pass. */
                 fprintf(stderr, "autoosctl adversarial: no attack was run%s\n",
                         o.fleet_given ? ""
                                       : " (the daemon and coordinator attacks need --redis/--node or "
                                         "--url/--key)");
-                status = CLI_EXIT_FAILED;
+                status = ADV_EXIT_FAILED;
         }
         adv_report_done(&rep);
         if (R.interrupted)

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The adversarial report and the --only selection, shared by the catalogue's
- * front (adversarial.c) and the attacks against the fleet
- * (adversarial-fleet.c), so neither calls into the other's file.
+ * The adversarial report (its rows and how they print: text, TAP, JSON,
+ * markdown) and the --only selection, shared by the sandbox catalogue
+ * (engine.c) and the attacks against the fleet (fleet.c), so neither calls
+ * into the other's file.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adversarial/adversarial.h"
+#include "common/json.h"
+#include "common/macro.h"
 
 int adv_report_add(adv_report *r, const adv_row *row) {
         if (r->n == r->cap) {
@@ -44,4 +48,192 @@ bool adv_selected(const char *only, const char *group, const char *name) {
                         s++;
         }
         return false;
+}
+
+const char *adv_verdict_word(adv_verdict v) {
+        switch (v) {
+        case ADV_CONTAINED:
+                return "contained";
+        case ADV_NOT_CONTAINED:
+                return "not contained";
+        case ADV_SKIPPED:
+                return "skipped";
+        default:
+                return "error";
+        }
+}
+
+static void summary(const adv_report *rep, char *buf, size_t size) {
+        size_t c[4] = {};
+        for (size_t i = 0; i < rep->n; i++)
+                c[rep->rows[i].verdict]++;
+        snprintf(buf, size, "%zu attacks: %zu contained, %zu not contained, %zu skipped, %zu errors", rep->n,
+                 c[ADV_CONTAINED], c[ADV_NOT_CONTAINED], c[ADV_SKIPPED], c[ADV_ERROR]);
+}
+
+/* A cell of a markdown table: no newline, '|' escaped. */
+static void md_cell(FILE *f, const char *s) {
+        fputc(' ', f);
+        for (; *s; s++) {
+                if (*s == '|')
+                        fputs("\\|", f);
+                else if (*s == '\n' || *s == '\r')
+                        fputc(' ', f);
+                else
+                        fputc(*s, f);
+        }
+        fputs(" |", f);
+}
+
+static void print_markdown(const adv_report *rep, FILE *f) {
+        char sum[160];
+        fputs("| attack | group | expectation | observed | denied syscalls | verdict |\n", f);
+        fputs("|---|---|---|---|---|---|\n", f);
+        for (size_t i = 0; i < rep->n; i++) {
+                const adv_row *r = &rep->rows[i];
+                char verdict[300];
+                fputc('|', f);
+                md_cell(f, r->name);
+                md_cell(f, r->group);
+                md_cell(f, r->expectation);
+                md_cell(f, r->observed);
+                md_cell(f, r->denied[0] ? r->denied : "-");
+                if (r->verdict == ADV_CONTAINED || !r->note[0])
+                        snprintf(verdict, sizeof(verdict), "%s%s",
+                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", adv_verdict_word(r->verdict));
+                else
+                        snprintf(verdict, sizeof(verdict), "%s%s%s: %s",
+                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", adv_verdict_word(r->verdict),
+                                 r->verdict == ADV_NOT_CONTAINED ? "**" : "", r->note);
+                if (r->verdict == ADV_NOT_CONTAINED && !r->note[0])
+                        strcat(verdict, "**");
+                md_cell(f, verdict);
+                fputc('\n', f);
+        }
+        summary(rep, sum, sizeof(sum));
+        fprintf(f, "\n%s\n", sum);
+}
+
+/* TAP: '#' in a description would start a directive. */
+static void tap_text(FILE *f, const char *s) {
+        for (; *s; s++)
+                fputc(*s == '#' ? '_' : (*s == '\n' ? ' ' : *s), f);
+}
+
+static void print_tap(const adv_report *rep, FILE *f) {
+        char sum[160];
+        for (size_t i = 0; i < rep->n; i++) {
+                const adv_row *r = &rep->rows[i];
+                fprintf(f, "%s %zu - %s/%s: ",
+                        r->verdict == ADV_CONTAINED || r->verdict == ADV_SKIPPED ? "ok" : "not ok", i + 1,
+                        r->group, r->name);
+                if (r->verdict == ADV_SKIPPED) {
+                        tap_text(f, r->expectation);
+                        fputs(" # SKIP ", f);
+                        tap_text(f, r->note[0] ? r->note : r->observed);
+                        fputc('\n', f);
+                        continue;
+                }
+                if (r->verdict != ADV_CONTAINED)
+                        fprintf(f, "%s: ", r->verdict == ADV_ERROR ? "ERROR" : "NOT CONTAINED");
+                tap_text(f, r->expectation);
+                fputc('\n', f);
+                if (r->observed[0]) {
+                        fputs("#   observed: ", f);
+                        tap_text(f, r->observed);
+                        fputc('\n', f);
+                }
+                if (r->denied[0])
+                        fprintf(f, "#   denied: %s\n", r->denied);
+                if (r->note[0] && r->verdict != ADV_CONTAINED) {
+                        fputs("#   ", f);
+                        tap_text(f, r->note);
+                        fputc('\n', f);
+                }
+        }
+        summary(rep, sum, sizeof(sum));
+        fprintf(f, "1..%zu\n# %s\n", rep->n, sum);
+}
+
+static int print_json(const adv_report *rep, const char *trust, FILE *f) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        char sum[160];
+        size_t c[4] = {};
+        if (!g)
+                return -ENOMEM;
+        AU_JSON_GEN_TRY(au_json_gen_map_open(g));
+        AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "trust", trust));
+        AU_JSON_GEN_TRY(au_json_gen_string(g, "attacks"));
+        AU_JSON_GEN_TRY(au_json_gen_array_open(g));
+        for (size_t i = 0; i < rep->n; i++) {
+                const adv_row *r = &rep->rows[i];
+                static const char *const words[] = {"contained", "not_contained", "skipped", "error"};
+                c[r->verdict]++;
+                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "group", r->group));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "name", r->name));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "expectation", r->expectation));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "observed", r->observed));
+                AU_JSON_GEN_TRY(au_json_gen_string(g, "denied_syscalls"));
+                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
+                char denied[sizeof(r->denied)];
+                snprintf(denied, sizeof(denied), "%s", r->denied);
+                char *save = NULL;
+                for (char *t = strtok_r(denied, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                        AU_JSON_GEN_TRY(au_json_gen_string(g, t));
+                AU_JSON_GEN_TRY(au_json_gen_array_close(g));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "note", r->note));
+                AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "verdict", words[r->verdict]));
+                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "ms", (uint64_t) r->ms));
+                AU_JSON_GEN_TRY(au_json_gen_map_close(g));
+        }
+        AU_JSON_GEN_TRY(au_json_gen_array_close(g));
+        AU_JSON_GEN_TRY(au_json_gen_string(g, "summary"));
+        AU_JSON_GEN_TRY(au_json_gen_map_open(g));
+        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "attacks", rep->n));
+        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "contained", c[ADV_CONTAINED]));
+        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "not_contained", c[ADV_NOT_CONTAINED]));
+        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "skipped", c[ADV_SKIPPED]));
+        AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "errors", c[ADV_ERROR]));
+        AU_JSON_GEN_TRY(au_json_gen_map_close(g));
+        AU_JSON_GEN_TRY(au_json_gen_map_close(g));
+        _cleanup_free_ char *s = au_json_gen_finish(g, NULL);
+        if (!s)
+                return -ENOMEM;
+        fprintf(f, "%s\n", s);
+        (void) sum;
+        return 0;
+}
+
+static void print_text(const adv_report *rep, FILE *f) {
+        char sum[160];
+        for (size_t i = 0; i < rep->n; i++) {
+                const adv_row *r = &rep->rows[i];
+                char name[100];
+                snprintf(name, sizeof(name), "%s/%s", r->group, r->name);
+                fprintf(f, "%-14s %-36s %s", adv_verdict_word(r->verdict), name, r->observed);
+                if (r->denied[0])
+                        fprintf(f, " [denied: %s]", r->denied);
+                if (r->note[0] && r->verdict != ADV_CONTAINED)
+                        fprintf(f, " -- %s", r->note);
+                fputc('\n', f);
+        }
+        summary(rep, sum, sizeof(sum));
+        fprintf(f, "%s\n", sum);
+}
+
+int adv_report_print(const adv_report *rep, adv_format format, const char *trust, FILE *f) {
+        switch (format) {
+        case ADV_FORMAT_TAP:
+                print_tap(rep, f);
+                return 0;
+        case ADV_FORMAT_JSON:
+                return print_json(rep, trust, f);
+        case ADV_FORMAT_MARKDOWN:
+                print_markdown(rep, f);
+                return 0;
+        default:
+                print_text(rep, f);
+                return 0;
+        }
 }

@@ -4,7 +4,7 @@
 /* Each subcommand: argv[0] is the subcommand's name; returns the exit status. */
 int cli_run(int argc, char **argv);
 int cli_node(int argc, char **argv);
-/* autoosctl adversarial (adversarial/engine.c): the attack catalogue against this host. */
+/* autoosctl adversarial (cli/adversarial.c; the engine is adversarial/): the attack catalogue. */
 int cli_adversarial(int argc, char **argv);
 
 /*

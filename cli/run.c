@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "common/macro.h"
 #include "common/parse.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/supervise.h"
 
 #define DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
 #define MAX_HOST_FILE (256u << 20)
@@ -472,40 +472,26 @@ int cli_run(int argc, char **argv) {
         _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         signal(SIGPIPE, SIG_IGN);
 
-        sbx_run *run = NULL;
-        r = sbx_run_start(ctx, spec, o.json ? NULL : output_passthrough, NULL, &run, &err);
+        sbx_supervised one = {};
+        r = sbx_run_start(ctx, spec, o.json ? NULL : output_passthrough, NULL, &one.run, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
 
-        int caught = 0;
-        for (;;) {
-                struct pollfd p[2] = {{.fd = sbx_run_fd(run), .events = POLLIN},
-                                      {.fd = sfd, .events = POLLIN}};
-                if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
-                        break;
-                if (sfd >= 0 && (p[1].revents & POLLIN)) {
-                        struct signalfd_siginfo si;
-                        if (read(sfd, &si, sizeof(si)) == sizeof(si) && !caught) {
-                                char reason[64];
-                                caught = (int) si.ssi_signo;
-                                snprintf(reason, sizeof(reason), "autoosctl received %s", strsignal(caught));
-                                sbx_run_kill(run, SBX_OUTCOME_SIGNALED, reason);
-                        }
-                }
-                r = sbx_run_dispatch(run);
-                if (r != 0)
-                        break;
-        }
+        sbx_supervisor sup = {.sigfd = sfd, .kill_reason = "autoosctl received", .name_signal = true};
+        sbx_supervised *runs[] = {&one};
+        r = sbx_supervise(&sup, runs, 1, NULL, NULL, 0);
         /* The run is over: signals may end us again from here on. */
         sigprocmask(SIG_UNBLOCK, &mask, NULL);
-        _cleanup_sbx_result_ sbx_result *res = NULL;
-        if (r < 0 || sbx_run_take_result(run, &res) < 0) {
-                sbx_run_free(run);
+        _cleanup_sbx_result_ sbx_result *res = TAKE_PTR(one.res);
+        one.run = sbx_run_free(one.run);
+        if (!res) {
                 fprintf(stderr, "autoosctl run: sandbox_error: supervising the run failed: %s\n",
-                        strerror(-r));
+                        strerror(one.error < 0 ? -one.error
+                                 : r < 0       ? -r
+                                               : EIO));
                 return 125;
         }
-        sbx_run_free(run);
+        int caught = sup.caught;
 
         if (o.json) {
                 _cleanup_free_ char *s = sbx_result_to_json(res, false);
