@@ -35,6 +35,7 @@
 #include "common/parse.h"
 #include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
+#include "orchestrator/console.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -106,6 +107,7 @@ struct orc_api {
         orc_events *events;
         /* Keeps the events' memory alive until we stop, whatever the order of the stops. */
         orc_events_sub *events_hold;
+        orc_console *console; /* /ui/ and /v1/openapi.json: no key */
         struct MHD_Daemon *mhd;
         uint64_t max_body;
         double rate, burst;
@@ -1138,6 +1140,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!rq)
                         return MHD_NO;
                 *con_cls = rq;
+                if (orc_console_handles(api->console, url)) {
+                        rq->pending = orc_console_respond(api->console, url, method, rq->id, &rq->status);
+                        rq->responded = true;
+                        return rq->pending ? MHD_YES : MHD_NO;
+                }
                 const char *cl =
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 rq->has_body =
@@ -1398,6 +1405,7 @@ static void api_free(orc_api *api) {
                         free(b);
                 }
         orc_events_unsubscribe(api->events_hold);
+        orc_console_free(api->console);
         free(api->fails);
         pthread_mutex_destroy(&api->lock);
         free(api);
@@ -1462,6 +1470,15 @@ int orc_api_start(const orc_api_config *cfg, orc_coord *coord, orc_events *event
         }
         snprintf(api->addr, sizeof(api->addr), "%s", listen);
         pthread_mutex_init(&api->lock, NULL);
+        r = orc_console_new(cfg && cfg->console_dir ? cfg->console_dir : AUTOOS_DATADIR "/autoos/console",
+                            cfg && cfg->console_path ? cfg->console_path : "/ui",
+                            cfg && cfg->openapi_file ? cfg->openapi_file
+                                                     : AUTOOS_DATADIR "/autoos/openapi.json",
+                            &api->console, err);
+        if (r < 0) {
+                api_free(api);
+                return r;
+        }
         if (getrandom(&api->id_prefix, sizeof(api->id_prefix), GRND_NONBLOCK) != sizeof(api->id_prefix))
                 api->id_prefix = (uint32_t) au_now_us() ^ (uint32_t) getpid();
 

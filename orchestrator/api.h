@@ -52,6 +52,8 @@ typedef struct orc_api_config {
         unsigned events_per_key; /* GET /v1/events streams at once per key, default 4 */
         double auth_fail_per_s;  /* failed authentications per second per client address, default 1 */
         double auth_fail_burst;  /* default 20 */
+        /* The console (console.h): its files, their base path (default /ui) and the OpenAPI document. */
+        const char *console_dir, *console_path, *openapi_file;
 } orc_api_config;
 
 /*

@@ -52,6 +52,9 @@ void orc_config_done(orc_config *cfg) {
         free(cfg->audit_key);
         free(cfg->tls_cert);
         free(cfg->tls_key);
+        free(cfg->console_dir);
+        free(cfg->console_path);
+        free(cfg->openapi_file);
         *cfg = (orc_config){0};
 }
 
@@ -87,6 +90,15 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                                 return au_error_set_field(err, key, "%s: empty value", key);
                         return set_string(fields[i], value);
                 }
+        if (strcmp(key, "console_dir") == 0 || strcmp(key, "console_path") == 0 ||
+            strcmp(key, "openapi_file") == 0) {
+                if (!*value)
+                        return au_error_set_field(err, key, "%s: empty value", key);
+                return set_string(key[0] == 'o'   ? &cfg->openapi_file
+                                  : key[8] == 'd' ? &cfg->console_dir
+                                                  : &cfg->console_path,
+                                  value);
+        }
         if (strcmp(key, "fleet_key_file") == 0 || strcmp(key, "secret_key_file") == 0) {
                 if (!*value)
                         return au_error_set_field(err, key, "%s: empty value", key);

@@ -37,6 +37,8 @@ typedef struct orc_config {
         char *secret_key_file; /* the key stored secrets are sealed with (default /etc/autoos/secret.key) */
         bool bus_auth;         /* default on: specs sealed, results and heartbeats verified */
         uint64_t job_ttl_ms;   /* a dispatched spec expires after this (default 1 h) */
+        char *console_dir, *console_path,
+                *openapi_file; /* the console (orchestrator/console.h); NULL: defaults */
 } orc_config;
 
 /* Defaults (sql_dir: $(datadir)/autoos/sql). Returns 0 or -ENOMEM. */

@@ -431,6 +431,10 @@ int main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* The API's alone: the coordinator's copy of the settings must not share these strings. */
+        _cleanup_free_ char *console_dir = TAKE_PTR(cfg.console_dir),
+                            *console_path = TAKE_PTR(cfg.console_path),
+                            *openapi_file = TAKE_PTR(cfg.openapi_file);
         r = orc_coord_new(&cfg, &coord, &err);
         if (r < 0) {
                 log_error("cannot start: %s", err.msg);
@@ -456,6 +460,9 @@ int main(int argc, char **argv) {
                         .tls_key_pem = tls.key_pem,
                         .max_per_ip = cfg.max_connections_per_ip,
                         .events_per_key = cfg.events_per_key,
+                        .console_dir = console_dir,
+                        .console_path = console_path,
+                        .openapi_file = openapi_file,
                 };
                 r = orc_api_start(&acfg, coord, events, &api, &err);
         }
