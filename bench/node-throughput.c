@@ -21,7 +21,9 @@
  * same /bin/true through bwrap, unshare and firejail (those installed) in one
  * loop and in nproc parallel loops, in the same run. The node efficiency
  * printed last is issue 12's measure: the best autoosd runs/s over nproc x
- * the in-process serial rate (prepare_ahead 4). autoosd runs with
+ * the in-process serial rate (prepare_ahead 4). autoosd's resident memory
+ * (VmRSS after each burst, and its peak, VmHWM) is printed per max_runs.
+ * autoosd runs with
  * bus_auth = off: the bench writes unsigned jobs, there is no coordinator.
  *
  * Everything started is stopped (SIGTERM, then SIGKILL) at exit, on
@@ -246,6 +248,24 @@ static long proc_cpu_ms(pid_t pid) {
         return (long) ((ut + st) * 1000 / (unsigned long) sysconf(_SC_CLK_TCK));
 }
 
+/* A "Name:   N kB" line of /proc/<pid>/status, in KiB; -1 when unreadable. */
+static long proc_status_kib(pid_t pid, const char *name) {
+        char path[64], line[256];
+        long v = -1;
+        size_t n = strlen(name);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, name, n) == 0 && line[n] == ':') {
+                        v = strtol(line + n + 1, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        return v;
+}
+
 /* ---- one round: a daemon, N jobs ---------------------------------------------- */
 
 typedef struct round_stats {
@@ -253,6 +273,7 @@ typedef struct round_stats {
         double runs_per_s, p50, p99, wall_ms;
         double one_p50, one_p99; /* one job at a time: latency without a queue */
         double daemon_cpu_pct, redis_cpu_pct;
+        long rss_kib, hwm_kib; /* autoosd's VmRSS after the burst and its peak (VmHWM) */
         char first_failure[256];
 } round_stats;
 
@@ -470,6 +491,8 @@ static int run_round(unsigned round, unsigned max_runs, unsigned jobs, unsigned 
         int k = collect(reader, last_id, sizeof(last_id), round, WARMUP_JOBS, jobs, res + WARMUP_JOBS, st);
         pthread_join(th, NULL);
         long d1 = proc_cpu_ms(g.daemon_pid), r1 = proc_cpu_ms(g.redis_pid);
+        st->rss_kib = proc_status_kib(g.daemon_pid, "VmRSS");
+        st->hwm_kib = proc_status_kib(g.daemon_pid, "VmHWM");
         if (k < 0 || p.error) {
                 fprintf(stderr, "node-throughput: round with max_runs %u failed (see %s)\n", max_runs, log);
                 goto out;
@@ -987,6 +1010,12 @@ int main(int argc, char **argv) {
                        markdown ? "- " : "", rs[best].runs_per_s, 100.0 * rs[best].runs_per_s / cap, ncpu,
                        ls[1].runs_per_s);
         }
+        for (unsigned i = 0; i < n_rounds; i++)
+                if (rs[i].got && rs[i].hwm_kib >= 0)
+                        printf("%sautoosd RSS with max_runs %u: %.1f MiB after the burst, peak %.1f MiB "
+                               "(VmHWM)\n",
+                               markdown ? "- " : "", rs[i].max_runs, rs[i].rss_kib / 1024.0,
+                               rs[i].hwm_kib / 1024.0);
         for (int i = 0; best >= 0 && peer_runs > 0 && i < 3; i++)
                 if (!peers[i].skip[0] && peers[i].parallel > 0)
                         printf("%sautoosd: %.2fx the runs/s of %s in nproc loops (%.0f/s)%s\n",
