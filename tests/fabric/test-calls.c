@@ -389,6 +389,41 @@ static void test_budgets(void) {
         fab_result_done(&r);
 }
 
+static void test_rate_limit(void) {
+        char json[1024];
+        fab_fabric *f = NULL;
+        au_error err = {};
+        fab_result r;
+
+        snprintf(json, sizeof(json),
+                 "{\"providers\":{\"a\":{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:%d/a\","
+                 "\"rate_limits\":{\"requests_per_minute\":1},\"models\":{\"m1\":{\"input\":1,\"output\":4}}"
+                 "},"
+                 "\"b\":{\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:%d/b\",\"models\":{"
+                 "\"claude-x\":{\"input\":3,\"output\":15}}}},\"roles\":{\"executor\":[{\"provider\":\"a\","
+                 "\"model\":\"m1\"},{\"provider\":\"b\",\"model\":\"claude-x\"}]}}",
+                 standin_port, standin_port);
+        if (fab_new(json, strlen(json), NULL, &f, &err) < 0) {
+                ok(0, "fab_new: %s", err.msg);
+                return;
+        }
+        fab_request q = request(FAB_ROLE_EXECUTOR, false);
+        standin_script(
+                "{\"a\":[{\"reply\":\"text\",\"text\":\"one\"},{\"reply\":\"text\",\"text\":\"two\"}],"
+                "\"b\":[{\"reply\":\"text\",\"text\":\"from b\"}]}");
+        int r1 = fab_call(f, &q, &r);
+        ok(r1 == 0 && r.outcome == FAB_OK && strcmp(r.provider, "a") == 0,
+           "the first request of the minute goes to a");
+        fab_result_done(&r);
+        int r2 = fab_call(f, &q, &r);
+        ok(r2 == 0 && r.outcome == FAB_OK && strcmp(r.provider, "b") == 0,
+           "a's requests_per_minute of 1 sends the second to b (%s)", r.provider);
+        _cleanup_json_ yajl_val log = standin_log();
+        ok(count(log, "a") == 1 && count(log, "b") == 1, "a was not asked twice in the minute");
+        fab_result_done(&r);
+        fab_free(f);
+}
+
 static int collect(void *userdata, const char *text, size_t len) {
         return au_buf_append(userdata, text, len) < 0;
 }
@@ -624,6 +659,7 @@ int main(void) {
         test_fallback_and_shared_cooldown();
         test_all_fail_and_rejected();
         test_budgets();
+        test_rate_limit();
         test_streams();
         tools_case(FAB_ROLE_EXECUTOR, false, "a");
         tools_case(FAB_ROLE_EXECUTOR, true, "a");

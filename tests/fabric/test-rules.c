@@ -246,6 +246,26 @@ static void test_key_file(void) {
         rmdir(dir);
 }
 
+static int any_secret(void *userdata, const char *name, char **ret) {
+        (void) userdata;
+        return (*ret = strdup(name)) ? 0 : -ENOMEM;
+}
+
+static void test_example(void) {
+        const char *top = getenv("top_srcdir");
+        char path[4096];
+        fab_options opts = {.secret = any_secret};
+        fab_fabric *f = NULL;
+        au_error err = {};
+
+        snprintf(path, sizeof(path), "%s/examples/fabric.json", top ? top : ".");
+        int r = fab_new_from_file(path, &opts, &f, &err);
+        ok(r == 0 && fab_chain_len(f, FAB_ROLE_EXECUTOR) == 3 &&
+                   strcmp(fab_chain_provider(f, FAB_ROLE_EXECUTOR, 2), "ollama") == 0,
+           "examples/fabric.json loads (%s)", err.msg);
+        fab_free(f);
+}
+
 int main(void) {
         test_classify();
         test_retry_after();
@@ -253,5 +273,6 @@ int main(void) {
         test_schema();
         test_config();
         test_key_file();
+        test_example();
         return done_testing();
 }
