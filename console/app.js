@@ -118,6 +118,7 @@ function header() {
     out.hidden = false;
   } else {
     who.textContent = "";
+    delete who.dataset.role;
     out.hidden = true;
   }
 }
@@ -249,9 +250,22 @@ function follow(reload, relevant) {
 
 // ---- one workflow ----------------------------------------------------------------------
 
+// Redraws only when the data changed, and gives focus back to the element
+// (by its data-step and data-action) that had it, for keyboard users.
+function redraw(box, ...kids) {
+  const f = document.activeElement;
+  const sel = f && box.contains(f) && f.dataset && f.dataset.step
+    ? `${f.tagName.toLowerCase()}[data-step="${CSS.escape(f.dataset.step)}"]${f.dataset.action ? `[data-action="${f.dataset.action}"]` : ""}`
+    : null;
+  box.replaceChildren(...kids);
+  const again = sel && box.querySelector(sel);
+  again && again.focus();
+}
+
 async function workflowView(id) {
   const box = h("div");
   setView("Workflow", box);
+  let seen = "";
   const load = async () => {
     let wf;
     try {
@@ -260,6 +274,9 @@ async function workflowView(id) {
       box.replaceChildren(errorBox(e));
       return;
     }
+    const now = JSON.stringify(wf);
+    if (now === seen) return;
+    seen = now;
     main.querySelector("h1").firstChild.textContent = `Workflow ${wf.name} `;
     const acts = h("div.actions", {},
       wf.state === "running" || wf.state === "awaiting_human" ? actionButton("Pause", "operator", () => api.call("POST", `/workflows/${id}/pause`).then(load)) : null,
@@ -275,7 +292,7 @@ async function workflowView(id) {
         h("td", { text: s.node || "—" }),
         h("td", { text: s.outcome ? `${s.outcome}${s.exit_code !== null && s.exit_code !== undefined ? " " + s.exit_code : ""}` : "—" }),
         h("td", {}, stepActions(id, s, load))));
-    box.replaceChildren(
+    redraw(box,
       h("dl.meta", {}, h("dt", { text: "State" }), h("dd", {}, badge(wf.state)), h("dt", { text: "Id" }), h("dd.mono", { text: wf.id }),
         h("dt", { text: "Submitted by" }), h("dd", { text: wf.created_by || "—" }), h("dt", { text: "Created" }), h("dd", { text: when(wf.created_at) }),
         h("dt", { text: "Updated" }), h("dd", { text: when(wf.updated_at) })),
@@ -301,6 +318,7 @@ function stepActions(id, s, after) {
 async function stepView(id, stepId) {
   const box = h("div");
   setView(`Step ${stepId}`, box);
+  let seen = "";
   const load = async () => {
     let wf, trail;
     try {
@@ -309,6 +327,9 @@ async function stepView(id, stepId) {
       box.replaceChildren(errorBox(e));
       return;
     }
+    const now = trail + JSON.stringify(wf);
+    if (now === seen) return;
+    seen = now;
     const s = wf.steps.find((x) => x.id === stepId);
     if (!s) {
       box.replaceChildren(h("p.error", { text: `no step ${stepId} in this workflow` }));
@@ -461,8 +482,13 @@ function simulateView() {
         out.replaceChildren(errorBox(e));
       }
     },
-  }, h("label", { for: "sim-input", text: "Paste a workflow (JSON); nothing is stored." }), ta, h("button", { type: "submit", text: "Estimate" }));
-  setView("Simulate", form, out);
+  }, h("label", { for: "sim-input", text: "Paste a workflow (JSON): Estimate stores nothing; Submit runs it." }), ta,
+  h("div.actions", {}, h("button", { type: "submit", id: "sim-estimate", text: "Estimate" }),
+    actionButton("Submit", "operator", async () => {
+      const r = await api.call("POST", "/workflows", ta.value);
+      location.hash = `#/workflows/${r.id}`;
+    }, { id: "sim-submit" })));
+  setView("Simulate and submit", form, out);
 }
 
 // ---- router ----------------------------------------------------------------------------
@@ -471,6 +497,7 @@ function route() {
   if (stopEvents) stopEvents(), (stopEvents = null);
   clearInterval(refreshTimer);
   const hash = location.hash || "#/workflows";
+  header();
   document.querySelectorAll("[data-nav]").forEach((a) => a.setAttribute("aria-current", hash.startsWith(`#/${a.dataset.nav}`) ? "page" : "false"));
   if (!api.key()) return signInView(hash);
   const p = hash.slice(2).split("/").map(decodeURIComponent);
