@@ -386,6 +386,9 @@ node_enroll() {
 _stack_conf() {
         printf 'fleet_key_file = %s\nbus_auth = %s\n' "$STACK_DIR/fleet.key" "${STACK_BUS_AUTH:-on}" \
                 >"$STACK_DIR/coordinator.conf"
+        # The web console and the OpenAPI document from the source tree (installed: $(datadir)/autoos).
+        printf 'console_dir = %s/console\nopenapi_file = %s/doc/openapi.json\n' "$top_srcdir" "$top_srcdir" \
+                >>"$STACK_DIR/coordinator.conf"
 }
 
 # node_start NAME LABELS MAX_RUNS: autoosd as node NAME (labels k=v,k=v) with

@@ -34,6 +34,7 @@ static void usage(FILE *f) {
               "  events [--since ID]                 the event stream, as JSON lines\n"
               "  key revoke NAME                     revoke an API key at once (admin)\n"
               "  secret set|rm|ls NAME                create, rotate, delete, list secrets (admin)\n"
+              "  console [--path PATH]               the web console's address and how to sign in\n"
               "\n"
               "Coordinator commands also take --cacert FILE: the CA certificates an https://\n"
               "coordinator's certificate must chain to (default $" CLI_CACERT_ENV ", cacert= in\n"
@@ -150,6 +151,8 @@ int main(int argc, char **argv) {
                 return cli_adversarial(argc - 1, argv + 1);
         if (strcmp(cmd, "audit") == 0)
                 return cli_audit(argc - 1, argv + 1);
+        if (strcmp(cmd, "console") == 0)
+                return cli_console(argc - 1, argv + 1);
         if (cli_is_coordinator_command(cmd) || strcmp(cmd, "key") == 0 || strcmp(cmd, "secret") == 0) {
                 int n = argc - 1;
                 if (!take_cacert(&n, argv + 1)) {

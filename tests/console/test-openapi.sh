@@ -73,6 +73,12 @@ for p in /ui/../doc/api.md /ui/%2e%2e/doc/api.md /ui/.hidden /ui/..%2f..%2fetc%2
         unlike "$RESP" "root:|HTTP API" "$p gives nothing from outside the console ($HTTP_STATUS)"
 done
 mkdir -p "$TEST_TMP/cons" && ln -sf /etc/passwd "$TEST_TMP/cons/passwd.txt" && cp "$top_srcdir/console/index.html" "$TEST_TMP/cons/"
+: >"$TEST_TMP/autoosctl.conf"
+out=$(env AUTOOS_URL="$COORD_URL" AUTOOS_CONFIG="$TEST_TMP/autoosctl.conf" "$AUTOOSCTL" console 2>&1)
+like "$out" "AUTOOS console: $COORD_URL/ui/" "autoosctl console prints the console's address"
+like "$out" "create-key NAME --role viewer" "with a sign-in hint"
+out=$(env AUTOOS_URL="$COORD_URL/" AUTOOS_CONFIG="$TEST_TMP/autoosctl.conf" "$AUTOOSCTL" console --path /ops/console/ 2>&1)
+like "$out" "AUTOOS console: $COORD_URL/ops/console/\$" "autoosctl console --path names another base path"
 api_as "$KEY" POST /ui/ '{}'
 is "$HTTP_STATUS $(resp_header Allow)" "405 GET, HEAD" "a POST to the console is 405 with Allow"
 api_as "" GET /v1/nodes
