@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
+#include "sandbox/egress-rules.h"
 #include "sandbox/sandbox-internal.h"
 
 #define KiB UINT64_C(1024)
@@ -87,6 +89,13 @@ void sbx_policy_init_default(sbx_policy *ret) {
 
         p.level[SBX_TRUST_ELEVATED] = p.level[SBX_TRUST_STANDARD];
         p.level[SBX_TRUST_ELEVATED].network_allowed[SBX_NET_EGRESS] = true;
+        /* No destination but the node's resolvers until policy.json names some. */
+        p.level[SBX_TRUST_ELEVATED].egress = (sbx_egress_policy){
+                .bandwidth_bytes = 1 * MiB,
+                .connections = 64,
+                .packets_per_second = 2000,
+                .dns_queries_per_second = 20,
+        };
         p.level[SBX_TRUST_ELEVATED].roles[SBX_ROLE_OPERATOR] = false;
         p.level[SBX_TRUST_PRIVILEGED] = p.level[SBX_TRUST_ELEVATED];
         /* ptrace and friends inside the run: a node's owner turns it on in policy.json. */
@@ -159,8 +168,60 @@ static int read_limits(yajl_val v, const char *path, sbx_limits *l, au_error *er
         return 0;
 }
 
+/* A level's "network":{"egress":{...}}: what its egress runs may reach, and how fast. */
+static int read_egress(yajl_val v, const char *path, sbx_egress_policy *ep, au_error *err) {
+        static const char *const known[] = {
+                "allow", "bandwidth_bytes", "connections", "packets_per_second", "dns_queries_per_second",
+                NULL};
+        sbx_egress_policy e = *ep;
+        char field[160];
+        yajl_val x;
+        int r;
+
+        if ((r = au_json_check_object(v, path, known, err)) < 0)
+                return r;
+        if ((x = au_json_get(v, "allow"))) {
+                au_json_path(field, sizeof(field), path, "allow");
+                if ((r = sbx_egress_rules_from_json(x, field, e.allow, &e.n_allow, err)) < 0)
+                        return r;
+        }
+        if ((x = au_json_get(v, "bandwidth_bytes"))) {
+                au_json_path(field, sizeof(field), path, "bandwidth_bytes");
+                if ((r = au_json_get_uint64(x, field, &e.bandwidth_bytes, err)) < 0)
+                        return r;
+                /* libnl's tbf rate is an int of bytes per second; below 1 KiB/s nothing useful passes. */
+                if (e.bandwidth_bytes != 0 && (e.bandwidth_bytes < 1024 || e.bandwidth_bytes > INT32_MAX))
+                        return au_error_set_field(err, field,
+                                                  "%s: %" PRIu64 " is not 0 (unlimited) or 1024..%d", field,
+                                                  e.bandwidth_bytes, INT32_MAX);
+        }
+        static const struct {
+                const char *name;
+                size_t off;
+                uint32_t max;
+        } counts[] = {
+                {"connections", offsetof(sbx_egress_policy, connections), 1000000},
+                {"packets_per_second", offsetof(sbx_egress_policy, packets_per_second), 10000000},
+                {"dns_queries_per_second", offsetof(sbx_egress_policy, dns_queries_per_second), 100000},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(counts); i++) {
+                uint32_t u;
+                if (!(x = au_json_get(v, counts[i].name)))
+                        continue;
+                au_json_path(field, sizeof(field), path, counts[i].name);
+                if ((r = au_json_get_uint32(x, field, &u, err)) < 0)
+                        return r;
+                if (u == 0 || u > counts[i].max)
+                        return au_error_set_field(err, field, "%s: %u is not 1..%u", field, u,
+                                                  counts[i].max);
+                memcpy((char *) &e + counts[i].off, &u, sizeof(u));
+        }
+        *ep = e;
+        return 0;
+}
+
 static int read_network(yajl_val v, const char *path, sbx_level_policy *lp, au_error *err) {
-        static const char *const known[] = {"default", "allowed", NULL};
+        static const char *const known[] = {"default", "allowed", "egress", NULL};
         char field[128];
         yajl_val x;
         const char *s;
@@ -203,6 +264,14 @@ static int read_network(yajl_val v, const char *path, sbx_level_policy *lp, au_e
                         allowed[n] = true;
                 }
                 memcpy(lp->network_allowed, allowed, sizeof(allowed));
+        }
+
+        x = au_json_get(v, "egress");
+        if (x) {
+                au_json_path(field, sizeof(field), path, "egress");
+                r = read_egress(x, field, &lp->egress, err);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

@@ -45,6 +45,10 @@ sbx_result *sbx_result_free(sbx_result *r) {
                 for (size_t i = 0; i < r->n_denied_syscalls; i++)
                         free(r->denied_syscalls[i]);
         free(r->denied_syscalls);
+        for (size_t i = 0; r->egress_refused && i < r->n_egress_refused; i++)
+                free(r->egress_refused[i]);
+        free(r->egress_refused);
+        free(r->egress_refused_counts);
         free(r->error);
         free(r->reason);
         free(r);
@@ -152,6 +156,25 @@ static int gen_result(yajl_gen g, const sbx_result *r) {
                 AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "reason", r->reason));
         if (r->host_uid != 0)
                 AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "host_uid", r->host_uid));
+        if (r->has_egress) {
+                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "egress_sent_bytes", r->egress_sent_bytes));
+                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "egress_sent_packets", r->egress_sent_packets));
+                AU_JSON_GEN_TRY(au_json_gen_kv_uint64(g, "egress_received_bytes", r->egress_received_bytes));
+                AU_JSON_GEN_TRY(
+                        au_json_gen_kv_uint64(g, "egress_received_packets", r->egress_received_packets));
+                /* Two arrays of the same length: what was refused, and how many packets each. */
+                size_t n = r->egress_refused && r->egress_refused_counts ? r->n_egress_refused : 0;
+                AU_JSON_GEN_TRY(au_json_gen_string(g, "egress_refused"));
+                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
+                for (size_t i = 0; i < n; i++)
+                        AU_JSON_GEN_TRY(au_json_gen_string(g, r->egress_refused[i]));
+                AU_JSON_GEN_TRY(au_json_gen_array_close(g));
+                AU_JSON_GEN_TRY(au_json_gen_string(g, "egress_refused_counts"));
+                AU_JSON_GEN_TRY(au_json_gen_array_open(g));
+                for (size_t i = 0; i < n; i++)
+                        AU_JSON_GEN_TRY(au_json_gen_uint64(g, r->egress_refused_counts[i]));
+                AU_JSON_GEN_TRY(au_json_gen_array_close(g));
+        }
         return au_json_gen_map_close(g);
 }
 
@@ -197,6 +220,12 @@ enum {
         F_ERROR,
         F_REASON,
         F_HOST_UID,
+        F_EGRESS_SENT_BYTES,
+        F_EGRESS_SENT_PACKETS,
+        F_EGRESS_RECEIVED_BYTES,
+        F_EGRESS_RECEIVED_PACKETS,
+        F_EGRESS_REFUSED,
+        F_EGRESS_REFUSED_COUNTS,
         _F_MAX,
         F_UNKNOWN = -1,
 };
@@ -225,16 +254,23 @@ static const char *const field_names[_F_MAX] = {
         [F_ERROR] = "error",
         [F_REASON] = "reason",
         [F_HOST_UID] = "host_uid",
+        [F_EGRESS_SENT_BYTES] = "egress_sent_bytes",
+        [F_EGRESS_SENT_PACKETS] = "egress_sent_packets",
+        [F_EGRESS_RECEIVED_BYTES] = "egress_received_bytes",
+        [F_EGRESS_RECEIVED_PACKETS] = "egress_received_packets",
+        [F_EGRESS_REFUSED] = "egress_refused",
+        [F_EGRESS_REFUSED_COUNTS] = "egress_refused_counts",
 };
 
 typedef struct parse_ctx {
         sbx_result *r;
         au_error *err;
-        unsigned depth; /* open containers; the result object is 1 */
-        int field;      /* at depth 1: the field whose value comes next */
-        bool in_denied; /* inside denied_syscalls (depth 2) */
-        bool skipping;  /* inside the value of a field we do not know */
-        uint32_t seen;  /* bit per field */
+        unsigned depth;  /* open containers; the result object is 1 */
+        int field;       /* at depth 1: the field whose value comes next */
+        bool in_denied;  /* inside an array field (depth 2): denied_syscalls, egress_refused(_counts) */
+        bool skipping;   /* inside the value of a field we do not know */
+        uint32_t seen;   /* bit per field */
+        size_t n_counts; /* egress_refused_counts read */
 } parse_ctx;
 
 static int ctx_fail(parse_ctx *c, const char *what) {
@@ -323,23 +359,44 @@ static int cb_boolean(void *ctx, int b) {
         return value_done(c);
 }
 
+/* At most this many refused destinations are kept (the node reports at most SBX_EGRESS_MAX_REFUSED). */
+#define RESULT_MAX_REFUSED 1024
+
+static int add_refused_count(parse_ctx *c, uint64_t v) {
+        sbx_result *r = c->r;
+        size_t n = c->n_counts;
+
+        if (n >= RESULT_MAX_REFUSED)
+                return ctx_fail(c, "too many entries");
+        uint64_t *p = realloc(r->egress_refused_counts, (n + 1) * sizeof(*p));
+        if (!p) {
+                au_error_set(c->err, ENOMEM, "parse result");
+                return 0;
+        }
+        p[n] = v;
+        r->egress_refused_counts = p;
+        c->n_counts = n + 1;
+        return 1;
+}
+
 static int cb_number(void *ctx, const char *s, size_t len) {
         parse_ctx *c = ctx;
         int handled, k = scalar_start(c, &handled);
         char buf[32];
         uint64_t v;
 
-        if (!k || handled) {
-                if (k && c->in_denied && !c->skipping)
-                        return ctx_fail(c, "expected an array of strings");
+        if (!k || (handled && !(c->in_denied && !c->skipping)))
                 return k;
-        }
+        if (handled && c->field != F_EGRESS_REFUSED_COUNTS)
+                return ctx_fail(c, "expected an array of strings");
         if (len >= sizeof(buf))
                 return ctx_fail(c, "number out of range");
         memcpy(buf, s, len);
         buf[len] = '\0';
         if (au_parse_uint64(buf, &v) < 0)
                 return ctx_fail(c, "expected a non-negative integer");
+        if (handled)
+                return add_refused_count(c, v);
 
         switch (c->field) {
         case F_ATTEMPT:
@@ -374,6 +431,22 @@ static int cb_number(void *ctx, const char *s, size_t len) {
                 break;
         case F_DENIED_COUNT:
                 c->r->denied_count = v;
+                break;
+        case F_EGRESS_SENT_BYTES:
+                c->r->egress_sent_bytes = v;
+                c->r->has_egress = true;
+                break;
+        case F_EGRESS_SENT_PACKETS:
+                c->r->egress_sent_packets = v;
+                c->r->has_egress = true;
+                break;
+        case F_EGRESS_RECEIVED_BYTES:
+                c->r->egress_received_bytes = v;
+                c->r->has_egress = true;
+                break;
+        case F_EGRESS_RECEIVED_PACKETS:
+                c->r->egress_received_packets = v;
+                c->r->has_egress = true;
                 break;
         default:
                 return ctx_fail(c, "unexpected number");
@@ -475,6 +548,21 @@ static int add_denied(parse_ctx *c, const char *s, size_t len) {
         return 1;
 }
 
+static int add_refused(parse_ctx *c, const char *s, size_t len) {
+        sbx_result *r = c->r;
+
+        if (memchr(s, '\0', len))
+                return ctx_fail(c, "must not contain NUL");
+        if (r->n_egress_refused >= RESULT_MAX_REFUSED)
+                return ctx_fail(c, "too many entries");
+        if (au_strv_consume(&r->egress_refused, &r->n_egress_refused, strndup(s, len)) < 0) {
+                au_error_set(c->err, ENOMEM, "parse result");
+                return 0;
+        }
+        r->has_egress = true;
+        return 1;
+}
+
 static int cb_string(void *ctx, const unsigned char *us, size_t len) {
         parse_ctx *c = ctx;
         const char *s = (const char *) us;
@@ -483,6 +571,10 @@ static int cb_string(void *ctx, const unsigned char *us, size_t len) {
         if (!k)
                 return 0;
         if (handled) {
+                if (c->in_denied && !c->skipping && c->field == F_EGRESS_REFUSED_COUNTS)
+                        return ctx_fail(c, "expected an array of numbers");
+                if (c->in_denied && !c->skipping && c->field == F_EGRESS_REFUSED)
+                        return add_refused(c, s, len);
                 if (c->in_denied && !c->skipping)
                         return add_denied(c, s, len);
                 return 1;
@@ -598,7 +690,8 @@ static int cb_start_array(void *ctx) {
                 c->depth++;
                 return 1;
         }
-        if (c->depth == 1 && c->field == F_DENIED_SYSCALLS) {
+        if (c->depth == 1 && (c->field == F_DENIED_SYSCALLS || c->field == F_EGRESS_REFUSED ||
+                              c->field == F_EGRESS_REFUSED_COUNTS)) {
                 c->in_denied = true;
                 c->depth++;
                 return 1;
@@ -673,6 +766,10 @@ int sbx_result_from_json(const char *json, size_t len, sbx_result **ret, au_erro
 
         if (!(c.seen & (UINT32_C(1) << F_OUTCOME)))
                 return au_error_set_field(err, "outcome", "outcome: required");
+        if (c.n_counts != r->n_egress_refused)
+                return au_error_set_field(err, "egress_refused_counts",
+                                          "egress_refused_counts: %zu entries for %zu in egress_refused",
+                                          c.n_counts, r->n_egress_refused);
         *ret = TAKE_PTR(r);
         return 0;
 }

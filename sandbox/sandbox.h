@@ -38,7 +38,7 @@ typedef enum sbx_trust {
 typedef enum sbx_network {
         SBX_NET_NONE,     /* a new network namespace, no interface up */
         SBX_NET_LOOPBACK, /* a new network namespace, lo up */
-        SBX_NET_EGRESS,   /* elevated: through a veth the node configures (not yet) */
+        SBX_NET_EGRESS,   /* elevated: through a veth the node configures (egress.c) */
         _SBX_NET_MAX,
         _SBX_NET_INVALID = -1,
 } sbx_network;
@@ -84,6 +84,28 @@ typedef struct sbx_file {
         uint32_t mode; /* permission bits only: 0644 or 0755 style, never setuid */
 } sbx_file;
 
+/*
+ * One allowed egress destination: IPv4 addr/prefix, a port range (0-0 for
+ * any; ignored unless the protocol has ports) and a protocol (0 any,
+ * IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP).
+ */
+typedef struct sbx_egress_rule {
+        uint32_t addr; /* host byte order, masked to the prefix */
+        uint8_t prefix;
+        uint8_t protocol;
+        uint16_t port_min, port_max;
+} sbx_egress_rule;
+#define SBX_EGRESS_MAX_RULES 32
+/* What an egress run may reach and how fast (policy.json "network":{"egress":{...}}). */
+typedef struct sbx_egress_policy {
+        sbx_egress_rule allow[SBX_EGRESS_MAX_RULES];
+        uint32_t n_allow;
+        uint64_t bandwidth_bytes;    /* per second, each way (0: unlimited; at most INT32_MAX) */
+        uint32_t connections;        /* concurrent connections (conntrack count) */
+        uint32_t packets_per_second; /* sent by the run */
+        uint32_t dns_queries_per_second;
+} sbx_egress_policy;
+
 typedef struct sbx_spec {
         char *id;       /* required by the daemon; autoosctl makes one up */
         char *workflow; /* NULL unless part of a workflow */
@@ -102,6 +124,10 @@ typedef struct sbx_spec {
         sbx_limits limits;
         sbx_network network;
         bool network_set; /* false: the trust level's default */
+        /* "egress":{"allow":[...]} narrows the level's allowlist (each entry inside one of its
+         * rules); sbx_spec_apply_policy() fills what is not given, and the limits, from the level. */
+        sbx_egress_policy egress;
+        bool egress_allow_set;
 } sbx_spec;
 
 /* Frees everything a spec owns and the spec itself; accepts NULL, returns NULL. */
@@ -124,6 +150,7 @@ typedef enum sbx_role {
 
 /* Per trust level: defaults, ceilings, and what the level may have. */
 typedef struct sbx_level_policy {
+        sbx_egress_policy egress;
         sbx_limits defaults;
         sbx_limits ceilings;
         sbx_network default_network;
@@ -140,6 +167,9 @@ typedef struct sbx_policy {
         uint32_t max_argv;       /* entries */
         uint64_t max_spec_bytes; /* whole JSON document */
         uint32_t max_files;
+        /* Set by a node whose settings configure egress (sbx_egress_config); otherwise an
+         * egress spec is rejected as "egress is not configured on this node". */
+        bool egress_configured;
 } sbx_policy;
 
 /*
@@ -217,6 +247,13 @@ typedef struct sbx_result {
         char *error;                             /* sandbox_error / rejected: what went wrong */
         char *reason;                            /* why the supervisor ended the run, when it did */
         uint32_t host_uid;                       /* the pool uid the run had on the host (0: none) */
+        /* Egress runs only (has_egress): traffic through the run's link, as the node counted it. */
+        bool has_egress;
+        uint64_t egress_sent_bytes, egress_sent_packets;
+        uint64_t egress_received_bytes, egress_received_packets;
+        char **egress_refused; /* "addr:port/proto" (port 0 for protocols without), NULL-terminated */
+        uint64_t *egress_refused_counts; /* packets refused per entry */
+        size_t n_egress_refused;
 } sbx_result;
 
 sbx_result *sbx_result_new(void);
@@ -246,13 +283,46 @@ int sbx_result_exit_status(const sbx_result *r);
 
 /* ---- running ---------------------------------------------------------- */
 
+/*
+ * A node's egress settings (autoosd.conf egress_* keys): the uplink runs
+ * leave through (masqueraded), the IPv4 pool each run takes a /30 of, the
+ * resolvers written into the run's /etc/resolv.conf, and the prefix of
+ * the names (links, nftables chains) so that a restart finds what a killed
+ * process left.
+ */
+typedef struct sbx_egress_config {
+        char uplink[16];
+        uint32_t pool_addr; /* host byte order */
+        uint8_t pool_prefix;
+        uint32_t resolvers[4];
+        uint32_t n_resolvers;
+        char prefix[8]; /* default "aeg" */
+} sbx_egress_config;
+
+/*
+ * Sets one egress key as autoosd.conf spells it: "egress_uplink",
+ * "egress_pool" (a.b.c.d/n, n 16..29), "egress_resolvers" (up to 4 IPv4
+ * addresses, comma-separated), "egress_prefix" (1..6 of [a-z0-9]).
+ * Returns 0, -ENOENT for a key that is not an egress key, or -EINVAL with
+ * err naming the key and what is wrong.
+ */
+int sbx_egress_config_set(sbx_egress_config *c, const char *key, const char *value, au_error *err);
+/* Whether c names an uplink and a pool (egress can be given). */
+bool sbx_egress_config_usable(const sbx_egress_config *c);
+/*
+ * Reads the egress_* keys of a "key = value" file (autoosd.conf), ignoring
+ * every other key; a missing file leaves c untouched and returns 0.
+ */
+int sbx_egress_config_load(sbx_egress_config *c, const char *path, au_error *err);
+
 typedef struct sbx_config {
-        uid_t uid_base;            /* first host uid of the pool (default 1000000000) */
-        uint32_t uid_count;        /* size of the pool (default 65536) */
-        const char *state_dir;     /* root templates, uid locks (default /run/autoos) */
-        const char *lock_dir;      /* uid pool locks (default <state_dir>/uids) */
-        const char *node;          /* copied into results (default: hostname) */
-        const char *cgroup_parent; /* default: our own cgroup (per controller on v1) */
+        const sbx_egress_config *egress; /* NULL or not usable: no egress on this node */
+        uid_t uid_base;                  /* first host uid of the pool (default 1000000000) */
+        uint32_t uid_count;              /* size of the pool (default 65536) */
+        const char *state_dir;           /* root templates, uid locks (default /run/autoos) */
+        const char *lock_dir;            /* uid pool locks (default <state_dir>/uids) */
+        const char *node;                /* copied into results (default: hostname) */
+        const char *cgroup_parent;       /* default: our own cgroup (per controller on v1) */
         /* Network namespaces a helper thread keeps ready (0: no thread, each is
          * made on the spawn path). Daemons and loops want ~4, which also compiles
          * every seccomp profile up front; a one-shot CLI wants 0: a thread that

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "sandbox/egress-rules.h"
 #include "sandbox/sandbox-internal.h"
 
 #define MiB (UINT64_C(1024) * 1024)
@@ -341,12 +342,38 @@ int sbx_spec_apply_policy(sbx_spec *spec, const sbx_policy *policy, au_error *er
                 return au_error_set_field(err, "network", "network: '%s' is not allowed at the %s level",
                                           sbx_network_to_string(spec->network), level);
         /*
-         * No node can give a run egress yet (nothing configures the veth and
-         * nftables DESIGN.md describes): refused here, as rejected, rather
+         * A node without egress settings refuses it here, as rejected, rather
          * than failing every node it is moved to as sandbox_error.
          */
-        if (spec->network == SBX_NET_EGRESS)
+        if (spec->network == SBX_NET_EGRESS && !policy->egress_configured)
                 return au_error_set_field(err, "network", "network: egress is not configured on this node");
+        if (spec->egress_allow_set && spec->network != SBX_NET_EGRESS)
+                return au_error_set_field(err, "egress", "egress: only for network egress (this run has %s)",
+                                          sbx_network_to_string(spec->network));
+        if (spec->egress.n_allow > SBX_EGRESS_MAX_RULES)
+                return au_error_set_field(err, "egress.allow", "egress.allow: over %d entries",
+                                          SBX_EGRESS_MAX_RULES);
+        for (uint32_t i = 0; spec->egress_allow_set && i < spec->egress.n_allow; i++) {
+                bool inside = false;
+                for (uint32_t j = 0; j < lp->egress.n_allow && !inside; j++)
+                        inside = sbx_egress_rule_within(&spec->egress.allow[i], &lp->egress.allow[j]);
+                if (!inside) {
+                        char what[80], field[40];
+                        sbx_egress_rule_format(&spec->egress.allow[i], what, sizeof(what));
+                        snprintf(field, sizeof(field), "egress.allow[%u]", i);
+                        return au_error_set_field(err, field,
+                                                  "%s: %s is not inside the %s level's egress allowlist",
+                                                  field, what, level);
+                }
+        }
+        if (spec->network == SBX_NET_EGRESS) {
+                sbx_egress_policy e = lp->egress;
+                if (spec->egress_allow_set) {
+                        memcpy(e.allow, spec->egress.allow, sizeof(e.allow));
+                        e.n_allow = spec->egress.n_allow;
+                }
+                spec->egress = e;
+        }
 
         r = check_argv_env(spec, policy, err);
         if (r < 0)
@@ -589,8 +616,9 @@ static int read_limits(yajl_val v, sbx_limits *l, bool *ret_work_zero, au_error 
 }
 
 static int read_spec(yajl_val root, const sbx_policy *policy, sbx_spec *spec, au_error *err) {
-        static const char *const known[] = {"id",  "workflow", "step",  "attempt", "argv",    "env", "stdin",
-                                            "cwd", "files",    "trust", "limits",  "network", NULL};
+        static const char *const known[] = {"id",     "workflow", "step",   "attempt", "argv",
+                                            "env",    "stdin",    "cwd",    "files",   "trust",
+                                            "limits", "network",  "egress", NULL};
         bool work_zero = false;
         const char *s;
         yajl_val x;
@@ -675,6 +703,20 @@ static int read_spec(yajl_val root, const sbx_policy *policy, sbx_spec *spec, au
                 if (spec->network == _SBX_NET_INVALID)
                         return au_error_set_field(err, "network", "network: unknown network '%s'", s);
                 spec->network_set = true;
+        }
+
+        if ((x = au_json_get(root, "egress"))) {
+                static const char *const egress_known[] = {"allow", NULL};
+                if ((r = au_json_check_object(x, "egress", egress_known, err)) < 0)
+                        return r;
+                yajl_val a = au_json_get(x, "allow");
+                if (!a)
+                        return au_error_set_field(err, "egress.allow", "egress.allow: required");
+                r = sbx_egress_rules_from_json(a, "egress.allow", spec->egress.allow, &spec->egress.n_allow,
+                                               err);
+                if (r < 0)
+                        return r;
+                spec->egress_allow_set = true;
         }
         return 0;
 }
@@ -794,6 +836,13 @@ static int gen_spec(yajl_gen g, const sbx_spec *spec) {
 
         if (sbx_network_to_string(spec->network))
                 AU_JSON_GEN_TRY(au_json_gen_kv_string(g, "network", sbx_network_to_string(spec->network)));
+        if (spec->egress_allow_set) {
+                AU_JSON_GEN_TRY(au_json_gen_string(g, "egress"));
+                AU_JSON_GEN_TRY(au_json_gen_map_open(g));
+                AU_JSON_GEN_TRY(au_json_gen_string(g, "allow"));
+                AU_JSON_GEN_TRY(sbx_egress_rules_gen(g, spec->egress.allow, spec->egress.n_allow));
+                AU_JSON_GEN_TRY(au_json_gen_map_close(g));
+        }
         return au_json_gen_map_close(g);
 }
 

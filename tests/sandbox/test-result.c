@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Results of runs: sandbox/result.c. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_tree.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "sandbox/sandbox.h"
 #include "tests/tap.h"
@@ -250,11 +252,54 @@ static void test_exit_status(void) {
         ok(sbx_result_exit_status(NULL) == 125, "exit status of no result is 125");
 }
 
+/* Egress traffic and refusals (issue 13): written only for egress runs, read back exactly. */
+static void test_egress(void) {
+        _cleanup_sbx_result_ sbx_result *r = full_result();
+        _cleanup_sbx_result_ sbx_result *back = NULL;
+        au_error err = {};
+        _cleanup_free_ char *plain = sbx_result_to_json(r, false);
+        ok(plain && !strstr(plain, "egress"), "no egress fields for a run without egress");
+
+        r->has_egress = true;
+        r->egress_sent_bytes = 1000;
+        r->egress_sent_packets = 10;
+        r->egress_received_bytes = 5000;
+        r->egress_received_packets = 7;
+        au_strv_push(&r->egress_refused, &r->n_egress_refused, "169.254.169.254:80/tcp");
+        au_strv_push(&r->egress_refused, &r->n_egress_refused, "10.0.0.1:0/icmp");
+        r->egress_refused_counts = calloc(2, sizeof(uint64_t));
+        r->egress_refused_counts[0] = 3;
+        r->egress_refused_counts[1] = 1;
+        _cleanup_free_ char *json = sbx_result_to_json(r, false);
+        ok(json && strstr(json, "\"egress_sent_bytes\":1000,\"egress_sent_packets\":10,"
+                                "\"egress_received_bytes\":5000,\"egress_received_packets\":7,"
+                                "\"egress_refused\":[\"169.254.169.254:80/tcp\",\"10.0.0.1:0/icmp\"],"
+                                "\"egress_refused_counts\":[3,1]"),
+           "egress fields written: %s", json ? json : "(null)");
+        ok(json && sbx_result_from_json(json, strlen(json), &back, &err) == 0 && back && back->has_egress &&
+                   back->egress_received_bytes == 5000 && back->n_egress_refused == 2 &&
+                   strcmp(back->egress_refused[1], "10.0.0.1:0/icmp") == 0 &&
+                   back->egress_refused_counts[0] == 3 && back->egress_refused_counts[1] == 1,
+           "egress fields read back (%s)", err.msg);
+        _cleanup_free_ char *json2 = back ? sbx_result_to_json(back, false) : NULL;
+        ok(json2 && strcmp(json, json2) == 0, "egress round trip is exact");
+        from_json_refused(
+                "{\"outcome\":\"exited\",\"egress_refused\":[\"a:1/tcp\"],\"egress_refused_counts\":[]}",
+                "egress_refused_counts", "0 entries for 1 in egress_refused");
+        from_json_refused("{\"outcome\":\"exited\",\"egress_refused\":[1]}", "egress_refused",
+                          "expected an array of strings");
+        from_json_refused("{\"outcome\":\"exited\",\"egress_refused_counts\":[\"x\"]}",
+                          "egress_refused_counts", "expected an array of numbers");
+        from_json_refused("{\"outcome\":\"exited\",\"egress_sent_bytes\":-1}", "egress_sent_bytes",
+                          "non-negative");
+}
+
 int main(void) {
         test_to_json();
         test_round_trip();
         test_from_json();
         test_new_error();
         test_exit_status();
+        test_egress();
         return done_testing();
 }

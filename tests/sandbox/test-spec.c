@@ -864,6 +864,88 @@ static void test_uidpool_subids(void) {
         unlink(junk);
 }
 
+/* Egress (issue 13): the policy's allowlist and limits, a spec's narrowing, and what is refused. */
+static void test_egress(void) {
+        sbx_policy p;
+        if (!load_policy("{'levels':{'elevated':{'network':{'egress':{'allow':["
+                         "{'cidr':'203.0.113.0/24','protocol':'tcp','ports':'80-443'},"
+                         "{'cidr':'198.51.100.7','protocol':'udp'}],"
+                         "'bandwidth_bytes':2048,'connections':5,'packets_per_second':100,"
+                         "'dns_queries_per_second':3}}}}}",
+                         &p))
+                return;
+        const sbx_egress_policy *e = &p.level[SBX_TRUST_ELEVATED].egress;
+        ok(e->n_allow == 2 && e->allow[0].addr == 0xcb007100 && e->allow[0].prefix == 24 &&
+                   e->allow[0].protocol == 6 && e->allow[0].port_min == 80 && e->allow[0].port_max == 443 &&
+                   e->allow[1].prefix == 32 && e->allow[1].protocol == 17 && e->allow[1].port_min == 0 &&
+                   e->bandwidth_bytes == 2048 && e->connections == 5 && e->packets_per_second == 100 &&
+                   e->dns_queries_per_second == 3,
+           "policy: egress allowlist and limits load");
+
+        /* Without egress settings on the node the spec is rejected, whatever the policy. */
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress'}", &p, "network",
+                  "network: egress is not configured on this node");
+        p.egress_configured = true;
+        _cleanup_sbx_spec_ sbx_spec *s =
+                accepted_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress'}", &p);
+        ok(s && s->network == SBX_NET_EGRESS && s->egress.n_allow == 2 && s->egress.connections == 5 &&
+                   !s->egress_allow_set,
+           "egress spec without an allowlist gets the level's");
+        _cleanup_sbx_spec_ sbx_spec *n =
+                accepted_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress',"
+                           "'egress':{'allow':[{'cidr':'203.0.113.10/32','protocol':'tcp','ports':'443'}]}}",
+                           &p);
+        ok(n && n->egress_allow_set && n->egress.n_allow == 1 && n->egress.allow[0].port_min == 443 &&
+                   n->egress.bandwidth_bytes == 2048,
+           "a spec narrows the allowlist and keeps the level's limits");
+        _cleanup_free_ char *j = n ? sbx_spec_to_json(n) : NULL;
+        ok(j && strstr(j, "\"egress\":{\"allow\":[{\"cidr\":\"203.0.113.10/32\",\"protocol\":\"tcp\","
+                          "\"ports\":\"443\"}]}"),
+           "to_json writes the narrowed allowlist: %s", j ? j : "(null)");
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress',"
+                  "'egress':{'allow':[{'cidr':'203.0.113.0/24','protocol':'tcp','ports':'22'}]}}",
+                  &p, "egress.allow[0]",
+                  "203.0.113.0/24 tcp 22-22 is not inside the elevated level's egress");
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress',"
+                  "'egress':{'allow':[{'cidr':'10.0.0.0/8'}]}}",
+                  &p, "egress.allow[0]", "is not inside");
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'loopback',"
+                  "'egress':{'allow':[]}}",
+                  &p, "egress", "egress: only for network egress (this run has loopback)");
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress','egress':{'deny':[]}}", &p,
+                  "egress.deny", "unknown field 'egress.deny'");
+        refused_p("{'argv':['/bin/true'],'trust':'elevated','network':'egress','egress':{}}", &p,
+                  "egress.allow", "egress.allow: required");
+
+        static const struct {
+                const char *entry, *field, *want;
+        } bad[] = {
+                {"{'cidr':'203.0.113.1/24'}", "cidr", "has host bits set"},
+                {"{'cidr':'203.0.113.0/33'}", "cidr", "prefix length"},
+                {"{'cidr':'example.com'}", "cidr", "not an IPv4 address or CIDR"},
+                {"{'cidr':'203.0.113.0/24','protocol':'sctp'}", "protocol", "unknown protocol 'sctp'"},
+                {"{'cidr':'203.0.113.0/24','ports':'80'}", "ports", "ports need protocol tcp or udp"},
+                {"{'cidr':'203.0.113.0/24','protocol':'tcp','ports':'70000'}", "ports", "not a port"},
+                {"{'cidr':'203.0.113.0/24','protocol':'tcp','ports':'443-80'}", "ports", "reversed"},
+                {"{'cidr':'203.0.113.0/24','protocol':'tcp','ports':'0'}", "ports", "not a port"},
+                {"{'protocol':'tcp'}", "cidr", "required"},
+                {"{'cidr':'203.0.113.0/24','colour':'red'}", "colour", "unknown field"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char doc[512], field[96];
+                snprintf(doc, sizeof(doc), "{'levels':{'elevated':{'network':{'egress':{'allow':[%s]}}}}}",
+                         bad[i].entry);
+                snprintf(field, sizeof(field), "levels.elevated.network.egress.allow[0].%s", bad[i].field);
+                policy_refused(doc, field, bad[i].want);
+        }
+        policy_refused("{'levels':{'elevated':{'network':{'egress':{'bandwidth_bytes':10}}}}}",
+                       "levels.elevated.network.egress.bandwidth_bytes", "is not 0 (unlimited) or 1024..");
+        policy_refused("{'levels':{'elevated':{'network':{'egress':{'connections':0}}}}}",
+                       "levels.elevated.network.egress.connections", "0 is not 1..");
+        policy_refused("{'levels':{'elevated':{'network':{'egress':{'speed':1}}}}}",
+                       "levels.elevated.network.egress.speed", "unknown field");
+}
+
 int main(void) {
         test_names();
         test_defaults();
@@ -882,5 +964,6 @@ int main(void) {
         test_policy_load();
         test_roles();
         test_uidpool_subids();
+        test_egress();
         return done_testing();
 }
