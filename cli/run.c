@@ -22,6 +22,7 @@
 #include "sandbox/supervise.h"
 
 #define DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
+#define DEFAULT_NODE_CONFIG AUTOOS_SYSCONFDIR "/autoos/autoosd.conf"
 #define MAX_HOST_FILE (256u << 20)
 
 static void run_usage(FILE *f) {
@@ -43,7 +44,8 @@ static void run_usage(FILE *f) {
               "                           flagged, 8 times more ends the run (default 1M)\n"
               "      --work-size SIZE     size of the writable /work (default 64M)\n"
               "Sandbox:\n"
-              "      --net none|loopback  network: nothing, or loopback only (default loopback)\n"
+              "      --net none|loopback|egress  network: nothing, loopback only (default), or\n"
+              "                           egress as the node's settings and the policy allow\n"
               "      --trust LEVEL        restricted, standard, elevated or privileged\n"
               "                           (default standard)\n"
               "      --env NAME=VALUE     set a variable; nothing of this shell's environment\n"
@@ -53,6 +55,7 @@ static void run_usage(FILE *f) {
               "      --spec FILE          read a JSON run spec (DESIGN.md); options override it\n"
               "      --policy FILE        policy to apply (default " DEFAULT_POLICY ",\n"
               "                           built-in values when it does not exist)\n"
+              "      --node-config FILE   the node's egress_* settings (default " DEFAULT_NODE_CONFIG ")\n"
               "Output:\n"
               "      --json               print the result object on stdout instead of the\n"
               "                           program's output\n"
@@ -83,6 +86,7 @@ enum {
         OPT_STDIN_FILE,
         OPT_SPEC,
         OPT_POLICY,
+        OPT_NODE_CONFIG,
         OPT_JSON,
 };
 
@@ -101,6 +105,7 @@ static const struct option options[] = {
         {"stdin-file", required_argument, NULL, OPT_STDIN_FILE},
         {"spec", required_argument, NULL, OPT_SPEC},
         {"policy", required_argument, NULL, OPT_POLICY},
+        {"node-config", required_argument, NULL, OPT_NODE_CONFIG},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {},
@@ -249,7 +254,7 @@ static int report_unstarted(sbx_outcome outcome, const char *id, const au_error 
 
 typedef struct run_opts {
         bool json;
-        const char *spec_file, *policy_file, *stdin_file;
+        const char *spec_file, *policy_file, *stdin_file, *node_config;
         sbx_limits limits; /* 0: not given */
         sbx_trust trust;
         sbx_network network;
@@ -343,8 +348,8 @@ int cli_run(int argc, char **argv) {
                         break;
                 case OPT_NET:
                         o.network = sbx_network_from_string(optarg);
-                        if (o.network != SBX_NET_NONE && o.network != SBX_NET_LOOPBACK)
-                                return usage_error("--net %s: expected none or loopback", optarg);
+                        if (o.network == _SBX_NET_INVALID)
+                                return usage_error("--net %s: expected none, loopback or egress", optarg);
                         break;
                 case OPT_TRUST:
                         o.trust = sbx_trust_from_string(optarg);
@@ -367,6 +372,9 @@ int cli_run(int argc, char **argv) {
                 case OPT_SPEC:
                         o.spec_file = optarg;
                         break;
+                case OPT_NODE_CONFIG:
+                        o.node_config = optarg;
+                        break;
                 case OPT_POLICY:
                         o.policy_file = optarg;
                         break;
@@ -387,6 +395,14 @@ int cli_run(int argc, char **argv) {
                 fprintf(stderr, "autoosctl run: policy %s: %s\n", pf, err.msg);
                 return CLI_EXIT_USAGE;
         }
+        /* The node's egress settings, as autoosd reads them: without them egress is rejected. */
+        sbx_egress_config egress = {};
+        const char *nc = o.node_config ? o.node_config : DEFAULT_NODE_CONFIG;
+        if ((r = sbx_egress_config_load(&egress, nc, &err)) < 0) {
+                fprintf(stderr, "autoosctl run: %s\n", err.msg);
+                return CLI_EXIT_USAGE;
+        }
+        policy.egress_configured = sbx_egress_config_usable(&egress);
 
         if (o.spec_file) {
                 _cleanup_free_ char *buf = NULL;
@@ -457,7 +473,7 @@ int cli_run(int argc, char **argv) {
 
         _cleanup_sbx_context_ sbx_context *ctx = NULL;
         /* One run: its network namespace is made inline, with no helper thread making spares. */
-        sbx_config sc = {.prepare_ahead = 0};
+        sbx_config sc = {.prepare_ahead = 0, .egress = &egress};
         r = sbx_context_new(&sc, &ctx, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);

@@ -180,6 +180,11 @@ int dmn_config_set(dmn_config *cfg, const char *key, const char *value, au_error
                 cfg->log_level = l;
                 return 0;
         }
+        if (strncmp(key, "egress_", 7) == 0) {
+                int r = sbx_egress_config_set(&cfg->egress, key, value, err);
+                if (r != -ENOENT)
+                        return r;
+        }
         return au_error_set_field(err, key, "unknown setting '%s'", key);
 }
 
@@ -242,6 +247,9 @@ int dmn_config_validate(const dmn_config *cfg, au_error *err) {
         if (cfg->control_socket[0] != '/' || cfg->state_dir[0] != '/' || cfg->run_dir[0] != '/')
                 return au_error_set_field(err, "state_dir",
                                           "control_socket, state_dir and run_dir must be absolute paths");
+        if (!cfg->egress.uplink[0] != !cfg->egress.pool_prefix)
+                return au_error_set_field(err, cfg->egress.uplink[0] ? "egress_pool" : "egress_uplink",
+                                          "egress_uplink and egress_pool: egress needs both, or neither");
         /* Its runs' host uids (and gids) must be nobody else's: not in /etc/subuid or /etc/subgid. */
         au_error sub = {};
         if (sbx_uidpool_check_subids(cfg->uid_base, cfg->uid_count, NULL, NULL, &sub) < 0)

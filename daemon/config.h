@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "sandbox/sandbox.h"
 
 typedef struct dmn_config {
         char *redis_url;       /* redis = redis://127.0.0.1:6379 */
@@ -33,6 +34,7 @@ typedef struct dmn_config {
                               */
         bool bus_auth; /* bus_auth = on: jobs must carry the coordinator's MAC; off only for a node fed by
                           hand */
+        sbx_egress_config egress; /* egress_uplink, egress_pool, egress_resolvers, egress_prefix */
 } dmn_config;
 
 /* Built-in defaults (node id: the host name). */

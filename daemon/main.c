@@ -122,6 +122,7 @@ static int load_all(daemon_state *d, dmn_config *cfg, sbx_policy *policy, au_err
                         goto fail;
                 }
         }
+        policy->egress_configured = sbx_egress_config_usable(&cfg->egress);
         return 0;
 fail:
         dmn_config_done(cfg);

@@ -1018,6 +1018,7 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
                 .node = cfg->node_id,
                 .state_dir = cfg->run_dir,
                 .prepare_ahead = MIN(cfg->max_runs, 4u),
+                .egress = &cfg->egress,
         };
         r = sbx_context_new(&sc, &n->sbx, err);
         if (r < 0)

@@ -33,6 +33,7 @@
 
 #include "common/buf.h"
 #include "common/macro.h"
+#include "egress.h"
 #include "sandbox-internal.h"
 
 #define DEFAULT_UID_BASE 1000000000u
@@ -48,7 +49,8 @@ struct sbx_context {
         sbx_seccomp_filter filters[_SBX_TRUST_MAX];
         sbx_rootfs_template template;
         sbx_netpool *netpool;
-        void *no_caps; /* cap_t */
+        sbx_egress *egress; /* NULL: this node gives no egress */
+        void *no_caps;      /* cap_t */
         bool have_timens;
         uint64_t seq;
 };
@@ -80,6 +82,7 @@ struct sbx_run {
         char *setup_error; /* the child could not set up: outcome sandbox_error */
         stream out[2];
         sbx_cgroup *cg;
+        sbx_egress_link *egress;
         uid_t uid;
         uint64_t t0_ns;
 
@@ -149,6 +152,9 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         r = sbx_rootfs_template_open(ctx->state_dir, &ctx->template, err);
         if (r < 0)
                 goto fail;
+        if (cfg->egress && sbx_egress_config_usable(cfg->egress) &&
+            (r = sbx_egress_new(cfg->egress, ctx->state_dir, &ctx->egress, err)) < 0)
+                goto fail;
         ctx->have_timens = access("/proc/self/ns/time", F_OK) == 0;
         ctx->no_caps = cap_init();
         if (!ctx->no_caps) {
@@ -169,6 +175,7 @@ sbx_context *sbx_context_free(sbx_context *ctx) {
         for (int t = 0; t < _SBX_TRUST_MAX; t++)
                 sbx_seccomp_filter_done(&ctx->filters[t]);
         sbx_netpool_free(ctx->netpool);
+        sbx_egress_free(ctx->egress);
         if (ctx->no_caps)
                 cap_free(ctx->no_caps);
         sbx_uidpool_free(ctx->uids);
@@ -308,7 +315,8 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 return au_error_set_field(err, "argv", "argv: a program to run is required");
         if (spec->trust < 0 || spec->trust >= _SBX_TRUST_MAX)
                 return au_error_set_field(err, "trust", "trust: unknown trust level");
-        if (spec->network != SBX_NET_NONE && spec->network != SBX_NET_LOOPBACK)
+        if (spec->network != SBX_NET_NONE && spec->network != SBX_NET_LOOPBACK &&
+            !(spec->network == SBX_NET_EGRESS && ctx->egress))
                 return au_error_set(err, EOPNOTSUPP, "network %s is not configured on this node",
                                     sbx_network_to_string(spec->network));
 
@@ -387,11 +395,16 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 .stderr_fd = out_pipe[1][1],
         };
 
-        netns = sbx_netpool_take(ctx->netpool, spec->network, err);
+        /* An egress run starts from a loopback namespace; egress.c adds its link. */
+        netns = sbx_netpool_take(ctx->netpool,
+                                 spec->network == SBX_NET_EGRESS ? SBX_NET_LOOPBACK : spec->network, err);
         if (netns < 0) {
                 r = netns;
                 goto fail;
         }
+        if (spec->network == SBX_NET_EGRESS &&
+            (r = sbx_egress_attach(ctx->egress, netns, &spec->egress, &run->egress, err)) < 0)
+                goto fail;
         int cgfd = sbx_cgroup_dirfd(run->cg);
         /* The network namespace is made ahead (netpool.c) and entered for the clone only. */
         struct clone_args ca = {
@@ -684,6 +697,7 @@ static void finalize(sbx_run *run) {
                         res->stderr_truncated = trunc;
                 }
         }
+        run->egress = sbx_egress_detach(run->egress, res);
         run->cg = sbx_cgroup_destroy(run->cg);
         sbx_uidpool_release(run->ctx->uids, run->uid);
         run->uid = 0;
@@ -766,6 +780,7 @@ sbx_run *sbx_run_free(sbx_run *run) {
                 sbx_cgroup_kill_all(run->cg);
                 run->cg = sbx_cgroup_destroy(run->cg);
         }
+        run->egress = sbx_egress_detach(run->egress, NULL);
         if (run->uid)
                 sbx_uidpool_release(run->ctx->uids, run->uid);
         for (int i = 0; i < 2; i++) {
