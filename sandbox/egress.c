@@ -759,14 +759,31 @@ fail:
         return r;
 }
 
-/* "counter packets P bytes B comment \"what\"" lines of a chain listing, summed. */
-static void read_counter(sbx_egress *eg, const char *chain, const char *what, uint64_t *packets,
+/*
+ * The part of a table listing that holds one object: from "<kind> <name> {"
+ * to its closing brace at the start of a line. *ret_len 0 when absent.
+ */
+static const char *listing_section(const char *listing, const char *kind, const char *name,
+                                   size_t *ret_len) {
+        char head[64];
+        snprintf(head, sizeof(head), "%s %s {", kind, name);
+        const char *p = listing ? strstr(listing, head) : NULL;
+        *ret_len = 0;
+        if (!p)
+                return NULL;
+        const char *e = strstr(p, "\n\t}");
+        *ret_len = e ? (size_t) (e - p) : strlen(p);
+        return p;
+}
+
+/* "counter packets P bytes B comment \"what\"" lines of a chain's section, summed. */
+static void read_counter(const char *listing, const char *chain, const char *what, uint64_t *packets,
                          uint64_t *bytes) {
-        char cmd[128], tag[32];
-        snprintf(cmd, sizeof(cmd), "list chain inet %s %s", eg->table, chain);
+        char tag[32];
+        size_t len;
+        const char *sec = listing_section(listing, "chain", chain, &len);
         snprintf(tag, sizeof(tag), "comment \"%s\"", what);
-        const char *out = nft_list(eg, cmd);
-        for (const char *p = out; p && (p = strstr(p, "counter packets ")); p++) {
+        for (const char *p = sec; p && (p = strstr(p, "counter packets ")) && p < sec + len; p++) {
                 unsigned long long pk, by;
                 const char *eol = strchr(p, '\n');
                 const char *c = strstr(p, tag);
@@ -780,12 +797,13 @@ static void read_counter(sbx_egress *eg, const char *chain, const char *what, ui
 }
 
 /* The refused set's elements: "a.b.c.d . proto . port counter packets N bytes M". */
-static void read_refused(sbx_egress *eg, const char *name, sbx_result *res) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "list set inet %s %s_refused", eg->table, name);
-        const char *out = nft_list(eg, cmd);
-        const char *p = out ? strstr(out, "elements = {") : NULL;
-        if (!p)
+static void read_refused(const char *listing, const char *name, sbx_result *res) {
+        char set[32];
+        size_t len;
+        snprintf(set, sizeof(set), "%s_refused", name);
+        const char *sec = listing_section(listing, "set", set, &len);
+        const char *p = sec ? strstr(sec, "elements = {") : NULL;
+        if (!p || p >= sec + len)
                 return;
         p += strlen("elements = {");
         while (res->n_egress_refused < SBX_EGRESS_MAX_REFUSED) {
@@ -817,20 +835,24 @@ sbx_egress_link *sbx_egress_detach(sbx_egress_link *l, sbx_result *res) {
         if (!l)
                 return NULL;
         sbx_egress *eg = l->eg;
-        char chain[32];
+        char chain[32], cmd[64];
+        /* One listing of the table serves the counters, the refusals and the removal. */
+        snprintf(cmd, sizeof(cmd), "list table inet %s", eg->table);
+        const char *out = nft_list(eg, cmd);
+        _cleanup_free_ char *listing = out ? strdup(out) : NULL;
         if (res) {
                 res->has_egress = true;
                 snprintf(chain, sizeof(chain), "%s_out", l->name);
-                read_counter(eg, chain, "sent", &res->egress_sent_packets, &res->egress_sent_bytes);
+                read_counter(listing, chain, "sent", &res->egress_sent_packets, &res->egress_sent_bytes);
                 snprintf(chain, sizeof(chain), "%s_local", l->name);
-                read_counter(eg, chain, "sent", &res->egress_sent_packets, &res->egress_sent_bytes);
+                read_counter(listing, chain, "sent", &res->egress_sent_packets, &res->egress_sent_bytes);
                 snprintf(chain, sizeof(chain), "%s_in", l->name);
-                read_counter(eg, chain, "received", &res->egress_received_packets,
+                read_counter(listing, chain, "received", &res->egress_received_packets,
                              &res->egress_received_bytes);
-                read_refused(eg, l->name, res);
+                read_refused(listing, l->name, res);
         }
         link_delete_by_name(eg->nl, l->name);
-        nft_remove_slot(eg, l->name, NULL);
+        nft_remove_slot(eg, l->name, listing);
         safe_close(l->lock_fd);
         free(l);
         return NULL;
