@@ -108,9 +108,9 @@ try {
     const wf = {
       name: "browser-green",
       steps: [
-        { id: "fetch", run: { argv: ["/bin/sh", "-c", "sleep 1; echo fetched"] } },
-        { id: "build", needs: ["fetch"], run: { argv: ["/bin/sh", "-c", "sleep 1; cat /work/inputs/fetch.stdout"] } },
-        { id: "ship", needs: ["build"], run: { argv: ["/bin/sh", "-c", "sleep 1; echo shipped"] } },
+        { id: "fetch", run: { argv: ["/bin/sh", "-c", "sleep 2; echo fetched"] } },
+        { id: "build", needs: ["fetch"], run: { argv: ["/bin/sh", "-c", "sleep 2; cat /work/inputs/fetch.stdout"] } },
+        { id: "ship", needs: ["build"], run: { argv: ["/bin/sh", "-c", "sleep 2; echo shipped"] } },
       ],
     };
     await page.$eval("#sim-input", (e, v) => (e.value = v), JSON.stringify(wf));
