@@ -4,8 +4,10 @@
  * ids and place it in its cgroup, builds the sandbox around itself, gives
  * up every privilege, and executes the program. It never returns into the
  * parent's code: failures go to the parent over the sync socket, then _exit.
- * It must not allocate: the parent may have other threads (netpool.c), one
- * of which may have held the allocator's lock at the moment of clone3().
+ * It must not allocate or take a lock: it runs in the parent's memory
+ * (spawn.c), whose other threads (netpool.c) may hold the allocator's lock,
+ * and writes nothing there but its own stack. It starts with every signal
+ * blocked and puts the caller's mask back just before execve.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -14,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -179,10 +182,40 @@ static void exec_program(const sbx_spec *spec, au_error *err) {
                 au_error_set(err, saved, "execve %s (found on PATH %s)", prog, path);
 }
 
+/* The kernel's struct sigaction (rt_sigaction), so that no libc wrapper is involved. */
+struct kernel_sigaction {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+};
+
+/*
+ * Every handler inherited from the parent back to the default, then the
+ * program's signal mask: a signal arriving before execve must not run the
+ * parent's handler in the parent's memory. Ignored signals stay ignored, as
+ * across execve.
+ */
+static void restore_signals(const sbx_child_args *a) {
+        for (int sig = 1; sig < 65; sig++) {
+                struct kernel_sigaction old = {}, dfl = {};
+                if (sig == SIGKILL || sig == SIGSTOP ||
+                    syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(old.mask)) < 0)
+                        continue;
+                if (old.handler != (void *) SIG_DFL && old.handler != (void *) SIG_IGN)
+                        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+        }
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &a->sigmask, NULL, sizeof(uint64_t));
+}
+
 void sbx_child_main(const sbx_child_args *a) {
         const sbx_spec *spec = a->spec;
         au_error err = {};
         char go;
+
+        /* Only the parent may hold its end: if it dies, our reads below see EOF. */
+        if (a->parent_sync_fd >= 0)
+                close(a->parent_sync_fd);
 
         /* Wait until the parent has written our uid/gid maps and placed us in the cgroup. */
         if (read(a->sync_fd, &go, 1) != 1)
@@ -220,6 +253,7 @@ void sbx_child_main(const sbx_child_args *a) {
                 fail(a, &err);
         }
 
+        restore_signals(a);
         if (sbx_caps_drop_all(a->no_caps, &err) < 0)
                 fail(a, &err);
         /* Set after the uid change, which would clear it; checked by the sendmsg below. */

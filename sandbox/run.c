@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct sbx_context {
         sbx_seccomp_filter filters[_SBX_TRUST_MAX];
         sbx_rootfs_template template;
         sbx_netpool *netpool;
+        sbx_spawner *spawner;
         sbx_egress *egress; /* NULL: this node gives no egress */
         void *no_caps;      /* cap_t */
         bool have_timens;
@@ -79,6 +81,8 @@ struct sbx_run {
         int mntns_fd; /* keeps the mount namespace: its teardown is deferred (netpool.c) */
         int sync_fd;  /* the child's setup reports, until it has exec'd */
         bool starting;
+        sbx_child_args *child_args; /* read by the child in our memory until it has exec'd */
+        sbx_spec *child_spec;
         char *setup_error; /* the child could not set up: outcome sandbox_error */
         stream out[2];
         sbx_cgroup *cg;
@@ -155,6 +159,9 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         if (cfg->egress && sbx_egress_config_usable(cfg->egress) &&
             (r = sbx_egress_new(cfg->egress, ctx->state_dir, &ctx->egress, err)) < 0)
                 goto fail;
+        r = sbx_spawner_new(&ctx->spawner, err);
+        if (r < 0)
+                goto fail;
         ctx->have_timens = access("/proc/self/ns/time", F_OK) == 0;
         ctx->no_caps = cap_init();
         if (!ctx->no_caps) {
@@ -171,6 +178,7 @@ fail:
 sbx_context *sbx_context_free(sbx_context *ctx) {
         if (!ctx)
                 return NULL;
+        sbx_spawner_free(ctx->spawner);
         sbx_rootfs_template_close(&ctx->template);
         for (int t = 0; t < _SBX_TRUST_MAX; t++)
                 sbx_seccomp_filter_done(&ctx->filters[t]);
@@ -202,25 +210,92 @@ static int write_proc_file(pid_t pid, const char *file, const char *content) {
         return write(fd, content, n) == (ssize_t) n ? 0 : negative_errno();
 }
 
-/* The child's environment: only the spec's, plus PATH and HOME when it sets none. */
-static char **build_env(const sbx_spec *spec) {
-        size_t n = 0;
+/* Room for a string in the child's copy; the arena is filled by copy_for_child() in the same order. */
+static size_t str_room(const char *str) {
+        return str ? strlen(str) + 1 : 0;
+}
+
+static char *arena_str(char **at, const char *str) {
+        if (!str)
+                return NULL;
+        size_t n = strlen(str) + 1;
+        char *p = memcpy(*at, str, n);
+        *at += n;
+        return p;
+}
+
+/*
+ * What the child reads of the spec, copied into one allocation the run owns:
+ * the child runs in our memory until it execs (spawn.c), and the caller's
+ * spec is not referenced after sbx_run_start() returns. The environment is
+ * the spec's plus PATH and HOME when it sets none.
+ */
+static sbx_spec *copy_for_child(const sbx_spec *spec) {
+        static const char *const default_path = "PATH=/usr/local/bin:/usr/bin:/bin";
+        static const char *const default_home = "HOME=/work";
+        size_t n_env = 0, room;
         bool has_path = false, has_home = false;
-        for (size_t i = 0; spec->env && spec->env[i]; i++, n++) {
+
+        for (size_t i = 0; spec->env && spec->env[i]; i++, n_env++) {
                 has_path |= strncmp(spec->env[i], "PATH=", 5) == 0;
                 has_home |= strncmp(spec->env[i], "HOME=", 5) == 0;
         }
-        char **env = calloc(n + 3, sizeof(char *));
-        if (!env)
+        size_t argc = 0;
+        while (spec->argv[argc])
+                argc++;
+        size_t n_env_all = n_env + !has_path + !has_home;
+
+        room = sizeof(sbx_spec) + (argc + 1 + n_env_all + 1) * sizeof(char *) +
+               spec->n_files * sizeof(sbx_file);
+        for (size_t i = 0; i < argc; i++)
+                room += str_room(spec->argv[i]);
+        for (size_t i = 0; i < n_env; i++)
+                room += str_room(spec->env[i]);
+        room += str_room(default_path) + str_room(default_home) + str_room(spec->cwd);
+        for (size_t i = 0; i < spec->n_files; i++)
+                room += str_room(spec->files[i].name) + spec->files[i].size;
+
+        sbx_spec *c = malloc(room);
+        if (!c)
                 return NULL;
+        /* Pointer arrays first (aligned after the struct), then the bytes. */
+        *c = (sbx_spec){.limits = spec->limits, .trust = spec->trust, .network = spec->network};
+        c->argv = (char **) (c + 1);
+        c->argc = argc;
+        c->env = c->argv + argc + 1;
+        c->n_env = n_env_all;
+        c->files = (sbx_file *) (c->env + n_env_all + 1);
+        c->n_files = spec->n_files;
+        char *at = (char *) (c->files + spec->n_files);
+        for (size_t i = 0; i < argc; i++)
+                c->argv[i] = arena_str(&at, spec->argv[i]);
+        c->argv[argc] = NULL;
         size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-                env[k++] = spec->env[i];
+        for (size_t i = 0; i < n_env; i++)
+                c->env[k++] = arena_str(&at, spec->env[i]);
         if (!has_path)
-                env[k++] = (char *) "PATH=/usr/local/bin:/usr/bin:/bin";
+                c->env[k++] = arena_str(&at, default_path);
         if (!has_home)
-                env[k++] = (char *) "HOME=/work";
-        return env;
+                c->env[k++] = arena_str(&at, default_home);
+        c->env[k] = NULL;
+        c->cwd = arena_str(&at, spec->cwd);
+        for (size_t i = 0; i < spec->n_files; i++) {
+                const sbx_file *f = &spec->files[i];
+                c->files[i] = (sbx_file){.name = arena_str(&at, f->name), .size = f->size, .mode = f->mode};
+                c->files[i].data = at;
+                if (f->size)
+                        memcpy(at, f->data, f->size);
+                at += f->size;
+        }
+        return c;
+}
+
+/* The child has exec'd or died: what it read of our memory can go. */
+static void child_data_free(sbx_run *run) {
+        free(run->child_args);
+        run->child_args = NULL;
+        free(run->child_spec);
+        run->child_spec = NULL;
 }
 
 static int epoll_add(int ep, int fd, uint32_t tag) {
@@ -293,6 +368,7 @@ static void end_setup(sbx_run *run) {
         epoll_ctl(run->ep, EPOLL_CTL_DEL, run->sync_fd, NULL);
         run->sync_fd = safe_close(run->sync_fd);
         run->starting = false;
+        child_data_free(run);
 }
 
 static void reap_now(sbx_run *run) {
@@ -307,7 +383,6 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                   sbx_run **ret, au_error *err) {
         _cleanup_close_ int sync_parent = -1, sync_child = -1, stdin_fd = -1, netns = -1;
         int out_pipe[2][2] = {{-1, -1}, {-1, -1}};
-        _cleanup_free_ char **env = NULL;
         char name[64], map[64];
         int r;
 
@@ -376,24 +451,25 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                         goto fail;
                 }
         }
-        env = build_env(spec);
-        if (!env) {
+        run->child_spec = copy_for_child(spec);
+        run->child_args = malloc(sizeof(sbx_child_args));
+        if (!run->child_spec || !run->child_args) {
                 r = -ENOMEM;
                 goto fail;
         }
-        sbx_spec child_spec = *spec;
-        child_spec.env = env;
-        sbx_child_args args = {
-                .spec = &child_spec,
+        *run->child_args = (sbx_child_args){
+                .spec = run->child_spec,
                 .filter = &ctx->filters[spec->trust],
                 .template = &ctx->template,
                 .no_caps = ctx->no_caps,
                 .work_writable = spec->limits.work_bytes > 0,
                 .sync_fd = sync_child,
+                .parent_sync_fd = sync_parent,
                 .stdin_fd = stdin_fd,
                 .stdout_fd = out_pipe[0][1],
                 .stderr_fd = out_pipe[1][1],
         };
+        pthread_sigmask(SIG_SETMASK, NULL, &run->child_args->sigmask);
 
         /* An egress run starts from a loopback namespace; egress.c adds its link. */
         netns = sbx_netpool_take(ctx->netpool,
@@ -411,27 +487,17 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
                          CLONE_PIDFD | (ctx->have_timens ? CLONE_NEWTIME : 0) |
                          (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
-                .pidfd = (uint64_t) (uintptr_t) &run->pidfd,
                 .exit_signal = SIGCHLD,
                 .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0,
         };
         run->t0_ns = sbx_now_ns();
         clock_gettime(CLOCK_REALTIME, &run->result->started_at);
-        if ((r = sbx_netpool_enter(ctx->netpool, netns, err)) < 0)
-                goto fail;
-        pid_t pid = (pid_t) syscall(SYS_clone3, &ca, sizeof(ca));
-        int clone_errno = errno;
-        if (pid == 0) {
-                close(sync_parent);
-                sbx_child_main(&args);
-        }
-        sbx_netpool_leave(ctx->netpool);
+        /* Cloned without copying our memory (spawn.c); back once the child runs. */
+        pid_t pid = -1;
+        r = sbx_spawn(ctx->spawner, ctx->netpool, netns, &ca, run->child_args, &pid, &run->pidfd, err);
         netns = safe_close(netns);
-        if (pid < 0) {
-                errno = clone_errno;
-                r = au_error_set(err, errno, "clone3 into new namespaces");
-                goto fail;
-        }
+        if (r < 0)
+                goto fail; /* no child: sbx_run_free() frees what it would have read */
         run->pid = pid;
         sync_child = safe_close(sync_child);
         stdin_fd = safe_close(stdin_fd);
@@ -797,6 +863,7 @@ sbx_run *sbx_run_free(sbx_run *run) {
         free(run->kill_reason);
         free(run->setup_error);
         safe_close(run->sync_fd);
+        child_data_free(run); /* the child is gone: reaped above, or never made */
         sbx_result_free(run->result);
         free(run);
         return NULL;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -156,6 +157,24 @@ void sbx_netpool_leave(sbx_netpool *p);
  */
 void sbx_netpool_defer_close(sbx_netpool *p, int fd);
 
+/* ---- spawn.c: the child cloned without copying the parent's memory --------- */
+struct clone_args;
+typedef struct sbx_spawner sbx_spawner;
+/* Spawner threads are made on demand; *ret is NULL where clone3 cannot run on a stack of ours. */
+int sbx_spawner_new(sbx_spawner **ret, au_error *err);
+/* Stops and joins every spawner; accepts NULL. No child may be in setup. */
+sbx_spawner *sbx_spawner_free(sbx_spawner *pool);
+/*
+ * Clones sbx_child_main(args) with ca's flags (namespaces, exit signal,
+ * cgroup) in netns_fd's network namespace, sharing this address space until
+ * its execve (CLONE_VM | CLONE_VFORK from a spawner thread). Returns once
+ * the child runs, with its host pid and a pidfd (owned by the caller). args
+ * and everything it points to must stay untouched until the child has exec'd
+ * or died (EOF on its sync socket, or reaped). One caller at a time.
+ */
+int sbx_spawn(sbx_spawner *pool, sbx_netpool *netpool, int netns_fd, const struct clone_args *ca,
+              const sbx_child_args *args, pid_t *ret_pid, int *ret_pidfd, au_error *err);
+
 /* ---- caps.c: in the child ------------------------------------------------ */
 /* none: an empty set made by cap_init() in the parent (the child must not allocate). */
 int sbx_caps_drop_all(void *none, au_error *err);
@@ -172,6 +191,10 @@ struct sbx_child_args {
         int stdin_fd; /* -1: /dev/null */
         int stdout_fd;
         int stderr_fd;
+        /* The parent's end of the sync socket, closed first in the child. */
+        int parent_sync_fd;
+        /* The program's signal mask: the caller's at sbx_run_start(). */
+        sigset_t sigmask;
 };
 _noreturn_ void sbx_child_main(const sbx_child_args *a);
 
