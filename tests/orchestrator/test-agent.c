@@ -94,7 +94,7 @@ static fab_fabric *new_fabric(void) {
                  "\"b\":{\"kind\":\"anthropic\",\"base_url\":\"http://127.0.0.1:%d/b\",\"max_retries\":0,"
                  "\"models\":{\"claude-x\":{\"input\":3,\"output\":15}}}},"
                  "\"roles\":{\"executor\":[{\"provider\":\"a\",\"model\":\"m1\"}],"
-                 "\"planner\":[{\"provider\":\"b\",\"model\":\"claude-x\"}]},\"retry\":{\"backoff_base_ms\":"
+                 "\"auditor\":[{\"provider\":\"b\",\"model\":\"claude-x\"}]},\"retry\":{\"backoff_base_ms\":"
                  "10}}",
                  standin_port, standin_port);
         if (fab_new(json, strlen(json), NULL, &f, &err) < 0) {
@@ -322,6 +322,44 @@ static void test_refusals(fab_fabric *f) {
         orc_agent_spec_done(&s);
 }
 
+/* Anthropic's tool_use and tool_result: two calls in one turn, one refused, answered in one user message */
+static void test_anthropic(fab_fabric *f) {
+        orc_agent_spec s;
+        orc_agent_result r;
+        audit_log a = {};
+        au_error err;
+        int rc;
+
+        parse("{\"goal\":\"count\",\"role\":\"auditor\",\"tools\":[" WC_TOOL "]}", &s, &err);
+        orc_agent_hooks h = {.run = fake_runner, .audit = audit_cb, .audit_userdata = &a};
+        n_runs = 0;
+        standin_script("{\"b\":[{\"tool_calls\":[{\"id\":\"toolu_1\",\"name\":\"wc\",\"arguments\":"
+                       "\"{\\\"text\\\":\\\"a "
+                       "b\\\"}\"},{\"id\":\"toolu_2\",\"name\":\"shell\",\"arguments\":\"{}\"}]},"
+                       "{\"text\":\"Two words.\"}]}");
+        rc = orc_agent_run(f, &s, &h, &r);
+        ok(rc == 0 && r.outcome == ORC_AGENT_OK && strcmp(r.answer, "Two words.") == 0 && n_runs == 1 &&
+                   r.refused == 1 && strcmp(r.provider, "b") == 0,
+           "an Anthropic agent runs one call and refuses the other: %s %s",
+           orc_agent_outcome_name(r.outcome), r.error);
+        _cleanup_json_ yajl_val log = standin_log();
+        yajl_val m = log->u.array.len == 2 ? last_msg(log, 1) : NULL;
+        yajl_val blocks = au_json_get(m, "content");
+        yajl_val b0 = YAJL_IS_ARRAY(blocks) && blocks->u.array.len == 2 ? blocks->u.array.values[0] : NULL;
+        yajl_val b1 = b0 ? blocks->u.array.values[1] : NULL;
+        ok(strcmp(str_of(au_json_get(m, "role")), "user") == 0 &&
+                   strcmp(str_of(au_json_get(b0, "type")), "tool_result") == 0 &&
+                   strcmp(str_of(au_json_get(b0, "tool_use_id")), "toolu_1") == 0 &&
+                   strcmp(str_of(au_json_get(b0, "content")), "ran wc") == 0 &&
+                   !au_json_get(b0, "is_error") &&
+                   strcmp(str_of(au_json_get(b1, "tool_use_id")), "toolu_2") == 0 &&
+                   YAJL_IS_TRUE(au_json_get(b1, "is_error")) &&
+                   strstr(str_of(au_json_get(b1, "content")), "shell"),
+           "both tool_result blocks went back in one user message, the refusal with is_error");
+        orc_agent_result_done(&r);
+        orc_agent_spec_done(&s);
+}
+
 static void test_limits(fab_fabric *f) {
         orc_agent_spec s;
         orc_agent_result r;
@@ -399,6 +437,7 @@ int main(void) {
                 _cleanup_fab_ fab_fabric *f = new_fabric();
                 test_sandboxed(f);
                 test_refusals(f);
+                test_anthropic(f);
                 test_limits(f);
         }
         standin_stop();
