@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "fabric/fabric.h"
 #include "orchestrator/agent.h"
@@ -146,6 +147,16 @@ static int fake_runner(void *ud, const orc_agent_call *call, char **ret_output, 
                 fab_budget_set(budget_fabric, FAB_SCOPE_WORKFLOW, ud,
                                fab_budget_spent(budget_fabric, FAB_SCOPE_WORKFLOW, ud));
         return asprintf(ret_output, "ran %s", call->tool) < 0 ? -ENOMEM : 0;
+}
+
+/* A runner that returns only once the agent's wall time has passed. */
+static int slow_runner(void *ud, const orc_agent_call *call, char **ret_output, bool *ret_failed) {
+        (void) ud;
+        n_runs++;
+        while (au_now_ms() <= call->deadline_ms)
+                au_sleep_ms(10);
+        *ret_failed = false;
+        return asprintf(ret_output, "late") < 0 ? -ENOMEM : 0;
 }
 
 typedef struct audit_log {
@@ -385,6 +396,38 @@ static void test_limits(fab_fabric *f) {
            n_runs);
         _cleanup_json_ yajl_val log = standin_log();
         ok(log->u.array.len == 2, "no third model call was made (%zu)", log->u.array.len);
+        orc_agent_result_done(&r);
+        orc_agent_spec_done(&s);
+
+        /* the token limit: 110 tokens used of 100 after the first turn; its tool call is skipped */
+        parse("{\"goal\":\"count\",\"tools\":[" WC_TOOL "],\"limits\":{\"tokens\":100}}", &s, &err);
+        n_runs = 0;
+        a = (audit_log){};
+        standin_script(loop);
+        rc = orc_agent_run(f, &s, &h, &r);
+        ok(rc == 0 && r.outcome == ORC_AGENT_TOKENS_EXHAUSTED && r.turns == 1 && n_runs == 0 && a.n == 1 &&
+                   strcmp(a.status[0], "skipped") == 0,
+           "the token limit stops the agent: %s (%s)", orc_agent_outcome_name(r.outcome), r.error);
+        _cleanup_json_ yajl_val logt = standin_log();
+        ok(YAJL_IS_NUMBER(
+                   au_json_get(au_json_get(logt->u.array.values[0], "body"), "max_completion_tokens")) &&
+                   au_json_get(au_json_get(logt->u.array.values[0], "body"), "max_completion_tokens")
+                                   ->u.number.i == 100,
+           "a call asks for no more tokens than the agent has left");
+        orc_agent_result_done(&r);
+        orc_agent_spec_done(&s);
+
+        /* the wall time: the tool's run outlasts it (or, on a slow machine, the first call did), and no
+         * second model call is made */
+        parse("{\"goal\":\"count\",\"tools\":[" WC_TOOL "],\"limits\":{\"wall_ms\":300}}", &s, &err);
+        orc_agent_hooks slow = {.run = slow_runner};
+        n_runs = 0;
+        standin_script(loop);
+        rc = orc_agent_run(f, &s, &slow, &r);
+        _cleanup_json_ yajl_val logw = standin_log();
+        ok(rc == 0 && r.outcome == ORC_AGENT_WALL_TIME && r.turns == 1 && n_runs <= 1 &&
+                   logw->u.array.len == 1,
+           "the wall time stops the agent: %s (%s)", orc_agent_outcome_name(r.outcome), r.error);
         orc_agent_result_done(&r);
         orc_agent_spec_done(&s);
 
