@@ -366,7 +366,8 @@ typedef struct sbx_run sbx_run;
  * complete (sbx_spec_apply_policy) and is not referenced after return. On
  * failure no process or cgroup is left and err says why: the caller reports
  * outcome sandbox_error.
- * Must be called from a single-threaded process (the child allocates).
+ * One caller at a time per context: the child is cloned from a spawner thread
+ * with CLONE_VM and runs in the caller's memory until execve (spawn.c).
  */
 int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, void *userdata,
                   sbx_run **ret, au_error *err);
