@@ -65,6 +65,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "memory/redis.h"
 #include "memory/seal.h"
 
 #define SMALL_STEPS 10
@@ -72,8 +73,8 @@
 #define POLL_MS 20
 
 static struct {
-        const char *url, *key, *db, *redis_host;
-        int redis_port;
+        const char *url, *key, *db;
+        char redis_url[300]; /* redis://HOST:PORT */
         unsigned wide, workflows, instant_nodes, instant_capacity, audit_burst, timeout_s, inflight;
         const char *real_key, *real_value;
         const char *kill_node;
@@ -399,13 +400,12 @@ static pthread_t heartbeat_thread;
 static bool heartbeat_started;
 static volatile bool fakes_stop;
 
+/* A blocking connection (memory/redis.c), with a command timeout longer than the fake nodes' BLOCK 100. */
 static redisContext *redis_connect(void) {
-        struct timeval tv = {5, 0};
-        redisContext *c = redisConnectWithTimeout(o.redis_host, o.redis_port, tv);
-        if (!c || c->err) {
-                progress("redis %s:%d: %s", o.redis_host, o.redis_port, c ? c->errstr : "out of memory");
-                if (c)
-                        redisFree(c);
+        redisContext *c = NULL;
+        au_error err = {0};
+        if (mem_redis_connect(o.redis_url, 5000, 5000, &c, &err) < 0) {
+                progress("%s: %s", o.redis_url, err.msg);
                 return NULL;
         }
         return c;
@@ -1388,7 +1388,7 @@ int main(int argc, char **argv) {
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
-        static char sel[256], redis_host[256];
+        static char sel[256];
         unsigned u;
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -1406,12 +1406,9 @@ int main(int argc, char **argv) {
                 case O_REDIS: {
                         const char *colon = strrchr(optarg, ':');
                         ok = colon && colon != optarg && parse_uint(colon + 1, &u) && u > 0 && u < 65536;
-                        if (ok) {
-                                snprintf(redis_host, sizeof(redis_host), "%.*s", (int) (colon - optarg),
-                                         optarg);
-                                o.redis_host = redis_host;
-                                o.redis_port = (int) u;
-                        }
+                        if (ok)
+                                snprintf(o.redis_url, sizeof(o.redis_url), "redis://%.*s:%u",
+                                         (int) MIN((size_t) (colon - optarg), (size_t) 256), optarg, u);
                         break;
                 }
                 case O_WIDE:
@@ -1495,7 +1492,7 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (optind < argc || !o.url || !o.key || !o.db || !o.redis_host || (!o.kill_node != !o.kill_pid)) {
+        if (optind < argc || !o.url || !o.key || !o.db || !o.redis_url[0] || (!o.kill_node != !o.kill_pid)) {
                 usage(stderr);
                 return 2;
         }
