@@ -218,6 +218,24 @@ static int read_description(yajl_val v, const char *path, au_error *sub) {
         return 0;
 }
 
+/* retry.<key>, a time in ms up to max, into *ret when present. Returns 1 when present, 0 when not, or <0. */
+static int read_retry_ms(yajl_val v, const char *key, uint64_t max, uint64_t *ret, au_error *sub) {
+        yajl_val x = au_json_get(v, key);
+        char field[32];
+        int r;
+
+        if (!x)
+                return 0;
+        snprintf(field, sizeof(field), "retry.%s", key);
+        r = au_json_get_uint64(x, field, ret, sub);
+        if (r < 0)
+                return r;
+        if (*ret > max)
+                return au_error_set_field(sub, field, "%s: %" PRIu64 " is over the limit of %" PRIu64, field,
+                                          *ret, max);
+        return 1;
+}
+
 /* Errors go to sub with fields relative to the step ("retry.backoff_ms"). */
 static int read_retry(yajl_val v, orc_step *s, au_error *sub) {
         static const char *const known[] = {"max_attempts", "backoff_ms", "max_backoff_ms", NULL};
@@ -236,32 +254,19 @@ static int read_retry(yajl_val v, orc_step *s, au_error *sub) {
                                                   "retry.max_attempts: must be 1 to %d, not %" PRIu32,
                                                   RETRY_MAX_ATTEMPTS, s->max_attempts);
         }
-        if ((x = au_json_get(v, "backoff_ms"))) {
-                r = au_json_get_uint64(x, "retry.backoff_ms", &s->backoff_ms, sub);
-                if (r < 0)
-                        return r;
-                if (s->backoff_ms > RETRY_MAX_BACKOFF_MS)
-                        return au_error_set_field(sub, "retry.backoff_ms",
-                                                  "retry.backoff_ms: %" PRIu64
-                                                  " is over the limit of %" PRIu64,
-                                                  s->backoff_ms, RETRY_MAX_BACKOFF_MS);
-        }
-        if ((x = au_json_get(v, "max_backoff_ms"))) {
-                r = au_json_get_uint64(x, "retry.max_backoff_ms", &s->max_backoff_ms, sub);
-                if (r < 0)
-                        return r;
-                if (s->max_backoff_ms > RETRY_MAX_MAX_BACKOFF_MS)
-                        return au_error_set_field(sub, "retry.max_backoff_ms",
-                                                  "retry.max_backoff_ms: %" PRIu64
-                                                  " is over the limit of %" PRIu64,
-                                                  s->max_backoff_ms, RETRY_MAX_MAX_BACKOFF_MS);
-                if (s->max_backoff_ms < s->backoff_ms)
-                        return au_error_set_field(sub, "retry.max_backoff_ms",
-                                                  "retry.max_backoff_ms: %" PRIu64
-                                                  " is below retry.backoff_ms (%" PRIu64 ")",
-                                                  s->max_backoff_ms, s->backoff_ms);
-        } else
+        r = read_retry_ms(v, "backoff_ms", RETRY_MAX_BACKOFF_MS, &s->backoff_ms, sub);
+        if (r < 0)
+                return r;
+        r = read_retry_ms(v, "max_backoff_ms", RETRY_MAX_MAX_BACKOFF_MS, &s->max_backoff_ms, sub);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 s->max_backoff_ms = MAX(RETRY_DEFAULT_MAX_BACKOFF_MS, s->backoff_ms);
+        else if (s->max_backoff_ms < s->backoff_ms)
+                return au_error_set_field(sub, "retry.max_backoff_ms",
+                                          "retry.max_backoff_ms: %" PRIu64
+                                          " is below retry.backoff_ms (%" PRIu64 ")",
+                                          s->max_backoff_ms, s->backoff_ms);
         return 0;
 }
 
