@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "common/metrics.h"
+#include "memory/store.h"
 #include "orchestrator/config.h"
 #include "orchestrator/coordinator.h"
 #include "sandbox/sandbox.h"
@@ -181,7 +182,9 @@ static inline void orc_hex(const unsigned char *in, size_t n, char *out) {
 }
 
 /* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
-char *orc_pg_array(char *const *items, size_t n);
+static inline char *orc_pg_array(char *const *items, size_t n) {
+        return mem_store_array(items, n);
+}
 
 /* rows.c: shared by the API's operations. */
 bool orc_valid_uuid(const char *s);
@@ -191,6 +194,26 @@ void orc_reply_json(orc_reply *ret, int status, yajl_gen g);
 void orc_reply_db_error(orc_coord *c, orc_reply *ret, int r, const au_error *err);
 /* A pooled connection, or NULL with ret set to the 503 reply. */
 PGconn *orc_get_conn(orc_coord *c, orc_reply *ret);
+/* Puts conn back in the pool; when r < 0, ret gets the reply for the failed database call. Returns r. */
+int orc_put_conn(orc_coord *c, PGconn *conn, orc_reply *ret, int r, const au_error *err);
+/*
+ * The reply for a call on a named thing that failed (r < 0): -ENOENT is 404
+ * "MISSING 'NAME'" (missing: "no secret named"), anything else the database
+ * error reply. Returns r; ret is untouched when r >= 0.
+ */
+int orc_reply_failed(orc_coord *c, orc_reply *ret, int r, const au_error *err, const char *missing,
+                     const char *name);
+/*
+ * A generator for a JSON object reply, the object opened; NULL (ret set to the
+ * 500 reply) when out of memory. The caller frees it (_cleanup_json_gen_).
+ */
+yajl_gen orc_reply_object_open(orc_reply *ret);
+/* Closes the object of orc_reply_object_open() and finishes g into ret's body with this status. */
+void orc_reply_object_close(orc_reply *ret, int status, yajl_gen g);
+/* The 200 reply {"name": name, flag: true} (a key revoked, a secret deleted). */
+void orc_reply_name_flag(orc_reply *ret, const char *name, const char *flag);
+/* A compact JSON array of n strings; NULL when out of memory. Caller frees. */
+char *orc_json_string_array(char *const *v, size_t n);
 /* key: a row value as a JSON string, a number, or parsed JSON; NULL values as null. */
 void orc_gen_kv_text(yajl_gen g, const char *key, const char *v);
 void orc_gen_kv_num(yajl_gen g, const char *key, const char *v);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The coordinator's PostgreSQL connections for API requests (a fixed pool,
- * reconnecting as needed), array literals for statements, and migrations.
+ * reconnecting as needed), and migrations.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -72,36 +72,6 @@ void orc_pool_put(orc_coord *c, PGconn *conn) {
                 }
         pthread_cond_signal(&c->pool_cond);
         pthread_mutex_unlock(&c->pool_lock);
-}
-
-/* Appends s to a PostgreSQL array literal, quoted ({"a","b"}), NULL as NULL. */
-static int array_append(au_buf *b, const char *s) {
-        int r = au_buf_append(b, b->len == 0 ? "{" : ",", 1);
-
-        if (r < 0 || !s)
-                return r < 0 ? r : au_buf_puts(b, "NULL");
-        r = au_buf_append(b, "\"", 1);
-        for (const char *p = s; r >= 0 && *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        r = au_buf_append(b, "\\", 1);
-                if (r >= 0)
-                        r = au_buf_append(b, p, 1);
-        }
-        return r < 0 ? r : au_buf_append(b, "\"", 1);
-}
-
-/* A PostgreSQL array literal of n strings (NULL entries are NULL); "{}" when n is 0. Caller frees. */
-char *orc_pg_array(char *const *items, size_t n) {
-        _cleanup_buf_ au_buf buf = AU_BUF_INIT(0);
-
-        if (n == 0)
-                return strdup("{}");
-        for (size_t i = 0; i < n; i++)
-                if (array_append(&buf, items[i]) < 0)
-                        return NULL;
-        if (au_buf_append(&buf, "}", 1) < 0)
-                return NULL;
-        return au_buf_steal(&buf, NULL);
 }
 
 int orc_migrate(const orc_config *cfg, unsigned *ret_applied, au_error *err) {

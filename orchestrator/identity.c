@@ -15,6 +15,8 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/secret.h"
+#include "memory/store-identities.h"
+#include "memory/store.h"
 #include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
@@ -113,9 +115,9 @@ static void key_id(const uint8_t key[MEM_SEAL_KEY_BYTES], char ret[17]) {
 
 int orc_node_enroll(const orc_config *cfg, const char *node, bool rekey, char ret_key[MEM_SEAL_HEX_LEN + 1],
                     au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
         uint8_t fleet[MEM_SEAL_KEY_BYTES], key[MEM_SEAL_KEY_BYTES];
-        char id[17], gen[16];
+        char id[17];
+        unsigned gen = 0;
         PGconn *conn = NULL;
         int r;
 
@@ -128,24 +130,11 @@ int orc_node_enroll(const orc_config *cfg, const char *node, bool rekey, char re
         r = mem_pg_connect(cfg->db, "autoos-coordinator enroll", &conn, err);
         if (r < 0)
                 goto out;
-        {
-                const char *params[] = {node};
-                /* enroll: a new node, or one removed before; rekey: an enrolled node, next generation. */
-                r = mem_pg_exec(
-                        conn,
-                        rekey ? "UPDATE node_identities SET generation = generation + 1, rekeyed_at = "
-                                "now(), "
-                                "key_id = '' WHERE node = $1 AND removed_at IS NULL RETURNING generation"
-                              : "INSERT INTO node_identities (node, key_id) VALUES ($1, '') ON CONFLICT "
-                                "(node) "
-                                "DO UPDATE SET generation = node_identities.generation + 1, "
-                                "enrolled_at = now(), removed_at = NULL, key_id = '' "
-                                "WHERE node_identities.removed_at IS NOT NULL RETURNING generation",
-                        1, params, &res, err);
-        }
+        /* enroll: a new node, or one removed before; rekey: an enrolled node, next generation. */
+        r = mem_store_identity_enroll(conn, node, rekey, &gen, err);
         if (r < 0)
                 goto out;
-        if (PQntuples(res) != 1) {
+        if (gen == 0) {
                 r = rekey ? au_error_set_field(err, "node", "node '%s' is not enrolled (see --enroll-node)",
                                                node)
                           : au_error_set_field(
@@ -154,22 +143,16 @@ int orc_node_enroll(const orc_config *cfg, const char *node, bool rekey, char re
                 r = -EEXIST;
                 goto out;
         }
-        snprintf(gen, sizeof(gen), "%s", mem_pg_value(res, 0, 0));
-        r = mem_seal_node_key(fleet, node, (unsigned) atoi(gen), key);
+        r = mem_seal_node_key(fleet, node, gen, key);
         if (r < 0)
                 goto out;
         key_id(key, id);
-        {
-                _cleanup_pgresult_ PGresult *u = NULL;
-                const char *params[] = {node, id};
-                r = mem_pg_exec(conn, "UPDATE node_identities SET key_id = $2 WHERE node = $1", 2, params,
-                                &u, err);
-        }
+        r = mem_store_identity_key_id(conn, node, id, err);
         if (r < 0)
                 goto out;
         mem_seal_hex(key, sizeof(key), ret_key);
         fprintf(stderr,
-                "autoos-coordinator: node '%s' %s (key generation %s, key id %s); the key is shown only "
+                "autoos-coordinator: node '%s' %s (key generation %u, key id %s); the key is shown only "
                 "this once: "
                 "write it to the node's node_key_file (mode 0600)\n",
                 node, rekey ? "has a new key" : "enrolled", gen, id);
@@ -182,19 +165,14 @@ out:
 }
 
 int orc_node_remove(const orc_config *cfg, const char *node, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[] = {node};
         PGconn *conn = NULL;
+        bool removed = false;
         int r;
 
         r = mem_pg_connect(cfg->db, "autoos-coordinator remove-node", &conn, err);
         if (r >= 0)
-                r = mem_pg_exec(conn,
-                                "UPDATE node_identities SET removed_at = now() WHERE node = $1 AND "
-                                "removed_at IS NULL "
-                                "RETURNING node",
-                                1, params, &res, err);
-        if (r >= 0 && PQntuples(res) != 1)
+                r = mem_store_identity_remove(conn, node, &removed, err);
+        if (r >= 0 && !removed)
                 r = au_error_set_field(err, "node", "node '%s' is not enrolled", node);
         if (conn)
                 mem_pg_close(conn);
@@ -207,10 +185,9 @@ void orc_node_redis_password(const uint8_t key[MEM_SEAL_KEY_BYTES], char ret[MEM
 }
 
 int orc_node_acl(const orc_config *cfg, const char *node, char **ret_line, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
         uint8_t fleet[MEM_SEAL_KEY_BYTES], key[MEM_SEAL_KEY_BYTES];
         char pw[MEM_SEAL_HEX_LEN + 1];
-        const char *params[] = {node};
+        unsigned gen = 0;
         PGconn *conn = NULL;
         int r;
 
@@ -219,14 +196,11 @@ int orc_node_acl(const orc_config *cfg, const char *node, char **ret_line, au_er
                 return r;
         r = mem_pg_connect(cfg->db, "autoos-coordinator node-acl", &conn, err);
         if (r >= 0)
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT generation FROM node_identities WHERE node = $1 AND removed_at IS NULL", 1,
-                        params, &res, err);
-        if (r >= 0 && PQntuples(res) != 1)
+                r = mem_store_identity_generation(conn, node, &gen, err);
+        if (r >= 0 && gen == 0)
                 r = au_error_set_field(err, "node", "node '%s' is not enrolled", node);
         if (r >= 0)
-                r = mem_seal_node_key(fleet, node, (unsigned) atoi(mem_pg_value(res, 0, 0)), key);
+                r = mem_seal_node_key(fleet, node, gen, key);
         if (r >= 0) {
                 orc_node_redis_password(key, pw);
                 /*
@@ -322,8 +296,7 @@ int orc_identity_reload(orc_coord *c, PGconn *conn) {
 
         if (!orc_identity_on(c))
                 return 0;
-        r = mem_pg_exec(conn, "SELECT node, generation FROM node_identities WHERE removed_at IS NULL", 0,
-                        NULL, &res, NULL);
+        r = mem_store_identities(conn, &res, NULL);
         if (r < 0)
                 return r;
         n = (size_t) PQntuples(res);
@@ -331,9 +304,9 @@ int orc_identity_reload(orc_coord *c, PGconn *conn) {
         if (!v)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                snprintf(v[i].name, sizeof(v[i].name), "%s", mem_pg_value(res, (int) i, 0));
-                mem_seal_node_key(id->fleet, v[i].name, (unsigned) atoi(mem_pg_value(res, (int) i, 1)),
-                                  v[i].key);
+                snprintf(v[i].name, sizeof(v[i].name), "%s", mem_pg_value(res, (int) i, MEM_IDENTITY_NODE));
+                mem_seal_node_key(id->fleet, v[i].name,
+                                  (unsigned) mem_store_int(res, (int) i, MEM_IDENTITY_GENERATION), v[i].key);
         }
         pthread_mutex_lock(&id->lock);
         /* Keep each node's refusal budget across reloads. */

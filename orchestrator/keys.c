@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "memory/pg.h"
+#include "memory/store-keys.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/keys.h"
 
@@ -70,9 +71,7 @@ int orc_keys_reload(orc_coord *c, PGconn *conn) {
         orc_key *keys;
         int r, n;
 
-        r = mem_pg_exec(
-                conn, "SELECT name, role, encode(key_sha256, 'hex') FROM api_keys WHERE revoked_at IS NULL",
-                0, NULL, &res, NULL);
+        r = mem_store_keys_active(conn, &res, NULL);
         if (r < 0)
                 return r;
         n = PQntuples(res);
@@ -82,9 +81,9 @@ int orc_keys_reload(orc_coord *c, PGconn *conn) {
         if (!keys)
                 return -ENOMEM;
         for (int i = 0; i < n; i++) {
-                const char *hex = mem_pg_value(res, i, 2);
-                snprintf(keys[i].name, sizeof(keys[i].name), "%s", mem_pg_value(res, i, 0) ?: "");
-                keys[i].role = orc_role_from_string(mem_pg_value(res, i, 1));
+                const char *hex = mem_pg_value(res, i, MEM_KEY_SHA256_HEX);
+                snprintf(keys[i].name, sizeof(keys[i].name), "%s", mem_pg_value(res, i, MEM_KEY_NAME) ?: "");
+                keys[i].role = orc_role_from_string(mem_pg_value(res, i, MEM_KEY_ROLE));
                 if (!hex || au_unhex(hex, strlen(hex), keys[i].sha256, sizeof(keys[i].sha256)) < 0)
                         memset(keys[i].sha256, 0, sizeof(keys[i].sha256)); /* matches no key */
         }
@@ -119,7 +118,6 @@ int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role 
         _cleanup_pgresult_ PGresult *res = NULL;
         unsigned char digest[32];
         char hex[65], name[129];
-        const char *params[1] = {hex};
         orc_role role = ORC_ROLE_NONE;
         bool loaded, cached;
         PGconn *conn;
@@ -152,13 +150,10 @@ int orc_auth(orc_coord *c, const char *key, char ret_name[static 129], orc_role 
                 return loaded ? -ENOKEY : -EAGAIN;
         }
         orc_hex(digest, sizeof(digest), hex);
-        r = mem_pg_exec(conn,
-                        "SELECT name, role FROM api_keys WHERE key_sha256 = decode($1, 'hex') AND "
-                        "revoked_at IS NULL",
-                        1, params, &res, NULL);
+        r = mem_store_key_by_hash(conn, hex, &res, NULL);
         if (r >= 0 && PQntuples(res) == 1) {
-                if (!cached || strcmp(name, mem_pg_value(res, 0, 0) ?: "") != 0 ||
-                    role != orc_role_from_string(mem_pg_value(res, 0, 1)))
+                if (!cached || strcmp(name, mem_pg_value(res, 0, MEM_KEY_NAME) ?: "") != 0 ||
+                    role != orc_role_from_string(mem_pg_value(res, 0, MEM_KEY_ROLE)))
                         orc_keys_reload(c, conn);
         } else if (r >= 0) {
                 refused_add(digest);
@@ -204,35 +199,7 @@ static bool key_name_valid(const char *name) {
         return name && i > 0;
 }
 
-/* Marks the key revoked and records it; 0, -ENOENT (no active key of that name), or a database error. */
-static int revoke_row(PGconn *conn, const char *actor, const char *name, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[2] = {name, actor};
-        int r;
-
-        r = mem_pg_begin(conn, err);
-        if (r < 0)
-                return r;
-        r = mem_pg_exec(conn,
-                        "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL "
-                        "RETURNING role",
-                        1, params, &res, err);
-        if (r >= 0 && PQntuples(res) != 1)
-                r = -ENOENT;
-        if (r >= 0)
-                r = mem_pg_exec(conn,
-                                "INSERT INTO audit_log (workflow_id, actor, action, detail) "
-                                "VALUES (NULL, $2, 'key_revoked', jsonb_build_object('name', $1::text))",
-                                2, params, NULL, err);
-        if (r >= 0)
-                r = mem_pg_commit(conn, err);
-        if (r < 0)
-                mem_pg_rollback(conn);
-        return r;
-}
-
 void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply *ret) {
-        _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
         PGconn *conn;
         int r;
@@ -243,29 +210,14 @@ void orc_key_revoke(orc_coord *c, const char *actor, const char *name, orc_reply
         }
         if (!(conn = orc_get_conn(c, ret)))
                 return;
-        r = revoke_row(conn, actor, name, &err);
+        r = mem_store_key_revoke(conn, name, actor, &err);
         if (r >= 0)
                 r = orc_keys_reload(c, conn);
         orc_pool_put(c, conn);
-        if (r == -ENOENT) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no active key named '%s'", name);
+        if (orc_reply_failed(c, ret, r, &err, "no active key named", name) < 0)
                 return;
-        }
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
-                return;
-        }
         log_info("key '%s' revoked by %s", name, actor);
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        au_json_gen_map_open(g);
-        au_json_gen_kv_string(g, "name", name);
-        au_json_gen_kv_bool(g, "revoked", true);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_name_flag(ret, name, "revoked");
 }
 
 int orc_revoke_key(const orc_config *cfg, const char *name, au_error *err) {
@@ -277,7 +229,7 @@ int orc_revoke_key(const orc_config *cfg, const char *name, au_error *err) {
         r = mem_pg_connect(cfg->db, "autoos-coordinator revoke-key", &conn, err);
         if (r < 0)
                 return r;
-        r = revoke_row(conn, "admin", name, err);
+        r = mem_store_key_revoke(conn, name, "admin", err);
         mem_pg_close(conn);
         if (r == -ENOENT) {
                 au_error_clear(err);
@@ -290,7 +242,6 @@ int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char 
         unsigned char raw[32], digest[32];
         char hex[65], dhex[65], *key;
         PGconn *conn = NULL;
-        const char *params[3];
         int r;
 
         if (!name || !*name || strlen(name) > 128)
@@ -309,22 +260,7 @@ int orc_create_key(const orc_config *cfg, const char *name, orc_role role, char 
                 free(key);
                 return r;
         }
-        params[0] = name;
-        params[1] = orc_role_to_string(role);
-        params[2] = dhex;
-        r = mem_pg_exec(conn,
-                        "INSERT INTO api_keys (name, role, key_sha256) VALUES ($1, $2, decode($3, 'hex'))",
-                        3, params, NULL, err);
-        if (r >= 0) {
-                char detail[300];
-                const char *p2[2] = {name, detail};
-                snprintf(detail, sizeof(detail), "{\"role\":\"%s\"}", orc_role_to_string(role));
-                mem_pg_exec(conn,
-                            "INSERT INTO audit_log (workflow_id, actor, action, detail) "
-                            "VALUES (NULL, 'admin', 'key_created', jsonb_build_object('name', $1::text) || "
-                            "$2::jsonb)",
-                            2, p2, NULL, NULL);
-        }
+        r = mem_store_key_create(conn, name, orc_role_to_string(role), dhex, err);
         mem_pg_close(conn);
         if (r == -EEXIST) {
                 free(key);

@@ -21,6 +21,7 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/redis.h"
+#include "memory/store-nodes.h"
 #include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
@@ -53,9 +54,6 @@ static void node_upsert(orc_coord *c, PGconn *conn, const orc_node *n) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         _cleanup_free_ char *labels = NULL;
         _cleanup_free_ char *copy = strdup(n->labels);
-        char cap[16];
-        const char *params[4];
-
         if (!g || !copy)
                 return;
         au_json_gen_map_open(g);
@@ -68,18 +66,7 @@ static void node_upsert(orc_coord *c, PGconn *conn, const orc_node *n) {
         }
         au_json_gen_map_close(g);
         labels = au_json_gen_finish(g, NULL);
-        snprintf(cap, sizeof(cap), "%u", n->capacity);
-        params[0] = n->id;
-        params[1] = labels ? labels : "{}";
-        params[2] = cap;
-        params[3] = n->version;
-        if (mem_pg_exec(
-                    conn,
-                    "INSERT INTO nodes (id, labels, capacity, state, last_seen, version) "
-                    "VALUES ($1, $2::jsonb, $3::int, 'healthy', now(), $4) ON CONFLICT (id) DO UPDATE SET "
-                    "labels = EXCLUDED.labels, capacity = EXCLUDED.capacity, state = 'healthy', "
-                    "last_seen = now(), version = EXCLUDED.version",
-                    4, params, NULL, NULL) < 0)
+        if (mem_store_node_heartbeat(conn, n->id, labels ? labels : "{}", n->capacity, n->version, NULL) < 0)
                 orc_metric_add(c, c->m_api_db_errors, "monitor", 1);
 }
 
@@ -163,14 +150,6 @@ static int read_heartbeats(redisContext *rc, beat **ret, size_t *ret_n) {
         return 0;
 }
 
-/* Nodes with steps in flight according to PostgreSQL, and how many. */
-static int db_inflight(PGconn *conn, PGresult **ret) {
-        return mem_pg_exec(conn,
-                           "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') "
-                           "AND node IS NOT NULL GROUP BY node",
-                           0, NULL, ret, NULL);
-}
-
 static void monitor_gauges(orc_coord *c, PGconn *conn) {
         static const char *const wstates[] = {"pending",   "running", "paused",   "awaiting_human",
                                               "succeeded", "failed",  "cancelled"};
@@ -179,9 +158,7 @@ static void monitor_gauges(orc_coord *c, PGconn *conn) {
                                               "awaiting_human", "standby", "replaced"};
         _cleanup_pgresult_ PGresult *w = NULL, *s = NULL;
 
-        if (mem_pg_exec(conn, "SELECT state, count(*) FROM workflows GROUP BY state", 0, NULL, &w, NULL) <
-                    0 ||
-            mem_pg_exec(conn, "SELECT state, count(*) FROM steps GROUP BY state", 0, NULL, &s, NULL) < 0)
+        if (mem_store_state_counts(conn, &w, &s, NULL) < 0)
                 return;
         pthread_mutex_lock(&c->metrics_lock);
         for (size_t i = 0; i < ELEMENTSOF(wstates); i++)
@@ -189,9 +166,11 @@ static void monitor_gauges(orc_coord *c, PGconn *conn) {
         for (size_t i = 0; i < ELEMENTSOF(sstates); i++)
                 au_metric_set(c->m_steps, sstates[i], 0);
         for (int i = 0; i < PQntuples(w); i++)
-                au_metric_set(c->m_workflows, mem_pg_value(w, i, 0), atof(mem_pg_value(w, i, 1)));
+                au_metric_set(c->m_workflows, mem_pg_value(w, i, MEM_COUNT_STATE),
+                              atof(mem_pg_value(w, i, MEM_COUNT_N)));
         for (int i = 0; i < PQntuples(s); i++)
-                au_metric_set(c->m_steps, mem_pg_value(s, i, 0), atof(mem_pg_value(s, i, 1)));
+                au_metric_set(c->m_steps, mem_pg_value(s, i, MEM_COUNT_STATE),
+                              atof(mem_pg_value(s, i, MEM_COUNT_N)));
         pthread_mutex_unlock(&c->metrics_lock);
 }
 
@@ -275,7 +254,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
         }
         if (*conn && !atomic_exchange(&c->db_up, true))
                 log_info("PostgreSQL is up");
-        if (*conn && db_inflight(*conn, &inflight) < 0) {
+        if (*conn && mem_store_nodes_inflight(*conn, false, &inflight, NULL) < 0) {
                 PQclear(inflight);
                 inflight = NULL;
         }
@@ -325,11 +304,11 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
         }
         /* Nodes holding steps in flight that show no sign of life (a coordinator restart meets them). */
         for (int i = 0; inflight && i < PQntuples(inflight); i++) {
-                const char *id = mem_pg_value(inflight, i, 0);
+                const char *id = mem_pg_value(inflight, i, MEM_INFLIGHT_NODE);
                 orc_node *n = id ? node_find_locked(c, id, true) : NULL;
                 if (!n)
                         continue;
-                n->inflight = (uint32_t) atoi(mem_pg_value(inflight, i, 1) ?: "0");
+                n->inflight = (uint32_t) atoi(mem_pg_value(inflight, i, MEM_INFLIGHT_COUNT) ?: "0");
                 if (!n->alive && !n->declared_lost && !grace && n_lost < ELEMENTSOF(lost)) {
                         bool dup = false;
                         for (size_t k = 0; k < n_lost; k++)

@@ -18,157 +18,129 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "memory/pg.h"
+#include "memory/store-workflows.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
-
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static const char *const workflow_states[] = {"pending",   "running", "paused",    "awaiting_human",
                                               "succeeded", "failed",  "cancelled", NULL};
 
 /* ---- submit ---------------------------------------------------------------- */
 
-static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, const char *actor,
-                           bool escalate, char ret_id[static 37], au_error *err) {
-        size_t n = w->n_steps;
-        _cleanup_free_ char **ids = calloc(n, sizeof(char *)), **kinds = calloc(n, sizeof(char *)),
-                            **states = calloc(n, sizeof(char *)), **specs = calloc(n, sizeof(char *)),
-                            **fallbacks = calloc(n, sizeof(char *)), **needs = calloc(n, sizeof(char *)),
-                            **programs = calloc(n, sizeof(char *)), **selectors = calloc(n, sizeof(char *)),
-                            **maxa = calloc(n, sizeof(char *)), **back = calloc(n, sizeof(char *)),
-                            **maxb = calloc(n, sizeof(char *)), **fbfor = calloc(n, sizeof(char *)),
-                            **pos = calloc(n, sizeof(char *));
-        char *arrays[13] = {0};
-        const char *params[16];
-        char detail[512], escalate_s[2] = {escalate ? 't' : 'f', 0};
-        uuid_t u;
-        orc_audit audit;
-        int r = -ENOMEM;
+/* The initial state of a step: a fallback stands by; one with needs waits; an approval waits for a human. */
+static const char *initial_state(const orc_step *s) {
+        if (s->is_fallback)
+                return "standby";
+        if (s->n_needs > 0)
+                return "pending";
+        return s->kind == ORC_STEP_APPROVAL ? "awaiting_human" : "ready";
+}
 
-        if (!ids || !kinds || !states || !specs || !fallbacks || !needs || !programs || !selectors ||
-            !maxa || !back || !maxb || !fbfor || !pos)
-                return au_error_set(err, ENOMEM, "workflow");
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, ret_id);
-        orc_audit_init(&audit, actor);
+/* A step's node selector as a JSON object. NULL when out of memory. */
+static char *selector_json(const orc_step *s) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+
+        if (!g)
+                return NULL;
+        au_json_gen_map_open(g);
+        for (size_t k = 0; k < s->n_selector; k++)
+                au_json_gen_kv_string(g, s->selector[k].key, s->selector[k].value);
+        au_json_gen_map_close(g);
+        return au_json_gen_finish(g, NULL);
+}
+
+/*
+ * w's steps as rows to insert (v, n of them); texts[2i] and texts[2i + 1] get
+ * step i's needs and selector JSON, which v points to (the caller frees them).
+ */
+static int new_steps(const orc_workflow *w, mem_store_new_step *v, char **texts) {
+        size_t n = w->n_steps;
 
         for (size_t i = 0; i < n; i++) {
                 const orc_step *s = &w->steps[i];
-                _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
 
-                ids[i] = s->id;
-                kinds[i] = s->kind == ORC_STEP_APPROVAL ? "approval" : "run";
-                if (s->is_fallback)
-                        states[i] = "standby";
-                else if (s->n_needs > 0)
-                        states[i] = "pending";
-                else
-                        states[i] = s->kind == ORC_STEP_APPROVAL ? "awaiting_human" : "ready";
-                specs[i] = s->run_json ? s->run_json : "{}";
-                fallbacks[i] = s->fallback;
-                programs[i] = s->program;
-                if (!g)
-                        goto out;
-                au_json_gen_array_open(g);
-                for (size_t k = 0; k < s->n_needs; k++)
-                        au_json_gen_string(g, s->needs[k]);
-                au_json_gen_array_close(g);
-                needs[i] = au_json_gen_finish(g, NULL);
-                yajl_gen_clear(g);
-                yajl_gen_free(g);
-                g = au_json_gen_new(false);
-                if (!g)
-                        goto out;
-                au_json_gen_map_open(g);
-                for (size_t k = 0; k < s->n_selector; k++)
-                        au_json_gen_kv_string(g, s->selector[k].key, s->selector[k].value);
-                au_json_gen_map_close(g);
-                selectors[i] = au_json_gen_finish(g, NULL);
-                if (asprintf(&maxa[i], "%u", s->max_attempts) < 0 ||
-                    asprintf(&back[i], "%" PRIu64, s->backoff_ms) < 0 ||
-                    asprintf(&maxb[i], "%" PRIu64, s->max_backoff_ms) < 0 ||
-                    asprintf(&pos[i], "%zu", i) < 0 || !needs[i] || !selectors[i])
-                        goto out;
+                texts[2 * i] = orc_json_string_array(s->needs, s->n_needs);
+                texts[2 * i + 1] = selector_json(s);
+                if (!texts[2 * i] || !texts[2 * i + 1])
+                        return -ENOMEM;
+                v[i] = (mem_store_new_step){.id = s->id,
+                                            .kind = s->kind == ORC_STEP_APPROVAL ? "approval" : "run",
+                                            .state = initial_state(s),
+                                            .run_json = s->run_json ? s->run_json : "{}",
+                                            .fallback = s->fallback,
+                                            .needs_json = texts[2 * i],
+                                            .program = s->program,
+                                            .selector_json = texts[2 * i + 1],
+                                            .max_attempts = s->max_attempts,
+                                            .backoff_ms = s->backoff_ms,
+                                            .max_backoff_ms = s->max_backoff_ms};
         }
         for (size_t i = 0; i < n; i++)
                 if (w->steps[i].fallback)
                         for (size_t k = 0; k < n; k++)
                                 if (strcmp(w->steps[k].id, w->steps[i].fallback) == 0)
-                                        fbfor[k] = w->steps[i].id;
-        {
-                char **cols[13] = {ids,       kinds, states, specs, fallbacks, needs, programs,
-                                   selectors, maxa,  back,   maxb,  fbfor,     pos};
-                for (size_t k = 0; k < 13; k++)
-                        if (!(arrays[k] = orc_pg_array(cols[k], n)))
-                                goto out;
-        }
+                                        v[k].fallback_for = w->steps[i].id;
+        return 0;
+}
 
+/* The audit rows of a submission: "submitted" with the document, "awaiting_approval" per approval waiting.
+ */
+static int audit_submitted(orc_audit *audit, const orc_workflow *w, const char *id, const char *actor,
+                           const mem_store_new_step *v) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        _cleanup_json_ yajl_val tree = NULL;
+        _cleanup_free_ char *d = NULL;
+        char detail[512];
+
+        if (!g)
+                return -ENOMEM;
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "name", w->name);
+        au_json_gen_kv_uint64(g, "steps", w->n_steps);
+        au_json_gen_kv_string(g, "by", actor);
+        au_json_gen_string(g, "spec");
+        if (au_json_parse(w->json, strlen(w->json), 64u << 20, &tree, NULL) >= 0)
+                au_json_gen_tree(g, tree);
+        else
+                au_json_gen_null(g);
+        au_json_gen_map_close(g);
+        d = au_json_gen_finish(g, NULL);
+        if (!d || orc_audit_add(audit, id, "submitted", d) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_steps; i++)
+                if (strcmp(v[i].state, "awaiting_human") == 0) {
+                        /* ids are [A-Za-z0-9._-] */
+                        snprintf(detail, sizeof(detail), "{\"step\":\"%s\"}", v[i].id);
+                        orc_audit_add(audit, id, "awaiting_approval", detail);
+                }
+        return 0;
+}
+
+static int insert_workflow(orc_coord *c, PGconn *conn, const orc_workflow *w, const char *actor,
+                           bool escalate, char ret_id[static 37], au_error *err) {
+        size_t n = w->n_steps;
+        _cleanup_free_ mem_store_new_step *v = calloc(n + 1, sizeof(mem_store_new_step));
+        _cleanup_free_ char **texts = calloc(2 * n + 1, sizeof(char *));
+        uuid_t u;
+        orc_audit audit;
+        int r = -ENOMEM;
+
+        if (!v || !texts)
+                return au_error_set(err, ENOMEM, "workflow");
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, ret_id);
+        orc_audit_init(&audit, actor);
+        if (new_steps(w, v, texts) < 0)
+                goto out;
         r = mem_pg_begin(conn, err);
-        if (r < 0)
-                goto out;
-        params[0] = ret_id;
-        params[1] = w->name;
-        params[2] = w->json;
-        params[3] = actor;
-        r = mem_pg_exec(conn,
-                        "INSERT INTO workflows (id, name, spec, state, created_by) VALUES ($1, $2, "
-                        "$3::jsonb, 'running', $4)",
-                        4, params, NULL, err);
-        if (r < 0)
-                goto out;
-        params[0] = ret_id;
-        for (size_t k = 0; k < 13; k++)
-                params[1 + k] = arrays[k];
-        params[14] = escalate_s;
-        r = mem_pg_exec(conn,
-                        "INSERT INTO steps (workflow_id, step_id, kind, state, spec, fallback, needs, "
-                        "program, selector, "
-                        "max_attempts, backoff_ms, max_backoff_ms, fallback_for, position, escalate) "
-                        "SELECT $1, v.id, v.kind, v.state, v.spec::jsonb, v.fb, "
-                        "ARRAY(SELECT jsonb_array_elements_text(v.needs::jsonb)), v.program, v.sel::jsonb, "
-                        "v.maxa, v.back, v.maxb, v.fbfor, v.pos, $15::bool "
-                        "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-                        "$7::text[], $8::text[], "
-                        "$9::text[], $10::int[], $11::bigint[], $12::bigint[], $13::text[], $14::int[]) "
-                        "AS v(id, kind, state, spec, fb, needs, program, sel, maxa, back, maxb, fbfor, pos)",
-                        15, params, NULL, err);
-        if (r < 0)
-                goto out;
-        {
-                _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-                _cleanup_free_ char *d = NULL;
-                if (!g) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                au_json_gen_map_open(g);
-                au_json_gen_kv_string(g, "name", w->name);
-                au_json_gen_kv_uint64(g, "steps", n);
-                au_json_gen_kv_string(g, "by", actor);
-                au_json_gen_string(g, "spec");
-                {
-                        _cleanup_json_ yajl_val tree = NULL;
-                        if (au_json_parse(w->json, strlen(w->json), 64u << 20, &tree, NULL) >= 0)
-                                au_json_gen_tree(g, tree);
-                        else
-                                au_json_gen_null(g);
-                }
-                au_json_gen_map_close(g);
-                d = au_json_gen_finish(g, NULL);
-                if (!d || orc_audit_add(&audit, ret_id, "submitted", d) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(states[i], "awaiting_human") == 0) {
-                        snprintf(detail, sizeof(detail), "{\"step\":\"%s\"}",
-                                 ids[i]); /* ids are [A-Za-z0-9._-] */
-                        orc_audit_add(&audit, ret_id, "awaiting_approval", detail);
-                }
-        r = orc_audit_flush(c, conn, &audit, err);
+        if (r >= 0)
+                r = mem_store_workflow_insert(conn, ret_id, w->name, w->json, actor, v, n, escalate, err);
+        if (r >= 0)
+                r = audit_submitted(&audit, w, ret_id, actor, v);
+        if (r >= 0)
+                r = orc_audit_flush(c, conn, &audit, err);
         if (r >= 0)
                 r = mem_pg_commit(conn, err);
         if (r >= 0) {
@@ -183,16 +155,8 @@ out:
         if (r < 0)
                 mem_pg_rollback(conn);
         orc_audit_done(&audit);
-        for (size_t i = 0; i < n; i++) {
-                free(needs[i]);
-                free(selectors[i]);
-                free(maxa[i]);
-                free(back[i]);
-                free(maxb[i]);
-                free(pos[i]);
-        }
-        for (size_t k = 0; k < 13; k++)
-                free(arrays[k]);
+        for (size_t i = 0; i < 2 * n; i++)
+                free(texts[i]);
         if (r == -ENOMEM)
                 au_error_set(err, ENOMEM, "workflow");
         return r;
@@ -299,8 +263,6 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         _cleanup_pgresult_ PGresult *res = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
-        char lim[16];
-        const char *params[2];
         bool known = !state;
         PGconn *conn;
         int r;
@@ -317,47 +279,26 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
         }
         if (limit == 0 || limit > 1000)
                 limit = limit == 0 ? 100 : 1000;
-        snprintf(lim, sizeof(lim), "%u", limit);
-        params[0] = state;
-        params[1] = lim;
         if (!(conn = orc_get_conn(c, ret)))
                 return;
-        r = mem_pg_exec(conn,
-                        "SELECT w.id, w.name, w.state, " TS("w.created_at") ", " TS(
-                                "w.updated_at") ", "
-                                                "(SELECT json_object_agg(state, n) FROM (SELECT state, "
-                                                "count(*) n FROM steps s "
-                                                " WHERE s.workflow_id = w.id GROUP BY state) x)::text, "
-                                                "(SELECT count(*) FROM steps s WHERE s.workflow_id = w.id) "
-                                                "FROM workflows w WHERE ($1::text IS NULL OR w.state = $1) "
-                                                "ORDER BY w.created_at DESC LIMIT $2::int",
-                        2, params, &res, &err);
-        orc_pool_put(c, conn);
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
+        r = mem_store_workflows_list(conn, state, limit, &res, &err);
+        if (orc_put_conn(c, conn, ret, r, &err) < 0 || !(g = orc_reply_object_open(ret)))
                 return;
-        }
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        au_json_gen_map_open(g);
         au_json_gen_string(g, "workflows");
         au_json_gen_array_open(g);
         for (int i = 0; i < PQntuples(res); i++) {
                 _cleanup_json_ yajl_val counts = NULL;
-                const char *cj = mem_pg_value(res, i, 5);
+                const char *cj = mem_pg_value(res, i, MEM_WFLIST_STEP_COUNTS);
 
                 au_json_gen_map_open(g);
-                orc_gen_kv_text(g, "id", mem_pg_value(res, i, 0));
-                orc_gen_kv_text(g, "name", mem_pg_value(res, i, 1));
-                orc_gen_kv_text(g, "state", mem_pg_value(res, i, 2));
-                orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, 3));
-                orc_gen_kv_text(g, "updated_at", mem_pg_value(res, i, 4));
+                orc_gen_kv_text(g, "id", mem_pg_value(res, i, MEM_WFLIST_ID));
+                orc_gen_kv_text(g, "name", mem_pg_value(res, i, MEM_WFLIST_NAME));
+                orc_gen_kv_text(g, "state", mem_pg_value(res, i, MEM_WFLIST_STATE));
+                orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, MEM_WFLIST_CREATED_AT));
+                orc_gen_kv_text(g, "updated_at", mem_pg_value(res, i, MEM_WFLIST_UPDATED_AT));
                 au_json_gen_string(g, "steps");
                 au_json_gen_map_open(g);
-                orc_gen_kv_num(g, "total", mem_pg_value(res, i, 6));
+                orc_gen_kv_num(g, "total", mem_pg_value(res, i, MEM_WFLIST_STEPS));
                 if (cj && au_json_parse(cj, strlen(cj), 1 << 20, &counts, NULL) >= 0 &&
                     YAJL_IS_OBJECT(counts))
                         for (size_t k = 0; k < counts->u.object.len; k++) {
@@ -368,8 +309,7 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_object_close(ret, 200, g);
 }
 
 /* A step's stdout, at most STEP_STDOUT_MAX bytes of it (the whole is passed on to dependents). */
@@ -393,7 +333,6 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
         _cleanup_pgresult_ PGresult *wf = NULL, *steps = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
-        const char *params[1] = {id};
         PGconn *conn;
         int r;
 
@@ -403,108 +342,108 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
         }
         if (!(conn = orc_get_conn(c, ret)))
                 return;
-        r = mem_pg_exec(conn,
-                        "SELECT id, name, state, " TS("created_at") ", " TS(
-                                "updated_at") ", created_by "
-                                              "FROM workflows WHERE id = $1",
-                        1, params, &wf, &err);
-        if (r >= 0)
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT step_id, kind, state, attempt, node, array_to_json(needs)::text, fallback, "
-                        "outcome, exit_code, wall_ms, error, output_b64, " TS(
-                                "updated_at") ", failures, "
-                                              "fallback_for FROM steps WHERE workflow_id = $1 ORDER BY "
-                                              "position",
-                        1, params, &steps, &err);
-        orc_pool_put(c, conn);
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
+        r = mem_store_workflow_get(conn, id, &wf, &steps, &err);
+        if (orc_put_conn(c, conn, ret, r, &err) < 0)
                 return;
-        }
         if (PQntuples(wf) == 0) {
                 orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%s'", id);
                 return;
         }
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+        if (!(g = orc_reply_object_open(ret)))
                 return;
-        }
-        au_json_gen_map_open(g);
-        orc_gen_kv_text(g, "id", mem_pg_value(wf, 0, 0));
-        orc_gen_kv_text(g, "name", mem_pg_value(wf, 0, 1));
-        orc_gen_kv_text(g, "state", mem_pg_value(wf, 0, 2));
-        orc_gen_kv_text(g, "created_at", mem_pg_value(wf, 0, 3));
-        orc_gen_kv_text(g, "updated_at", mem_pg_value(wf, 0, 4));
-        orc_gen_kv_text(g, "created_by", mem_pg_value(wf, 0, 5));
+        orc_gen_kv_text(g, "id", mem_pg_value(wf, 0, MEM_WF_ID));
+        orc_gen_kv_text(g, "name", mem_pg_value(wf, 0, MEM_WF_NAME));
+        orc_gen_kv_text(g, "state", mem_pg_value(wf, 0, MEM_WF_STATE));
+        orc_gen_kv_text(g, "created_at", mem_pg_value(wf, 0, MEM_WF_CREATED_AT));
+        orc_gen_kv_text(g, "updated_at", mem_pg_value(wf, 0, MEM_WF_UPDATED_AT));
+        orc_gen_kv_text(g, "created_by", mem_pg_value(wf, 0, MEM_WF_CREATED_BY));
         au_json_gen_string(g, "steps");
         au_json_gen_array_open(g);
         for (int i = 0; i < PQntuples(steps); i++) {
                 au_json_gen_map_open(g);
-                orc_gen_kv_text(g, "id", mem_pg_value(steps, i, 0));
-                orc_gen_kv_text(g, "kind", mem_pg_value(steps, i, 1));
-                orc_gen_kv_text(g, "state", mem_pg_value(steps, i, 2));
-                orc_gen_kv_num(g, "attempt", mem_pg_value(steps, i, 3));
-                orc_gen_kv_text(g, "node", mem_pg_value(steps, i, 4));
-                orc_gen_kv_raw(g, "needs", mem_pg_value(steps, i, 5));
-                orc_gen_kv_text(g, "fallback", mem_pg_value(steps, i, 6));
-                orc_gen_kv_text(g, "fallback_for", mem_pg_value(steps, i, 14));
-                orc_gen_kv_text(g, "outcome", mem_pg_value(steps, i, 7));
-                orc_gen_kv_num(g, "exit_code", mem_pg_value(steps, i, 8));
-                orc_gen_kv_num(g, "wall_ms", mem_pg_value(steps, i, 9));
-                orc_gen_kv_num(g, "failures", mem_pg_value(steps, i, 13));
-                orc_gen_kv_text(g, "error", mem_pg_value(steps, i, 10));
-                gen_stdout(g, "stdout", mem_pg_value(steps, i, 11));
-                orc_gen_kv_text(g, "updated_at", mem_pg_value(steps, i, 12));
+                orc_gen_kv_text(g, "id", mem_pg_value(steps, i, MEM_STEP_ID));
+                orc_gen_kv_text(g, "kind", mem_pg_value(steps, i, MEM_STEP_KIND));
+                orc_gen_kv_text(g, "state", mem_pg_value(steps, i, MEM_STEP_STATE));
+                orc_gen_kv_num(g, "attempt", mem_pg_value(steps, i, MEM_STEP_ATTEMPT));
+                orc_gen_kv_text(g, "node", mem_pg_value(steps, i, MEM_STEP_NODE));
+                orc_gen_kv_raw(g, "needs", mem_pg_value(steps, i, MEM_STEP_NEEDS));
+                orc_gen_kv_text(g, "fallback", mem_pg_value(steps, i, MEM_STEP_FALLBACK));
+                orc_gen_kv_text(g, "fallback_for", mem_pg_value(steps, i, MEM_STEP_FALLBACK_FOR));
+                orc_gen_kv_text(g, "outcome", mem_pg_value(steps, i, MEM_STEP_OUTCOME));
+                orc_gen_kv_num(g, "exit_code", mem_pg_value(steps, i, MEM_STEP_EXIT_CODE));
+                orc_gen_kv_num(g, "wall_ms", mem_pg_value(steps, i, MEM_STEP_WALL_MS));
+                orc_gen_kv_num(g, "failures", mem_pg_value(steps, i, MEM_STEP_FAILURES));
+                orc_gen_kv_text(g, "error", mem_pg_value(steps, i, MEM_STEP_ERROR));
+                gen_stdout(g, "stdout", mem_pg_value(steps, i, MEM_STEP_OUTPUT_B64));
+                orc_gen_kv_text(g, "updated_at", mem_pg_value(steps, i, MEM_STEP_UPDATED_AT));
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_object_close(ret, 200, g);
 }
 
 /* ---- actions ---------------------------------------------------------------- */
 
 static void reply_state(orc_reply *ret, const char *id, const char *step, const char *state) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+        _cleanup_json_gen_ yajl_gen g = orc_reply_object_open(ret);
+
+        if (!g)
                 return;
-        }
-        au_json_gen_map_open(g);
         au_json_gen_kv_string(g, "id", id);
         if (step)
                 au_json_gen_kv_string(g, "step", step);
         au_json_gen_kv_string(g, "state", state);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_object_close(ret, 200, g);
 }
 
-/* Locks the workflow row; *ret_state gets its state (caller frees). 0, -ENOENT, or a database error. */
-static int lock_workflow(PGconn *conn, const char *id, char **ret_state, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[1] = {id};
-        int r = mem_pg_exec(conn, "SELECT state FROM workflows WHERE id = $1 FOR NO KEY UPDATE", 1, params,
-                            &res, err);
-        if (r < 0)
-                return r;
-        if (PQntuples(res) == 0)
-                return -ENOENT;
-        *ret_state = strdup(mem_pg_value(res, 0, 0));
-        return *ret_state ? 0 : -ENOMEM;
+/*
+ * For an action on workflow id, one of actions (NULL-terminated): a pooled
+ * connection in a transaction with the workflow's row locked, *ret_state its
+ * state (caller frees). NULL with ret set (404 for another action or no such
+ * workflow, or the database error reply), the connection back in the pool.
+ */
+static PGconn *begin_on_workflow(orc_coord *c, const char *id, const char *action,
+                                 const char *const *actions, char **ret_state, orc_reply *ret) {
+        char known[64] = "";
+        bool found = false;
+        au_error err = {0};
+        PGconn *conn;
+        int r;
+
+        for (size_t i = 0; actions[i]; i++) {
+                found |= strcmp(action, actions[i]) == 0;
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "",
+                         actions[i]);
+        }
+        if (!found) {
+                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (%s)", action, known);
+                return NULL;
+        }
+        if (!orc_valid_uuid(id)) {
+                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
+                return NULL;
+        }
+        if (!(conn = orc_get_conn(c, ret)))
+                return NULL;
+        r = mem_pg_begin(conn, &err);
+        if (r >= 0)
+                r = mem_store_workflow_lock(conn, id, ret_state, &err);
+        if (r < 0) {
+                mem_pg_rollback(conn);
+                orc_pool_put(c, conn);
+                orc_reply_failed(c, ret, r, &err, "no workflow", id);
+                return NULL;
+        }
+        return conn;
 }
 
 /* running, unless a run step still waits for a human after an escalation. */
 static const char *resumed_state(PGconn *conn, const char *id, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        const char *params[1] = {id};
-        if (mem_pg_exec(conn,
-                        "SELECT 1 FROM steps WHERE workflow_id = $1 AND kind = 'run' AND state = "
-                        "'awaiting_human' LIMIT 1",
-                        1, params, &res, err) < 0)
+        bool escalated = false;
+
+        if (mem_store_workflow_escalated(conn, id, &escalated, err) < 0)
                 return NULL;
-        return PQntuples(res) > 0 ? "awaiting_human" : "running";
+        return escalated ? "awaiting_human" : "running";
 }
 
 void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const char *action,
@@ -513,31 +452,15 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
         _cleanup_pgresult_ PGresult *killed = NULL;
         au_error err = {0};
         orc_audit audit;
-        const char *params[2] = {id, NULL}, *new_state = NULL;
+        const char *new_state = NULL;
         PGconn *conn;
         int r;
 
-        if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 && strcmp(action, "cancel") != 0) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (pause, resume, cancel)",
-                                action);
-                return;
-        }
-        if (!orc_valid_uuid(id)) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
-                return;
-        }
-        if (!(conn = orc_get_conn(c, ret)))
+        conn = begin_on_workflow(c, id, action, (const char *const[]){"pause", "resume", "cancel", NULL},
+                                 &state, ret);
+        if (!conn)
                 return;
         orc_audit_init(&audit, actor);
-        r = mem_pg_begin(conn, &err);
-        if (r >= 0)
-                r = lock_workflow(conn, id, &state, &err);
-        if (r == -ENOENT) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%s'", id);
-                goto out;
-        }
-        if (r < 0)
-                goto db_error;
 
         if (strcmp(action, "pause") == 0) {
                 if (strcmp(state, "running") != 0 && strcmp(state, "awaiting_human") != 0) {
@@ -564,18 +487,11 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                         goto out;
                 }
                 new_state = "cancelled";
-                r = mem_pg_exec(
-                        conn,
-                        "UPDATE steps SET state = 'cancelled', updated_at = now() WHERE workflow_id = $1 "
-                        "AND state IN ('pending', 'ready', 'dispatched', 'running', 'awaiting_human', "
-                        "'standby') "
-                        "RETURNING step_id, node, attempt, state",
-                        1, params, &killed, &err);
+                r = mem_store_workflow_cancel_steps(conn, id, &killed, &err);
                 if (r < 0)
                         goto db_error;
         }
-        params[1] = new_state;
-        r = mem_pg_exec(conn, "UPDATE workflows SET state = $2 WHERE id = $1", 2, params, NULL, &err);
+        r = mem_store_workflow_set_state(conn, id, new_state, &err);
         if (r < 0)
                 goto db_error;
         {
@@ -595,12 +511,12 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
                 goto db_error;
         /* Running sandboxes end on their nodes: a cancel for each run in flight. */
         for (int i = 0; killed && i < PQntuples(killed); i++) {
-                const char *node = mem_pg_value(killed, i, 1);
+                const char *node = mem_pg_value(killed, i, MEM_CANCELLED_NODE);
                 char run_id[256];
                 if (!node)
                         continue;
-                snprintf(run_id, sizeof(run_id), "%s.%s.%s", id, mem_pg_value(killed, i, 0),
-                         mem_pg_value(killed, i, 2));
+                snprintf(run_id, sizeof(run_id), "%s.%s.%s", id, mem_pg_value(killed, i, MEM_CANCELLED_STEP),
+                         mem_pg_value(killed, i, MEM_CANCELLED_ATTEMPT));
                 orc_outbox_cancel(c, node, run_id);
         }
         {
@@ -633,45 +549,25 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         _cleanup_pgresult_ PGresult *row = NULL;
         au_error err = {0};
         orc_audit audit;
-        const char *params[2] = {id, step}, *sstate, *kind, *new_state = NULL, *fallback;
+        const char *sstate, *kind, *new_state = NULL, *fallback;
         PGconn *conn;
         int r;
 
-        if (strcmp(action, "approve") != 0 && strcmp(action, "retry") != 0 && strcmp(action, "skip") != 0) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no action '%.32s' (approve, retry, skip)",
-                                action);
-                return;
-        }
-        if (!orc_valid_uuid(id)) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%.64s'", id);
-                return;
-        }
-        if (!(conn = orc_get_conn(c, ret)))
+        conn = begin_on_workflow(c, id, action, (const char *const[]){"approve", "retry", "skip", NULL},
+                                 &wstate, ret);
+        if (!conn)
                 return;
         orc_audit_init(&audit, actor);
-        r = mem_pg_begin(conn, &err);
-        if (r >= 0)
-                r = lock_workflow(conn, id, &wstate, &err);
-        if (r == -ENOENT) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no workflow '%s'", id);
-                goto out;
-        }
-        if (r < 0)
-                goto db_error;
-        r = mem_pg_exec(conn,
-                        "SELECT s.state, s.kind, s.fallback, w.created_by FROM steps s JOIN workflows w ON "
-                        "w.id = s.workflow_id "
-                        "WHERE s.workflow_id = $1 AND s.step_id = $2 FOR NO KEY UPDATE OF s",
-                        2, params, &row, &err);
+        r = mem_store_step_lock(conn, id, step, &row, &err);
         if (r < 0)
                 goto db_error;
         if (PQntuples(row) == 0) {
                 orc_reply_error(ret, 404, "not_found", NULL, "workflow %s has no step '%.64s'", id, step);
                 goto out;
         }
-        sstate = mem_pg_value(row, 0, 0);
-        kind = mem_pg_value(row, 0, 1);
-        fallback = mem_pg_value(row, 0, 2);
+        sstate = mem_pg_value(row, 0, MEM_LOCKED_STATE);
+        kind = mem_pg_value(row, 0, MEM_LOCKED_KIND);
+        fallback = mem_pg_value(row, 0, MEM_LOCKED_FALLBACK);
         if (strcmp(wstate, "succeeded") == 0 || strcmp(wstate, "failed") == 0 ||
             strcmp(wstate, "cancelled") == 0) {
                 orc_reply_error(ret, 409, "conflict", NULL, "cannot %s: workflow is %s", action, wstate);
@@ -679,8 +575,8 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         }
         /* Two people: whoever submitted the workflow does not approve its approval steps. */
         if (strcmp(action, "approve") == 0 && strcmp(kind, "approval") == 0 &&
-            !c->cfg.approval_by_submitter && mem_pg_value(row, 0, 3) &&
-            strcmp(mem_pg_value(row, 0, 3), actor) == 0) {
+            !c->cfg.approval_by_submitter && mem_pg_value(row, 0, MEM_LOCKED_CREATED_BY) &&
+            strcmp(mem_pg_value(row, 0, MEM_LOCKED_CREATED_BY), actor) == 0) {
                 orc_reply_error(
                         ret, 403, "forbidden", NULL,
                         "key '%s' submitted workflow %s and may not approve its step '%s': an approval "
@@ -699,20 +595,7 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
                         goto out;
                 }
                 new_state = "ready";
-                r = mem_pg_exec(conn,
-                                "UPDATE steps SET state = 'ready', failures = 0, not_before = NULL, "
-                                "avoid_node = NULL, "
-                                "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                                2, params, NULL, &err);
-                if (r >= 0 && fallback) {
-                        const char *pf[2] = {id, fallback};
-                        r = mem_pg_exec(
-                                conn,
-                                "UPDATE steps SET state = 'standby', failures = 0, updated_at = now() "
-                                "WHERE workflow_id = $1 AND step_id = $2 AND state IN ('failed', 'skipped', "
-                                "'cancelled')",
-                                2, pf, NULL, &err);
-                }
+                r = mem_store_step_retry_by_human(conn, id, step, fallback, &err);
         } else {
                 if (strcmp(sstate, "awaiting_human") != 0) {
                         orc_reply_error(ret, 409, "conflict", NULL,
@@ -721,11 +604,7 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
                         goto out;
                 }
                 new_state = strcmp(action, "approve") == 0 ? "succeeded" : "skipped";
-                const char *p3[3] = {id, step, new_state};
-                r = mem_pg_exec(conn,
-                                "UPDATE steps SET state = $3, updated_at = now() WHERE workflow_id = $1 AND "
-                                "step_id = $2",
-                                3, p3, NULL, &err);
+                r = mem_store_step_set_state(conn, id, step, new_state, &err);
         }
         if (r < 0)
                 goto db_error;
@@ -743,12 +622,11 @@ void orc_step_action(orc_coord *c, const char *actor, const char *id, const char
         /* The workflow goes on unless another escalated step still waits (or it is paused). */
         if (strcmp(wstate, "awaiting_human") == 0) {
                 const char *next = resumed_state(conn, id, &err);
-                const char *pw[2] = {id, next};
                 if (!next) {
                         r = -EIO;
                         goto db_error;
                 }
-                r = mem_pg_exec(conn, "UPDATE workflows SET state = $2 WHERE id = $1", 2, pw, NULL, &err);
+                r = mem_store_workflow_set_state(conn, id, next, &err);
                 if (r < 0)
                         goto db_error;
         }
@@ -788,57 +666,41 @@ typedef struct sim_step {
         int prev;                  /* predecessor on the critical path */
 } sim_step;
 
-void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply *ret) {
-        _cleanup_orc_workflow_ orc_workflow *w = NULL;
-        _cleanup_free_ sim_step *s = NULL;
-        _cleanup_free_ size_t *order = NULL;
-        _cleanup_json_gen_ yajl_gen g = NULL;
+/* Each step's history: the newest 200 runs of the same program (argv). false with ret set on a failure. */
+static bool sim_history(orc_coord *c, const orc_workflow *w, sim_step *s, orc_reply *ret) {
         au_error err = {0};
         PGconn *conn;
-        double prob = 1.0;
-        int end = -1, r = 0;
+        int r = 0;
 
-        if (!parse_or_reply(c, body, len, &w, ret))
-                return;
-        s = calloc(w->n_steps, sizeof(sim_step));
-        order = calloc(w->n_steps, sizeof(size_t));
-        if (!s || !order || orc_workflow_topo_order(w, order) < 0) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
         if (!(conn = orc_get_conn(c, ret)))
-                return;
+                return false;
         for (size_t i = 0; i < w->n_steps && r >= 0; i++) {
                 _cleanup_pgresult_ PGresult *res = NULL;
-                const char *params[1] = {w->steps[i].program};
                 if (!w->steps[i].program)
                         continue;
-                /* The newest 200 runs of the same program (argv). */
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY wall_ms), "
-                        "percentile_cont(0.95) WITHIN GROUP (ORDER BY wall_ms), "
-                        "avg(CASE WHEN outcome = 'exited' AND exit_code = 0 THEN 1.0 ELSE 0.0 END) "
-                        "FROM (SELECT wall_ms, outcome, exit_code FROM runs WHERE program = $1 AND NOT late "
-                        "ORDER BY id DESC LIMIT 200) h",
-                        1, params, &res, &err);
-                if (r >= 0 && mem_pg_value(res, 0, 0)) {
-                        s[i].history = atol(mem_pg_value(res, 0, 0));
+                r = mem_store_program_history(conn, w->steps[i].program, &res, &err);
+                if (r >= 0 && mem_pg_value(res, 0, MEM_HISTORY_RUNS)) {
+                        s[i].history = atol(mem_pg_value(res, 0, MEM_HISTORY_RUNS));
                         if (s[i].history > 0) {
                                 s[i].has = true;
-                                s[i].p50 = atof(mem_pg_value(res, 0, 1));
-                                s[i].p95 = atof(mem_pg_value(res, 0, 2));
-                                s[i].success = atof(mem_pg_value(res, 0, 3));
+                                s[i].p50 = atof(mem_pg_value(res, 0, MEM_HISTORY_P50_MS));
+                                s[i].p95 = atof(mem_pg_value(res, 0, MEM_HISTORY_P95_MS));
+                                s[i].success = atof(mem_pg_value(res, 0, MEM_HISTORY_SUCCESS));
                         }
                 }
         }
-        orc_pool_put(c, conn);
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
-                return;
-        }
+        return orc_put_conn(c, conn, ret, r, &err) >= 0;
+}
 
-        /* Critical path: longest p50 path through the DAG (standby fallbacks are not on it). */
+/*
+ * Critical path: the longest p50 path through the DAG, in topological order
+ * (standby fallbacks are not on it). Returns its last step (-1: none);
+ * *ret_prob gets the probability that every step succeeds, with its retries.
+ */
+static int sim_critical_path(const orc_workflow *w, const size_t *order, sim_step *s, double *ret_prob) {
+        double prob = 1.0;
+        int end = -1;
+
         for (size_t k = 0; k < w->n_steps; k++) {
                 size_t i = order[k];
                 const orc_step *st = &w->steps[i];
@@ -864,79 +726,71 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
                         prob *= 1.0 - fail;
                 }
         }
+        *ret_prob = prob;
+        return end;
+}
 
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+/* key: v with that many decimals as a JSON number, or null when not known. */
+static void gen_kv_double(yajl_gen g, const char *key, int decimals, double v, bool known) {
+        char buf[64];
+
+        au_json_gen_string(g, key);
+        if (!known) {
+                au_json_gen_null(g);
                 return;
         }
-        au_json_gen_map_open(g);
-        au_json_gen_kv_string(g, "name", w->name);
+        snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+        yajl_gen_number(g, buf, strlen(buf));
+}
+
+static void gen_sim_steps(yajl_gen g, const orc_workflow *w, const sim_step *s) {
         au_json_gen_string(g, "steps");
         au_json_gen_array_open(g);
         for (size_t i = 0; i < w->n_steps; i++) {
-                char buf[64];
                 au_json_gen_map_open(g);
                 au_json_gen_kv_string(g, "id", w->steps[i].id);
                 au_json_gen_kv_string(g, "kind", w->steps[i].kind == ORC_STEP_APPROVAL ? "approval" : "run");
                 au_json_gen_kv_string(g, "program", w->steps[i].program);
                 au_json_gen_kv_uint64(g, "history", (uint64_t) s[i].history);
-                au_json_gen_string(g, "p50_ms");
-                if (s[i].has) {
-                        snprintf(buf, sizeof(buf), "%.0f", s[i].p50);
-                        yajl_gen_number(g, buf, strlen(buf));
-                } else
-                        au_json_gen_null(g);
-                au_json_gen_string(g, "p95_ms");
-                if (s[i].has) {
-                        snprintf(buf, sizeof(buf), "%.0f", s[i].p95);
-                        yajl_gen_number(g, buf, strlen(buf));
-                } else
-                        au_json_gen_null(g);
-                au_json_gen_string(g, "success_probability");
-                if (s[i].has) {
-                        snprintf(buf, sizeof(buf), "%.4f", s[i].success);
-                        yajl_gen_number(g, buf, strlen(buf));
-                } else
-                        au_json_gen_null(g);
+                gen_kv_double(g, "p50_ms", 0, s[i].p50, s[i].has);
+                gen_kv_double(g, "p95_ms", 0, s[i].p95, s[i].has);
+                gen_kv_double(g, "success_probability", 4, s[i].success, s[i].has);
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
+}
+
+static void gen_sim_critical_path(yajl_gen g, const orc_workflow *w, const sim_step *s, int end) {
+        _cleanup_free_ int *path = calloc(w->n_steps + 1, sizeof(int));
+        double p95 = 0;
+        size_t np = 0;
 
         au_json_gen_string(g, "critical_path");
         au_json_gen_map_open(g);
         au_json_gen_string(g, "steps");
         au_json_gen_array_open(g);
-        {
-                _cleanup_free_ int *path = calloc(w->n_steps + 1, sizeof(int));
-                size_t np = 0;
-                for (int i = end; path && i >= 0 && np < w->n_steps; i = s[i].prev)
-                        path[np++] = i;
-                while (path && np > 0)
-                        au_json_gen_string(g, w->steps[path[--np]].id);
-        }
+        for (int i = end; path && i >= 0 && np < w->n_steps; i = s[i].prev)
+                path[np++] = i;
+        while (path && np > 0)
+                au_json_gen_string(g, w->steps[path[--np]].id);
         au_json_gen_array_close(g);
-        {
-                char buf[64];
-                double p95 = 0;
-                for (size_t i = 0; i < w->n_steps; i++)
-                        if (s[i].finish95 > p95)
-                                p95 = s[i].finish95;
-                snprintf(buf, sizeof(buf), "%.0f", end >= 0 ? s[end].finish50 : 0.0);
-                au_json_gen_string(g, "p50_ms");
-                yajl_gen_number(g, buf, strlen(buf));
-                snprintf(buf, sizeof(buf), "%.0f", p95);
-                au_json_gen_string(g, "p95_ms");
-                yajl_gen_number(g, buf, strlen(buf));
-        }
+        for (size_t i = 0; i < w->n_steps; i++)
+                if (s[i].finish95 > p95)
+                        p95 = s[i].finish95;
+        gen_kv_double(g, "p50_ms", 0, end >= 0 ? s[end].finish50 : 0.0, true);
+        gen_kv_double(g, "p95_ms", 0, p95, true);
         au_json_gen_map_close(g);
-        {
-                char buf[64];
-                snprintf(buf, sizeof(buf), "%.4f", prob);
-                au_json_gen_string(g, "success_probability");
-                yajl_gen_number(g, buf, strlen(buf));
-        }
+}
 
+static void gen_risk(yajl_gen g, const char *step, const char *kind, const char *msg) {
+        au_json_gen_map_open(g);
+        au_json_gen_kv_string(g, "step", step);
+        au_json_gen_kv_string(g, "kind", kind);
+        au_json_gen_kv_string(g, "message", msg);
+        au_json_gen_map_close(g);
+}
+
+static void gen_sim_risks(yajl_gen g, const orc_workflow *w, const sim_step *s) {
         au_json_gen_string(g, "risks");
         au_json_gen_array_open(g);
         for (size_t i = 0; i < w->n_steps; i++) {
@@ -944,77 +798,68 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
                 char msg[300];
                 if (st->kind == ORC_STEP_APPROVAL) {
                         snprintf(msg, sizeof(msg), "step '%s' waits for an operator's approval", st->id);
-                        au_json_gen_map_open(g);
-                        au_json_gen_kv_string(g, "step", st->id);
-                        au_json_gen_kv_string(g, "kind", "approval");
-                        au_json_gen_kv_string(g, "message", msg);
-                        au_json_gen_map_close(g);
+                        gen_risk(g, st->id, "approval", msg);
                         continue;
                 }
                 if (!s[i].has) {
                         snprintf(msg, sizeof(msg),
                                  "step '%s': no recorded runs of this program; duration unknown", st->id);
-                        au_json_gen_map_open(g);
-                        au_json_gen_kv_string(g, "step", st->id);
-                        au_json_gen_kv_string(g, "kind", "no_history");
-                        au_json_gen_kv_string(g, "message", msg);
-                        au_json_gen_map_close(g);
+                        gen_risk(g, st->id, "no_history", msg);
                 } else if (s[i].success < 0.8) {
                         snprintf(msg, sizeof(msg), "step '%s': %.0f%% of its last %ld runs failed", st->id,
                                  100.0 * (1.0 - s[i].success), s[i].history);
-                        au_json_gen_map_open(g);
-                        au_json_gen_kv_string(g, "step", st->id);
-                        au_json_gen_kv_string(g, "kind", "high_failure_rate");
-                        au_json_gen_kv_string(g, "message", msg);
-                        au_json_gen_map_close(g);
+                        gen_risk(g, st->id, "high_failure_rate", msg);
                 }
                 if (st->trust == SBX_TRUST_ELEVATED || st->trust == SBX_TRUST_PRIVILEGED) {
                         snprintf(msg, sizeof(msg), "step '%s' runs at the %s trust level", st->id,
                                  sbx_trust_to_string(st->trust));
-                        au_json_gen_map_open(g);
-                        au_json_gen_kv_string(g, "step", st->id);
-                        au_json_gen_kv_string(g, "kind", "elevated_trust");
-                        au_json_gen_kv_string(g, "message", msg);
-                        au_json_gen_map_close(g);
+                        gen_risk(g, st->id, "elevated_trust", msg);
                 }
         }
         au_json_gen_array_close(g);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+}
+
+void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply *ret) {
+        _cleanup_orc_workflow_ orc_workflow *w = NULL;
+        _cleanup_free_ sim_step *s = NULL;
+        _cleanup_free_ size_t *order = NULL;
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        double prob = 1.0;
+        int end;
+
+        if (!parse_or_reply(c, body, len, &w, ret))
+                return;
+        s = calloc(w->n_steps, sizeof(sim_step));
+        order = calloc(w->n_steps, sizeof(size_t));
+        if (!s || !order || orc_workflow_topo_order(w, order) < 0) {
+                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+                return;
+        }
+        if (!sim_history(c, w, s, ret))
+                return;
+        end = sim_critical_path(w, order, s, &prob);
+        if (!(g = orc_reply_object_open(ret)))
+                return;
+        au_json_gen_kv_string(g, "name", w->name);
+        gen_sim_steps(g, w, s);
+        gen_sim_critical_path(g, w, s, end);
+        gen_kv_double(g, "success_probability", 4, prob, true);
+        gen_sim_risks(g, w, s);
+        orc_reply_object_close(ret, 200, g);
 }
 
 /* ---- one-off runs ---------------------------------------------------------------- */
 
-void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait,
-                    orc_reply *ret) {
-        _cleanup_json_ yajl_val spec = NULL;
+/*
+ * A run spec as a one-step workflow document:
+ * {"name":"run","steps":[{"id":"run","run":<spec minus node_selector>,"node_selector":...}]}.
+ * NULL when out of memory.
+ */
+static char *run_as_workflow(yajl_val spec, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        _cleanup_free_ char *doc = NULL;
-        _cleanup_orc_workflow_ orc_workflow *w = NULL;
-        au_error err = {0};
-        char id[37];
-        uint64_t wall_ms;
-        size_t doc_len = 0;
-        int r;
 
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        r = au_json_parse(body, len, c->cfg.max_body_bytes, &spec, &err);
-        if (r == -E2BIG) {
-                orc_reply_error(ret, 413, "payload_too_large", NULL, "%s", err.msg);
-                return;
-        }
-        if (r < 0) {
-                orc_reply_error(ret, 400, "invalid_json", NULL, "%s", err.msg);
-                return;
-        }
-        if (!YAJL_IS_OBJECT(spec)) {
-                orc_reply_error(ret, 400, "invalid_request", NULL, "a run is a JSON object (a run spec)");
-                return;
-        }
-        /* {"name":"run","steps":[{"id":"run","run":<spec minus node_selector>,"node_selector":...}]} */
+        if (!g)
+                return NULL;
         au_json_gen_map_open(g);
         au_json_gen_kv_string(g, "name", "run");
         au_json_gen_string(g, "steps");
@@ -1038,12 +883,36 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
         au_json_gen_map_close(g);
         au_json_gen_array_close(g);
         au_json_gen_map_close(g);
-        doc = au_json_gen_finish(g, &doc_len);
+        return au_json_gen_finish(g, ret_len);
+}
+
+/* The run's body parsed into its one-step workflow; false with ret set (naming the run's own field). */
+static bool parse_run(orc_coord *c, const char *body, size_t len, orc_workflow **ret_w, orc_reply *ret) {
+        _cleanup_json_ yajl_val spec = NULL;
+        _cleanup_free_ char *doc = NULL;
+        au_error err = {0};
+        size_t doc_len = 0;
+        int r;
+
+        r = au_json_parse(body, len, c->cfg.max_body_bytes, &spec, &err);
+        if (r == -E2BIG) {
+                orc_reply_error(ret, 413, "payload_too_large", NULL, "%s", err.msg);
+                return false;
+        }
+        if (r < 0) {
+                orc_reply_error(ret, 400, "invalid_json", NULL, "%s", err.msg);
+                return false;
+        }
+        if (!YAJL_IS_OBJECT(spec)) {
+                orc_reply_error(ret, 400, "invalid_request", NULL, "a run is a JSON object (a run spec)");
+                return false;
+        }
+        doc = run_as_workflow(spec, &doc_len);
         if (!doc) {
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
+                return false;
         }
-        r = orc_workflow_parse(doc, doc_len, c->cfg.max_body_bytes * 2, &c->policy, &w, &err);
+        r = orc_workflow_parse(doc, doc_len, c->cfg.max_body_bytes * 2, &c->policy, ret_w, &err);
         if (r < 0) {
                 /* Name the run's own field, not the wrapper's. */
                 const char *f = err.field;
@@ -1056,89 +925,78 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                         m += 16;
                 orc_reply_error(ret, r == -ENOMEM ? 500 : 400, r == -ENOMEM ? "internal" : "invalid_request",
                                 f[0] ? f : NULL, "%s", m);
-                return;
+                return false;
         }
-        wall_ms = w->steps[0].wall_ms;
+        return true;
+}
+
+/*
+ * Waits until workflow id ends or deadline (CLOCK_MONOTONIC ms) passes, waking
+ * when a workflow ends and every 250 ms. state gets its last state seen;
+ * returns the newest result (JSON; caller frees), or NULL when it did not end.
+ */
+static char *wait_for_run(orc_coord *c, const char *id, uint64_t deadline, char state[static 32]) {
+        while (!atomic_load(&c->stop)) {
+                _cleanup_pgresult_ PGresult *res = NULL;
+                PGconn *conn = orc_pool_get(c, NULL);
+                uint64_t gen;
+                struct timespec ts;
+
+                pthread_mutex_lock(&c->done_lock);
+                gen = c->done_gen;
+                pthread_mutex_unlock(&c->done_lock);
+                if (conn) {
+                        int r = mem_store_workflow_outcome(conn, id, &res, NULL);
+                        orc_pool_put(c, conn);
+                        if (r >= 0 && PQntuples(res) == 1) {
+                                snprintf(state, 32, "%s", mem_pg_value(res, 0, MEM_OUTCOME_STATE));
+                                if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                                    strcmp(state, "cancelled") == 0) {
+                                        const char *rv = mem_pg_value(res, 0, MEM_OUTCOME_RESULT);
+                                        return rv ? strdup(rv) : NULL;
+                                }
+                        }
+                }
+                if (au_now_ms() >= deadline)
+                        break;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 250 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&c->done_lock);
+                while (c->done_gen == gen && !atomic_load(&c->stop))
+                        if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &ts) != 0)
+                                break;
+                pthread_mutex_unlock(&c->done_lock);
+        }
+        return NULL;
+}
+
+void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t len, bool wait,
+                    orc_reply *ret) {
+        _cleanup_orc_workflow_ orc_workflow *w = NULL;
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_free_ char *result = NULL;
+        char id[37], state[32] = "running";
+
+        if (!parse_run(c, body, len, &w, ret))
+                return;
         submit_parsed(c, actor, w, false, ret, id);
         if (ret->status != 201)
                 return;
-        if (!wait) {
-                orc_reply_done(ret);
-                _cleanup_json_gen_ yajl_gen g2 = au_json_gen_new(false);
-                if (!g2) {
-                        orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                        return;
-                }
-                au_json_gen_map_open(g2);
-                au_json_gen_kv_string(g2, "id", id);
-                au_json_gen_kv_string(g2, "state", "running");
-                au_json_gen_map_close(g2);
-                orc_reply_json(ret, 202, g2);
+        /* Waiting: for the end, the run's wall limit and 30 s more (placement, queues). */
+        if (wait)
+                result = wait_for_run(c, id, au_now_ms() + w->steps[0].wall_ms + 30000, state);
+        orc_reply_done(ret);
+        if (!(g = orc_reply_object_open(ret)))
                 return;
-        }
-
-        /* Wait for the end: the run's wall limit and 30 s more (placement, queues). */
-        {
-                uint64_t deadline = au_now_ms() + wall_ms + 30000;
-                const char *params[1] = {id};
-                char state[32] = "running";
-                _cleanup_free_ char *result = NULL;
-
-                while (!atomic_load(&c->stop)) {
-                        _cleanup_pgresult_ PGresult *res = NULL;
-                        PGconn *conn = orc_pool_get(c, NULL);
-                        uint64_t gen;
-                        struct timespec ts;
-
-                        pthread_mutex_lock(&c->done_lock);
-                        gen = c->done_gen;
-                        pthread_mutex_unlock(&c->done_lock);
-                        if (conn) {
-                                r = mem_pg_exec(conn,
-                                                "SELECT w.state, (SELECT result::text FROM runs WHERE "
-                                                "workflow_id = w.id "
-                                                "AND NOT late ORDER BY attempt DESC LIMIT 1) FROM workflows "
-                                                "w WHERE w.id = $1",
-                                                1, params, &res, NULL);
-                                orc_pool_put(c, conn);
-                                if (r >= 0 && PQntuples(res) == 1) {
-                                        snprintf(state, sizeof(state), "%s", mem_pg_value(res, 0, 0));
-                                        if (strcmp(state, "succeeded") == 0 ||
-                                            strcmp(state, "failed") == 0 ||
-                                            strcmp(state, "cancelled") == 0) {
-                                                const char *rv = mem_pg_value(res, 0, 1);
-                                                result = rv ? strdup(rv) : NULL;
-                                                break;
-                                        }
-                                }
-                        }
-                        if (au_now_ms() >= deadline)
-                                break;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_nsec += 250 * 1000000L;
-                        if (ts.tv_nsec >= 1000000000L) {
-                                ts.tv_sec++;
-                                ts.tv_nsec -= 1000000000L;
-                        }
-                        pthread_mutex_lock(&c->done_lock);
-                        while (c->done_gen == gen && !atomic_load(&c->stop))
-                                if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &ts) != 0)
-                                        break;
-                        pthread_mutex_unlock(&c->done_lock);
-                }
-                orc_reply_done(ret);
-                _cleanup_json_gen_ yajl_gen g2 = au_json_gen_new(false);
-                if (!g2) {
-                        orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                        return;
-                }
-                au_json_gen_map_open(g2);
-                au_json_gen_kv_string(g2, "id", id);
-                au_json_gen_kv_string(g2, "state", state);
-                orc_gen_kv_raw(g2, "result", result);
-                au_json_gen_map_close(g2);
-                orc_reply_json(ret, result ? 200 : 202, g2);
-        }
+        au_json_gen_kv_string(g, "id", id);
+        au_json_gen_kv_string(g, "state", state);
+        if (wait)
+                orc_gen_kv_raw(g, "result", result);
+        orc_reply_object_close(ret, wait && result ? 200 : 202, g);
 }
 
 /* ---- nodes, health ---------------------------------------------------------------- */
@@ -1204,7 +1062,7 @@ void orc_health(orc_coord *c, orc_reply *ret) {
         bool db = false, redis = atomic_load(&c->redis_up);
 
         if (conn) {
-                db = mem_pg_exec(conn, "SELECT 1", 0, NULL, NULL, NULL) >= 0;
+                db = mem_store_alive(conn);
                 orc_pool_put(c, conn);
         }
         if (!g) {

@@ -81,3 +81,57 @@ void orc_gen_kv_raw(yajl_gen g, const char *key, const char *json) {
         else
                 au_json_gen_null(g);
 }
+
+int orc_put_conn(orc_coord *c, PGconn *conn, orc_reply *ret, int r, const au_error *err) {
+        orc_pool_put(c, conn);
+        if (r < 0)
+                orc_reply_db_error(c, ret, r, err);
+        return r;
+}
+
+int orc_reply_failed(orc_coord *c, orc_reply *ret, int r, const au_error *err, const char *missing,
+                     const char *name) {
+        if (r == -ENOENT)
+                orc_reply_error(ret, 404, "not_found", NULL, "%s '%s'", missing, name);
+        else if (r < 0)
+                orc_reply_db_error(c, ret, r, err);
+        return r;
+}
+
+yajl_gen orc_reply_object_open(orc_reply *ret) {
+        yajl_gen g = au_json_gen_new(false);
+
+        if (!g) {
+                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+                return NULL;
+        }
+        au_json_gen_map_open(g);
+        return g;
+}
+
+void orc_reply_object_close(orc_reply *ret, int status, yajl_gen g) {
+        au_json_gen_map_close(g);
+        orc_reply_json(ret, status, g);
+}
+
+void orc_reply_name_flag(orc_reply *ret, const char *name, const char *flag) {
+        _cleanup_json_gen_ yajl_gen g = orc_reply_object_open(ret);
+
+        if (!g)
+                return;
+        au_json_gen_kv_string(g, "name", name);
+        au_json_gen_kv_bool(g, flag, true);
+        orc_reply_object_close(ret, 200, g);
+}
+
+char *orc_json_string_array(char *const *v, size_t n) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+
+        if (!g)
+                return NULL;
+        au_json_gen_array_open(g);
+        for (size_t i = 0; i < n; i++)
+                au_json_gen_string(g, v[i]);
+        au_json_gen_array_close(g);
+        return au_json_gen_finish(g, NULL);
+}

@@ -25,6 +25,10 @@
 #include "common/loop.h"
 #include "memory/pg.h"
 #include "memory/redis.h"
+#include "memory/store-dispatch.h"
+#include "memory/store-nodes.h"
+#include "memory/store-results.h"
+#include "memory/store.h"
 #include "memory/streams.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
@@ -40,59 +44,19 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+/* A set of workflow ids (au_strv with its count). */
 typedef struct strv {
         char **v;
-        size_t n, cap;
+        size_t n;
 } strv;
 
 static int strv_push(strv *s, const char *x) {
-        if (s->n == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 32;
-                char **n = reallocarray(s->v, cap, sizeof(char *));
-                if (!n)
-                        return -ENOMEM;
-                s->v = n;
-                s->cap = cap;
-        }
-        s->v[s->n] = x ? strdup(x) : NULL;
-        if (x && !s->v[s->n])
-                return -ENOMEM;
-        s->n++;
-        return 0;
-}
-
-static int strv_pushf(strv *s, const char *fmt, ...) _printf_(2, 3);
-static int strv_pushf(strv *s, const char *fmt, ...) {
-        char *x;
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&x, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        r = strv_push(s, x);
-        free(x);
-        return r;
-}
-
-static bool strv_contains(const strv *s, const char *x) {
-        for (size_t i = 0; i < s->n; i++)
-                if (s->v[i] && strcmp(s->v[i], x) == 0)
-                        return true;
-        return false;
+        return au_strv_find(s->v, x) >= 0 ? 0 : au_strv_push(&s->v, &s->n, x);
 }
 
 static void strv_done(strv *s) {
-        for (size_t i = 0; i < s->n; i++)
-                free(s->v[i]);
-        free(s->v);
+        au_strv_free(s->v);
         *s = (strv){0};
-}
-
-static char *strv_array(const strv *s) {
-        return orc_pg_array(s->v, s->n);
 }
 
 /* A compact JSON object from key/value pairs; values starting with '\x01' are raw JSON. */
@@ -171,6 +135,16 @@ static int ensure_redis(orc_coord *c, redisContext **rc, int cmd_timeout_ms) {
 
 /* ---- run specs ---------------------------------------------------------------- */
 
+/* The members of object v (none when it is not one) but those whose name starts with prefix. */
+static void gen_members_but(yajl_gen g, yajl_val v, const char *prefix) {
+        for (size_t k = 0; v && YAJL_IS_OBJECT(v) && k < v->u.object.len; k++) {
+                if (strncmp(v->u.object.keys[k], prefix, strlen(prefix)) == 0)
+                        continue;
+                au_json_gen_string(g, v->u.object.keys[k]);
+                au_json_gen_tree(g, v->u.object.values[k]);
+        }
+}
+
 /*
  * The spec sent to a node: the step's run object plus id, workflow, step and
  * attempt, AUTOOS_* variables in env, and the needs' outputs as
@@ -210,12 +184,7 @@ static char *build_spec(const char *run_json, const char *wf, const char *step, 
                 if ((key && strcmp(key, "env") == 0) || (!key && !env_done)) {
                         au_json_gen_string(g, "env");
                         au_json_gen_map_open(g);
-                        for (size_t k = 0; v && YAJL_IS_OBJECT(v) && k < v->u.object.len; k++) {
-                                if (strncmp(v->u.object.keys[k], "AUTOOS_", 7) == 0)
-                                        continue;
-                                au_json_gen_string(g, v->u.object.keys[k]);
-                                au_json_gen_tree(g, v->u.object.values[k]);
-                        }
+                        gen_members_but(g, v, "AUTOOS_");
                         au_json_gen_kv_string(g, "AUTOOS_WORKFLOW", wf);
                         au_json_gen_kv_string(g, "AUTOOS_STEP", step);
                         au_json_gen_kv_string(g, "AUTOOS_ATTEMPT", num);
@@ -230,12 +199,7 @@ static char *build_spec(const char *run_json, const char *wf, const char *step, 
                                 break;
                         au_json_gen_string(g, "files");
                         au_json_gen_map_open(g);
-                        for (size_t k = 0; v && YAJL_IS_OBJECT(v) && k < v->u.object.len; k++) {
-                                if (strncmp(v->u.object.keys[k], "inputs/", 7) == 0)
-                                        continue;
-                                au_json_gen_string(g, v->u.object.keys[k]);
-                                au_json_gen_tree(g, v->u.object.values[k]);
-                        }
+                        gen_members_but(g, v, "inputs/");
                         for (size_t k = 0; k < n_in; k++) {
                                 yajl_val pair = in->u.array.values[k];
                                 char name[160];
@@ -371,135 +335,117 @@ static void outq_done(outq *q) {
         *q = (outq){0};
 }
 
-#define STEP_SPEC_COLUMNS                                                                             \
-        "s.workflow_id, s.step_id, s.attempt, s.spec::text, s.selector::text, s.avoid_node, s.node, " \
-        "(WITH RECURSIVE inp(step_id) AS (SELECT unnest(s.needs) UNION "                              \
-        "  SELECT unnest(a.needs) FROM steps a JOIN inp ON a.workflow_id = s.workflow_id "            \
-        "  AND a.step_id = inp.step_id AND a.kind = 'approval') "                                     \
-        " SELECT json_agg(json_build_array(u.step_id, u.output_b64))::text FROM steps u JOIN inp "    \
-        " ON u.step_id = inp.step_id WHERE u.workflow_id = s.workflow_id AND u.output_b64 IS NOT NULL)"
-
-/* The statements of every dispatch and result transaction: prepared once per connection. */
-static const mem_pg_stmt stmt_dispatch_inflight = {
-        "dispatch_inflight",
-        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
-        "NULL GROUP BY node",
-        0,
-};
-
-static const mem_pg_stmt stmt_dispatch_pick = {
-        "dispatch_pick",
-        "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' "
-        "AND (s.not_before IS NULL OR s.not_before <= now()) "
-        "ORDER BY w.created_at, s.position LIMIT $1::int FOR NO KEY UPDATE OF s SKIP LOCKED",
-        1,
-};
-
-static const mem_pg_stmt stmt_dispatch_update = {
-        "dispatch_update",
-        "UPDATE steps s SET state = 'dispatched', attempt = v.a, node = v.n, dispatched_at = now(), "
-        "not_before = NULL, updated_at = now() "
-        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS v(w, st, a, n) "
-        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
-        4,
-};
-
-static const mem_pg_stmt stmt_results_lock = {
-        "results_lock",
-        "SELECT id FROM workflows WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
-        1,
-};
-
-static const mem_pg_stmt stmt_results_steps = {
-        "results_steps",
-        "SELECT s.workflow_id, s.step_id, s.state, s.attempt, s.node, s.max_attempts, s.failures, "
-        "s.moves, s.backoff_ms, s.max_backoff_ms, s.fallback, s.fallback_for, w.state, "
-        "(extract(epoch FROM s.dispatched_at) * 1000)::bigint, s.escalate "
-        "FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS v(w, st) "
-        "JOIN steps s ON s.workflow_id = v.w AND s.step_id = v.st JOIN workflows w ON w.id = s.workflow_id "
-        "ORDER BY s.workflow_id, s.step_id FOR NO KEY UPDATE OF s",
-        2,
-};
-
-static const mem_pg_stmt stmt_results_runs = {
-        "results_runs",
-        "INSERT INTO runs (workflow_id, step_id, attempt, node, outcome, exit_code, wall_ms, cpu_ms, "
-        "memory_peak_bytes, denied_syscalls, result, started_at, finished_at, program, late) "
-        "SELECT v.w, v.s, v.a, v.n, v.o, v.e, v.wall, v.cpu, v.mem, "
-        "ARRAY(SELECT jsonb_array_elements_text(v.d::jsonb)), v.r::jsonb, "
-        "CASE WHEN v.t0 > 0 THEN to_timestamp(v.t0 / 1000.0) END, "
-        "CASE WHEN v.t1 > 0 THEN to_timestamp(v.t1 / 1000.0) END, st.program, v.late "
-        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-        "$7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], "
-        "$13::bigint[], $14::bool[]) AS v(w, s, a, n, o, e, wall, cpu, mem, d, r, t0, t1, late) "
-        "JOIN steps st ON st.workflow_id = v.w AND st.step_id = v.s "
-        "ON CONFLICT ON CONSTRAINT runs_attempt_key DO NOTHING RETURNING workflow_id, step_id, attempt",
-        14,
-};
-
-static const mem_pg_stmt stmt_progress_ready = {
-        "progress_ready",
-        "UPDATE steps d SET state = CASE WHEN d.kind = 'approval' THEN 'awaiting_human' ELSE 'ready' END, "
-        "updated_at = now() WHERE d.workflow_id = ANY($1::uuid[]) AND d.state = 'pending' "
-        "AND NOT EXISTS (SELECT 1 FROM steps u WHERE u.workflow_id = d.workflow_id "
-        "AND u.step_id = ANY(d.needs) AND u.state NOT IN ('succeeded', 'skipped', 'replaced')) "
-        "RETURNING d.workflow_id, d.step_id, d.state",
-        1,
-};
-
-static const mem_pg_stmt stmt_progress_finish = {
-        "progress_finish",
-        "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s "
-        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL "
-        "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id "
-        "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) "
-        "THEN 'failed' ELSE 'succeeded' END "
-        "WHERE w.id = ANY($1::uuid[]) AND w.state IN ('running', 'awaiting_human', 'paused') "
-        "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = w.id AND s.state IN "
-        "('pending', 'ready', 'dispatched', 'running', 'awaiting_human')) RETURNING w.id, w.state), "
-        "tidy AS (UPDATE steps s SET state = 'skipped', updated_at = now() FROM fin "
-        "WHERE s.workflow_id = fin.id AND s.state = 'standby') "
-        "SELECT id, state FROM fin",
-        1,
-};
-
 /* Sends again the specs of steps left dispatched (a crash between COMMIT and XADD). Nodes know run ids. */
 static void resend_dispatched(orc_coord *c, PGconn *conn, outq *q) {
         _cleanup_pgresult_ PGresult *res = NULL;
 
-        if (mem_pg_exec(conn,
-                        "SELECT " STEP_SPEC_COLUMNS " FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-                        "WHERE s.state = 'dispatched' AND s.node IS NOT NULL AND w.state <> 'cancelled'",
-                        0, NULL, &res, NULL) < 0)
+        if (mem_store_steps_dispatched(conn, &res, NULL) < 0)
                 return;
         for (int i = 0; i < PQntuples(res); i++) {
-                char *spec =
-                        build_spec(mem_pg_value(res, i, 3), mem_pg_value(res, i, 0), mem_pg_value(res, i, 1),
-                                   atoi(mem_pg_value(res, i, 2)), mem_pg_value(res, i, 7));
+                const char *wf = mem_pg_value(res, i, MEM_SPEC_WORKFLOW),
+                           *step = mem_pg_value(res, i, MEM_SPEC_STEP);
+                const char *attempt = mem_pg_value(res, i, MEM_SPEC_ATTEMPT);
+                char *spec = build_spec(mem_pg_value(res, i, MEM_SPEC_RUN), wf, step, atoi(attempt),
+                                        mem_pg_value(res, i, MEM_SPEC_INPUTS));
                 if (spec) {
                         char run_id[256];
-                        snprintf(run_id, sizeof(run_id), "%s.%s.%s", mem_pg_value(res, i, 0),
-                                 mem_pg_value(res, i, 1), mem_pg_value(res, i, 2));
-                        outq_push_job(c, q, mem_pg_value(res, i, 6), MEM_FIELD_SPEC, spec, run_id);
+                        snprintf(run_id, sizeof(run_id), "%s.%s.%s", wf, step, attempt);
+                        outq_push_job(c, q, mem_pg_value(res, i, MEM_SPEC_NODE), MEM_FIELD_SPEC, spec,
+                                      run_id);
                 }
         }
         if (PQntuples(res) > 0)
                 log_info("sending again the specs of %d steps in flight", PQntuples(res));
 }
 
+/*
+ * The nodes as placement sees them: alive, capacity and labels from the
+ * heartbeats, load from the steps in flight in PostgreSQL (other coordinators
+ * dispatch too), read with the BEGIN of the dispatch transaction. *ret_free
+ * gets how many more runs the fleet takes.
+ */
+static int dispatch_view(orc_coord *c, PGconn *conn, const orc_node *nodes, size_t n_nodes,
+                         orc_place_node *view, uint64_t *ret_free, au_error *err) {
+        _cleanup_pgresult_ PGresult *inflight = NULL;
+        uint64_t free_slots = 0;
+        int r;
+
+        for (size_t k = 0; k < n_nodes; k++)
+                view[k] = (orc_place_node){.id = nodes[k].id,
+                                           .labels = nodes[k].labels,
+                                           .alive = nodes[k].alive,
+                                           .capacity = nodes[k].capacity};
+        r = mem_store_nodes_inflight(conn, true, &inflight, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < PQntuples(inflight); i++)
+                for (size_t k = 0; k < n_nodes; k++)
+                        if (strcmp(nodes[k].id, mem_pg_value(inflight, i, MEM_INFLIGHT_NODE)) == 0)
+                                view[k].load = (uint32_t) mem_store_int(inflight, i, MEM_INFLIGHT_COUNT);
+        for (size_t k = 0; k < n_nodes; k++) {
+                uint32_t slots = nodes[k].capacity * c->cfg.queue_per_slot;
+                if (nodes[k].alive && slots > view[k].load)
+                        free_slots += slots - view[k].load;
+        }
+        *ret_free = free_slots;
+        return 0;
+}
+
+/*
+ * Places the picked steps (res, MEM_SPEC_* columns) on nodes: each placed one
+ * gets its spec queued, its audit row and event, and an entry in placed.
+ * Returns how many were placed, or -ENOMEM.
+ */
+static int place_steps(orc_coord *c, const PGresult *res, const orc_node *nodes, orc_place_node *view,
+                       size_t n_nodes, outq *q, orc_audit *audit, mem_store_placed *placed) {
+        int n = 0;
+
+        for (int i = 0; i < PQntuples(res); i++) {
+                const char *w = mem_pg_value(res, i, MEM_SPEC_WORKFLOW),
+                           *s = mem_pg_value(res, i, MEM_SPEC_STEP);
+                int attempt = mem_store_int(res, i, MEM_SPEC_ATTEMPT) + 1;
+                int k = orc_place_pick(view, n_nodes, c->cfg.queue_per_slot,
+                                       mem_pg_value(res, i, MEM_SPEC_SELECTOR),
+                                       mem_pg_value(res, i, MEM_SPEC_AVOID_NODE));
+                _cleanup_free_ char *detail = NULL;
+                char *spec, run_id[256], num[16];
+
+                if (k < 0)
+                        continue; /* no node for it now: stays ready */
+                spec = build_spec(mem_pg_value(res, i, MEM_SPEC_RUN), w, s, attempt,
+                                  mem_pg_value(res, i, MEM_SPEC_INPUTS));
+                if (!spec)
+                        continue;
+                view[k].load++;
+                snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
+                snprintf(num, sizeof(num), "\x01%d", attempt);
+                detail = json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
+                                                        "run", run_id, NULL});
+                if (!detail || orc_audit_add(audit, w, "dispatched", detail) < 0) {
+                        free(spec);
+                        return -ENOMEM;
+                }
+                if (outq_push_job(c, q, nodes[k].id, MEM_FIELD_SPEC, spec, run_id) < 0)
+                        return -ENOMEM;
+                placed[n++] = (mem_store_placed){
+                        .workflow = w, .step = s, .node = nodes[k].id, .attempt = attempt};
+                orc_audit_event(audit, orc_json_event("step.dispatched", w, s,
+                                                      (const char *const[]){"node", nodes[k].id, "run",
+                                                                            run_id, NULL}));
+        }
+        return n;
+}
+
 /* One dispatch transaction; returns how many steps were placed (or a negative errno). */
 static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
-        _cleanup_pgresult_ PGresult *res = NULL, *inflight = NULL;
+        _cleanup_pgresult_ PGresult *res = NULL;
         _cleanup_free_ orc_node *nodes = calloc(ORC_MAX_NODES, sizeof(orc_node));
         _cleanup_free_ orc_place_node *view = NULL;
-        _cleanup_free_ char *a_wf = NULL, *a_step = NULL, *a_att = NULL, *a_node = NULL;
-        strv wf = {0}, step = {0}, att = {0}, node = {0};
+        _cleanup_free_ mem_store_placed *placed_v = NULL;
         orc_audit audit;
-        size_t n_nodes;
+        size_t n_nodes, queued = q->n;
         uint64_t free_slots = 0;
-        char limit[16];
-        const char *params[4];
+        unsigned limit;
         au_error err = {0};
         int r, placed = 0;
 
@@ -510,107 +456,45 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
         view = calloc(n_nodes + 1, sizeof(orc_place_node));
         if (!view)
                 return -ENOMEM;
-        for (size_t k = 0; k < n_nodes; k++)
-                view[k] = (orc_place_node){.id = nodes[k].id,
-                                           .labels = nodes[k].labels,
-                                           .alive = nodes[k].alive,
-                                           .capacity = nodes[k].capacity};
-
-        /* What is in flight per node, from the truth (other coordinators dispatch too), with BEGIN. */
-        {
-                const mem_pg_stmt *const stmts[] = {&mem_pg_stmt_begin, &stmt_dispatch_inflight};
-                PGresult *got[2] = {NULL, NULL};
-                r = mem_pg_pipeline(conn, stmts, NULL, 2, got, &err);
-                PQclear(got[0]);
-                inflight = got[1];
-                if (r < 0)
-                        goto fail;
-        }
-        for (int i = 0; i < PQntuples(inflight); i++)
-                for (size_t k = 0; k < n_nodes; k++)
-                        if (strcmp(nodes[k].id, mem_pg_value(inflight, i, 0)) == 0)
-                                view[k].load = (uint32_t) atoi(mem_pg_value(inflight, i, 1));
-        for (size_t k = 0; k < n_nodes; k++) {
-                uint32_t slots = nodes[k].capacity * c->cfg.queue_per_slot;
-                if (nodes[k].alive && slots > view[k].load)
-                        free_slots += slots - view[k].load;
-        }
+        r = dispatch_view(c, conn, nodes, n_nodes, view, &free_slots, &err);
+        if (r < 0)
+                goto fail;
         if (free_slots == 0) {
                 mem_pg_rollback(conn);
                 return 0;
         }
-        snprintf(limit, sizeof(limit), "%" PRIu64,
-                 free_slots < c->cfg.dispatch_batch ? free_slots : (uint64_t) c->cfg.dispatch_batch);
-        params[0] = limit;
-        r = mem_pg_run(conn, &stmt_dispatch_pick, params, &res, &err);
+        limit = free_slots < c->cfg.dispatch_batch ? (unsigned) free_slots
+                                                   : (unsigned) c->cfg.dispatch_batch;
+        r = mem_store_dispatch_pick(conn, limit, &res, &err);
         if (r < 0)
                 goto fail;
         if (PQntuples(res) == 0) {
                 mem_pg_rollback(conn);
                 return 0;
         }
-        *ret_more = (uint64_t) PQntuples(res) == strtoull(limit, NULL, 10);
+        *ret_more = (unsigned) PQntuples(res) == limit;
+        placed_v = calloc((size_t) PQntuples(res), sizeof(mem_store_placed));
+        if (!placed_v) {
+                r = -ENOMEM;
+                goto fail;
+        }
 
         orc_audit_init(&audit, c->id);
-        for (int i = 0; i < PQntuples(res); i++) {
-                const char *w = mem_pg_value(res, i, 0), *s = mem_pg_value(res, i, 1);
-                int attempt = atoi(mem_pg_value(res, i, 2)) + 1;
-                int k = orc_place_pick(view, n_nodes, c->cfg.queue_per_slot, mem_pg_value(res, i, 4),
-                                       mem_pg_value(res, i, 5));
-                char *spec, *detail, run_id[256], num[16];
-
-                if (k < 0)
-                        continue; /* no node for it now: stays ready */
-                spec = build_spec(mem_pg_value(res, i, 3), w, s, attempt, mem_pg_value(res, i, 7));
-                if (!spec)
-                        continue;
-                view[k].load++;
-                snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
-                snprintf(num, sizeof(num), "\x01%d", attempt);
-                detail = json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
-                                                        "run", run_id, NULL});
-                if (!detail || strv_push(&wf, w) < 0 || strv_push(&step, s) < 0 ||
-                    strv_pushf(&att, "%d", attempt) < 0 || strv_push(&node, nodes[k].id) < 0 ||
-                    orc_audit_add(&audit, w, "dispatched", detail) < 0 ||
-                    outq_push_job(c, q, nodes[k].id, MEM_FIELD_SPEC, spec, run_id) < 0) {
-                        free(detail);
-                        r = -ENOMEM;
-                        goto fail_audit;
-                }
-                free(detail);
-                orc_audit_event(&audit, orc_json_event("step.dispatched", w, s,
-                                                       (const char *const[]){"node", nodes[k].id, "run",
-                                                                             run_id, NULL}));
-                placed++;
-        }
+        r = placed = place_steps(c, res, nodes, view, n_nodes, q, &audit, placed_v);
+        if (r < 0)
+                goto fail_audit;
         if (placed == 0) {
                 orc_audit_done(&audit);
                 mem_pg_rollback(conn);
                 *ret_more = false;
                 return 0;
         }
-        a_wf = strv_array(&wf);
-        a_step = strv_array(&step);
-        a_att = strv_array(&att);
-        a_node = strv_array(&node);
-        if (!a_wf || !a_step || !a_att || !a_node) {
-                r = -ENOMEM;
-                goto fail_audit;
-        }
-        params[0] = a_wf;
-        params[1] = a_step;
-        params[2] = a_att;
-        params[3] = a_node;
-        r = mem_pg_run(conn, &stmt_dispatch_update, params, NULL, &err);
+        r = mem_store_dispatch_mark(conn, placed_v, (size_t) placed, &err);
         if (r >= 0)
                 r = orc_audit_flush_commit(c, conn, &audit, &err);
         if (r < 0)
                 goto fail_audit;
         orc_metric_add(c, c->m_dispatched, NULL, placed);
-        strv_done(&wf);
-        strv_done(&step);
-        strv_done(&att);
-        strv_done(&node);
         /* Keep the events with the queue: send them after the jobs. */
         for (size_t i = 0; i < audit.n_events; i++)
                 outq_push(q, "", "", audit.events[i] ? strdup(audit.events[i]) : NULL);
@@ -620,7 +504,7 @@ static int dispatch_round(orc_coord *c, PGconn *conn, outq *q, bool *ret_more) {
 fail_audit:
         orc_audit_done(&audit);
         /* The queued specs of this round must not go out: the transaction did not happen. */
-        while (placed-- > 0 && q->n > 0) {
+        while (q->n > queued) {
                 q->n--;
                 free(q->v[q->n].stream);
                 free(q->v[q->n].field);
@@ -628,10 +512,6 @@ fail_audit:
         }
 fail:
         mem_pg_rollback(conn);
-        strv_done(&wf);
-        strv_done(&step);
-        strv_done(&att);
-        strv_done(&node);
         if (r == -EAGAIN)
                 log_info("dispatch: %s; trying again", err.msg);
         else
@@ -711,80 +591,56 @@ void *orc_scheduler_main(void *arg) {
 
 int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err) {
         _cleanup_pgresult_ PGresult *ready = NULL, *done = NULL;
-        _cleanup_free_ char *arr = NULL;
-        const char *params[1];
         int r;
 
         if (n == 0)
                 return 0;
-        arr = orc_pg_array((char *const *) wfs, n);
-        if (!arr)
-                return -ENOMEM;
-        params[0] = arr;
-        /* In one round trip: the second sees what the first changed (one transaction, in order). */
-        {
-                const mem_pg_stmt *const stmts[] = {&stmt_progress_ready, &stmt_progress_finish};
-                const char *const *const ps[] = {params, params};
-                PGresult *got[2] = {NULL, NULL};
-                r = mem_pg_pipeline(conn, stmts, ps, 2, got, err);
-                ready = got[0];
-                done = got[1];
-                if (r < 0)
-                        return r;
-        }
+        r = mem_store_progress(conn, (char *const *) wfs, n, &ready, &done, err);
+        if (r < 0)
+                return r;
         for (int i = 0; i < PQntuples(ready); i++)
-                if (strcmp(mem_pg_value(ready, i, 2), "awaiting_human") == 0) {
-                        char *d = json_obj((const char *const[]){"step", mem_pg_value(ready, i, 1), NULL});
-                        orc_audit_add(a, mem_pg_value(ready, i, 0), "awaiting_approval", d);
+                if (strcmp(mem_pg_value(ready, i, MEM_READY_STATE), "awaiting_human") == 0) {
+                        char *d = json_obj(
+                                (const char *const[]){"step", mem_pg_value(ready, i, MEM_READY_STEP), NULL});
+                        orc_audit_add(a, mem_pg_value(ready, i, MEM_READY_WORKFLOW), "awaiting_approval", d);
                         free(d);
-                        orc_audit_event(a,
-                                        orc_json_event("step.awaiting_approval", mem_pg_value(ready, i, 0),
-                                                       mem_pg_value(ready, i, 1), NULL));
+                        orc_audit_event(a, orc_json_event("step.awaiting_approval",
+                                                          mem_pg_value(ready, i, MEM_READY_WORKFLOW),
+                                                          mem_pg_value(ready, i, MEM_READY_STEP), NULL));
                 }
         for (int i = 0; i < PQntuples(done); i++) {
-                char *d = json_obj((const char *const[]){"state", mem_pg_value(done, i, 1), NULL});
-                orc_audit_add(a, mem_pg_value(done, i, 0), "workflow_finished", d);
+                char *d = json_obj(
+                        (const char *const[]){"state", mem_pg_value(done, i, MEM_FINISHED_STATE), NULL});
+                orc_audit_add(a, mem_pg_value(done, i, MEM_FINISHED_WORKFLOW), "workflow_finished", d);
                 free(d);
                 orc_audit_event(
-                        a, orc_json_event("workflow.finished", mem_pg_value(done, i, 0), NULL,
-                                          (const char *const[]){"state", mem_pg_value(done, i, 1), NULL}));
-                log_info("workflow %s %s", mem_pg_value(done, i, 0), mem_pg_value(done, i, 1));
+                        a, orc_json_event(
+                                   "workflow.finished", mem_pg_value(done, i, MEM_FINISHED_WORKFLOW), NULL,
+                                   (const char *const[]){"state", mem_pg_value(done, i, MEM_FINISHED_STATE),
+                                                         NULL}));
+                log_info("workflow %s %s", mem_pg_value(done, i, MEM_FINISHED_WORKFLOW),
+                         mem_pg_value(done, i, MEM_FINISHED_STATE));
         }
         if (PQntuples(done) > 0)
                 orc_signal_done(c);
-        (void) c;
         return 0;
 }
 
 /* ---- node loss ---------------------------------------------------------------- */
 
 int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node, au_error *err) {
-        _cleanup_pgresult_ PGresult *flip = NULL, *moved = NULL;
+        _cleanup_pgresult_ PGresult *moved = NULL;
         orc_audit audit;
-        strv wfs = {0};
-        const char *params[1] = {node};
+        bool declared = false;
         int r;
 
         orc_audit_init(&audit, c->id);
         r = mem_pg_begin(conn, err);
+        if (r >= 0)
+                r = mem_store_node_lost(conn, node, &declared, &moved, err);
         if (r < 0)
                 goto out;
-        r = mem_pg_exec(
-                conn,
-                "INSERT INTO nodes (id, state, last_seen) VALUES ($1, 'lost', now()) ON CONFLICT (id) DO "
-                "UPDATE SET state = 'lost' WHERE nodes.state <> 'lost' RETURNING id",
-                1, params, &flip, err);
-        if (r < 0)
-                goto out;
-        r = mem_pg_exec(
-                conn,
-                "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $1, not_before = NULL, "
-                "updated_at = now() WHERE node = $1 AND state IN ('dispatched', 'running') "
-                "RETURNING workflow_id, step_id, attempt",
-                1, params, &moved, err);
-        if (r < 0)
-                goto out;
-        if (PQntuples(flip) > 0) {
+        if (declared) {
                 char n[32];
                 snprintf(n, sizeof(n), "\x01%d", PQntuples(moved));
                 char *d = json_obj((const char *const[]){"node", node, "steps_moved", n, NULL});
@@ -795,28 +651,26 @@ int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node
         }
         for (int i = 0; i < PQntuples(moved); i++) {
                 char num[16];
-                snprintf(num, sizeof(num), "\x01%s", mem_pg_value(moved, i, 2));
-                char *d = json_obj((const char *const[]){"step", mem_pg_value(moved, i, 1), "attempt", num,
-                                                         "node", node, "reason", "node lost", NULL});
-                orc_audit_add(&audit, mem_pg_value(moved, i, 0), "step_moved", d);
+                snprintf(num, sizeof(num), "\x01%s", mem_pg_value(moved, i, MEM_MOVED_ATTEMPT));
+                char *d = json_obj((const char *const[]){"step", mem_pg_value(moved, i, MEM_MOVED_STEP),
+                                                         "attempt", num, "node", node, "reason", "node lost",
+                                                         NULL});
+                orc_audit_add(&audit, mem_pg_value(moved, i, MEM_MOVED_WORKFLOW), "step_moved", d);
                 free(d);
-                if (!strv_contains(&wfs, mem_pg_value(moved, i, 0)))
-                        strv_push(&wfs, mem_pg_value(moved, i, 0));
         }
         r = orc_audit_flush(c, conn, &audit, err);
         if (r >= 0)
                 r = mem_pg_commit(conn, err);
         if (r >= 0) {
-                if (PQntuples(flip) > 0 || PQntuples(moved) > 0) {
+                if (declared || PQntuples(moved) > 0) {
                         log_warning("node %s lost: %d steps in flight placed again", node, PQntuples(moved));
-                        orc_metric_add(c, c->m_node_lost, NULL, PQntuples(flip) > 0 ? 1 : 0);
+                        orc_metric_add(c, c->m_node_lost, NULL, declared ? 1 : 0);
                 }
                 orc_audit_send_events(&audit, rc);
         }
 out:
         if (r < 0)
                 mem_pg_rollback(conn);
-        strv_done(&wfs);
         orc_audit_done(&audit);
         return r;
 }
@@ -963,17 +817,6 @@ static int64_t ts_ms(struct timespec t) {
         return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static char *denied_json(const sbx_result *r) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        if (!g)
-                return NULL;
-        au_json_gen_array_open(g);
-        for (size_t i = 0; i < r->n_denied_syscalls; i++)
-                au_json_gen_string(g, r->denied_syscalls[i]);
-        au_json_gen_array_close(g);
-        return au_json_gen_finish(g, NULL);
-}
-
 static char *result_detail(const res_entry *e) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         const sbx_result *r = e->r;
@@ -1014,96 +857,36 @@ static bool result_ok(const sbx_result *r) {
         return r->outcome == SBX_OUTCOME_EXITED && r->exit_code == 0;
 }
 
-static int step_exec(PGconn *conn, const char *sql, int n, const char *const *params, au_error *err) {
-        return mem_pg_exec(conn, sql, n, params, NULL, err);
-}
-
-/* Steps that succeeded in this batch: one UPDATE for all of them. */
+/* Steps that succeeded in this batch: one UPDATE for all of them (room for one per result). */
 typedef struct succeeded {
-        strv wf, step, b64, exit, wall;
+        mem_store_step_end *v;
+        size_t n;
 } succeeded;
 
-static const mem_pg_stmt stmt_steps_succeeded = {
-        "steps_succeeded",
-        "UPDATE steps s SET state = 'succeeded', output_b64 = v.b, outcome = 'exited', exit_code = v.e, "
-        "wall_ms = v.wall, error = NULL, updated_at = now() "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bigint[]) AS v(w, st, b, e, wall) "
-        "WHERE s.workflow_id = v.w AND s.step_id = v.st",
-        5,
-};
-
-static int succeeded_flush(PGconn *conn, succeeded *ok, au_error *err) {
-        strv *cols[5] = {&ok->wf, &ok->step, &ok->b64, &ok->exit, &ok->wall};
-        char *arrays[5] = {0};
-        const char *params[5];
-        int r = 0;
-
-        if (ok->wf.n == 0)
-                return 0;
-        for (size_t k = 0; k < 5; k++) {
-                arrays[k] = strv_array(cols[k]);
-                if (!arrays[k])
-                        r = au_error_set(err, ENOMEM, "results");
-                params[k] = arrays[k];
-        }
-        if (r >= 0)
-                r = mem_pg_run(conn, &stmt_steps_succeeded, params, NULL, err);
-        for (size_t k = 0; k < 5; k++)
-                free(arrays[k]);
-        return r;
-}
-
-static void succeeded_done(succeeded *ok) {
-        strv_done(&ok->wf);
-        strv_done(&ok->step);
-        strv_done(&ok->b64);
-        strv_done(&ok->exit);
-        strv_done(&ok->wall);
-}
-
-/* What apply_one's actions share: the result, its step row, the texts statements and audit rows use. */
+/* What apply_one's actions share: the result, its step row, the step's end the statements write. */
 typedef struct applying {
         PGconn *conn;
         res_entry *e;
         orc_audit *a;
         strv *progress;
         const char *wf, *step, *outcome, *err_text;
-        char exit_s[16], wall_s[24];
+        mem_store_step_end end;
 } applying;
 
 static int progress_add(applying *x) {
-        if (strv_contains(x->progress, x->wf))
-                return 0;
         return strv_push(x->progress, x->wf);
 }
 
-/* The step failed for good with this result (its output, outcome and error kept). */
-static int step_failed(applying *x, au_error *err) {
-        const char *p[7] = {x->wf, x->step, x->e->stdout_b64, x->outcome, x->exit_s, x->wall_s, x->err_text};
-        return step_exec(x->conn,
-                         "UPDATE steps SET state = 'failed', failures = failures + 1, output_b64 = $3, "
-                         "outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, error = $7, "
-                         "updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                         7, p, err);
-}
-
-/* Successes are written together, after the loop (succeeded_flush); a fallback replaces the step it stands
- * in for. */
+/* Successes are written together, after the loop (mem_store_steps_succeeded); a fallback replaces the step
+ * it stands in for. */
 static int apply_succeeded(applying *x, const orc_recovery *d, succeeded *ok, au_error *err) {
         res_entry *e = x->e;
         int rc = 0;
 
-        if (strv_push(&ok->wf, x->wf) < 0 || strv_push(&ok->step, x->step) < 0 ||
-            strv_push(&ok->b64, e->stdout_b64) < 0 || strv_push(&ok->exit, x->exit_s) < 0 ||
-            strv_push(&ok->wall, x->wall_s) < 0)
-                return au_error_set(err, ENOMEM, "results");
+        ok->v[ok->n++] = x->end;
         if (d->replaces) {
-                const char *p2[3] = {x->wf, e->fallback_for, e->stdout_b64};
                 char *detail;
-                rc = step_exec(x->conn,
-                               "UPDATE steps SET state = 'replaced', output_b64 = $3, updated_at = now() "
-                               "WHERE workflow_id = $1 AND step_id = $2 AND state = 'failed'",
-                               3, p2, err);
+                rc = mem_store_step_replaced(x->conn, x->wf, e->fallback_for, e->stdout_b64, err);
                 detail = json_obj((const char *const[]){"step", e->fallback_for, "by", x->step, NULL});
                 orc_audit_add(x->a, x->wf, "replaced", detail);
                 free(detail);
@@ -1119,15 +902,10 @@ static int apply_succeeded(applying *x, const orc_recovery *d, succeeded *ok, au
 /* Level 2: ready again on another node, the failure not counted. */
 static int apply_move(applying *x, au_error *err) {
         const sbx_result *r = x->e->r;
-        const char *p[3] = {x->wf, x->step, r->node ? r->node : ""};
         char num[32], *detail;
         int rc;
 
-        rc = step_exec(
-                x->conn,
-                "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $3, "
-                "outcome = 'sandbox_error', updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                3, p, err);
+        rc = mem_store_step_moved(x->conn, x->wf, x->step, r->node ? r->node : "", err);
         snprintf(num, sizeof(num), "\x01%u", r->attempt);
         detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "node", r->node, "reason",
                                                 x->err_text ? x->err_text : "sandbox_error", NULL});
@@ -1140,17 +918,12 @@ static int apply_move(applying *x, au_error *err) {
 static int apply_retry(applying *x, const orc_recovery *d, au_error *err) {
         const res_entry *e = x->e;
         const sbx_result *r = e->r;
-        char delay_s[32], delay_j[40], next[16], num[32], *detail;
+        char delay_j[40], next[16], num[32], *detail;
         int rc;
 
-        snprintf(delay_s, sizeof(delay_s), "%.0f", d->delay_ms);
+        rc = mem_store_step_retry(x->conn, x->wf, x->step, r->node ? r->node : "", d->delay_ms,
+                                  e->stdout_b64, err);
         snprintf(delay_j, sizeof(delay_j), "\x01%.0f", d->delay_ms);
-        const char *p[5] = {x->wf, x->step, r->node ? r->node : "", delay_s, e->stdout_b64};
-        rc = step_exec(x->conn,
-                       "UPDATE steps SET state = 'ready', failures = failures + 1, avoid_node = $3, "
-                       "not_before = now() + make_interval(secs => $4::double precision / 1000), "
-                       "output_b64 = $5, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                       5, p, err);
         snprintf(num, sizeof(num), "\x01%u", r->attempt);
         snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
         detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "failures", next, "outcome",
@@ -1161,28 +934,12 @@ static int apply_retry(applying *x, const orc_recovery *d, au_error *err) {
         return rc;
 }
 
-/* Level 4 begins with claiming the fallback: *ret_standing says whether it was still standing by. */
-static int claim_fallback(applying *x, bool *ret_standing, au_error *err) {
-        _cleanup_pgresult_ PGresult *fb = NULL;
-        const char *pf[2] = {x->wf, x->e->fallback};
-        int rc;
-
-        rc = mem_pg_exec(x->conn,
-                         "UPDATE steps SET state = 'pending', updated_at = now() WHERE workflow_id = $1 "
-                         "AND step_id = $2 AND state = 'standby' RETURNING step_id",
-                         2, pf, &fb, err);
-        if (rc < 0)
-                return rc;
-        *ret_standing = PQntuples(fb) == 1;
-        return 0;
-}
-
 /* Level 4, the fallback claimed: the step failed, its fallback stands in. */
 static int apply_fallback(applying *x, au_error *err) {
         char *detail;
         int rc;
 
-        rc = step_failed(x, err);
+        rc = mem_store_step_failed(x->conn, &x->end, err);
         detail = json_obj((const char *const[]){"step", x->step, "fallback", x->e->fallback, "outcome",
                                                 x->outcome, "error", x->err_text, NULL});
         orc_audit_add(x->a, x->wf, "fallback", detail);
@@ -1197,7 +954,7 @@ static int apply_fallback(applying *x, au_error *err) {
 
 /* A one-off run (POST /v1/runs) ends here: the result is the answer. */
 static int apply_failed(applying *x, au_error *err) {
-        int rc = step_failed(x, err);
+        int rc = mem_store_step_failed(x->conn, &x->end, err);
         orc_audit_event(
                 x->a, orc_json_event("step.finished", x->wf, x->step,
                                      (const char *const[]){"state", "failed", "outcome", x->outcome, NULL}));
@@ -1212,31 +969,18 @@ static int apply_escalate(applying *x, const orc_recovery *d, au_error *err) {
         const sbx_result *r = e->r;
         const char *wf = x->wf, *step = x->step, *err_text = x->err_text, *outcome = x->outcome;
         const char *target = d->escalate_replaced ? e->fallback_for : step;
-        const char *p[7] = {wf, step, e->stdout_b64, outcome, x->exit_s, x->wall_s, err_text};
-        const char *pt[2] = {wf, target};
-        const char *pw[1] = {wf};
         _cleanup_free_ char *tail = NULL, *res_detail = NULL;
         char attempts[16], *detail, *res_raw = NULL;
         int rc;
 
         if (d->escalate_replaced)
-                rc = step_failed(x, err);
+                rc = mem_store_step_failed(x->conn, &x->end, err);
         else
-                rc = step_exec(x->conn,
-                               "UPDATE steps SET state = 'awaiting_human', failures = failures + 1, "
-                               "output_b64 = $3, outcome = $4, exit_code = $5::int, wall_ms = $6::bigint, "
-                               "error = $7, updated_at = now() WHERE workflow_id = $1 AND step_id = $2",
-                               7, p, err);
+                rc = mem_store_step_escalated(x->conn, &x->end, err);
         if (rc >= 0 && d->escalate_replaced)
-                rc = step_exec(x->conn,
-                               "UPDATE steps SET state = 'awaiting_human', updated_at = now() "
-                               "WHERE workflow_id = $1 AND step_id = $2",
-                               2, pt, err);
+                rc = mem_store_step_awaiting_human(x->conn, wf, target, err);
         if (rc >= 0)
-                rc = step_exec(
-                        x->conn,
-                        "UPDATE workflows SET state = 'awaiting_human' WHERE id = $1 AND state = 'running'",
-                        1, pw, err);
+                rc = mem_store_workflow_awaiting_human(x->conn, wf, err);
         if (r->stderr_data) {
                 size_t n = r->stderr_size > STDERR_TAIL ? STDERR_TAIL : r->stderr_size;
                 tail = au_utf8_sanitize(r->stderr_data + r->stderr_size - n, n, NULL);
@@ -1291,8 +1035,6 @@ static int apply_one(PGconn *conn, res_entry *e, orc_audit *a, strv *progress, s
         orc_recovery d = orc_recovery_decide(&in);
         int rc;
 
-        snprintf(x.exit_s, sizeof(x.exit_s), "%d", r->exit_code);
-        snprintf(x.wall_s, sizeof(x.wall_s), "%" PRIu64, r->wall_ms);
         err_text = r->error ? strdup(r->error) : (r->reason ? strdup(r->reason) : NULL);
         if (!result_ok(r) && !err_text) {
                 if (r->outcome == SBX_OUTCOME_EXITED)
@@ -1301,10 +1043,17 @@ static int apply_one(PGconn *conn, res_entry *e, orc_audit *a, strv *progress, s
                         err_text = strdup(x.outcome);
         }
         x.err_text = err_text;
+        x.end = (mem_store_step_end){.workflow = x.wf,
+                                     .step = x.step,
+                                     .output_b64 = e->stdout_b64,
+                                     .outcome = x.outcome,
+                                     .error = err_text,
+                                     .exit_code = r->exit_code,
+                                     .wall_ms = r->wall_ms};
 
         if (d.action == ORC_RECOVERY_FALLBACK) {
                 bool standing = false;
-                rc = claim_fallback(&x, &standing, err);
+                rc = mem_store_fallback_claim(conn, x.wf, e->fallback, &standing, err);
                 if (rc < 0)
                         return rc;
                 if (!standing) {
@@ -1331,216 +1080,209 @@ static int apply_one(PGconn *conn, res_entry *e, orc_audit *a, strv *progress, s
 
 static void audit_refusal(orc_audit *a, const res_entry *e);
 
-static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit,
-                         au_error *err) {
-        _cleanup_pgresult_ PGresult *rows = NULL, *ins = NULL;
-        strv wf = {0}, st = {0}, at = {0}, node = {0}, outc = {0}, ex = {0}, wall = {0}, cpu = {0},
-             mem = {0}, den = {0}, stored = {0}, t0 = {0}, t1 = {0}, late = {0}, progress = {0};
-        succeeded ok = {0};
-        char *arrays[14] = {0};
-        const char *params[14];
+static char *dup_or_null(const char *s) {
+        return s ? strdup(s) : NULL;
+}
+
+/* The step row (MEM_RSTEP_* columns of rows) a result answers, into e; false when there is none. */
+static bool read_step_row(res_entry *e, const PGresult *rows) {
+        for (int k = 0; k < PQntuples(rows); k++) {
+                if (strcmp(mem_pg_value(rows, k, MEM_RSTEP_WORKFLOW), e->r->workflow) != 0 ||
+                    strcmp(mem_pg_value(rows, k, MEM_RSTEP_STEP), e->r->step) != 0)
+                        continue;
+                e->found = true;
+                e->state = dup_or_null(mem_pg_value(rows, k, MEM_RSTEP_STATE));
+                e->attempt = mem_store_int(rows, k, MEM_RSTEP_ATTEMPT);
+                e->node = dup_or_null(mem_pg_value(rows, k, MEM_RSTEP_NODE));
+                e->max_attempts = mem_store_int(rows, k, MEM_RSTEP_MAX_ATTEMPTS);
+                e->failures = mem_store_int(rows, k, MEM_RSTEP_FAILURES);
+                e->moves = mem_store_int(rows, k, MEM_RSTEP_MOVES);
+                e->backoff_ms = mem_store_ll(rows, k, MEM_RSTEP_BACKOFF_MS);
+                e->max_backoff_ms = mem_store_ll(rows, k, MEM_RSTEP_MAX_BACKOFF_MS);
+                e->fallback = dup_or_null(mem_pg_value(rows, k, MEM_RSTEP_FALLBACK));
+                e->fallback_for = dup_or_null(mem_pg_value(rows, k, MEM_RSTEP_FALLBACK_FOR));
+                e->wf_state = dup_or_null(mem_pg_value(rows, k, MEM_RSTEP_WORKFLOW_STATE));
+                e->dispatched_ms = mem_store_ll(rows, k, MEM_RSTEP_DISPATCHED_MS);
+                e->escalate = mem_store_bool(rows, k, MEM_RSTEP_ESCALATE);
+                return true;
+        }
+        return false;
+}
+
+/*
+ * Whether es[i], its step row read, is recorded as a run: not a second copy
+ * of a result earlier in the batch, nor refused for coming from another node
+ * than its attempt was placed on. Sets whether it is current: the attempt in
+ * flight, of a workflow still going (otherwise late).
+ */
+static bool result_counts(orc_coord *c, res_entry *es, size_t i, orc_audit *audit) {
+        res_entry *e = &es[i];
+
+        e->current = (strcmp(e->state, "dispatched") == 0 || strcmp(e->state, "running") == 0) &&
+                     (uint32_t) e->attempt == e->r->attempt && strcmp(e->wf_state, "cancelled") != 0;
+        /* The attempt in flight answers only from where it was placed (steps.node). */
+        if (orc_identity_on(c) && (uint32_t) e->attempt == e->r->attempt &&
+            (!e->node || strcmp(e->node, e->r->node) != 0)) {
+                if (!e->refused) {
+                        refuse_result(c, e, "wrong_node", e->r->node, strlen(e->r->node), e->r->id);
+                        audit_refusal(audit, e);
+                }
+                return false;
+        }
+        /*
+         * The same result twice in one batch (a node sent it again): the first copy stands
+         * for both. Inserting both would let the join's row order decide which copy the runs
+         * row keeps (found by tests/faults: the copy marked late, through a hash join).
+         */
+        for (size_t j = 0; j < i; j++)
+                if (es[j].r && es[j].found && es[j].r->attempt == e->r->attempt &&
+                    strcmp(es[j].r->workflow, e->r->workflow) == 0 && strcmp(es[j].r->step, e->r->step) == 0)
+                        return false;
+        /* Another attempt of a step whose current result is in this batch: that one counts. */
+        for (size_t j = 0; j < i; j++)
+                if (es[j].r && es[j].found && es[j].current &&
+                    strcmp(es[j].r->workflow, e->r->workflow) == 0 && strcmp(es[j].r->step, e->r->step) == 0)
+                        e->current = false;
+        return true;
+}
+
+/*
+ * BEGIN, the results' workflows and steps locked, and each result's step row
+ * read (mem_store_results_begin); e->found for those that count.
+ */
+static int lock_steps(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit, au_error *err) {
+        _cleanup_pgresult_ PGresult *rows = NULL;
+        _cleanup_free_ mem_store_step_key *keys = calloc(n + 1, sizeof(mem_store_step_key));
+        size_t n_keys = 0;
         int r;
 
+        if (!keys)
+                return au_error_set(err, ENOMEM, "results");
         for (size_t i = 0; i < n; i++)
-                if (es[i].r) {
-                        strv_push(&wf, es[i].r->workflow);
-                        strv_push(&st, es[i].r->step);
-                }
-        if (wf.n == 0) {
-                r = mem_pg_begin(conn, err); /* for the refusals' audit rows */
-                goto out;
-        }
-        arrays[0] = strv_array(&wf);
-        arrays[1] = strv_array(&st);
-        if (!arrays[0] || !arrays[1]) {
-                r = au_error_set(err, ENOMEM, "results");
-                goto out;
-        }
-        params[0] = arrays[0];
-        params[1] = arrays[1];
-        /*
-         * One result transaction per workflow at a time: two coordinators applying
-         * the last two results of a workflow each see the other's step unfinished
-         * otherwise, and neither would promote dependents or finish it. BEGIN, the
-         * lock and the steps go in one round trip.
-         */
-        {
-                const mem_pg_stmt *const stmts[] = {&mem_pg_stmt_begin, &stmt_results_lock,
-                                                    &stmt_results_steps};
-                const char *const *const ps[] = {NULL, params, params};
-                PGresult *got[3] = {NULL, NULL, NULL};
-                r = mem_pg_pipeline(conn, stmts, ps, 3, got, err);
-                PQclear(got[0]);
-                PQclear(got[1]);
-                rows = got[2];
-                if (r < 0)
-                        goto out;
-        }
-        strv_done(&wf);
-        strv_done(&st);
+                if (es[i].r)
+                        keys[n_keys++] = (mem_store_step_key){es[i].r->workflow, es[i].r->step};
+        if (n_keys == 0)
+                return mem_pg_begin(conn, err); /* for the refusals' audit rows */
+        r = mem_store_results_begin(conn, keys, n_keys, &rows, err);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n; i++) {
                 res_entry *e = &es[i];
                 if (!e->r)
                         continue;
-                for (int k = 0; k < PQntuples(rows); k++) {
-                        if (strcmp(mem_pg_value(rows, k, 0), e->r->workflow) != 0 ||
-                            strcmp(mem_pg_value(rows, k, 1), e->r->step) != 0)
-                                continue;
-                        e->found = true;
-                        e->state = strdup(mem_pg_value(rows, k, 2));
-                        e->attempt = atoi(mem_pg_value(rows, k, 3));
-                        e->node = mem_pg_value(rows, k, 4) ? strdup(mem_pg_value(rows, k, 4)) : NULL;
-                        e->max_attempts = atoi(mem_pg_value(rows, k, 5));
-                        e->failures = atoi(mem_pg_value(rows, k, 6));
-                        e->moves = atoi(mem_pg_value(rows, k, 7));
-                        e->backoff_ms = atoll(mem_pg_value(rows, k, 8));
-                        e->max_backoff_ms = atoll(mem_pg_value(rows, k, 9));
-                        e->fallback = mem_pg_value(rows, k, 10) ? strdup(mem_pg_value(rows, k, 10)) : NULL;
-                        e->fallback_for =
-                                mem_pg_value(rows, k, 11) ? strdup(mem_pg_value(rows, k, 11)) : NULL;
-                        e->wf_state = strdup(mem_pg_value(rows, k, 12));
-                        e->dispatched_ms = mem_pg_value(rows, k, 13) ? atoll(mem_pg_value(rows, k, 13)) : 0;
-                        e->escalate = strcmp(mem_pg_value(rows, k, 14), "t") == 0;
-                        break;
-                }
-                if (!e->found) {
+                if (!read_step_row(e, rows)) {
                         log_warning("result %s for unknown step %s of workflow %s: acknowledged and dropped",
                                     e->r->id ? e->r->id : "?", e->r->step, e->r->workflow);
                         continue;
                 }
-                /* Current: the attempt in flight, of a workflow still going. Otherwise late. */
-                e->current = (strcmp(e->state, "dispatched") == 0 || strcmp(e->state, "running") == 0) &&
-                             (uint32_t) e->attempt == e->r->attempt && strcmp(e->wf_state, "cancelled") != 0;
-                /* The attempt in flight answers only from where it was placed (steps.node). */
-                if (orc_identity_on(c) && (uint32_t) e->attempt == e->r->attempt &&
-                    (!e->node || strcmp(e->node, e->r->node) != 0)) {
-                        if (!e->refused) {
-                                refuse_result(c, e, "wrong_node", e->r->node, strlen(e->r->node), e->r->id);
-                                audit_refusal(audit, e);
-                        }
+                if (!result_counts(c, es, i, audit))
                         e->found = false;
+        }
+        return 0;
+}
+
+/* Records a runs row for each result that counts (one statement); e->is_new for those not recorded before.
+ */
+static int insert_runs(PGconn *conn, res_entry *es, size_t n, au_error *err) {
+        _cleanup_pgresult_ PGresult *ins = NULL;
+        _cleanup_free_ mem_store_run *runs = calloc(n + 1, sizeof(mem_store_run));
+        _cleanup_free_ char **denied = calloc(n + 1, sizeof(char *));
+        size_t n_runs = 0;
+        int r = 0;
+
+        if (!runs || !denied)
+                return au_error_set(err, ENOMEM, "results");
+        for (size_t i = 0; i < n; i++) {
+                const sbx_result *res = es[i].r;
+                if (!res || !es[i].found)
                         continue;
-                }
-                /*
-                 * The same result twice in one batch (a node sent it again): the first copy stands
-                 * for both. Inserting both would let the join's row order decide which copy the runs
-                 * row keeps (found by tests/faults: the copy marked late, through a hash join).
-                 */
-                bool again = false;
-                for (size_t j = 0; j < i; j++)
-                        again |= es[j].r && es[j].found && es[j].r->attempt == e->r->attempt &&
-                                 strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
-                                 strcmp(es[j].r->step, e->r->step) == 0;
-                if (again) {
-                        e->found = false;
-                        continue;
-                }
-                /* Another attempt of a step whose current result is in this batch: that one counts. */
-                for (size_t j = 0; j < i; j++)
-                        if (es[j].r && es[j].found && es[j].current &&
-                            strcmp(es[j].r->workflow, e->r->workflow) == 0 &&
-                            strcmp(es[j].r->step, e->r->step) == 0)
-                                e->current = false;
-                strv_push(&wf, e->r->workflow);
-                strv_push(&st, e->r->step);
-                strv_pushf(&at, "%u", e->r->attempt);
-                strv_push(&node, e->r->node);
-                strv_push(&outc, sbx_outcome_to_string(e->r->outcome));
-                strv_pushf(&ex, "%d", e->r->exit_code);
-                strv_pushf(&wall, "%" PRIu64, e->r->wall_ms);
-                strv_pushf(&cpu, "%" PRIu64, e->r->cpu_ms);
-                strv_pushf(&mem, "%" PRIu64, e->r->memory_peak_bytes);
-                {
-                        _cleanup_free_ char *d = denied_json(e->r);
-                        strv_push(&den, d ? d : "[]");
-                }
-                strv_push(&stored, e->stored);
-                strv_pushf(&t0, "%" PRId64, ts_ms(e->r->started_at));
-                strv_pushf(&t1, "%" PRId64, ts_ms(e->r->finished_at));
-                strv_push(&late, e->current ? "f" : "t");
+                denied[n_runs] = orc_json_string_array(res->denied_syscalls, res->n_denied_syscalls);
+                runs[n_runs++] = (mem_store_run){.workflow = res->workflow,
+                                                 .step = res->step,
+                                                 .node = res->node,
+                                                 .outcome = sbx_outcome_to_string(res->outcome),
+                                                 .attempt = res->attempt,
+                                                 .exit_code = res->exit_code,
+                                                 .wall_ms = res->wall_ms,
+                                                 .cpu_ms = res->cpu_ms,
+                                                 .memory_peak_bytes = res->memory_peak_bytes,
+                                                 .denied_json = denied[n_runs],
+                                                 .result_json = es[i].stored,
+                                                 .started_ms = ts_ms(res->started_at),
+                                                 .finished_ms = ts_ms(res->finished_at),
+                                                 .late = !es[i].current};
         }
-        if (wf.n == 0) {
-                r = 0;
-                goto out;
-        }
-        free(arrays[0]);
-        free(arrays[1]);
-        {
-                strv *cols[14] = {&wf,  &st,  &at,  &node,   &outc, &ex, &wall,
-                                  &cpu, &mem, &den, &stored, &t0,   &t1, &late};
-                for (size_t k = 0; k < 14; k++) {
-                        arrays[k] = strv_array(cols[k]);
-                        if (!arrays[k]) {
-                                r = au_error_set(err, ENOMEM, "results");
-                                goto out;
-                        }
-                        params[k] = arrays[k];
-                }
-        }
-        r = mem_pg_run(conn, &stmt_results_runs, params, &ins, err);
-        if (r < 0)
-                goto out;
+        if (n_runs > 0)
+                r = mem_store_runs_insert(conn, runs, n_runs, &ins, err);
+        for (size_t i = 0; i < n_runs; i++)
+                free(denied[i]);
+        if (r < 0 || n_runs == 0)
+                return r;
         for (int k = 0; k < PQntuples(ins); k++)
                 for (size_t i = 0; i < n; i++) {
                         res_entry *e = &es[i];
                         if (e->r && e->found && !e->is_new &&
-                            strcmp(mem_pg_value(ins, k, 0), e->r->workflow) == 0 &&
-                            strcmp(mem_pg_value(ins, k, 1), e->r->step) == 0 &&
-                            (uint32_t) atoi(mem_pg_value(ins, k, 2)) == e->r->attempt) {
+                            strcmp(mem_pg_value(ins, k, MEM_NEWRUN_WORKFLOW), e->r->workflow) == 0 &&
+                            strcmp(mem_pg_value(ins, k, MEM_NEWRUN_STEP), e->r->step) == 0 &&
+                            (uint32_t) mem_store_int(ins, k, MEM_NEWRUN_ATTEMPT) == e->r->attempt) {
                                 e->is_new = true;
                                 break;
                         }
                 }
+        return 0;
+}
 
-        for (size_t i = 0; i < n; i++) {
+/* A late result (not the step's attempt in flight, or its workflow ended): recorded, not applied. */
+static void audit_late(orc_coord *c, const res_entry *e, orc_audit *audit) {
+        char cur[16];
+        _cleanup_free_ char *d = NULL;
+
+        snprintf(cur, sizeof(cur), "\x01%d", e->attempt);
+        d = json_obj((const char *const[]){"step", e->r->step, "run", e->r->id, "node", e->r->node,
+                                           "outcome", sbx_outcome_to_string(e->r->outcome),
+                                           "current_attempt", cur, "state", e->state, NULL});
+        orc_audit_add(audit, e->r->workflow, "late_result", d);
+        orc_metric_add(c, c->m_late, NULL, 1);
+        log_info("late result %s (step %s is at attempt %d, %s): recorded, ignored",
+                 e->r->id ? e->r->id : "?", e->r->step, e->attempt, e->state);
+}
+
+/*
+ * A batch of results in one transaction (BEGIN here; the caller commits):
+ * steps locked, runs recorded, each new current result applied (recovery),
+ * then the workflows' progress.
+ */
+static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit,
+                         au_error *err) {
+        _cleanup_free_ mem_store_step_end *ok_v = calloc(n + 1, sizeof(mem_store_step_end));
+        succeeded ok = {.v = ok_v};
+        strv progress = {0};
+        int r;
+
+        if (!ok_v)
+                return au_error_set(err, ENOMEM, "results");
+        r = lock_steps(c, conn, es, n, audit, err);
+        if (r >= 0)
+                r = insert_runs(conn, es, n, err);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
                 res_entry *e = &es[i];
                 _cleanup_free_ char *detail = NULL;
 
                 if (!e->r || !e->found || !e->is_new)
                         continue; /* a redelivery: applied before */
-                detail = result_detail(e);
                 if (!e->current) {
-                        char cur[16], *d2;
-                        snprintf(cur, sizeof(cur), "\x01%d", e->attempt);
-                        d2 = json_obj((const char *const[]){
-                                "step", e->r->step, "run", e->r->id, "node", e->r->node, "outcome",
-                                sbx_outcome_to_string(e->r->outcome), "current_attempt", cur, "state",
-                                e->state, NULL});
-                        orc_audit_add(audit, e->r->workflow, "late_result", d2);
-                        free(d2);
-                        orc_metric_add(c, c->m_late, NULL, 1);
-                        log_info("late result %s (step %s is at attempt %d, %s): recorded, ignored",
-                                 e->r->id ? e->r->id : "?", e->r->step, e->attempt, e->state);
+                        audit_late(c, e, audit);
                         continue;
                 }
+                detail = result_detail(e);
                 orc_audit_add(audit, e->r->workflow, "result", detail);
                 r = apply_one(conn, e, audit, &progress, &ok, err);
-                if (r < 0)
-                        goto out;
         }
-        r = succeeded_flush(conn, &ok, err);
-        if (r < 0)
-                goto out;
-        r = orc_progress(c, conn, (const char *const *) progress.v, progress.n, audit, err);
-out:
-        for (size_t k = 0; k < 14; k++)
-                free(arrays[k]);
-        strv_done(&wf);
-        strv_done(&st);
-        strv_done(&at);
-        strv_done(&node);
-        strv_done(&outc);
-        strv_done(&ex);
-        strv_done(&wall);
-        strv_done(&cpu);
-        strv_done(&mem);
-        strv_done(&den);
-        strv_done(&stored);
-        strv_done(&t0);
-        strv_done(&t1);
-        strv_done(&late);
+        if (r >= 0)
+                r = mem_store_steps_succeeded(conn, ok.v, ok.n, err);
+        if (r >= 0)
+                r = orc_progress(c, conn, (const char *const *) progress.v, progress.n, audit, err);
         strv_done(&progress);
-        succeeded_done(&ok);
         return r;
 }
 

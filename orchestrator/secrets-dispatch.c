@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "memory/pg.h"
 #include "memory/secret.h"
+#include "memory/store-secrets.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 #include "orchestrator/secrets.h"
@@ -37,9 +38,11 @@ static int hex_to(const char *hex, uint8_t *out, size_t n) {
 /* Opens the stored row (name, version, key_id, nonce, ciphertext, tag as hex) i into a value. */
 static int open_row(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *key_id, PGresult *res, int i,
                     char **ret, size_t *ret_len) {
-        const char *name = mem_pg_value(res, i, 0), *version = mem_pg_value(res, i, 1);
-        const char *nonce = mem_pg_value(res, i, 3), *ct = mem_pg_value(res, i, 4),
-                   *tag = mem_pg_value(res, i, 5);
+        const char *name = mem_pg_value(res, i, MEM_SEALED_NAME),
+                   *version = mem_pg_value(res, i, MEM_SEALED_VERSION);
+        const char *nonce = mem_pg_value(res, i, MEM_SEALED_NONCE),
+                   *ct = mem_pg_value(res, i, MEM_SEALED_CIPHERTEXT),
+                   *tag = mem_pg_value(res, i, MEM_SEALED_TAG);
         size_t ct_len = strlen(ct) / 2, box_len = ct_len + MEM_SECRET_OVERHEAD;
         _cleanup_free_ uint8_t *box = malloc(box_len);
         const char *parts[] = {name, version};
@@ -47,7 +50,7 @@ static int open_row(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *key_id, P
 
         if (!box)
                 return -ENOMEM;
-        if (strcmp(mem_pg_value(res, i, 2), key_id) != 0)
+        if (strcmp(mem_pg_value(res, i, MEM_SEALED_KEY_ID), key_id) != 0)
                 return -ENOKEY;
         if (hex_to(nonce, box, MEM_SECRET_NONCE_BYTES) < 0 ||
             hex_to(ct, box + MEM_SECRET_NONCE_BYTES, ct_len) < 0 ||
@@ -60,33 +63,23 @@ static int open_row(const uint8_t key[MEM_SEAL_KEY_BYTES], const char *key_id, P
 static char *gather_values(orc_coord *c, yajl_val sec, const char *run_id, size_t *ret_len) {
         _cleanup_pgresult_ PGresult *res = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
-        _cleanup_free_ char *names = NULL;
+        _cleanup_free_ char **names = NULL;
         uint8_t key[MEM_SEAL_KEY_BYTES];
         char key_id[17];
         au_error err = {0};
-        size_t nlen = 2;
         char *out;
         PGconn *conn;
         int r;
 
+        names = calloc(sec->u.object.len + 1, sizeof(char *));
+        if (!names)
+                return NULL;
         for (size_t k = 0; k < sec->u.object.len; k++) {
                 const char *name = YAJL_GET_STRING(sec->u.object.values[k]);
                 if (!mem_secret_name_valid(name))
                         return NULL;
-                nlen += strlen(name) + 1;
+                names[k] = (char *) name;
         }
-        names = malloc(nlen + 1);
-        if (!names)
-                return NULL;
-        /* Names are [A-Za-z0-9._-]: safe unquoted in an array literal. */
-        strcpy(names, "{");
-        for (size_t k = 0; k < sec->u.object.len; k++) {
-                const char *name = YAJL_GET_STRING(sec->u.object.values[k]);
-                if (k)
-                        strcat(names, ",");
-                strcat(names, name ? name : "");
-        }
-        strcat(names, "}");
 
         if (orc_secret_key_load(&c->cfg, false, key, key_id, &err) < 0) {
                 log_error("run %s names secrets, but the secret key is not available: %s", run_id, err.msg);
@@ -94,12 +87,7 @@ static char *gather_values(orc_coord *c, yajl_val sec, const char *run_id, size_
         }
         /* A pooled connection, as node_key() takes one: dispatch holds it for one query. */
         conn = orc_pool_get(c, &err);
-        r = conn ? mem_pg_exec(
-                           conn,
-                           "SELECT name, version, key_id, encode(nonce, 'hex'), encode(ciphertext, 'hex'), "
-                           "encode(tag, 'hex') FROM secrets WHERE name = ANY($1::text[])",
-                           1, (const char *const[]){names}, &res, &err)
-                 : -ENOTCONN;
+        r = conn ? mem_store_secrets_sealed(conn, names, sec->u.object.len, &res, &err) : -ENOTCONN;
         orc_pool_put(c, conn);
         if (r < 0) {
                 OPENSSL_cleanse(key, sizeof(key));
@@ -119,7 +107,7 @@ static char *gather_values(orc_coord *c, yajl_val sec, const char *run_id, size_
                         char *value = NULL;
                         size_t vlen = 0;
 
-                        if (strcmp(mem_pg_value(res, i, 0), name) != 0)
+                        if (strcmp(mem_pg_value(res, i, MEM_SEALED_NAME), name) != 0)
                                 continue;
                         r = open_row(key, key_id, res, i, &value, &vlen);
                         if (r < 0) {

@@ -15,11 +15,10 @@
 #include "common/macro.h"
 #include "memory/pg.h"
 #include "memory/secret.h"
+#include "memory/store-secrets.h"
 #include "orchestrator/coordinator-internal.h"
 #include "orchestrator/identity.h"
 #include "orchestrator/secrets.h"
-
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* ---- the key ---------------------------------------------------------------------------------- */
 
@@ -68,25 +67,22 @@ int orc_secret_key_load(const orc_config *cfg, bool create, uint8_t ret[MEM_SEAL
 static int store_put(PGconn *conn, const uint8_t key[MEM_SEAL_KEY_BYTES], const char *key_id,
                      const char *actor, const char *name, const char *value, size_t len,
                      unsigned *ret_version, bool *ret_created, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
         _cleanup_free_ uint8_t *box = NULL;
         _cleanup_free_ char *ct = NULL;
         size_t box_len = 0;
         char version[16], nonce[2 * MEM_SECRET_NONCE_BYTES + 1], tag[2 * MEM_SECRET_TAG_BYTES + 1];
-        unsigned v = 1;
+        unsigned v = 0;
         bool exists;
         int r;
 
         r = mem_pg_begin(conn, err);
         if (r < 0)
                 return r;
-        r = mem_pg_exec(conn, "SELECT version FROM secrets WHERE name = $1 FOR UPDATE", 1,
-                        (const char *const[]){name}, &res, err);
+        r = mem_store_secret_lock(conn, name, &v, err);
         if (r < 0)
                 goto fail;
-        exists = PQntuples(res) == 1;
-        if (exists)
-                v = (unsigned) strtoul(mem_pg_value(res, 0, 0), NULL, 10) + 1;
+        exists = v > 0;
+        v++;
         snprintf(version, sizeof(version), "%u", v);
         {
                 const char *parts[] = {name, version};
@@ -105,28 +101,14 @@ static int store_put(PGconn *conn, const uint8_t key[MEM_SEAL_KEY_BYTES], const 
         mem_seal_hex(box, MEM_SECRET_NONCE_BYTES, nonce);
         mem_seal_hex(box + MEM_SECRET_NONCE_BYTES, box_len - MEM_SECRET_OVERHEAD, ct);
         mem_seal_hex(box + box_len - MEM_SECRET_TAG_BYTES, MEM_SECRET_TAG_BYTES, tag);
-        {
-                const char *params[] = {name, version, key_id, nonce, ct, tag, actor};
-                r = mem_pg_exec(
-                        conn,
-                        exists ? "UPDATE secrets SET version = $2::int, key_id = $3, nonce = decode($4, "
-                                 "'hex'), "
-                                 "ciphertext = decode($5, 'hex'), tag = decode($6, 'hex'), rotated_by = $7, "
-                                 "rotated_at = now() WHERE name = $1"
-                               : "INSERT INTO secrets (name, version, key_id, nonce, ciphertext, tag, "
-                                 "created_by) "
-                                 "VALUES ($1, $2::int, $3, decode($4, 'hex'), decode($5, 'hex'), "
-                                 "decode($6, 'hex'), $7)",
-                        7, params, NULL, err);
-        }
-        if (r < 0)
-                goto fail;
-        r = mem_pg_exec(
-                conn,
-                "INSERT INTO audit_log (workflow_id, actor, action, detail) VALUES (NULL, $3, $4, "
-                "jsonb_build_object('name', $1::text, 'version', $2::int))",
-                4, (const char *const[]){name, version, actor, exists ? "secret_rotated" : "secret_created"},
-                NULL, err);
+        r = mem_store_secret_write(conn,
+                                   &(const mem_store_sealed){.name = name,
+                                                             .version = version,
+                                                             .key_id = key_id,
+                                                             .nonce_hex = nonce,
+                                                             .ciphertext_hex = ct,
+                                                             .tag_hex = tag},
+                                   exists, actor, err);
         if (r >= 0)
                 r = mem_pg_commit(conn, err);
         if (r < 0)
@@ -136,31 +118,6 @@ static int store_put(PGconn *conn, const uint8_t key[MEM_SEAL_KEY_BYTES], const 
         return 0;
 fail:
         mem_pg_rollback(conn);
-        return r;
-}
-
-/* Deletes name with its audit row; -ENOENT when there is none. */
-static int store_delete(PGconn *conn, const char *actor, const char *name, au_error *err) {
-        _cleanup_pgresult_ PGresult *res = NULL;
-        int r;
-
-        r = mem_pg_begin(conn, err);
-        if (r < 0)
-                return r;
-        r = mem_pg_exec(conn, "DELETE FROM secrets WHERE name = $1 RETURNING version", 1,
-                        (const char *const[]){name}, &res, err);
-        if (r >= 0 && PQntuples(res) != 1)
-                r = -ENOENT;
-        if (r >= 0)
-                r = mem_pg_exec(
-                        conn,
-                        "INSERT INTO audit_log (workflow_id, actor, action, detail) VALUES (NULL, $2, "
-                        "'secret_deleted', jsonb_build_object('name', $1::text, 'version', $3::int))",
-                        3, (const char *const[]){name, actor, mem_pg_value(res, 0, 0)}, NULL, err);
-        if (r >= 0)
-                r = mem_pg_commit(conn, err);
-        if (r < 0)
-                mem_pg_rollback(conn);
         return r;
 }
 
@@ -235,28 +192,19 @@ void orc_secret_put(orc_coord *c, const char *actor, const char *name, const cha
                 if (r != -EEXIST)
                         break;
         }
-        orc_pool_put(c, conn);
         OPENSSL_cleanse(v->u.string, strlen(value));
         OPENSSL_cleanse(key, sizeof(key));
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
+        if (orc_put_conn(c, conn, ret, r, &err) < 0)
                 return;
-        }
         log_info("secret '%s' %s by %s (version %u)", name, created ? "created" : "rotated", actor, version);
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+        if (!(g = orc_reply_object_open(ret)))
                 return;
-        }
-        au_json_gen_map_open(g);
         au_json_gen_kv_string(g, "name", name);
         au_json_gen_kv_uint64(g, "version", version);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, created ? 201 : 200, g);
+        orc_reply_object_close(ret, created ? 201 : 200, g);
 }
 
 void orc_secret_delete(orc_coord *c, const char *actor, const char *name, orc_reply *ret) {
-        _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
         PGconn *conn;
         int r;
@@ -267,27 +215,12 @@ void orc_secret_delete(orc_coord *c, const char *actor, const char *name, orc_re
         }
         if (!(conn = orc_get_conn(c, ret)))
                 return;
-        r = store_delete(conn, actor, name, &err);
+        r = mem_store_secret_delete(conn, name, actor, &err);
         orc_pool_put(c, conn);
-        if (r == -ENOENT) {
-                orc_reply_error(ret, 404, "not_found", NULL, "no secret named '%s'", name);
+        if (orc_reply_failed(c, ret, r, &err, "no secret named", name) < 0)
                 return;
-        }
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
-                return;
-        }
         log_info("secret '%s' deleted by %s", name, actor);
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        au_json_gen_map_open(g);
-        au_json_gen_kv_string(g, "name", name);
-        au_json_gen_kv_bool(g, "deleted", true);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_name_flag(ret, name, "deleted");
 }
 
 void orc_secret_list(orc_coord *c, orc_reply *ret) {
@@ -300,36 +233,23 @@ void orc_secret_list(orc_coord *c, orc_reply *ret) {
         if (!(conn = orc_get_conn(c, ret)))
                 return;
         /* Never the value columns: a listing has nothing to leak even by mistake. */
-        r = mem_pg_exec(conn,
-                        "SELECT name, version, created_by, " TS("created_at") ", rotated_by, " TS(
-                                "rotated_at") " FROM secrets ORDER BY name",
-                        0, NULL, &res, &err);
-        orc_pool_put(c, conn);
-        if (r < 0) {
-                orc_reply_db_error(c, ret, r, &err);
+        r = mem_store_secrets_list(conn, &res, &err);
+        if (orc_put_conn(c, conn, ret, r, &err) < 0 || !(g = orc_reply_object_open(ret)))
                 return;
-        }
-        g = au_json_gen_new(false);
-        if (!g) {
-                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
-                return;
-        }
-        au_json_gen_map_open(g);
         au_json_gen_string(g, "secrets");
         au_json_gen_array_open(g);
         for (int i = 0; i < PQntuples(res); i++) {
                 au_json_gen_map_open(g);
-                orc_gen_kv_text(g, "name", mem_pg_value(res, i, 0));
-                orc_gen_kv_num(g, "version", mem_pg_value(res, i, 1));
-                orc_gen_kv_text(g, "created_by", mem_pg_value(res, i, 2));
-                orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, 3));
-                orc_gen_kv_text(g, "rotated_by", mem_pg_value(res, i, 4));
-                orc_gen_kv_text(g, "rotated_at", mem_pg_value(res, i, 5));
+                orc_gen_kv_text(g, "name", mem_pg_value(res, i, MEM_SECRET_NAME));
+                orc_gen_kv_num(g, "version", mem_pg_value(res, i, MEM_SECRET_VERSION));
+                orc_gen_kv_text(g, "created_by", mem_pg_value(res, i, MEM_SECRET_CREATED_BY));
+                orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, MEM_SECRET_CREATED_AT));
+                orc_gen_kv_text(g, "rotated_by", mem_pg_value(res, i, MEM_SECRET_ROTATED_BY));
+                orc_gen_kv_text(g, "rotated_at", mem_pg_value(res, i, MEM_SECRET_ROTATED_AT));
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
-        au_json_gen_map_close(g);
-        orc_reply_json(ret, 200, g);
+        orc_reply_object_close(ret, 200, g);
 }
 
 /* ---- the command line ------------------------------------------------------------------------- */
@@ -380,7 +300,7 @@ int orc_secret_delete_cli(const orc_config *cfg, const char *name, au_error *err
         r = mem_pg_connect(cfg->db, "autoos-coordinator delete-secret", &conn, err);
         if (r < 0)
                 return r;
-        r = store_delete(conn, "admin", name, err);
+        r = mem_store_secret_delete(conn, name, "admin", err);
         mem_pg_close(conn);
         if (r == -ENOENT) {
                 au_error_clear(err);
@@ -392,8 +312,8 @@ int orc_secret_delete_cli(const orc_config *cfg, const char *name, au_error *err
 /* ---- submission ------------------------------------------------------------------------------- */
 
 bool orc_secrets_check(orc_coord *c, PGconn *conn, const orc_workflow *w, orc_reply *ret) {
-        _cleanup_pgresult_ PGresult *res = NULL;
         au_error err = {0};
+        bool exists = false;
         int r;
 
         for (size_t i = 0; i < w->n_steps; i++) {
@@ -415,15 +335,12 @@ bool orc_secrets_check(orc_coord *c, PGconn *conn, const orc_workflow *w, orc_re
 
                         if (!name)
                                 continue;
-                        PQclear(res);
-                        res = NULL;
-                        r = mem_pg_exec(conn, "SELECT 1 FROM secrets WHERE name = $1", 1,
-                                        (const char *const[]){name}, &res, &err);
+                        r = mem_store_secret_exists(conn, name, &exists, &err);
                         if (r < 0) {
                                 orc_reply_db_error(c, ret, r, &err);
                                 return false;
                         }
-                        if (PQntuples(res) == 0) {
+                        if (!exists) {
                                 snprintf(field, sizeof(field), "steps.%s.run.secrets.%s", st->id,
                                          sec->u.object.keys[k]);
                                 orc_reply_error(ret, 400, "invalid_workflow", field,

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+
+#include "memory/store-nodes.h"
+
+int mem_store_node_heartbeat(PGconn *conn, const char *node, const char *labels_json, unsigned capacity,
+                             const char *version, au_error *err) {
+        char cap[16];
+
+        snprintf(cap, sizeof(cap), "%u", capacity);
+        return mem_pg_exec(
+                conn,
+                "INSERT INTO nodes (id, labels, capacity, state, last_seen, version) "
+                "VALUES ($1, $2::jsonb, $3::int, 'healthy', now(), $4) ON CONFLICT (id) DO UPDATE SET "
+                "labels = EXCLUDED.labels, capacity = EXCLUDED.capacity, state = 'healthy', "
+                "last_seen = now(), version = EXCLUDED.version",
+                4, (const char *const[]){node, labels_json, cap, version}, NULL, err);
+}
+
+static const mem_pg_stmt stmt_inflight = {
+        "dispatch_inflight",
+        "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
+        "NULL GROUP BY node",
+        0,
+};
+
+int mem_store_nodes_inflight(PGconn *conn, bool begin, PGresult **ret, au_error *err) {
+        const mem_pg_stmt *const stmts[] = {&mem_pg_stmt_begin, &stmt_inflight};
+        PGresult *got[2] = {NULL, NULL};
+        int r;
+
+        if (!begin)
+                return mem_pg_run(conn, &stmt_inflight, NULL, ret, err);
+        r = mem_pg_pipeline(conn, stmts, NULL, 2, got, err);
+        PQclear(got[0]);
+        if (ret)
+                *ret = got[1];
+        else
+                PQclear(got[1]);
+        return r;
+}
+
+int mem_store_state_counts(PGconn *conn, PGresult **ret_workflows, PGresult **ret_steps, au_error *err) {
+        _cleanup_pgresult_ PGresult *w = NULL;
+        int r = mem_pg_exec(conn, "SELECT state, count(*) FROM workflows GROUP BY state", 0, NULL, &w, err);
+
+        if (r < 0)
+                return r;
+        r = mem_pg_exec(conn, "SELECT state, count(*) FROM steps GROUP BY state", 0, NULL, ret_steps, err);
+        if (r < 0)
+                return r;
+        *ret_workflows = TAKE_PTR(w);
+        return 0;
+}
+
+int mem_store_node_lost(PGconn *conn, const char *node, bool *ret_declared, PGresult **ret_moved,
+                        au_error *err) {
+        _cleanup_pgresult_ PGresult *flip = NULL;
+        const char *params[1] = {node};
+        int r;
+
+        r = mem_pg_exec(
+                conn,
+                "INSERT INTO nodes (id, state, last_seen) VALUES ($1, 'lost', now()) ON CONFLICT (id) "
+                "DO UPDATE SET state = 'lost' WHERE nodes.state <> 'lost' RETURNING id",
+                1, params, &flip, err);
+        if (r < 0)
+                return r;
+        r = mem_pg_exec(conn,
+                        "UPDATE steps SET state = 'ready', moves = moves + 1, avoid_node = $1, not_before = "
+                        "NULL, updated_at = now() WHERE node = $1 AND state IN ('dispatched', 'running') "
+                        "RETURNING workflow_id, step_id, attempt",
+                        1, params, ret_moved, err);
+        if (r < 0)
+                return r;
+        *ret_declared = PQntuples(flip) > 0;
+        return 0;
+}
