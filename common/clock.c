@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+
 #include "common/clock.h"
 
 static uint64_t read_us(clockid_t id) {
@@ -17,4 +19,10 @@ uint64_t au_now_us(void) {
 
 uint64_t au_wall_us(void) {
         return read_us(CLOCK_REALTIME);
+}
+
+void au_sleep_ms(uint64_t ms) {
+        struct timespec ts = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }

@@ -26,3 +26,6 @@ static inline uint64_t au_wall_ms(void) {
 static inline uint64_t au_timespec_ms(const struct timespec *ts) {
         return (uint64_t) ts->tv_sec * 1000u + (uint64_t) ts->tv_nsec / 1000000u;
 }
+
+/* Sleeps ms milliseconds, all of them (a signal's interruption is slept out). */
+void au_sleep_ms(uint64_t ms);
