@@ -55,6 +55,8 @@
 
 #include "common/clock.h"
 #include "common/macro.h"
+#include "memory/redis.h"
+#include "memory/streams.h"
 #include "sandbox/sandbox.h"
 
 #define WARMUP_JOBS 50u
@@ -174,14 +176,14 @@ static int free_port(void) {
         return port;
 }
 
+/* A connection to the redis-server we started (memory/redis.c, as autoosd's own). */
 static redisContext *connect_redis(void) {
-        struct timeval tv = {2, 0};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", g.port, tv);
-        if (!c || c->err) {
-                if (c)
-                        redisFree(c);
+        char url[64];
+        redisContext *c = NULL;
+        au_error err = {};
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", g.port);
+        if (mem_redis_connect(url, 2000, 30000, &c, &err) < 0)
                 return NULL;
-        }
         return c;
 }
 
@@ -289,7 +291,7 @@ typedef struct producer {
 static void *produce(void *userdata) {
         producer *p = userdata;
         char key[128];
-        snprintf(key, sizeof(key), "autoos:jobs:%s", p->node);
+        mem_stream_jobs(key, sizeof(key), p->node);
         p->t_first = now_realtime_ms();
         for (unsigned i = 0; i < p->count; i += p->batch) {
                 unsigned n = MIN(p->batch, p->count - i);
@@ -297,7 +299,7 @@ static void *produce(void *userdata) {
                         char spec[256];
                         snprintf(spec, sizeof(spec), "{\"id\":\"b%u-%u\",\"argv\":[\"/bin/true\"]}",
                                  p->round, p->first + i + k);
-                        redisAppendCommand(p->c, "XADD %s * spec %s", key, spec);
+                        redisAppendCommand(p->c, "XADD %s * " MEM_FIELD_SPEC " %s", key, spec);
                 }
                 for (unsigned k = 0; k < n; k++) {
                         redisReply *r = NULL;
@@ -354,8 +356,8 @@ static int collect(redisContext *c, char *last_id, size_t last_size, unsigned ro
                         fprintf(stderr, "node-throughput: no result for 30 s, %u of %u in\n", got, count);
                         return -1;
                 }
-                redisReply *r =
-                        redisCommand(c, "XREAD COUNT 1000 BLOCK 1000 STREAMS autoos:results %s", last_id);
+                redisReply *r = redisCommand(
+                        c, "XREAD COUNT 1000 BLOCK 1000 STREAMS " MEM_STREAM_RESULTS " %s", last_id);
                 double t = now_realtime_ms();
                 if (!r) {
                         fprintf(stderr, "node-throughput: XREAD: %s\n", c->errstr);
@@ -397,7 +399,9 @@ static int collect(redisContext *c, char *last_id, size_t last_size, unsigned ro
 static bool wait_heartbeat(redisContext *c, const char *node) {
         double deadline = now_mono_ms() + 10000;
         while (now_mono_ms() < deadline) {
-                redisReply *r = redisCommand(c, "EXISTS autoos:node:%s", node);
+                char key[128];
+                mem_key_node(key, sizeof(key), node);
+                redisReply *r = redisCommand(c, "EXISTS %s", key);
                 bool up = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
                 freeReplyObject(r);
                 if (up)
@@ -444,7 +448,7 @@ static int run_round(unsigned round, unsigned max_runs, unsigned jobs, unsigned 
                 goto out;
         }
         /* The reader starts from the stream's end as it is now. */
-        redisReply *r = redisCommand(reader, "XREVRANGE autoos:results + - COUNT 1");
+        redisReply *r = redisCommand(reader, "XREVRANGE " MEM_STREAM_RESULTS " + - COUNT 1");
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
                 snprintf(last_id, sizeof(last_id), "%s", r->element[0]->element[0]->str);
         else

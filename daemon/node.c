@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -571,12 +572,6 @@ static void salvage_ids(job *j, const char *value, size_t len) {
         yajl_tree_free(tree);
 }
 
-static uint64_t realtime_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 /* An entry we do not run: acknowledged (so it is not read again), counted and logged; no result is sent. */
 static void refuse_entry(dmn_node *n, const char *entry_id, const char *reason, const char *detail) {
         const char *ack[] = {entry_id};
@@ -626,7 +621,7 @@ static const char *entry_refusal(dmn_node *n, const char *field, const char *val
                 uint64_t until;
                 memcpy(buf, expires, expires_len);
                 buf[expires_len] = '\0';
-                if (au_parse_uint64(buf, &until) < 0 || until < realtime_ms())
+                if (au_parse_uint64(buf, &until) < 0 || until < au_wall_ms())
                         return "expired";
         }
         *ret_token = token;
