@@ -75,6 +75,10 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
                 orc_coord_free(TAKE_PTR(c));
                 return r;
         }
+        /* Egress is the node's to give (its settings name an uplink and a pool): the
+         * coordinator checks an egress spec against the policy's allowlist and limits and
+         * leaves "not configured here" to the node that runs it (issue 13). */
+        c->policy.egress_configured = true;
         if ((r = orc_metrics_setup(c)) < 0) {
                 orc_coord_free(TAKE_PTR(c));
                 return au_error_set(err, -r, "metrics");
