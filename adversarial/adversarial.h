@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <libpq-fe.h>
+#include <yajl/yajl_tree.h>
+
+#include "client/client.h"
 #include "sandbox/sandbox.h"
 
 #define ADV_DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
@@ -91,6 +95,25 @@ void adv_tls_plain_http(const adv_fleet_target *t, adv_row *row);
  * there behind the coordinator's back: contained when its very next request is 401.
  */
 void adv_revoked_key(const adv_fleet_target *t, adv_row *row);
+
+/* adversarial/api.c: a connection to the coordinator at url, an https:// one verified against
+ * $AUTOOS_CACERT's CAs. */
+int adv_api_open(const char *url, api_conn **ret);
+
+/*
+ * adversarial/api.c: one request to the coordinator, of at most 10 s, with
+ * key (NULL: none) and json as its body (NULL: none). Returns the HTTP status,
+ * 0 when nothing answered; *ret_doc (may be NULL) gets the reply's JSON, NULL
+ * when it is not JSON.
+ */
+long adv_api_json(const adv_fleet_target *t, const char *method, const char *path, const char *key,
+                  const char *json, yajl_val *ret_doc);
+
+/*
+ * adversarial/api.c: runs q on conn (with n params; params NULL: q may hold
+ * several statements). False, with why (one line) set, when it failed.
+ */
+bool adv_sql(PGconn *conn, const char *q, int n, const char *const *params, char *why, size_t size);
 
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);

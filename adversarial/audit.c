@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <libpq-fe.h>
 
 #include "adversarial/adversarial.h"
@@ -32,45 +31,11 @@
 #include "memory/audit-chain.h"
 #include "memory/audit-verify.h"
 
-#define MAX_REPLY (16u << 20)
-
-static size_t sink(char *data, size_t size, size_t n, void *userdata) {
-        size_t k = size * n;
-        return au_buf_append(userdata, data, k) < 0 ? 0 : k; /* bounded by MAX_REPLY */
-}
-
-/* One request to the coordinator; the reply's JSON in *ret (NULL when none). Returns the HTTP status. */
+/* One request to the coordinator with the operator key; the reply's JSON in *ret (NULL when none). Returns
+ * the HTTP status. */
 static long api(const adv_fleet_target *t, const char *method, const char *path, const char *json,
                 yajl_val *ret) {
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        _cleanup_buf_ au_buf b = AU_BUF_INIT(MAX_REPLY);
-        char url[1024], auth[512];
-        long status = 0;
-
-        *ret = NULL;
-        if (!c)
-                return 0;
-        snprintf(url, sizeof(url), "%s%s", t->api_url, path);
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->api_key);
-        h = curl_slist_append(h, auth);
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        if (json)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (b.p && au_json_parse(b.p, b.len, MAX_REPLY, ret, NULL) < 0)
-                *ret = NULL;
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        return status;
+        return adv_api_json(t, method, path, t->api_key, json, ret);
 }
 
 static void verdict(adv_row *row, adv_verdict v, const char *fmt, ...) _printf_(3, 4);
@@ -82,17 +47,9 @@ static void verdict(adv_row *row, adv_verdict v, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* Runs sql on conn; false (why in buf) when it failed. */
+/* Runs q (statements, no parameters) on conn; false (why in buf) when it failed. */
 static bool sql(PGconn *conn, const char *q, char *why, size_t size) {
-        PGresult *res = PQexec(conn, q);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-        if (!ok) {
-                snprintf(why, size, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-                why[strcspn(why, "\n")] = '\0';
-        }
-        PQclear(res);
-        return ok;
+        return adv_sql(conn, q, 0, NULL, why, size);
 }
 
 /* The trail of id checked by autoosctl's verifier; *server_ok gets the coordinator's own opinion. */
@@ -111,12 +68,97 @@ static int check(const adv_fleet_target *t, EVP_PKEY *key, const char *id, yajl_
         return mem_audit_trail_verify(id, doc, key, log, log_n, v);
 }
 
-void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
+/* Submits a 2-step workflow and waits until it succeeded: its id into id; false (row says why) otherwise. */
+static bool own_workflow(const adv_fleet_target *t, uint64_t deadline, char id[static 64], adv_row *row) {
         static const char doc[] =
                 "{\"name\":\"adv-audit\",\"steps\":[{\"id\":\"a\",\"run\":{\"argv\":[\"/bin/true\"]}},"
                 "{\"id\":\"b\",\"needs\":[\"a\"],\"run\":{\"argv\":[\"/bin/true\"]}}]}";
-        _cleanup_pkey_ EVP_PKEY *key = NULL;
         _cleanup_json_ yajl_val sub = NULL;
+
+        if (api(t, "POST", "/v1/workflows", doc, &sub) != 201 || !au_json_get(sub, "id") ||
+            !YAJL_IS_STRING(au_json_get(sub, "id"))) {
+                verdict(row, ADV_ERROR, "the coordinator did not accept a 2-step workflow");
+                return false;
+        }
+        snprintf(id, 64, "%s", au_json_get(sub, "id")->u.string);
+        for (;;) {
+                _cleanup_json_ yajl_val w = NULL;
+                char path[128];
+                snprintf(path, sizeof(path), "/v1/workflows/%s", id);
+                if (api(t, "GET", path, NULL, &w) == 200) {
+                        yajl_val st = au_json_get(w, "state");
+                        if (YAJL_IS_STRING(st) && strcmp(st->u.string, "succeeded") == 0)
+                                return true;
+                }
+                if (au_now_ms() > deadline) {
+                        verdict(row, ADV_ERROR, "workflow %s did not succeed in time (no node?)", id);
+                        return false;
+                }
+                au_sleep_ms(100);
+        }
+}
+
+/*
+ * The owner's rewrite of the trail of id: row 2 changed and the rest rehashed,
+ * or (cut) the last two rows deleted, with_log with the checkpoints past them.
+ */
+static void tamper_query(char *q, size_t size, const char *id, bool cut, bool with_log) {
+        if (!cut)
+                snprintf(
+                        q, size,
+                        "BEGIN; SET LOCAL session_replication_role = replica;"
+                        "UPDATE audit_log SET detail = '{\"forged\": true}' WHERE workflow_id = '%s' AND "
+                        "seq = 2;"
+                        "DO $$ DECLARE r record; p bytea; BEGIN"
+                        "  FOR r IN SELECT id, seq FROM audit_log WHERE workflow_id = '%s' AND seq >= 2 "
+                        "ORDER BY seq LOOP"
+                        "    SELECT hash INTO p FROM audit_log WHERE workflow_id = '%s' AND seq = r.seq - 1;"
+                        "    UPDATE audit_log SET prev_hash = p, hash = sha256(p || "
+                        "autoos_audit_canonical(workflow_id,"
+                        "      seq, ts_epoch_us, actor, action, detail)) WHERE id = r.id;"
+                        "  END LOOP; END $$; COMMIT",
+                        id, id, id);
+        else
+                snprintf(q, size,
+                         "BEGIN; SET LOCAL session_replication_role = replica;"
+                         "DELETE FROM audit_log WHERE workflow_id = '%s' AND seq > "
+                         "(SELECT max(seq) - 2 FROM audit_log WHERE workflow_id = '%s');"
+                         "%s COMMIT",
+                         id, id,
+                         with_log ? "DELETE FROM audit_checkpoints k WHERE k.workflow_id IN (SELECT "
+                                    "workflow_id "
+                                    "FROM adv_rows) AND k.seq > (SELECT max(a.seq) FROM audit_log a WHERE "
+                                    "a.workflow_id = k.workflow_id);"
+                                  : "");
+}
+
+/* Puts the trail of id back as it was kept, then checks that it verifies again: the note says how it went.
+ */
+static void put_back(const adv_fleet_target *t, PGconn *conn, EVP_PKEY *key, const char *id,
+                     yajl_val const *objs, size_t log_n, adv_row *row) {
+        char q[4096], why[512];
+
+        snprintf(q, sizeof(q),
+                 "BEGIN; SET LOCAL session_replication_role = replica;"
+                 "DELETE FROM audit_log WHERE workflow_id = '%s';"
+                 "INSERT INTO audit_log SELECT * FROM adv_rows;"
+                 "INSERT INTO audit_checkpoints SELECT * FROM adv_ckpts c WHERE NOT EXISTS "
+                 "(SELECT FROM audit_checkpoints k WHERE k.id = c.id); COMMIT",
+                 id);
+        mem_audit_verdict after;
+        int so;
+        if (!sql(conn, q, why, sizeof(why)))
+                snprintf(row->note, sizeof(row->note), "could not put the trail of %s back: %.180s", id,
+                         why);
+        else if (check(t, key, id, objs, log_n, &after, &so) < 0 || !after.ok)
+                snprintf(row->note, sizeof(row->note), "the trail of %s, put back, does not verify", id);
+        else
+                snprintf(row->note + strlen(row->note), sizeof(row->note) - strlen(row->note),
+                         "; put back and verified");
+}
+
+void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
+        _cleanup_pkey_ EVP_PKEY *key = NULL;
         yajl_val *log = NULL, *objs = NULL;
         size_t log_n = 0;
         PGconn *conn = NULL;
@@ -137,28 +179,8 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
         }
 
         /* A workflow of our own, run to its end. */
-        if (api(t, "POST", "/v1/workflows", doc, &sub) != 201 || !au_json_get(sub, "id") ||
-            !YAJL_IS_STRING(au_json_get(sub, "id"))) {
-                verdict(row, ADV_ERROR, "the coordinator did not accept a 2-step workflow");
+        if (!own_workflow(t, deadline, id, row))
                 goto out;
-        }
-        snprintf(id, sizeof(id), "%s", au_json_get(sub, "id")->u.string);
-        for (;;) {
-                _cleanup_json_ yajl_val w = NULL;
-                char path[128];
-                snprintf(path, sizeof(path), "/v1/workflows/%s", id);
-                if (api(t, "GET", path, NULL, &w) == 200) {
-                        yajl_val s = au_json_get(w, "state");
-                        if (YAJL_IS_STRING(s) && strcmp(s->u.string, "succeeded") == 0)
-                                break;
-                }
-                if (au_now_ms() > deadline) {
-                        verdict(row, ADV_ERROR, "workflow %s did not succeed in time (no node?)", id);
-                        goto out;
-                }
-                struct timespec ts = {0, 100 * 1000000L};
-                nanosleep(&ts, NULL);
-        }
 
         conn = PQconnectdb(t->db_url);
         if (!conn || PQstatus(conn) != CONNECTION_OK) {
@@ -197,8 +219,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                                        : v.reason);
                         goto out;
                 }
-                struct timespec ts = {0, 200 * 1000000L};
-                nanosleep(&ts, NULL);
+                au_sleep_ms(200);
         }
 
         /* Keep what the attack changes, to put it back. */
@@ -210,33 +231,7 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                 verdict(row, ADV_ERROR, "--db cannot read the trail: %.200s", why);
                 goto out;
         }
-        if (!cut)
-                snprintf(
-                        q, sizeof(q),
-                        "BEGIN; SET LOCAL session_replication_role = replica;"
-                        "UPDATE audit_log SET detail = '{\"forged\": true}' WHERE workflow_id = '%s' AND "
-                        "seq = 2;"
-                        "DO $$ DECLARE r record; p bytea; BEGIN"
-                        "  FOR r IN SELECT id, seq FROM audit_log WHERE workflow_id = '%s' AND seq >= 2 "
-                        "ORDER BY seq LOOP"
-                        "    SELECT hash INTO p FROM audit_log WHERE workflow_id = '%s' AND seq = r.seq - 1;"
-                        "    UPDATE audit_log SET prev_hash = p, hash = sha256(p || "
-                        "autoos_audit_canonical(workflow_id,"
-                        "      seq, ts_epoch_us, actor, action, detail)) WHERE id = r.id;"
-                        "  END LOOP; END $$; COMMIT",
-                        id, id, id);
-        else
-                snprintf(q, sizeof(q),
-                         "BEGIN; SET LOCAL session_replication_role = replica;"
-                         "DELETE FROM audit_log WHERE workflow_id = '%s' AND seq > "
-                         "(SELECT max(seq) - 2 FROM audit_log WHERE workflow_id = '%s');"
-                         "%s COMMIT",
-                         id, id,
-                         with_log ? "DELETE FROM audit_checkpoints k WHERE k.workflow_id IN (SELECT "
-                                    "workflow_id "
-                                    "FROM adv_rows) AND k.seq > (SELECT max(a.seq) FROM audit_log a WHERE "
-                                    "a.workflow_id = k.workflow_id);"
-                                  : "");
+        tamper_query(q, sizeof(q), id, cut, with_log);
         if (!sql(conn, q, why, sizeof(why))) {
                 PQclear(PQexec(conn, "ROLLBACK"));
                 verdict(row, ADV_SKIPPED, "--db may not bypass the triggers (%.200s): not the owner's power",
@@ -264,27 +259,8 @@ void adv_audit_attack(const adv_fleet_target *t, int which, adv_row *row) {
                  with_log ? ", with the checkpoint log" : "");
 
 out:
-        if (tampered) {
-                /* Put the trail back, then check that it verifies again. */
-                snprintf(q, sizeof(q),
-                         "BEGIN; SET LOCAL session_replication_role = replica;"
-                         "DELETE FROM audit_log WHERE workflow_id = '%s';"
-                         "INSERT INTO audit_log SELECT * FROM adv_rows;"
-                         "INSERT INTO audit_checkpoints SELECT * FROM adv_ckpts c WHERE NOT EXISTS "
-                         "(SELECT FROM audit_checkpoints k WHERE k.id = c.id); COMMIT",
-                         id);
-                mem_audit_verdict after;
-                int so;
-                if (!sql(conn, q, why, sizeof(why)))
-                        snprintf(row->note, sizeof(row->note), "could not put the trail of %s back: %.180s",
-                                 id, why);
-                else if (check(t, key, id, objs, log_n, &after, &so) < 0 || !after.ok)
-                        snprintf(row->note, sizeof(row->note), "the trail of %s, put back, does not verify",
-                                 id);
-                else
-                        snprintf(row->note + strlen(row->note), sizeof(row->note) - strlen(row->note),
-                                 "; put back and verified");
-        }
+        if (tampered)
+                put_back(t, conn, key, id, objs, log_n, row);
         if (conn)
                 PQfinish(conn);
         for (size_t i = 0; i < log_n; i++)

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -23,49 +22,14 @@
 #include "common/buf.h"
 #include "common/macro.h"
 
-static size_t discard(char *data, size_t size, size_t n, void *userdata) {
-        (void) data;
-        (void) userdata;
-        return size * n;
-}
-
 /* GET path with key; the HTTP status (0: no answer). */
 static long get(const adv_fleet_target *t, const char *key, const char *path) {
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        char url[1024], auth[256];
-        long status = 0;
-
-        if (!c)
-                return 0;
-        snprintf(url, sizeof(url), "%s%s", t->api_url, path);
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        explicit_bzero(auth, sizeof(auth));
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        return status;
+        return adv_api_json(t, "GET", path, key, NULL, NULL);
 }
 
 /* Runs q with params on conn; false (why in buf) when it failed. */
 static bool sql(PGconn *conn, const char *q, int n, const char *const *params, char *why, size_t size) {
-        PGresult *res = PQexecParams(conn, q, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-
-        if (!ok) {
-                snprintf(why, size, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-                why[strcspn(why, "\n")] = '\0';
-        }
-        PQclear(res);
-        return ok;
+        return adv_sql(conn, q, n, params, why, size);
 }
 
 void adv_revoked_key(const adv_fleet_target *t, adv_row *row) {

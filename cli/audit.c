@@ -128,6 +128,84 @@ static int print_rows(yajl_val rows) {
 
 enum { OPT_URL = 0x100, OPT_KEY_FILE, OPT_JSON, OPT_VERIFY, OPT_PUBKEY, OPT_LOG };
 
+/*
+ * autoosctl audit --verify: the trail doc of workflow id checked here against
+ * key, with the checkpoints of the n_logs coordinator logs; the verdict on
+ * stdout (stderr with json). Returns the exit status.
+ */
+static int verify_trail(const char *id, yajl_val doc, EVP_PKEY *key, const char *const *logs, size_t n_logs,
+                        bool json) {
+        yajl_val *log = NULL;
+        size_t log_n = 0;
+        int r = 0;
+
+        for (size_t i = 0; i < n_logs; i++) {
+                yajl_val *more = NULL;
+                size_t m = 0;
+                au_error lerr = {};
+                int lr = mem_audit_log_checkpoints(logs[i], &more, &m, &lerr);
+                if (lr < 0) {
+                        if (lr == -ENOMEM)
+                                fputs("autoosctl: out of memory\n", stderr);
+                        else
+                                fprintf(stderr, "autoosctl: --checkpoint-log %s\n", lerr.msg);
+                        r = CLI_EXIT_USAGE;
+                        goto out;
+                }
+                yajl_val *nl = reallocarray(log, log_n + m + 1, sizeof(yajl_val));
+                if (!nl) {
+                        for (size_t k = 0; k < m; k++)
+                                yajl_tree_free(more[k]);
+                        free(more);
+                        r = EX_OSERR;
+                        goto out;
+                }
+                log = nl;
+                memcpy(log + log_n, more, m * sizeof(yajl_val));
+                log_n += m;
+                free(more);
+        }
+        {
+                _cleanup_free_ yajl_val *objs = calloc(log_n + 1, sizeof(yajl_val));
+                mem_audit_verdict v;
+                FILE *out = json ? stderr : stdout;
+                char key_id[MEM_AUDIT_KEY_ID_LEN + 1] = "";
+
+                if (!objs) {
+                        r = EX_OSERR;
+                        goto out;
+                }
+                for (size_t i = 0; i < log_n; i++)
+                        objs[i] = au_json_get(log[i], "audit_checkpoint");
+                if (mem_audit_trail_verify(id, doc, key, objs, log_n, &v) < 0) {
+                        fputs("autoosctl: out of memory\n", stderr);
+                        r = EX_OSERR;
+                        goto out;
+                }
+                mem_audit_key_id(key, key_id);
+                if (v.ok) {
+                        fprintf(out,
+                                "chain verified: %" PRId64
+                                " rows, every one covered by a checkpoint signed by key %s "
+                                "(%u checkpoint%s, %u from the log)\n",
+                                v.rows, key_id, v.checkpoints, v.checkpoints == 1 ? "" : "s", v.from_log);
+                        r = 0;
+                } else {
+                        fprintf(out, "chain BROKEN at seq %" PRId64 "\n", v.bad_seq);
+                        clean(v.reason);
+                        fprintf(out, "  %s\n", v.reason);
+                        r = CLI_EXIT_FAILED;
+                }
+                if (fflush(out) != 0 && r == 0)
+                        r = EX_IOERR;
+        }
+out:
+        for (size_t i = 0; i < log_n; i++)
+                yajl_tree_free(log[i]);
+        free(log);
+        return r;
+}
+
 int cli_audit(int argc, char **argv) {
         static const struct option options[] = {
                 {"url", required_argument, NULL, OPT_URL},
@@ -147,8 +225,6 @@ int cli_audit(int argc, char **argv) {
         const char *url = NULL, *key_file = NULL, *pubkey = NULL, *logs[16];
         size_t n_logs = 0;
         bool json = false, verify = false;
-        yajl_val *log = NULL;
-        size_t log_n = 0;
         au_error err = {};
         int c, r;
 
@@ -242,69 +318,5 @@ int cli_audit(int argc, char **argv) {
         if (!verify)
                 return 0;
 
-        for (size_t i = 0; i < n_logs; i++) {
-                yajl_val *more = NULL;
-                size_t m = 0;
-                au_error lerr = {};
-                int lr = mem_audit_log_checkpoints(logs[i], &more, &m, &lerr);
-                if (lr < 0) {
-                        if (lr == -ENOMEM)
-                                fputs("autoosctl: out of memory\n", stderr);
-                        else
-                                fprintf(stderr, "autoosctl: --checkpoint-log %s\n", lerr.msg);
-                        r = CLI_EXIT_USAGE;
-                        goto out;
-                }
-                yajl_val *nl = reallocarray(log, log_n + m + 1, sizeof(yajl_val));
-                if (!nl) {
-                        for (size_t k = 0; k < m; k++)
-                                yajl_tree_free(more[k]);
-                        free(more);
-                        r = EX_OSERR;
-                        goto out;
-                }
-                log = nl;
-                memcpy(log + log_n, more, m * sizeof(yajl_val));
-                log_n += m;
-                free(more);
-        }
-        {
-                _cleanup_free_ yajl_val *objs = calloc(log_n + 1, sizeof(yajl_val));
-                mem_audit_verdict v;
-                FILE *out = json ? stderr : stdout;
-                char key_id[MEM_AUDIT_KEY_ID_LEN + 1] = "";
-
-                if (!objs) {
-                        r = EX_OSERR;
-                        goto out;
-                }
-                for (size_t i = 0; i < log_n; i++)
-                        objs[i] = au_json_get(log[i], "audit_checkpoint");
-                if (mem_audit_trail_verify(id, doc, key, objs, log_n, &v) < 0) {
-                        fputs("autoosctl: out of memory\n", stderr);
-                        r = EX_OSERR;
-                        goto out;
-                }
-                mem_audit_key_id(key, key_id);
-                if (v.ok) {
-                        fprintf(out,
-                                "chain verified: %" PRId64
-                                " rows, every one covered by a checkpoint signed by key %s "
-                                "(%u checkpoint%s, %u from the log)\n",
-                                v.rows, key_id, v.checkpoints, v.checkpoints == 1 ? "" : "s", v.from_log);
-                        r = 0;
-                } else {
-                        fprintf(out, "chain BROKEN at seq %" PRId64 "\n", v.bad_seq);
-                        clean(v.reason);
-                        fprintf(out, "  %s\n", v.reason);
-                        r = CLI_EXIT_FAILED;
-                }
-                if (fflush(out) != 0 && r == 0)
-                        r = EX_IOERR;
-        }
-out:
-        for (size_t i = 0; i < log_n; i++)
-                yajl_tree_free(log[i]);
-        free(log);
-        return r;
+        return verify_trail(id, doc, key, logs, n_logs, json);
 }

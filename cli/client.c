@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cli/client.h"
+#include "client/client.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -25,14 +26,13 @@
 #define STREAM_SILENCE_S 45L
 
 struct cli_client {
-        CURL *curl;
+        api_conn *conn;
         char *url;
         char *shown;  /* url for messages: a password in it masked (au_url_mask) */
         char *cacert; /* CA certificates the server's must chain to; NULL: the system's */
         char *key;
         char *key_origin; /* where the key came from, for a 401 */
         bool json;
-        bool curl_initialized;
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
@@ -325,14 +325,10 @@ int cli_client_new(const char *url, const char *key_file, bool json, cli_client 
                 }
         }
 
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-                fputs("autoosctl: cannot initialize libcurl\n", stderr);
-                return EX_OSERR;
-        }
-        c->curl_initialized = true;
-        c->curl = curl_easy_init();
-        if (!c->curl) {
-                fputs("autoosctl: cannot initialize libcurl\n", stderr);
+        r = api_conn_new(c->url, c->cacert, "autoosctl/" PACKAGE_VERSION, &c->conn);
+        if (r < 0) {
+                fputs(r == -ENOMEM ? "autoosctl: out of memory\n" : "autoosctl: cannot initialize libcurl\n",
+                      stderr);
                 return EX_OSERR;
         }
         *ret = TAKE_PTR(c);
@@ -342,10 +338,7 @@ int cli_client_new(const char *url, const char *key_file, bool json, cli_client 
 cli_client *cli_client_free(cli_client *c) {
         if (!c)
                 return NULL;
-        if (c->curl)
-                curl_easy_cleanup(c->curl);
-        if (c->curl_initialized)
-                curl_global_cleanup();
+        api_conn_free(c->conn);
         free(c->url);
         free(c->shown);
         free(c->cacert);
@@ -362,26 +355,7 @@ const char *cli_client_url(const cli_client *c) {
 }
 
 char *cli_path_join(const char *path, const char *s) {
-        static const char hex[] = "0123456789ABCDEF";
-        size_t pl = strlen(path), sl = strlen(s);
-        char *out = malloc(pl + 1 + 3 * sl + 1), *p;
-
-        if (!out)
-                return NULL;
-        memcpy(out, path, pl);
-        p = out + pl;
-        *p++ = '/';
-        for (const unsigned char *q = (const unsigned char *) s; *q; q++) {
-                if (isalnum(*q) || *q == '-' || *q == '.' || *q == '_' || *q == '~')
-                        *p++ = (char) *q;
-                else {
-                        *p++ = '%';
-                        *p++ = hex[*q >> 4];
-                        *p++ = hex[*q & 15];
-                }
-        }
-        *p = '\0';
-        return out;
+        return api_path_join(path, s);
 }
 
 /* ---- requests ----------------------------------------------------------------- */
@@ -400,14 +374,11 @@ typedef struct sink {
 #define SINK_INIT \
         { .buf = AU_BUF_INIT(CLI_MAX_REPLY_BYTES) }
 
-static size_t sink_write(char *data, size_t size, size_t n, void *userdata) {
-        sink *s = userdata;
-        size_t k = size * n;
-
+static bool sink_add(sink *s, const char *data, size_t k) {
         int r = au_buf_append(&s->buf, data, k);
         if (r == -E2BIG)
                 s->over = true;
-        return r < 0 ? 0 : k; /* 0: CURLE_WRITE_ERROR */
+        return r == 0;
 }
 
 /* Text from the coordinator, made harmless for a terminal, into buf. */
@@ -460,10 +431,9 @@ static int status_exit(const char *code, long status, bool *ret_transient) {
 }
 
 /* An answer with a status other than 2xx: the error document's message, code and field. */
-static void http_failure(const cli_client *c, cli_reply *r) {
+static void http_failure(const cli_client *c, cli_reply *r, unsigned retry_after) {
         _cleanup_json_ yajl_val doc = NULL;
         char message[512] = "", code[64] = "", field[256] = "";
-        curl_off_t retry_after = 0;
         yajl_val e = NULL;
 
         if (r->body && r->len > 0 && cli_reply_json(NULL, r, &doc) == 0)
@@ -494,9 +464,8 @@ static void http_failure(const cli_client *c, cli_reply *r) {
         else
                 snprintf(r->message, sizeof(r->message), "%s (%s)", message, code);
 
-        if (r->status == 429 && curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-            retry_after > 0)
-                snprintf(r->hint, sizeof(r->hint), "try again in %ld s", (long) retry_after);
+        if (r->status == 429 && retry_after > 0 && retry_after < 1000000)
+                snprintf(r->hint, sizeof(r->hint), "try again in %u s", retry_after);
         else if (r->status == 401 && !c->key)
                 snprintf(r->hint, sizeof(r->hint),
                          "no API key was given: use --key-file FILE, $" CLI_KEY_ENV
@@ -507,14 +476,13 @@ static void http_failure(const cli_client *c, cli_reply *r) {
 }
 
 /* No answer: what libcurl says, in the terms of "cannot reach the coordinator at URL: ...". */
-static void transport_failure(const cli_client *c, CURLcode cc, const char *errbuf, bool over,
-                              long timeout_ms, cli_reply *r) {
-        long os_errno = 0;
-        double connect_time = 0;
+static void transport_failure(const cli_client *c, const api_reply *ar, long timeout_ms, cli_reply *r) {
+        CURLcode cc = (CURLcode) ar->curl_code;
+        const char *errbuf = ar->error;
+        long os_errno = ar->os_errno;
+        bool over = ar->over;
         char why[512];
 
-        curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-        curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME, &connect_time);
         r->exit = EX_UNAVAILABLE;
         r->transient = true;
 
@@ -538,7 +506,7 @@ static void transport_failure(const cli_client *c, CURLcode cc, const char *errb
                 snprintf(why, sizeof(why), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 break;
         case CURLE_OPERATION_TIMEDOUT:
-                if (connect_time <= 0)
+                if (!ar->connected)
                         snprintf(why, sizeof(why), "no connection within %ld s",
                                  CLI_CONNECT_TIMEOUT_MS / 1000);
                 else if (timeout_ms > 0)
@@ -594,106 +562,39 @@ static void transport_failure(const cli_client *c, CURLcode cc, const char *errb
         snprintf(r->message, sizeof(r->message), "cannot reach the coordinator at %s: %s", c->shown, why);
 }
 
-static int setup(cli_client *c, const char *method, const char *path, const char *body, size_t len,
-                 long timeout_ms, struct curl_slist **headers, char *errbuf) {
-        _cleanup_free_ char *url = NULL, *auth = NULL;
-        struct curl_slist *h = NULL, *n;
-        CURL *e = c->curl;
-
-        if (asprintf(&url, "%s%s", c->url, path) < 0)
-                return -ENOMEM;
-        curl_easy_reset(e);
-        if (c->key && asprintf(&auth, "Authorization: Bearer %s", c->key) < 0)
-                return -ENOMEM;
-        const char *lines[] = {
-                auth,
-                "Accept: application/json",
-                /* Without a body, no Content-Type (libcurl would say form data). */
-                body ? "Content-Type: application/json" : "Content-Type:",
-                /* A refused body (413) should not wait for a 100 Continue first. */
-                "Expect:",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
-                if (!lines[i])
-                        continue;
-                n = curl_slist_append(h, lines[i]);
-                if (!n) {
-                        curl_slist_free_all(h);
-                        return -ENOMEM;
-                }
-                h = n;
-        }
-        if (auth)
-                explicit_bzero(auth, strlen(auth));
-        *headers = h;
-
-        errbuf[0] = '\0';
-        if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
-                return -ENOMEM;
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "autoosctl/" PACKAGE_VERSION);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CLI_CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-        /* The key must not follow a redirect elsewhere: none is followed. */
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        /* https://: the server proves who it is, always (libcurl's defaults, said out loud). */
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (c->cacert)
-                curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert);
-#if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CLI_MAX_REPLY_BYTES);
-        if (strcmp(method, "POST") == 0 || (body && strcmp(method, "PUT") == 0)) {
-                curl_easy_setopt(e, CURLOPT_POST, 1L);
-                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? len : 0));
-                curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-                if (method[1] == 'U') /* PUT /v1/secrets/{name}: the same body, another method */
-                        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
-        } else if (strcmp(method, "GET") != 0)
-                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-        return 0;
-}
+/* Every request of autoosctl's says it reads JSON, and a refused body (413) should not wait for a 100
+ * Continue first. */
+static const char *const request_headers[] = {"Accept: application/json", "Expect:", NULL};
 
 int cli_client_call(cli_client *c, const char *method, const char *path, const char *body, size_t len,
                     long timeout_ms, cli_reply *ret) {
-        struct curl_slist *headers = NULL;
-        char errbuf[CURL_ERROR_SIZE];
-        sink s = SINK_INIT;
-        CURLcode cc;
+        api_request q = {.method = method,
+                         .path = path,
+                         .bearer = c->key,
+                         .body = body,
+                         .len = len,
+                         .headers = request_headers,
+                         .timeout_ms = timeout_ms,
+                         .max_reply = CLI_MAX_REPLY_BYTES};
+        _cleanup_api_reply_ api_reply ar = {};
+        int r;
 
         *ret = (cli_reply){};
-        if (setup(c, method, path, body, len, timeout_ms, &headers, errbuf) < 0) {
-                curl_slist_free_all(headers);
+        r = api_send(c->conn, &q, &ar);
+        if (r == -ENOMEM) {
                 snprintf(ret->message, sizeof(ret->message), "out of memory");
                 return ret->exit = EX_OSERR;
         }
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sink_write);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-        cc = curl_easy_perform(c->curl);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-        curl_slist_free_all(headers);
-
-        if (cc != CURLE_OK) {
-                transport_failure(c, cc, errbuf, s.over, timeout_ms, ret);
-                au_buf_done(&s.buf);
+        if (r < 0) {
+                transport_failure(c, &ar, timeout_ms, ret);
                 return ret->exit;
         }
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &ret->status);
-        ret->body = au_buf_steal(&s.buf, &ret->len);
-        if (!ret->body) {
-                snprintf(ret->message, sizeof(ret->message), "out of memory");
-                return ret->exit = EX_OSERR;
-        }
+        ret->status = ar.status;
+        ret->body = TAKE_PTR(ar.body);
+        ret->len = ar.len;
         if (ret->status >= 200 && ret->status < 300)
                 return ret->exit = 0;
-        http_failure(c, ret);
+        http_failure(c, ret, ar.retry_after);
         return ret->exit;
 }
 
@@ -836,26 +737,21 @@ static int stream_line(stream *st, char *l, size_t len) {
         return 0;
 }
 
-static size_t stream_write(char *data, size_t size, size_t n, void *userdata) {
+static bool stream_data(const char *data, size_t k, long status, const char *type, void *userdata) {
         stream *st = userdata;
-        size_t k = size * n;
 
         if (!st->checked) {
-                long status = 0;
-                char *type = NULL;
-                curl_easy_getinfo(st->c->curl, CURLINFO_RESPONSE_CODE, &status);
-                curl_easy_getinfo(st->c->curl, CURLINFO_CONTENT_TYPE, &type);
                 st->is_events = status == 200 && type && strncasecmp(type, "text/event-stream", 17) == 0;
                 st->checked = true;
                 if (status == 200 && !st->is_events) {
                         snprintf(st->why, sizeof(st->why), "not an event stream (Content-Type %s)",
                                  type ? type : "none");
                         st->status = EX_PROTOCOL;
-                        return 0;
+                        return false;
                 }
         }
         if (!st->is_events)
-                return sink_write(data, size, n, &st->error_body);
+                return sink_add(&st->error_body, data, k);
 
         for (size_t i = 0; i < k; i++) {
                 char ch = data[i];
@@ -866,68 +762,56 @@ static size_t stream_write(char *data, size_t size, size_t n, void *userdata) {
                         continue; /* "\r\n" is one end of line */
                 if (ch == '\n' || ch == '\r') {
                         if (!au_buf_reserve(&st->line, 0)) /* a line to read, even when empty */
-                                return 0;
+                                return false;
                         if (stream_line(st, st->line.p, st->line.len) != 0)
-                                return 0;
+                                return false;
                         au_buf_clear(&st->line);
                         continue;
                 }
                 if (st->line.len + 2 > MAX_EVENT_BYTES) {
                         snprintf(st->why, sizeof(st->why), "a line over %u MiB", MAX_EVENT_BYTES >> 20);
                         st->status = EX_PROTOCOL;
-                        return 0;
+                        return false;
                 }
                 if (au_buf_append(&st->line, &ch, 1) < 0)
-                        return 0;
+                        return false;
         }
-        return k;
+        return true;
 }
 
 int cli_client_stream(cli_client *c, const char *path, const char *since, cli_event_cb cb, void *userdata,
                       char **ret_last_id, cli_reply *ret) {
-        struct curl_slist *headers = NULL, *n;
         _cleanup_free_ char *last = NULL;
-        char errbuf[CURL_ERROR_SIZE];
+        _cleanup_api_reply_ api_reply ar = {};
         stream st = {.c = c,
                      .cb = cb,
                      .userdata = userdata,
                      .error_body = SINK_INIT,
                      .line = AU_BUF_INIT(MAX_EVENT_BYTES - 1),
                      .data = AU_BUF_INIT(MAX_EVENT_BYTES - 1)};
-        CURLcode cc;
         int r;
 
         *ret = (cli_reply){};
         if (ret_last_id)
                 *ret_last_id = NULL;
-        if (setup(c, "GET", path, NULL, 0, 0, &headers, errbuf) < 0)
+        if (since && asprintf(&last, "Last-Event-ID: %s", since) < 0) {
+                last = NULL;
                 goto oom;
-        n = curl_slist_append(headers, "Accept: text/event-stream");
-        if (!n)
-                goto oom;
-        headers = n;
-        if (since) {
-                if (asprintf(&last, "Last-Event-ID: %s", since) < 0)
-                        goto oom;
-                n = curl_slist_append(headers, last);
-                if (!n)
-                        goto oom;
-                headers = n;
         }
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) 0);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, STREAM_SILENCE_S);
-        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &st);
-        cc = curl_easy_perform(c->curl);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-        curl_slist_free_all(headers);
-        headers = NULL;
+        const char *headers[] = {"Accept: application/json", "Expect:", "Accept: text/event-stream", last,
+                                 NULL};
+        api_request q = {.method = "GET",
+                         .path = path,
+                         .bearer = c->key,
+                         .headers = headers,
+                         .silence_s = STREAM_SILENCE_S,
+                         .on_data = stream_data,
+                         .data = &st};
+        r = api_send(c->conn, &q, &ar);
+        if (r == -ENOMEM)
+                goto oom;
         /* Kept when the transfer breaks later: 200 says the stream had begun. */
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &ret->status);
+        ret->status = ar.status;
 
         if (ret_last_id)
                 *ret_last_id = TAKE_PTR(st.last_id);
@@ -937,8 +821,9 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
                 r = ret->exit = st.status;
         } else if (st.status != 0)
                 r = st.status; /* the callback's */
-        else if (cc != CURLE_OK && !st.error_body.over) {
-                transport_failure(c, cc, errbuf, false, 0, ret);
+        else if (r < 0 && !st.error_body.over) {
+                ar.over = false;
+                transport_failure(c, &ar, 0, ret);
                 r = ret->exit;
         } else {
                 if (st.is_events || (ret->status == 200 && !st.checked))
@@ -947,7 +832,7 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
                         ret->body = au_buf_steal(&st.error_body.buf, &ret->len);
                         if (!ret->body)
                                 goto oom;
-                        http_failure(c, ret);
+                        http_failure(c, ret, ar.retry_after);
                         r = ret->exit;
                 }
         }
@@ -958,7 +843,6 @@ int cli_client_stream(cli_client *c, const char *path, const char *since, cli_ev
         return r;
 
 oom:
-        curl_slist_free_all(headers);
         au_buf_done(&st.error_body.buf);
         au_buf_done(&st.line);
         au_buf_done(&st.data);

@@ -12,7 +12,7 @@ if [ "$major" != 14 ]; then
         exit 0
 fi
 cd "$top_srcdir" || exit 1
-dirs=$(for d in common sandbox memory fabric daemon orchestrator adversarial cli tests bench; do [ -d "$d" ] && echo "$d"; done)
+dirs=$(for d in common sandbox memory client fabric daemon orchestrator adversarial cli tests bench; do [ -d "$d" ] && echo "$d"; done)
 files=$(find $dirs -name '*.[ch]' | LC_ALL=C sort)
 bad=""
 for f in $files; do
