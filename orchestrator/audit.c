@@ -24,10 +24,9 @@
 #include "common/loop.h"
 #include "memory/audit-chain.h"
 #include "memory/pg.h"
+#include "memory/store-audit.h"
 #include "orchestrator/coordinator-internal.h"
 
-/* The chain trigger's advisory lock (sql/001_init.sql): writers of one chain take it. */
-#define CHAIN_LOCK_KEY "1096107087"
 /* At start, the chains of workflows changed this recently are checked for heads left unsigned. */
 #define STARTUP_LOOKBACK "1 day"
 #define SWEEP_BATCH 200 /* chains (advisory locks) per transaction */
@@ -58,8 +57,6 @@ struct orc_auditor {
         pending_ckpt *pending;
         size_t n_pending, cap_pending;
 };
-
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 void orc_audit_init(orc_audit *a, const char *actor) {
         *a = (orc_audit){0};
@@ -134,35 +131,6 @@ static int cmp_nullable(const char *a, const char *b) {
         return strcmp(a, b);
 }
 
-static const mem_pg_stmt stmt_audit_insert = {
-        "audit_insert",
-        "INSERT INTO audit_log (workflow_id, actor, action, detail) "
-        "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) "
-        "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i",
-        4,
-};
-
-/* The same, returning each chain's new head (for the checkpoints signed in this transaction). */
-static const mem_pg_stmt stmt_audit_insert_heads = {
-        "audit_insert_heads",
-        "WITH ins AS (INSERT INTO audit_log (workflow_id, actor, action, detail) "
-        "SELECT w, $2, act, d::jsonb FROM unnest($1::uuid[], $3::text[], $4::text[]) "
-        "WITH ORDINALITY AS t(w, act, d, i) ORDER BY i RETURNING workflow_id, seq, hash) "
-        "SELECT DISTINCT ON (workflow_id) workflow_id, seq, encode(hash, 'hex') FROM ins "
-        "ORDER BY workflow_id, seq DESC",
-        4,
-};
-
-static const mem_pg_stmt stmt_checkpoint_insert = {
-        "audit_checkpoint_insert",
-        "INSERT INTO audit_checkpoints (workflow_id, seq, hash, ts_epoch_us, key_id, signature, "
-        "coordinator) "
-        "SELECT w, s, decode(h, 'hex'), t, $5, decode(g, 'hex'), $7 "
-        "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $6::text[]) AS u(w, s, h, t, g) "
-        "ON CONFLICT ON CONSTRAINT audit_checkpoints_key DO NOTHING",
-        7,
-};
-
 /* A chain id as the trigger names it: the lowercase uuid, "" for the fleet chain. */
 static void chain_name(const char *wf, char out[37]) {
         size_t i = 0;
@@ -214,17 +182,9 @@ static void auditor_pend(orc_auditor *au, const pending_ckpt *p, size_t n) {
  */
 static int sign_and_store(orc_auditor *au, PGconn *conn, const char *const *chain, const int64_t *seq,
                           const char *const *hash, size_t n, pending_ckpt *out, au_error *err) {
-        _cleanup_free_ char **w = calloc(n ? n : 1, sizeof(char *)),
-                            **sv = calloc(n ? n : 1, sizeof(char *)),
-                            **hv = calloc(n ? n : 1, sizeof(char *)),
-                            **tv = calloc(n ? n : 1, sizeof(char *)),
-                            **gv = calloc(n ? n : 1, sizeof(char *));
-        _cleanup_free_ char *nums = calloc(n ? n : 1, 48);
-        _cleanup_free_ char *a_w = NULL, *a_s = NULL, *a_h = NULL, *a_t = NULL, *a_g = NULL;
-        const char *params[7];
-        int r;
+        _cleanup_free_ mem_audit_checkpoint *c = calloc(n ? n : 1, sizeof(mem_audit_checkpoint));
 
-        if (!w || !sv || !hv || !tv || !gv || !nums)
+        if (!c)
                 return au_error_set(err, ENOMEM, "audit checkpoints");
         for (size_t i = 0; i < n; i++) {
                 unsigned char raw[MEM_AUDIT_HASH_BYTES], sig[MEM_AUDIT_SIG_BYTES];
@@ -242,30 +202,9 @@ static int sign_and_store(orc_auditor *au, PGconn *conn, const char *const *chai
                 if (len < 0 || mem_audit_sign(au->key, msg, (size_t) len, sig) < 0)
                         return au_error_set(err, EIO, "audit checkpoint: signing failed");
                 mem_audit_hex(sig, sizeof(sig), p->sig);
-                w[i] = p->chain[0] ? p->chain : NULL;
-                sv[i] = nums + 48 * i;
-                tv[i] = nums + 48 * i + 24;
-                snprintf(sv[i], 24, "%" PRId64, p->seq);
-                snprintf(tv[i], 24, "%" PRId64, p->ts_us);
-                hv[i] = p->hash;
-                gv[i] = p->sig;
+                c[i] = (mem_audit_checkpoint){p->chain, p->seq, p->hash, p->ts_us, p->sig};
         }
-        a_w = orc_pg_array(w, n);
-        a_s = orc_pg_array(sv, n);
-        a_h = orc_pg_array(hv, n);
-        a_t = orc_pg_array(tv, n);
-        a_g = orc_pg_array(gv, n);
-        if (!a_w || !a_s || !a_h || !a_t || !a_g)
-                return au_error_set(err, ENOMEM, "audit checkpoints");
-        params[0] = a_w;
-        params[1] = a_s;
-        params[2] = a_h;
-        params[3] = a_t;
-        params[4] = au->key_id;
-        params[5] = a_g;
-        params[6] = au->coordinator;
-        r = mem_pg_run(conn, &stmt_checkpoint_insert, params, NULL, err);
-        return r;
+        return mem_store_audit_checkpoints_add(conn, c, n, au->key_id, au->coordinator, err);
 }
 
 /*
@@ -317,21 +256,25 @@ static void log_checkpoint(const orc_auditor *au, const pending_ckpt *p) {
         funlockfile(stderr);
 }
 
-/* The rows, then COMMIT when commit is set (one round trip with the INSERT when no checkpoint is signed). */
+/*
+ * The rows (memory/store-audit.c chains them), then COMMIT when commit is set
+ * (in the INSERT's round trip when no checkpoint is signed).
+ */
 static int audit_write(orc_coord *c, PGconn *conn, orc_audit *a, bool commit, au_error *err) {
         _cleanup_free_ size_t *order = NULL;
-        _cleanup_free_ char **wf = NULL, **action = NULL, **detail = NULL;
-        _cleanup_free_ char *wf_arr = NULL, *action_arr = NULL, *detail_arr = NULL;
-        const char *params[4];
+        _cleanup_free_ mem_audit_row *rows = NULL;
+        _cleanup_free_ char **wf = NULL;
+        _cleanup_free_ mem_audit_head *heads = NULL;
+        size_t n_heads = 0;
+        bool final = false;
         int r;
 
         if (a->n == 0)
                 return commit ? mem_pg_commit(conn, err) : 0;
         order = calloc(a->n, sizeof(size_t));
+        rows = calloc(a->n, sizeof(mem_audit_row));
         wf = calloc(a->n, sizeof(char *));
-        action = calloc(a->n, sizeof(char *));
-        detail = calloc(a->n, sizeof(char *));
-        if (!order || !wf || !action || !detail)
+        if (!order || !rows || !wf)
                 return au_error_set(err, ENOMEM, "audit rows");
         /* Stable insertion sort by workflow: each chain's rows keep their order. */
         for (size_t i = 0; i < a->n; i++) {
@@ -344,61 +287,44 @@ static int audit_write(orc_coord *c, PGconn *conn, orc_audit *a, bool commit, au
         }
         for (size_t i = 0; i < a->n; i++) {
                 wf[i] = a->wf[order[i]];
-                action[i] = a->action[order[i]];
-                detail[i] = a->detail[order[i]];
+                rows[i] = (mem_audit_row){wf[i], a->action[order[i]], a->detail[order[i]]};
+                final = final || (wf[i] && strcmp(rows[i].action, "workflow_finished") == 0);
         }
-        wf_arr = orc_pg_array(wf, a->n);
-        action_arr = orc_pg_array(action, a->n);
-        detail_arr = orc_pg_array(detail, a->n);
-        if (!wf_arr || !action_arr || !detail_arr)
-                return au_error_set(err, ENOMEM, "audit rows");
-        params[0] = wf_arr;
-        params[1] = a->actor;
-        params[2] = action_arr;
-        params[3] = detail_arr;
-        bool final = false;
-        for (size_t i = 0; i < a->n && !final; i++)
-                final = wf[i] && strcmp(action[i], "workflow_finished") == 0;
         if (!final || !c->auditor || !c->auditor->key) {
-                if (commit) {
-                        const mem_pg_stmt *const stmts[] = {&stmt_audit_insert, &mem_pg_stmt_commit};
-                        const char *const *const ps[] = {params, NULL};
-                        r = mem_pg_pipeline(conn, stmts, ps, 2, NULL, err);
-                        commit = false;
-                } else
-                        r = mem_pg_run(conn, &stmt_audit_insert, params, NULL, err);
+                r = mem_store_audit_append(conn, a->actor, rows, a->n, commit ? MEM_AUDIT_COMMIT : 0, NULL,
+                                           NULL, err);
+                commit = false;
         } else {
                 /*
                  * A workflow ends here: its head is signed in this same transaction, so that
                  * nobody sees it finished before its trail is covered by a checkpoint.
                  */
-                _cleanup_pgresult_ PGresult *heads = NULL;
-                r = mem_pg_run(conn, &stmt_audit_insert_heads, params, &heads, err);
+                r = mem_store_audit_append(conn, a->actor, rows, a->n, 0, &heads, &n_heads, err);
                 if (r >= 0) {
-                        int nh = PQntuples(heads), k = 0;
-                        _cleanup_free_ const char **hc = calloc((size_t) nh + 1, sizeof(char *)),
-                                                  **hh = calloc((size_t) nh + 1, sizeof(char *));
-                        _cleanup_free_ int64_t *hs = calloc((size_t) nh + 1, sizeof(int64_t));
-                        _cleanup_free_ pending_ckpt *out = calloc((size_t) nh + 1, sizeof(pending_ckpt));
+                        size_t k = 0;
+                        _cleanup_free_ const char **hc = calloc(n_heads + 1, sizeof(char *)),
+                                                  **hh = calloc(n_heads + 1, sizeof(char *));
+                        _cleanup_free_ int64_t *hs = calloc(n_heads + 1, sizeof(int64_t));
+                        _cleanup_free_ pending_ckpt *out = calloc(n_heads + 1, sizeof(pending_ckpt));
                         if (!hc || !hh || !hs || !out)
                                 return au_error_set(err, ENOMEM, "audit checkpoints");
-                        for (int i = 0; i < nh; i++) {
-                                const char *w = mem_pg_value(heads, i, 0);
+                        for (size_t i = 0; i < n_heads; i++) {
+                                const char *w = heads[i].chain;
                                 bool ends = false;
-                                for (size_t j = 0; w && j < a->n && !ends; j++)
+                                for (size_t j = 0; w[0] && j < a->n && !ends; j++)
                                         ends = wf[j] && strcasecmp(wf[j], w) == 0 &&
-                                               strcmp(action[j], "workflow_finished") == 0;
+                                               strcmp(rows[j].action, "workflow_finished") == 0;
                                 if (!ends)
                                         continue;
                                 hc[k] = w;
-                                hs[k] = strtoll(mem_pg_value(heads, i, 1) ?: "0", NULL, 10);
-                                hh[k] = mem_pg_value(heads, i, 2) ?: "";
+                                hs[k] = heads[i].seq;
+                                hh[k] = heads[i].hash;
                                 k++;
                         }
                         if (k > 0)
-                                r = sign_and_store(c->auditor, conn, hc, hs, hh, (size_t) k, out, err);
+                                r = sign_and_store(c->auditor, conn, hc, hs, hh, k, out, err);
                         if (r >= 0 && k > 0)
-                                auditor_pend(c->auditor, out, (size_t) k);
+                                auditor_pend(c->auditor, out, k);
                 }
         }
         if (r >= 0 && commit)
@@ -458,7 +384,6 @@ void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *re
         _cleanup_pgresult_ PGresult *wf = NULL, *rows = NULL, *ver = NULL, *ckpts = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
         au_error err = {0};
-        const char *params[1] = {id};
         PGconn *conn;
         int r;
 
@@ -468,26 +393,7 @@ void orc_workflow_audit(orc_coord *c, const char *id, bool verify, orc_reply *re
         }
         if (!(conn = orc_get_conn(c, ret)))
                 return;
-        r = mem_pg_exec(conn, "SELECT 1 FROM workflows WHERE id = $1", 1, params, &wf, &err);
-        if (r >= 0)
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT seq, " TS(
-                                "to_timestamp(ts_epoch_us / 1000000.0)") ", ts_epoch_us, actor, action, "
-                                                                         "detail::text, encode(prev_hash, "
-                                                                         "'hex'), encode(hash, 'hex') FROM "
-                                                                         "audit_log "
-                                                                         "WHERE workflow_id = $1 ORDER BY "
-                                                                         "seq",
-                        1, params, &rows, &err);
-        if (r >= 0)
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT seq, encode(hash, 'hex'), ts_epoch_us, key_id, encode(signature, 'hex'), "
-                        "coordinator FROM audit_checkpoints WHERE workflow_id = $1 ORDER BY seq, id",
-                        1, params, &ckpts, &err);
-        if (r >= 0 && verify)
-                r = mem_pg_exec(conn, "SELECT autoos_audit_verify($1)", 1, params, &ver, &err);
+        r = mem_store_audit_trail(conn, id, verify, &wf, &rows, &ckpts, &ver, &err);
         orc_pool_put(c, conn);
         if (r < 0) {
                 orc_reply_db_error(c, ret, r, &err);
@@ -567,13 +473,11 @@ static int sweep(orc_auditor *au, PGconn *conn, char **chains, size_t n, const p
         _cleanup_free_ char **pw = calloc(n_pend + 1, sizeof(char *)),
                             **ps = calloc(n_pend + 1, sizeof(char *));
         _cleanup_free_ char *pnums = calloc(n_pend + 1, 24);
-        _cleanup_free_ char *a_locks = NULL, *a_wfs = NULL, *a_pw = NULL, *a_ps = NULL;
         _cleanup_free_ const char **hc = calloc(n + 2, sizeof(char *)), **hh = calloc(n + 2, sizeof(char *));
         _cleanup_free_ int64_t *hs = calloc(n + 2, sizeof(int64_t));
         _cleanup_free_ pending_ckpt *out = calloc(n + 2, sizeof(pending_ckpt));
         size_t n_locks = 0, n_wfs = 0, k = 0;
         bool has_fleet = false;
-        const char *params[3];
         int r;
 
         if (!locks || !wfs || !pw || !ps || !pnums || !hc || !hh || !hs || !out)
@@ -599,53 +503,17 @@ static int sweep(orc_auditor *au, PGconn *conn, char **chains, size_t n, const p
                 locks[0] = NULL;
                 n_locks++;
         }
-        a_locks = orc_pg_array(locks, n_locks);
-        a_wfs = orc_pg_array(wfs, n_wfs);
-        a_pw = orc_pg_array(pw, n_pend);
-        a_ps = orc_pg_array(ps, n_pend);
-        if (!a_locks || !a_wfs || !a_pw || !a_ps)
-                return au_error_set(err, ENOMEM, "audit sweep");
 
         r = mem_pg_begin(conn, err);
         if (r < 0)
                 return r;
-        params[0] = a_locks;
-        r = mem_pg_exec(conn,
-                        "SELECT pg_advisory_xact_lock(hashtextextended(coalesce(c, 'fleet'), " CHAIN_LOCK_KEY
-                        ")) FROM unnest($1::text[]) WITH ORDINALITY AS t(c, i) ORDER BY i",
-                        1, params, NULL, err);
-        if (r >= 0 && n_wfs > 0) {
-                params[0] = a_wfs;
-                params[1] = au->key_id;
-                r = mem_pg_exec(
-                        conn,
-                        "SELECT t.c, h.seq, encode(h.hash, 'hex'), (SELECT max(k.seq) FROM "
-                        "audit_checkpoints k "
-                        "WHERE k.workflow_id = t.c AND k.key_id = $2) FROM unnest($1::uuid[]) AS t(c) "
-                        "CROSS JOIN LATERAL (SELECT a.seq, a.hash FROM audit_log a WHERE a.workflow_id = "
-                        "t.c "
-                        "ORDER BY a.seq DESC LIMIT 1) h",
-                        2, params, &heads, err);
-        }
-        if (r >= 0 && has_fleet) {
-                params[0] = au->key_id;
-                r = mem_pg_exec(conn,
-                                "SELECT NULL, a.seq, encode(a.hash, 'hex'), (SELECT max(k.seq) FROM "
-                                "audit_checkpoints k "
-                                "WHERE k.workflow_id IS NULL AND k.key_id = $1) FROM audit_log a "
-                                "WHERE a.workflow_id IS NULL ORDER BY a.seq DESC LIMIT 1",
-                                1, params, &fleet, err);
-        }
-        if (r >= 0 && n_pend > 0) {
-                params[0] = a_pw;
-                params[1] = a_ps;
-                params[2] = au->key_id;
-                r = mem_pg_exec(conn,
-                                "SELECT k.workflow_id, k.seq FROM audit_checkpoints k JOIN "
-                                "unnest($1::uuid[], $2::int[]) "
-                                "AS p(w, s) ON k.workflow_id = p.w AND k.seq = p.s WHERE k.key_id = $3",
-                                3, params, &confirmed, err);
-        }
+        r = mem_store_audit_lock_chains(conn, locks, n_locks, err);
+        if (r >= 0 && n_wfs > 0)
+                r = mem_store_audit_heads(conn, wfs, n_wfs, au->key_id, &heads, err);
+        if (r >= 0 && has_fleet)
+                r = mem_store_audit_fleet_head(conn, au->key_id, &fleet, err);
+        if (r >= 0 && n_pend > 0)
+                r = mem_store_audit_checkpoints_stored(conn, pw, ps, n_pend, au->key_id, &confirmed, err);
         for (int pass = 0; r >= 0 && pass < 2; pass++) {
                 PGresult *res = pass == 0 ? heads : fleet;
                 for (int i = 0; res && i < PQntuples(res); i++) {
@@ -716,11 +584,7 @@ static int recent_chains(PGconn *conn, bool all, char ***ret, size_t *ret_n, au_
         size_t n = 0;
         int r;
 
-        r = mem_pg_exec(
-                conn,
-                all ? "SELECT id FROM workflows"
-                    : "SELECT id FROM workflows WHERE updated_at > now() - interval '" STARTUP_LOOKBACK "'",
-                0, NULL, &res, err);
+        r = mem_store_audit_workflows(conn, all, STARTUP_LOOKBACK, &res, err);
         if (r < 0)
                 return r;
         if (au_strv_push(&v, &n, "") < 0)
@@ -740,12 +604,7 @@ oom:
 static void check_role(PGconn *conn) {
         _cleanup_pgresult_ PGresult *res = NULL;
 
-        if (mem_pg_exec(conn,
-                        "SELECT current_user, r.rolsuper, pg_has_role(current_user, c.relowner, 'USAGE') "
-                        "FROM pg_roles r, pg_class c WHERE r.rolname = current_user "
-                        "AND c.oid = to_regclass('audit_log')",
-                        0, NULL, &res, NULL) < 0 ||
-            PQntuples(res) != 1)
+        if (mem_store_audit_role(conn, &res, NULL) < 0 || PQntuples(res) != 1)
                 return;
         if (strcmp(mem_pg_value(res, 0, 1) ?: "f", "t") == 0 ||
             strcmp(mem_pg_value(res, 0, 2) ?: "f", "t") == 0)
