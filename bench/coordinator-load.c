@@ -25,7 +25,11 @@
  *                scenarios (target 20,000/s, issue 12), and a burst of
  *                --audit-burst rows in one INSERT ... SELECT generate_series
  *                (the chain trigger's throughput), then autoos_audit_verify()
- *                over them; each scenario's chains are verified too
+ *                over them; each scenario's chains are verified too; then
+ *                --audit-rows rows through the coordinator's own writer
+ *                (mem_store_audit_append) from --audit-writers connections,
+ *                --audit-batch rows over 4 chains a transaction (target
+ *                20,000/s, printed as a multiple of the one INSERT)
  *   memory       the coordinator's RSS after the warm-up, after every step
  *                of the scenarios (a leak shows as growth), and with
  *                --inflight one-step workflows in flight (their steps for
@@ -67,6 +71,7 @@
 #include "common/macro.h"
 #include "memory/redis.h"
 #include "memory/seal.h"
+#include "memory/store-audit.h"
 
 #define SMALL_STEPS 10
 #define MAX_ROWS 16
@@ -76,6 +81,7 @@ static struct {
         const char *url, *key, *db;
         char redis_url[300]; /* redis://HOST:PORT */
         unsigned wide, workflows, instant_nodes, instant_capacity, audit_burst, timeout_s, inflight;
+        unsigned audit_rows, audit_writers, audit_batch;
         const char *real_key, *real_value;
         const char *kill_node;
         const char *node_keys; /* DIR: DIR/instant-N.key, the instant nodes' keys (bus_auth) */
@@ -93,6 +99,9 @@ static struct {
         .instant_nodes = 2,
         .instant_capacity = 64,
         .audit_burst = 10000,
+        .audit_rows = 40000,
+        .audit_writers = 4,
+        .audit_batch = 16,
         .inflight = 10000,
         .timeout_s = 300,
         .real_key = "bench",
@@ -1100,6 +1109,145 @@ out:
 
 /* ---- audit ------------------------------------------------------------------------------------- */
 
+/* One connection appending rows as the coordinator does: mem_store_audit_append(), a transaction per batch.
+ */
+typedef struct audit_writer {
+        pthread_t thread;
+        unsigned index, rows, written;
+        char (*wfs)[37];
+        size_t n_wfs;
+        char error[200];
+} audit_writer;
+
+static int cmp_chain(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void *audit_writer_main(void *userdata) {
+        audit_writer *w = userdata;
+        PGconn *conn = NULL;
+        au_error err = {0};
+        unsigned batch = o.audit_batch, per_chain = (o.audit_batch + 3) / 4;
+        _cleanup_free_ mem_audit_row *batch_rows = calloc(batch, sizeof(mem_audit_row));
+        _cleanup_free_ char(*details)[160] = calloc(batch, 160);
+        unsigned long round = 0;
+
+        if (!batch_rows || !details || mem_pg_connect(o.db, "bench audit writer", &conn, &err) < 0) {
+                snprintf(w->error, sizeof(w->error), "%.190s", err.msg[0] ? err.msg : "out of memory");
+                return NULL;
+        }
+        while (w->written < w->rows && !interrupted) {
+                unsigned k = MIN(batch, w->rows - w->written);
+                const char *chains[4];
+                size_t per = MAX(w->n_wfs / o.audit_writers, (size_t) 1);
+                /*
+                 * Four chains a batch, of the workflows this writer has to itself (the
+                 * coordinator's threads mostly work on different workflows), in lock
+                 * order, as the coordinator's flush sorts its rows.
+                 */
+                for (unsigned j = 0; j < 4; j++)
+                        chains[j] = w->wfs[(w->index * per + (round * 4 + j) % per) % w->n_wfs];
+                qsort(chains, 4, sizeof(char *), cmp_chain);
+                for (unsigned i = 0; i < k; i++) {
+                        snprintf(details[i], 160,
+                                 "{\"step\": \"s%lu\", \"attempt\": 1, \"node\": \"instant-%u\", \"run\": "
+                                 "\"bench.s%lu.1\"}",
+                                 round, w->index, round);
+                        batch_rows[i] = (mem_audit_row){chains[MIN(i / per_chain, 3u)],
+                                                        i % 2 ? "result" : "dispatched", details[i]};
+                }
+                int r = mem_store_audit_append(conn, "coordinator", batch_rows, k,
+                                               MEM_AUDIT_BEGIN | MEM_AUDIT_COMMIT, NULL, NULL, &err);
+                if (r == -EAGAIN) { /* a deadlock with another writer: PostgreSQL chose this one; again */
+                        mem_pg_rollback(conn);
+                        continue;
+                }
+                if (r < 0) {
+                        mem_pg_rollback(conn);
+                        snprintf(w->error, sizeof(w->error), "%.190s", err.msg);
+                        break;
+                }
+                w->written += k;
+                round++;
+        }
+        mem_pg_close(conn);
+        return NULL;
+}
+
+/*
+ * Audit rows written through the coordinator's own writer (memory/store-audit.c)
+ * as fast as it goes: --audit-writers connections, each appending batches of
+ * --audit-batch rows over 4 of 200 workflows' chains in one transaction, as
+ * the coordinator flushes a step transaction's rows. Every chain verified after.
+ */
+static void audit_writers(row *r, double peer_rate) {
+        enum { N_WF = 200 };
+        _cleanup_free_ audit_writer *w = calloc(o.audit_writers, sizeof(audit_writer));
+        _cleanup_free_ char(*wfs)[37] = calloc(N_WF, 37);
+        double cpu0[ELEMENTSOF(o.cpu)], cpu1[ELEMENTSOF(o.cpu)];
+        unsigned started = 0, written = 0;
+        char n[16];
+
+        if (!w || !wfs) {
+                row_fail(r, "out of memory");
+                return;
+        }
+        snprintf(n, sizeof(n), "%d", N_WF);
+        PGresult *q = pg_query("INSERT INTO workflows (id, name, spec, state) SELECT gen_random_uuid(), "
+                               "'bench-audit-writer', '{}', 'succeeded' FROM generate_series(1, $1::int) "
+                               "RETURNING id",
+                               1, (const char *const[]){n});
+        if (!q || PQntuples(q) != N_WF) {
+                row_fail(r, "cannot make the workflow rows");
+                PQclear(q);
+                return;
+        }
+        for (int i = 0; i < N_WF; i++)
+                snprintf(wfs[i], 37, "%s", PQgetvalue(q, i, 0));
+        PQclear(q);
+        cpu_snapshot(cpu0);
+        double t0 = mono_ms();
+        for (unsigned i = 0; i < o.audit_writers; i++) {
+                w[i] = (audit_writer){
+                        .index = i, .rows = o.audit_rows / o.audit_writers, .wfs = wfs, .n_wfs = N_WF};
+                if (pthread_create(&w[i].thread, NULL, audit_writer_main, &w[i]) != 0)
+                        break;
+                started++;
+        }
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(w[i].thread, NULL);
+        double t1 = mono_ms();
+        cpu_snapshot(cpu1);
+        cpu_note(cpu0, cpu1, t1 - t0, r->cpu, sizeof(r->cpu));
+        for (unsigned i = 0; i < started; i++) {
+                written += w[i].written;
+                if (w[i].error[0]) {
+                        row_fail(r, "writer %u: %s", i, w[i].error);
+                        return;
+                }
+        }
+        if (started < o.audit_writers) {
+                row_fail(r, "cannot start the writers");
+                return;
+        }
+        _cleanup_free_ char *arr = uuid_array(wfs, N_WF);
+        q = arr ? pg_query("SELECT count(*) FILTER (WHERE autoos_audit_verify(w) IS NOT NULL) "
+                           "FROM unnest($1::uuid[]) AS w",
+                           1, (const char *const[]){arr})
+                : NULL;
+        if (!q || pg_double(q, 0, 0) != 0)
+                row_fail(r, "%.0f audit chain(s) do not verify", q ? pg_double(q, 0, 0) : -1);
+        PQclear(q);
+        r->n = written;
+        r->seconds = (t1 - t0) / 1000.0;
+        r->rate = r->seconds > 0 ? written / r->seconds : 0;
+        r->verdict = r->rate >= 20000;
+        snprintf(r->note, sizeof(r->note), "rows, rows/s; %.2fx the one INSERT",
+                 peer_rate > 0 ? r->rate / peer_rate : 0);
+        progress("  %u rows in %.2f s: %.0f rows/s (%u writers, %u-row batches); %s", written, r->seconds,
+                 r->rate, o.audit_writers, o.audit_batch, r->cpu);
+}
+
 static void audit_rows(const batch_stats *coord) {
         row *r = row_new("audit rows written by the coordinator (instant runs)", ">= 20000 rows/s");
         if (coord->audit_rows > 0 && coord->seconds > 0) {
@@ -1107,7 +1255,8 @@ static void audit_rows(const batch_stats *coord) {
                 r->seconds = coord->seconds;
                 r->rate = r->n / r->seconds;
                 r->verdict = r->rate >= 20000;
-                snprintf(r->note, sizeof(r->note), "rows, rows/s");
+                snprintf(r->note, sizeof(r->note), "rows, rows/s: the steps' own rows (%.1f a step)",
+                         coord->steps > 0 ? coord->audit_rows / coord->steps : 0);
         } else
                 snprintf(r->note, sizeof(r->note), "no instant run to count");
 
@@ -1115,6 +1264,8 @@ static void audit_rows(const batch_stats *coord) {
         snprintf(label, sizeof(label), "audit: one INSERT of %u rows (chain trigger)", o.audit_burst);
         r = row_new(label, "");
         row *v = row_new("audit: autoos_audit_verify() of those rows", "");
+        snprintf(label, sizeof(label), "audit: the coordinator's writer, %u connections", o.audit_writers);
+        row *wr = row_new(label, ">= 20000 rows/s");
         snprintf(n, sizeof(n), "%u", o.audit_burst);
         PGresult *q =
                 pg_query("INSERT INTO workflows (id, name, spec, state) "
@@ -1157,6 +1308,8 @@ static void audit_rows(const batch_stats *coord) {
                 snprintf(v->note, sizeof(v->note), "rows, rows/s");
         }
         PQclear(q);
+        progress("audit: the coordinator's writer");
+        audit_writers(wr, r->rate);
 }
 
 /* ---- memory ------------------------------------------------------------------------------------ */
@@ -1318,6 +1471,9 @@ static void usage(FILE *f) {
               "      --kill-node NAME       a real node to SIGKILL for the node-loss rows...\n"
               "      --kill-pid PID         ...and its autoosd's pid\n"
               "      --audit-burst N        rows of the direct audit INSERT (default 10000)\n"
+              "      --audit-rows N         rows through the coordinator's audit writer (default 40000)\n"
+              "      --audit-writers N      connections writing them at once (default 4)\n"
+              "      --audit-batch N        rows a transaction, over 4 chains (default 16)\n"
               "      --inflight N           workflows in flight for the coordinator's RSS (default\n"
               "                             10000; 0: none)\n"
               "      --nodes-alone RATE     runs/s the real nodes deliver without the coordinator\n"
@@ -1351,6 +1507,9 @@ int main(int argc, char **argv) {
                 O_KNODE,
                 O_KPID,
                 O_BURST,
+                O_AUDIT_ROWS,
+                O_AUDIT_WRITERS,
+                O_AUDIT_BATCH,
                 O_TIMEOUT,
                 O_SKR,
                 O_SKI,
@@ -1377,6 +1536,9 @@ int main(int argc, char **argv) {
                 {"kill-node", required_argument, NULL, O_KNODE},
                 {"kill-pid", required_argument, NULL, O_KPID},
                 {"audit-burst", required_argument, NULL, O_BURST},
+                {"audit-rows", required_argument, NULL, O_AUDIT_ROWS},
+                {"audit-writers", required_argument, NULL, O_AUDIT_WRITERS},
+                {"audit-batch", required_argument, NULL, O_AUDIT_BATCH},
                 {"timeout", required_argument, NULL, O_TIMEOUT},
                 {"skip-real", no_argument, NULL, O_SKR},
                 {"skip-instant", no_argument, NULL, O_SKI},
@@ -1455,6 +1617,17 @@ int main(int argc, char **argv) {
                         break;
                 case O_BURST:
                         ok = parse_uint(optarg, &o.audit_burst) && o.audit_burst > 0;
+                        break;
+                case O_AUDIT_ROWS:
+                        ok = parse_uint(optarg, &o.audit_rows) && o.audit_rows > 0;
+                        break;
+                case O_AUDIT_WRITERS:
+                        ok = parse_uint(optarg, &o.audit_writers) && o.audit_writers > 0 &&
+                             o.audit_writers <= 64;
+                        break;
+                case O_AUDIT_BATCH:
+                        ok = parse_uint(optarg, &o.audit_batch) && o.audit_batch >= 4 &&
+                             o.audit_batch <= 4096;
                         break;
                 case O_TIMEOUT:
                         ok = parse_uint(optarg, &o.timeout_s) && o.timeout_s > 0;
