@@ -23,6 +23,10 @@
  * nobody holds has nobody's traffic, so whatever carries its name (a link,
  * chains, map elements, left by a process killed with SIGKILL) is removed
  * when the next process starts or takes the slot.
+ *
+ * The node's resolvers are written to <state_dir>/egress-<prefix>/resolv.conf
+ * (one "nameserver" line each), which the child binds read-only over the
+ * sandbox's /etc/resolv.conf (rootfs.c).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -60,6 +64,7 @@ struct sbx_egress {
         sbx_egress_config cfg;
         char table[32];
         char lock_dir[512];
+        char resolv_conf[600]; /* <lock_dir>/resolv.conf, bound over each run's /etc/resolv.conf */
         unsigned n_slots, next_slot;
         struct nft_ctx *nft;
         struct nl_sock *nl; /* in the node's network namespace */
@@ -358,6 +363,40 @@ static void sweep(sbx_egress *eg, bool *ret_all_free) {
 
 /* ---- context ------------------------------------------------------------------------ */
 
+/*
+ * Writes the resolvers' resolv.conf, whole (a new file renamed over the old:
+ * a run of another process binding it meanwhile sees one or the other).
+ */
+static int write_resolv_conf(sbx_egress *eg, au_error *err) {
+        char tmp[700], text[4 * (INET_ADDRSTRLEN + 12)] = "";
+        for (uint32_t i = 0; i < eg->cfg.n_resolvers && i < ELEMENTSOF(eg->cfg.resolvers); i++) {
+                char a[INET_ADDRSTRLEN];
+                format_ipv4(eg->cfg.resolvers[i], a);
+                snprintf(text + strlen(text), sizeof(text) - strlen(text), "nameserver %s\n", a);
+        }
+        snprintf(eg->resolv_conf, sizeof(eg->resolv_conf), "%s/resolv.conf", eg->lock_dir);
+        snprintf(tmp, sizeof(tmp), "%s.%d", eg->resolv_conf, (int) getpid());
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return au_error_set(err, errno, "egress: create %s", tmp);
+        size_t n = strlen(text);
+        if (write(fd, text, n) != (ssize_t) n || fchmod(fd, 0644) < 0) {
+                int e = errno ? errno : EIO;
+                unlink(tmp);
+                return au_error_set(err, e, "egress: write %s", tmp);
+        }
+        if (rename(tmp, eg->resolv_conf) < 0) {
+                int e = errno;
+                unlink(tmp);
+                return au_error_set(err, e, "egress: install %s", eg->resolv_conf);
+        }
+        return 0;
+}
+
+const char *sbx_egress_resolv_conf(const sbx_egress *eg) {
+        return eg ? eg->resolv_conf : NULL;
+}
+
 int sbx_egress_new(const sbx_egress_config *cfg, const char *state_dir, sbx_egress **ret, au_error *err) {
         char buf[8] = "";
         int r;
@@ -383,6 +422,13 @@ int sbx_egress_new(const sbx_egress_config *cfg, const char *state_dir, sbx_egre
                 r = au_error_set(err, errno, "egress: create %s", eg->lock_dir);
                 goto fail;
         }
+        /* Searchable by the runs' ids (the child binds resolv.conf from here); not listable. */
+        if (chmod(eg->lock_dir, 0711) < 0) {
+                r = au_error_set(err, errno, "egress: chmod %s", eg->lock_dir);
+                goto fail;
+        }
+        if ((r = write_resolv_conf(eg, err)) < 0)
+                goto fail;
         eg->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
         if (eg->host_netns < 0) {
                 r = au_error_set(err, errno, "egress: open our network namespace");

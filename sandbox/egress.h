@@ -25,5 +25,11 @@ sbx_egress *sbx_egress_free(sbx_egress *eg);
  */
 int sbx_egress_attach(sbx_egress *eg, int netns_fd, const sbx_egress_policy *ep, sbx_egress_link **ret,
                       au_error *err);
+/*
+ * The node's resolv.conf (a "nameserver" line per egress_resolvers entry,
+ * mode 0644, in a directory the runs' ids can search), for the child to bind
+ * over the sandbox's /etc/resolv.conf.
+ */
+const char *sbx_egress_resolv_conf(const sbx_egress *eg);
 /* Reads the run's traffic and refusals into res (may be NULL), removes everything, frees. */
 sbx_egress_link *sbx_egress_detach(sbx_egress_link *l, sbx_result *res);

@@ -5,8 +5,10 @@
  * Once per context, on the host, a template directory is built
  * (<state>/rootfs.<pid>): empty mount points, the host's /bin, /lib*
  * symlinks, copies of a few /etc files (never shadow, gshadow, sudoers...),
- * a synthetic passwd/group/hosts/hostname, and /dev placeholders. Copying
- * /etc once replaces ~20 bind mounts per run.
+ * a synthetic passwd/group/hosts/hostname, an empty resolv.conf, and /dev
+ * placeholders. Copying /etc once replaces ~20 bind mounts per run. An
+ * egress run's child binds the node's resolv.conf (egress.c) over the empty
+ * one, read-only.
  *
  * In each child, inside its new mount namespace (private propagation first,
  * so nothing reaches the host): the template is bind-mounted onto itself,
@@ -205,6 +207,8 @@ static int template_build(const char *dir, au_error *err) {
                                "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
                 {"etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"},
                 {"etc/hostname", "sandbox\n"},
+                /* Empty: no resolver unless an egress run's is bound over it. */
+                {"etc/resolv.conf", ""},
                 {"etc/hosts", "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
         };
         for (size_t i = 0; i < ELEMENTSOF(synth); i++) {
@@ -517,6 +521,12 @@ int sbx_rootfs_setup(const sbx_child_args *a, au_error *err) {
                          spec->limits.work_bytes, inodes, SBX_INSIDE_UID, SBX_INSIDE_GID);
                 snprintf(p, sizeof(p), "%s/work", root);
                 if ((r = do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts, err)) < 0)
+                        return r;
+        }
+
+        if (a->resolv_conf) {
+                snprintf(p, sizeof(p), "%s/etc/resolv.conf", root);
+                if ((r = bind_readonly(a->resolv_conf, p, err)) < 0)
                         return r;
         }
 

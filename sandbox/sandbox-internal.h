@@ -119,8 +119,11 @@ int sbx_uidpool_acquire(sbx_uidpool *pool, uid_t *ret_uid, au_error *err);
 void sbx_uidpool_release(sbx_uidpool *pool, uid_t uid);
 
 /* ---- rootfs.c ---------------------------------------------------------- */
-/* Bumped whenever what goes into a template changes (2: no /etc/ssl/private), so no old one is reused. */
-#define SBX_ROOTFS_TEMPLATE_VERSION 2
+/*
+ * Bumped whenever what goes into a template changes (2: no /etc/ssl/private,
+ * 3: an empty /etc/resolv.conf), so no old one is reused.
+ */
+#define SBX_ROOTFS_TEMPLATE_VERSION 3
 typedef struct sbx_rootfs_template {
         char dir[256];
         const char *top_binds[6]; /* host /bin, /lib... that are directories, not symlinks */
@@ -186,6 +189,8 @@ struct sbx_child_args {
         const sbx_rootfs_template *template;
         void *no_caps; /* cap_t, empty */
         bool work_writable;
+        /* Bound read-only over /etc/resolv.conf (egress runs); NULL: the template's empty one. */
+        const char *resolv_conf;
         int sync_fd;  /* socket to the parent: 'G' (ids mapped), 'C' (in the cgroup) in; errors and listener
                          out */
         int stdin_fd; /* -1: /dev/null */

@@ -99,12 +99,17 @@ is "$(jf .outcome)" rejected "a node without egress settings rejects an egress r
 like "$(jf .error)" "network: egress is not configured on this node\$" "and names why"
 
 # --- the allowlisted server ----------------------------------------------------
+dns_before=$(stat_of dns_queries)
 # shellcheck disable=SC2086
 run_json $EGRESS -- /bin/sh -c '
 echo "fetched=$(curl -sS --max-time 20 http://203.0.113.10/hello.txt)"
 echo "addr=$(ip -4 -o addr show eth0 | awk "{print \$4}")"
 echo "route=$(ip route show default)"
-echo "lo=$(ip -o link show lo | grep -c UP)"'
+echo "lo=$(ip -o link show lo | grep -c UP)"
+echo "resolv=$(tr "\n" ";" </etc/resolv.conf)"
+echo "resolv_write=$( (echo nameserver 203.0.113.99 >/etc/resolv.conf) 2>/dev/null && echo written || echo refused)"
+echo "resolv_move=$(mv /etc/resolv.conf /tmp/r 2>/dev/null && echo moved || echo refused)"
+echo "lookup=$(getent ahostsv4 api.example.test | awk "NR == 1 { print \$1 }")"'
 is "$(jf .outcome)" exited "an elevated egress run exits normally"
 [ "$(jf .outcome)" = exited ] || diag "result: $RUN_JSON"
 is "$(out fetched)" hello-egress "it fetches from the allowlisted HTTP server"
@@ -114,6 +119,17 @@ cmp_ok "$(jf .egress_sent_packets)" '>' 0 "the result counts packets sent ($(jf 
 cmp_ok "$(jf .egress_received_bytes)" '>' 100 "and bytes received ($(jf .egress_received_bytes))"
 is "$(jf '.egress_refused | length')" 0 "nothing refused for an allowed fetch"
 is "$(ip -n "$NODE" -o link show | grep -c " $PREFIX[0-9]")" 0 "the run's link went with it"
+is "$(out resolv)" "nameserver 203.0.113.53;" "its /etc/resolv.conf names exactly the node's resolvers"
+is "$(out resolv_write)" refused "the run cannot write its /etc/resolv.conf"
+is "$(out resolv_move)" refused "nor move it away"
+is "$(out lookup)" 203.0.113.10 "a lookup through the libc resolver gets the test's DNS responder's answer"
+cmp_ok "$(stat_of dns_queries)" '>' "$dns_before" "the resolver asked is the listed one ($dns_before -> $(stat_of dns_queries) queries)"
+is "$(stat -c %a "/run/autoos/egress-$PREFIX/resolv.conf" 2>/dev/null)" 644 "the node's resolv.conf is mode 0644"
+
+# --- a plain loopback run: no resolver -------------------------------------------
+run_json --net loopback -- /bin/sh -c 'echo "size=$(wc -c </etc/resolv.conf)"'
+is "$(jf .outcome)" exited "a loopback run exits normally"
+is "$(out size)" 0 "a loopback run's /etc/resolv.conf is empty"
 
 # --- attacks from inside a run -------------------------------------------------
 # shellcheck disable=SC2086
