@@ -57,7 +57,15 @@ static int write_at(int dirfd, const char *file, const char *value) {
         if (fd < 0)
                 return negative_errno();
         size_t n = strlen(value);
-        ssize_t k = write(fd, value, n);
+        /* A v1 memory.limit_in_bytes write fails with EINTR when a signal is pending for
+         * the writing thread (mem_cgroup_resize_max checks before anything else): once
+         * the signal is handled, the same write succeeds. */
+        ssize_t k;
+        for (unsigned tries = 0;; tries++) {
+                k = write(fd, value, n);
+                if (k >= 0 || errno != EINTR || tries >= 64)
+                        break;
+        }
         if (k < 0)
                 return negative_errno();
         return (size_t) k == n ? 0 : -EIO;
