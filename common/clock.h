@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -29,3 +30,13 @@ static inline uint64_t au_timespec_ms(const struct timespec *ts) {
 
 /* Sleeps ms milliseconds, all of them (a signal's interruption is slept out). */
 void au_sleep_ms(uint64_t ms);
+
+/*
+ * The clock's time ms milliseconds from now as a timespec, for
+ * pthread_cond_timedwait() (CLOCK_REALTIME, or the condition's clock) and
+ * other absolute deadlines.
+ */
+struct timespec au_deadline_after(clockid_t clock, uint64_t ms);
+
+/* The wall-clock time now as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC); buf holds at least 32 bytes. */
+void au_iso8601_now(char *buf, size_t size);

@@ -8,6 +8,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "clock.h"
 #include "log.h"
 
 static int max_level = AU_LOG_INFO;
@@ -57,8 +58,6 @@ static void gen_str(yajl_gen g, const char *s) {
 static void vlog(int level, const char *const *kv, const char *suffix, const char *fmt, va_list ap) {
         char msg[2048];
         char ts[64];
-        struct timespec now;
-        struct tm tm;
         const unsigned char *buf;
         size_t len;
 
@@ -69,10 +68,7 @@ static void vlog(int level, const char *const *kv, const char *suffix, const cha
         if (suffix && n >= 0 && (size_t) n < sizeof(msg))
                 snprintf(msg + n, sizeof(msg) - (size_t) n, ": %s", suffix);
 
-        clock_gettime(CLOCK_REALTIME, &now);
-        gmtime_r(&now.tv_sec, &tm);
-        size_t k = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ts + k, sizeof(ts) - k, ".%03ldZ", now.tv_nsec / 1000000);
+        au_iso8601_now(ts, sizeof(ts));
 
         yajl_gen g = yajl_gen_alloc(NULL);
         if (!g)

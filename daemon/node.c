@@ -98,15 +98,6 @@ struct dmn_node {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void iso_now(char *buf, size_t size) {
-        struct timespec ts;
-        struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        size_t k = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + k, size - k, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 static job *job_find(dmn_node *n, const char *id) {
         for (job *j = n->jobs; j; j = j->next)
                 if (j->id && !j->req && strcmp(j->id, id) == 0)
@@ -967,7 +958,7 @@ int dmn_node_new(au_loop *loop, const dmn_config *cfg, const sbx_policy *policy,
         }
         n->policy = *policy;
         n->metrics = metrics;
-        iso_now(n->started_at, sizeof(n->started_at));
+        au_iso8601_now(n->started_at, sizeof(n->started_at));
         if (uname(&u) == 0)
                 snprintf(n->kernel, sizeof(n->kernel), "%s", u.release);
 

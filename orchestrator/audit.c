@@ -215,16 +215,10 @@ static void log_checkpoint(const orc_auditor *au, const pending_ckpt *p) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         _cleanup_free_ char *line = NULL;
         char ts[64];
-        struct timespec now;
-        struct tm tm;
-        size_t k;
 
         if (!g)
                 return;
-        clock_gettime(CLOCK_REALTIME, &now);
-        gmtime_r(&now.tv_sec, &tm);
-        k = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ts + k, sizeof(ts) - k, ".%03ldZ", now.tv_nsec / 1000000);
+        au_iso8601_now(ts, sizeof(ts));
         au_json_gen_map_open(g);
         au_json_gen_kv_string(g, "ts", ts);
         au_json_gen_kv_string(g, "level", "notice");
@@ -639,14 +633,10 @@ static void *auditor_main(void *arg) {
 
                 pthread_mutex_lock(&au->lock);
                 while (!au->stopping && !au->urgent && au_now_ms() < next) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
                         uint64_t wait = next - au_now_ms();
                         if (wait > 250)
                                 wait = 250; /* c->stop is looked at too */
-                        ts.tv_nsec += (long) (wait % 1000) * 1000000L;
-                        ts.tv_sec += (time_t) (wait / 1000) + ts.tv_nsec / 1000000000L;
-                        ts.tv_nsec %= 1000000000L;
+                        struct timespec ts = au_deadline_after(CLOCK_REALTIME, wait);
                         pthread_cond_timedwait(&au->cond, &au->lock, &ts);
                         if (atomic_load(&c->stop))
                                 au->stopping = true;

@@ -27,6 +27,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -134,16 +135,7 @@ static int sid_cmp(sid a, sid b) {
 /* ---- time ------------------------------------------------------------------ */
 
 static struct timespec deadline_after(int ms) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        return ts;
+        return au_deadline_after(CLOCK_MONOTONIC, ms > 0 ? (uint64_t) ms : 0);
 }
 
 /* ---- entries --------------------------------------------------------------- */

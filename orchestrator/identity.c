@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "memory/pg.h"
@@ -49,9 +50,7 @@ struct orc_identity {
  * read in the vDSO (60 ns).
  */
 static double auth_clock_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+        return (double) au_now_us() / 1e6;
 }
 
 /* Counts one sealing or check that started at t0 (bench/coordinator prints the sum per step). */
@@ -59,12 +58,6 @@ static void auth_spent(orc_coord *c, const char *what, double t0) {
         double dt = auth_clock_s() - t0;
         orc_metric_add(c, c->identity->m_auth_cpu, NULL, dt > 0 ? dt : 0);
         orc_metric_add(c, c->identity->m_auth_ops, what, 1);
-}
-
-static uint64_t realtime_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static bool valid_node_name(const char *s) {
@@ -403,7 +396,7 @@ static int seal_job(orc_coord *c, const char *node, const char *field, const cha
                 r = dispatch_token(c, run_id, node, strlen(node), ret_token);
                 if (r < 0)
                         return r;
-                snprintf(ret_expires, 24, "%" PRIu64, realtime_ms() + c->cfg.job_ttl_ms);
+                snprintf(ret_expires, 24, "%" PRIu64, au_wall_ms() + c->cfg.job_ttl_ms);
         }
         const char *parts[] = {node, field, value, ret_token, ret_expires};
         size_t lens[] = {strlen(node), strlen(field), strlen(value), strlen(ret_token), strlen(ret_expires)};
@@ -495,7 +488,7 @@ void orc_count_refused_heartbeat(orc_coord *c, const char *reason) {
 
 bool orc_refusal_admit(orc_coord *c, const char *node, uint64_t *ret_suppressed) {
         orc_identity *id = c->identity;
-        uint64_t now = realtime_ms() / 60000;
+        uint64_t now = au_wall_ms() / 60000;
         ident_node *n;
         bool admit;
 

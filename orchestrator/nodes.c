@@ -16,6 +16,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -42,12 +43,6 @@ static orc_node *node_find_locked(orc_coord *c, const char *id, bool create) {
         *n = (orc_node){0};
         snprintf(n->id, sizeof(n->id), "%s", id);
         return n;
-}
-
-static uint64_t realtime_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static void node_upsert(orc_coord *c, PGconn *conn, const orc_node *n) {
@@ -217,7 +212,7 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
         _cleanup_pgresult_ PGresult *inflight = NULL;
         char lost[64][129];
         size_t n_beats = 0, n_lost = 0, n_alive = 0, n_dead = 0;
-        uint64_t now = au_now_ms(), wall = realtime_ms();
+        uint64_t now = au_now_ms(), wall = au_wall_ms();
         bool grace;
         au_error err = {0};
 

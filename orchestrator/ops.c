@@ -14,6 +14,7 @@
 
 #include <uuid/uuid.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -959,12 +960,7 @@ static char *wait_for_run(orc_coord *c, const char *id, uint64_t deadline, char 
                 }
                 if (au_now_ms() >= deadline)
                         break;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 250 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                ts = au_deadline_after(CLOCK_REALTIME, 250);
                 pthread_mutex_lock(&c->done_lock);
                 while (c->done_gen == gen && !atomic_load(&c->stop))
                         if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &ts) != 0)

@@ -20,6 +20,7 @@
 
 #include <uuid/uuid.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -84,13 +85,7 @@ static bool wait_wake(orc_coord *c, int ms) {
         struct timespec ts;
         bool woke;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
+        ts = au_deadline_after(CLOCK_REALTIME, ms > 0 ? (uint64_t) ms : 0);
         pthread_mutex_lock(&c->wake_lock);
         while (!c->wake && !atomic_load(&c->stop))
                 if (pthread_cond_timedwait(&c->wake_cond, &c->wake_lock, &ts) != 0)
@@ -1402,9 +1397,7 @@ static int process_batch(orc_coord *c, PGconn *conn, redisContext *rc, res_entry
                 if (es[i].r && es[i].is_new && es[i].current) {
                         orc_metric_add(c, c->m_results, sbx_outcome_to_string(es[i].r->outcome), 1);
                         if (es[i].dispatched_ms > 0) {
-                                struct timespec now;
-                                clock_gettime(CLOCK_REALTIME, &now);
-                                double s = (double) (ts_ms(now) - es[i].dispatched_ms) / 1000.0;
+                                double s = (double) ((int64_t) au_wall_ms() - es[i].dispatched_ms) / 1000.0;
                                 orc_metric_observe(c, c->m_dispatch_latency, s < 0 ? 0 : s);
                         }
                 }
