@@ -293,16 +293,13 @@ static char *make_id(void) {
         return strdup(s);
 }
 
-int cli_run(int argc, char **argv) {
-        run_opts o = {.trust = _SBX_TRUST_INVALID, .network = _SBX_NET_INVALID};
-        _cleanup_sbx_spec_ sbx_spec *spec = calloc(1, sizeof(sbx_spec));
-        sbx_policy policy;
-        au_error err = {};
+/* A helper's "go on": any other value is cli_run's exit status. */
+#define RUN_GO (-1)
+
+/* The options into o and spec (--env, --file): RUN_GO, or the exit status (--help, a usage error). */
+static int parse_run_options(int argc, char **argv, run_opts *o, sbx_spec *spec) {
         int c, r;
 
-        if (!spec)
-                return 125;
-        spec->trust = _SBX_TRUST_INVALID;
         optind = 1;
         opterr = 0;
         /* '+': stop at the first non-option, so PROGRAM's own options stay its own. */
@@ -313,47 +310,48 @@ int cli_run(int argc, char **argv) {
                         run_usage(stdout);
                         return 0;
                 case OPT_MEMORY:
-                        if ((r = parse_size_opt("--memory", optarg, &o.limits.memory_bytes)))
+                        if ((r = parse_size_opt("--memory", optarg, &o->limits.memory_bytes)))
                                 return r;
                         break;
                 case OPT_CPU:
-                        if (au_parse_uint32(optarg, &o.limits.cpu_percent) < 0 || o.limits.cpu_percent == 0)
+                        if (au_parse_uint32(optarg, &o->limits.cpu_percent) < 0 ||
+                            o->limits.cpu_percent == 0)
                                 return usage_error("--cpu %s: expected a percentage of one CPU, 1 or more",
                                                    optarg);
                         break;
                 case OPT_PIDS:
-                        if (au_parse_uint32(optarg, &o.limits.pids) < 0 || o.limits.pids == 0)
+                        if (au_parse_uint32(optarg, &o->limits.pids) < 0 || o->limits.pids == 0)
                                 return usage_error("--pids %s: expected a number of processes, 1 or more",
                                                    optarg);
                         break;
                 case OPT_TIMEOUT:
-                        if ((r = parse_duration_opt("--timeout", optarg, &o.limits.wall_ms)))
+                        if ((r = parse_duration_opt("--timeout", optarg, &o->limits.wall_ms)))
                                 return r;
                         break;
                 case OPT_CPU_TIME:
-                        if ((r = parse_duration_opt("--cpu-time", optarg, &o.limits.cpu_ms)))
+                        if ((r = parse_duration_opt("--cpu-time", optarg, &o->limits.cpu_ms)))
                                 return r;
                         break;
                 case OPT_OUTPUT_LIMIT:
-                        if ((r = parse_size_opt("--output-limit", optarg, &o.limits.output_bytes)))
+                        if ((r = parse_size_opt("--output-limit", optarg, &o->limits.output_bytes)))
                                 return r;
-                        if (o.limits.output_bytes == 0)
+                        if (o->limits.output_bytes == 0)
                                 return usage_error("--output-limit 0: must be at least 1 byte");
                         break;
                 case OPT_WORK_SIZE:
-                        if ((r = parse_size_opt("--work-size", optarg, &o.limits.work_bytes)))
+                        if ((r = parse_size_opt("--work-size", optarg, &o->limits.work_bytes)))
                                 return r;
-                        if (o.limits.work_bytes == 0)
+                        if (o->limits.work_bytes == 0)
                                 return usage_error("--work-size 0: must be at least 1 byte");
                         break;
                 case OPT_NET:
-                        o.network = sbx_network_from_string(optarg);
-                        if (o.network == _SBX_NET_INVALID)
+                        o->network = sbx_network_from_string(optarg);
+                        if (o->network == _SBX_NET_INVALID)
                                 return usage_error("--net %s: expected none, loopback or egress", optarg);
                         break;
                 case OPT_TRUST:
-                        o.trust = sbx_trust_from_string(optarg);
-                        if (o.trust == _SBX_TRUST_INVALID)
+                        o->trust = sbx_trust_from_string(optarg);
+                        if (o->trust == _SBX_TRUST_INVALID)
                                 return usage_error(
                                         "--trust %s: expected restricted, standard, elevated or privileged",
                                         optarg);
@@ -367,19 +365,19 @@ int cli_run(int argc, char **argv) {
                                 return r < 0 ? 125 : r;
                         break;
                 case OPT_STDIN_FILE:
-                        o.stdin_file = optarg;
+                        o->stdin_file = optarg;
                         break;
                 case OPT_SPEC:
-                        o.spec_file = optarg;
+                        o->spec_file = optarg;
                         break;
                 case OPT_NODE_CONFIG:
-                        o.node_config = optarg;
+                        o->node_config = optarg;
                         break;
                 case OPT_POLICY:
-                        o.policy_file = optarg;
+                        o->policy_file = optarg;
                         break;
                 case OPT_JSON:
-                        o.json = true;
+                        o->json = true;
                         break;
                 case ':':
                         return usage_error("%s: requires a value", name);
@@ -388,34 +386,55 @@ int cli_run(int argc, char **argv) {
                 }
         }
 
-        /* Policy first: it bounds the spec file and gives the defaults. */
-        sbx_policy_init_default(&policy);
-        const char *pf = o.policy_file ? o.policy_file : DEFAULT_POLICY;
-        if ((o.policy_file || access(pf, F_OK) == 0) && (r = sbx_policy_load(pf, &policy, &err)) < 0) {
+        return RUN_GO;
+}
+
+/*
+ * The policy (it bounds the spec file and gives the defaults) and the node's
+ * egress settings, as autoosd reads them: without them egress is rejected.
+ * RUN_GO, or the exit status.
+ */
+static int load_policy(const run_opts *o, sbx_policy *policy, sbx_egress_config *egress) {
+        au_error err = {};
+        int r;
+
+        sbx_policy_init_default(policy);
+        const char *pf = o->policy_file ? o->policy_file : DEFAULT_POLICY;
+        if ((o->policy_file || access(pf, F_OK) == 0) && (r = sbx_policy_load(pf, policy, &err)) < 0) {
                 fprintf(stderr, "autoosctl run: policy %s: %s\n", pf, err.msg);
                 return CLI_EXIT_USAGE;
         }
-        /* The node's egress settings, as autoosd reads them: without them egress is rejected. */
-        sbx_egress_config egress = {};
-        const char *nc = o.node_config ? o.node_config : DEFAULT_NODE_CONFIG;
-        if ((r = sbx_egress_config_load(&egress, nc, &err)) < 0) {
+        const char *nc = o->node_config ? o->node_config : DEFAULT_NODE_CONFIG;
+        if ((r = sbx_egress_config_load(egress, nc, &err)) < 0) {
                 fprintf(stderr, "autoosctl run: %s\n", err.msg);
                 return CLI_EXIT_USAGE;
         }
-        policy.egress_configured = sbx_egress_config_usable(&egress);
+        policy->egress_configured = sbx_egress_config_usable(egress);
 
-        if (o.spec_file) {
+        return RUN_GO;
+}
+
+/*
+ * The spec: --spec's file (the options given merged onto it), PROGRAM and its
+ * arguments, --stdin-file. *specp may be replaced. RUN_GO, or the exit status.
+ */
+static int build_spec(int argc, char **argv, const run_opts *o, const sbx_policy *policy, sbx_spec **specp) {
+        sbx_spec *spec = *specp;
+        au_error err = {};
+        int r;
+
+        if (o->spec_file) {
                 _cleanup_free_ char *buf = NULL;
                 size_t len;
-                r = read_host_file(o.spec_file, policy.max_spec_bytes, &buf, &len);
+                r = read_host_file(o->spec_file, policy->max_spec_bytes, &buf, &len);
                 if (r < 0)
-                        return usage_error("--spec %s: %s", o.spec_file,
+                        return usage_error("--spec %s: %s", o->spec_file,
                                            r == -EFBIG ? "larger than the policy's max_spec_bytes"
                                                        : strerror(-r));
                 sbx_spec *parsed = NULL;
-                r = sbx_spec_from_json(buf, len, &policy, &parsed, &err);
+                r = sbx_spec_from_json(buf, len, policy, &parsed, &err);
                 if (r < 0)
-                        return report_unstarted(SBX_OUTCOME_REJECTED, NULL, &err, o.json);
+                        return report_unstarted(SBX_OUTCOME_REJECTED, NULL, &err, o->json);
                 /* Options given before --spec's content is known: merge them onto the file's spec. */
                 for (size_t i = 0; i < spec->n_env; i++)
                         if ((r = add_env(parsed, spec->env[i])))
@@ -431,7 +450,7 @@ int cli_run(int argc, char **argv) {
                 spec->files = NULL;
                 spec->n_files = 0;
                 sbx_spec_free(spec);
-                spec = parsed;
+                *specp = spec = parsed;
         }
 
         if (optind < argc) {
@@ -454,13 +473,67 @@ int cli_run(int argc, char **argv) {
                         "name looked up on PATH (e.g. sh)",
                         spec->argv[0]);
 
-        if (o.stdin_file) {
+        if (o->stdin_file) {
                 free(spec->stdin_data);
                 spec->stdin_data = NULL;
-                r = read_host_file(o.stdin_file, MAX_HOST_FILE, &spec->stdin_data, &spec->stdin_size);
+                r = read_host_file(o->stdin_file, MAX_HOST_FILE, &spec->stdin_data, &spec->stdin_size);
                 if (r < 0)
-                        return usage_error("--stdin-file %s: %s", o.stdin_file, strerror(-r));
+                        return usage_error("--stdin-file %s: %s", o->stdin_file, strerror(-r));
         }
+
+        return RUN_GO;
+}
+
+/* What a person reads on stderr (or the result as JSON on stdout); returns the exit status. */
+static int report_result(const sbx_spec *spec, const sbx_result *res, bool json, int caught) {
+        if (json) {
+                _cleanup_free_ char *s = sbx_result_to_json(res, false);
+                if (!s)
+                        return 125;
+                printf("%s\n", s);
+        } else {
+                if (res->outcome == SBX_OUTCOME_SANDBOX_ERROR || res->outcome == SBX_OUTCOME_REJECTED)
+                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
+                                res->error ? res->error : "unknown error");
+                else if (res->reason)
+                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
+                                res->reason);
+                else if (res->outcome == SBX_OUTCOME_OOM)
+                        fprintf(stderr,
+                                "autoosctl run: oom: the memory limit of %" PRIu64 " bytes was reached\n",
+                                spec->limits.memory_bytes);
+                else if (res->outcome == SBX_OUTCOME_PIDS_LIMIT)
+                        fprintf(stderr,
+                                "autoosctl run: pids_limit: the process limit of %" PRIu32 " was reached\n",
+                                spec->limits.pids);
+                if (res->stdout_truncated || res->stderr_truncated)
+                        fprintf(stderr,
+                                "autoosctl run: output beyond %" PRIu64 " bytes per stream was discarded\n",
+                                spec->limits.output_bytes);
+        }
+        fflush(stdout);
+        if (caught)
+                return 128 + caught;
+        return sbx_result_exit_status(res);
+}
+
+int cli_run(int argc, char **argv) {
+        run_opts o = {.trust = _SBX_TRUST_INVALID, .network = _SBX_NET_INVALID};
+        _cleanup_sbx_spec_ sbx_spec *spec = calloc(1, sizeof(sbx_spec));
+        sbx_policy policy;
+        au_error err = {};
+        int r;
+
+        if (!spec)
+                return 125;
+        spec->trust = _SBX_TRUST_INVALID;
+        if ((r = parse_run_options(argc, argv, &o, spec)) != RUN_GO)
+                return r;
+        sbx_egress_config egress = {};
+        if ((r = load_policy(&o, &policy, &egress)) != RUN_GO)
+                return r;
+        if ((r = build_spec(argc, argv, &o, &policy, &spec)) != RUN_GO)
+                return r;
 
         apply_opts(spec, &o);
         if (spec->trust == _SBX_TRUST_INVALID)
@@ -507,35 +580,5 @@ int cli_run(int argc, char **argv) {
                                                : EIO));
                 return 125;
         }
-        int caught = sup.caught;
-
-        if (o.json) {
-                _cleanup_free_ char *s = sbx_result_to_json(res, false);
-                if (!s)
-                        return 125;
-                printf("%s\n", s);
-        } else {
-                if (res->outcome == SBX_OUTCOME_SANDBOX_ERROR || res->outcome == SBX_OUTCOME_REJECTED)
-                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
-                                res->error ? res->error : "unknown error");
-                else if (res->reason)
-                        fprintf(stderr, "autoosctl run: %s: %s\n", sbx_outcome_to_string(res->outcome),
-                                res->reason);
-                else if (res->outcome == SBX_OUTCOME_OOM)
-                        fprintf(stderr,
-                                "autoosctl run: oom: the memory limit of %" PRIu64 " bytes was reached\n",
-                                spec->limits.memory_bytes);
-                else if (res->outcome == SBX_OUTCOME_PIDS_LIMIT)
-                        fprintf(stderr,
-                                "autoosctl run: pids_limit: the process limit of %" PRIu32 " was reached\n",
-                                spec->limits.pids);
-                if (res->stdout_truncated || res->stderr_truncated)
-                        fprintf(stderr,
-                                "autoosctl run: output beyond %" PRIu64 " bytes per stream was discarded\n",
-                                spec->limits.output_bytes);
-        }
-        fflush(stdout);
-        if (caught)
-                return 128 + caught;
-        return sbx_result_exit_status(res);
+        return report_result(spec, res, o.json, sup.caught);
 }
