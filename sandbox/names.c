@@ -66,14 +66,6 @@ sbx_outcome sbx_outcome_from_string(const char *s) {
         return (sbx_outcome) lookup(outcome_names, _SBX_OUTCOME_MAX, s);
 }
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t sbx_now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + (uint64_t) ts.tv_nsec;
-}
-
 const sbx_limit_field sbx_limit_fields[7] = {
         {"memory_bytes", offsetof(sbx_limits, memory_bytes), false},
         {"cpu_percent", offsetof(sbx_limits, cpu_percent), true},

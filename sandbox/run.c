@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/macro.h"
 #include "egress.h"
 #include "sandbox-internal.h"
@@ -498,7 +499,7 @@ int sbx_run_start(sbx_context *ctx, const sbx_spec *spec, sbx_output_fn output, 
                 .exit_signal = SIGCHLD,
                 .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0,
         };
-        run->t0_ns = sbx_now_ns();
+        run->t0_ns = au_now_us() * 1000ull; /* CLOCK_MONOTONIC, as the wall timer (absolute) */
         clock_gettime(CLOCK_REALTIME, &run->result->started_at);
         /* Cloned without copying our memory (spawn.c); back once the child runs. */
         pid_t pid = -1;
@@ -728,7 +729,7 @@ static void finalize(sbx_run *run) {
         sbx_cgroup_stats st = {};
 
         clock_gettime(CLOCK_REALTIME, &res->finished_at);
-        res->wall_ms = (sbx_now_ns() - run->t0_ns) / 1000000ull;
+        res->wall_ms = (au_now_us() * 1000ull - run->t0_ns) / 1000000ull;
         sbx_cgroup_read_stats(run->cg, &st);
         res->cpu_ms = st.cpu_ns / 1000000ull;
         res->memory_peak_bytes = st.memory_peak;

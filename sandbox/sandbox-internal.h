@@ -214,7 +214,3 @@ typedef struct sbx_child_msg {
         int32_t code;
         char msg[512];
 } sbx_child_msg;
-
-/* ---- names.c --------------------------------------------------------------- */
-/* Monotonic and realtime helpers. */
-uint64_t sbx_now_ns(void);
