@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "tests/tap.h"
 
 static struct {
@@ -41,12 +42,6 @@ static struct {
         char bin[PATH_MAX];
         bool hooked;
 } test_redis;
-
-static inline long long test_redis_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Finds redis-server on PATH (or $REDIS_SERVER); false when there is none. */
 static inline bool test_redis_find(void) {
@@ -200,8 +195,8 @@ static inline bool test_redis_spawn(void) {
                 _exit(127);
         }
         test_redis.pid = pid;
-        deadline = test_redis_now_ms() + 10000;
-        while (test_redis_now_ms() < deadline) {
+        deadline = (long long) au_now_ms() + 10000;
+        while ((long long) au_now_ms() < deadline) {
                 int status;
                 if (waitpid(pid, &status, WNOHANG) == pid) {
                         /* Exited: most likely someone took the port meanwhile. */
@@ -262,8 +257,8 @@ static inline void test_redis_stop(void) {
                 return;
         kill(pid, SIGCONT);
         kill(pid, SIGTERM);
-        deadline = test_redis_now_ms() + 5000;
-        while (test_redis_now_ms() < deadline) {
+        deadline = (long long) au_now_ms() + 5000;
+        while ((long long) au_now_ms() < deadline) {
                 if (waitpid(pid, NULL, WNOHANG) == pid) {
                         test_redis.pid = 0;
                         return;

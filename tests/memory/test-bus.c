@@ -50,17 +50,17 @@ static au_loop *loop;
 static redisContext *rc;
 static int port;
 
-#define WAIT_FOR(cond, ms)                                         \
-        ({                                                         \
-                long long _deadline = test_redis_now_ms() + (ms);  \
-                while (!(cond) && test_redis_now_ms() < _deadline) \
-                        au_loop_run_once(loop, 20);                \
-                (bool) (cond);                                     \
+#define WAIT_FOR(cond, ms)                                             \
+        ({                                                             \
+                long long _deadline = (long long) au_now_ms() + (ms);  \
+                while (!(cond) && (long long) au_now_ms() < _deadline) \
+                        au_loop_run_once(loop, 20);                    \
+                (bool) (cond);                                         \
         })
 
 static void spin(int ms) {
-        long long deadline = test_redis_now_ms() + ms;
-        while (test_redis_now_ms() < deadline)
+        long long deadline = (long long) au_now_ms() + ms;
+        while ((long long) au_now_ms() < deadline)
                 au_loop_run_once(loop, 10);
 }
 
