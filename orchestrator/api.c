@@ -1179,6 +1179,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 return;
         *con_cls = NULL;
         snprintf(status, sizeof(status), "%u", rq->status);
+        if (rq->status)
+                orc_count_request(((orc_api *) cls)->coord, rq->status);
         snprintf(ms, sizeof(ms), "%.1f", (double) (au_now_us() - rq->start_us) / 1000.0);
         const char *kv[] = {
                 "request",

@@ -101,7 +101,7 @@ struct orc_coord {
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;
         au_metric *m_workflows, *m_steps, *m_dispatched, *m_results, *m_dispatch_latency, *m_audit_rows,
-                *m_nodes, *m_node_lost, *m_late, *m_api_db_errors;
+                *m_nodes, *m_node_lost, *m_late, *m_api_db_errors, *m_http_requests;
 };
 
 /* coordinator.c */

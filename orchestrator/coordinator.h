@@ -63,6 +63,8 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
 void orc_nodes_list(orc_coord *c, orc_reply *ret);
 void orc_health(orc_coord *c, orc_reply *ret);
 void orc_metrics(orc_coord *c, orc_reply *ret); /* text/plain; version=0.0.4 */
+/* Counts one answered HTTP request by its status code (autoos_coordinator_http_requests_total). */
+void orc_count_request(orc_coord *c, unsigned status);
 
 /* The Redis URL the coordinator uses (for the events reader). */
 const char *orc_redis_url(const orc_coord *c);

@@ -64,10 +64,19 @@ int orc_metrics_setup(orc_coord *c) {
                                        "Results of attempts already given up or duplicated.", NULL);
         c->m_api_db_errors = au_metrics_counter(c->metrics, "autoos_coordinator_db_errors_total",
                                                 "PostgreSQL errors, by where they happened.", "where");
+        c->m_http_requests = au_metrics_counter(c->metrics, "autoos_coordinator_http_requests_total",
+                                                "HTTP requests answered, by status code.", "code");
         if (!c->m_workflows || !c->m_steps || !c->m_dispatched || !c->m_results || !c->m_dispatch_latency ||
-            !c->m_audit_rows || !c->m_nodes || !c->m_node_lost || !c->m_late || !c->m_api_db_errors)
+            !c->m_audit_rows || !c->m_nodes || !c->m_node_lost || !c->m_late || !c->m_api_db_errors ||
+            !c->m_http_requests)
                 return -ENOMEM;
         return 0;
+}
+
+void orc_count_request(orc_coord *c, unsigned status) {
+        char code[16];
+        snprintf(code, sizeof(code), "%u", status);
+        orc_metric_add(c, c->m_http_requests, code, 1);
 }
 
 /* ---- wake-ups ---------------------------------------------------------------- */

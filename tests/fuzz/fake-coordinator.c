@@ -227,3 +227,6 @@ void orc_health(orc_coord *c, orc_reply *ret) {
 void orc_metrics(orc_coord *c, orc_reply *ret) {
         reply(ret, 200, "autoos_fake 1\n");
 }
+
+void orc_count_request(orc_coord *c, unsigned status) {
+}

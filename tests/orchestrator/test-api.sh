@@ -149,6 +149,7 @@ m=$(curl -s "$COORD_URL/metrics")
 like "$m" '^# TYPE ' "GET /metrics is Prometheus text"
 like "$m" '^autoos_[a-z_]*workflows?[a-z_]*(\{[^}]*\})? [0-9]' "workflow metrics"
 like "$m" '^autoos_[a-z_]*steps?[a-z_]*(\{[^}]*\})? [0-9]' "step metrics"
+like "$m" '^autoos_coordinator_http_requests_total\{code="200"\} [1-9]' "API requests counted by status code (the earlier requests' 200s)"
 like "$m" '^autoos_[a-z_]*audit[a-z_]*(\{[^}]*\})? [0-9]' "audit rows written"
 like "$m" '^autoos_[a-z_]*dispatch[a-z_]*(_bucket|_sum|_count)?(\{[^}]*\})? [0-9]' "dispatch latency"
 api GET /v1/nodes
