@@ -91,8 +91,9 @@ int mem_store_workflows_list(PGconn *conn, const char *state, unsigned limit, PG
                                         "(SELECT json_object_agg(state, n) FROM (SELECT state, "
                                         "count(*) n FROM steps s "
                                         " WHERE s.workflow_id = w.id GROUP BY state) x)::text, "
-                                        "(SELECT count(*) FROM steps s WHERE s.workflow_id = w.id) "
-                                        "FROM workflows w WHERE ($1::text IS NULL OR w.state = $1) "
+                                        "(SELECT count(*) FROM steps s WHERE s.workflow_id = w.id), "
+                                        "w.created_by FROM workflows w WHERE ($1::text IS NULL OR w.state = "
+                                        "$1) "
                                         "ORDER BY w.created_at DESC LIMIT $2::int",
                 2, (const char *const[]){state, lim}, ret, err);
 }

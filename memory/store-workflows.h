@@ -38,6 +38,7 @@ enum {
         MEM_WFLIST_UPDATED_AT,
         MEM_WFLIST_STEP_COUNTS,
         MEM_WFLIST_STEPS,
+        MEM_WFLIST_CREATED_BY,
 };
 
 /* The newest limit workflows, in state (NULL: any), newest first. */

@@ -297,6 +297,7 @@ void orc_workflow_list(orc_coord *c, const char *state, unsigned limit, orc_repl
                 orc_gen_kv_text(g, "state", mem_pg_value(res, i, MEM_WFLIST_STATE));
                 orc_gen_kv_text(g, "created_at", mem_pg_value(res, i, MEM_WFLIST_CREATED_AT));
                 orc_gen_kv_text(g, "updated_at", mem_pg_value(res, i, MEM_WFLIST_UPDATED_AT));
+                orc_gen_kv_text(g, "created_by", mem_pg_value(res, i, MEM_WFLIST_CREATED_BY));
                 au_json_gen_string(g, "steps");
                 au_json_gen_map_open(g);
                 orc_gen_kv_num(g, "total", mem_pg_value(res, i, MEM_WFLIST_STEPS));

@@ -106,6 +106,8 @@ is "$(count_wf)" "$n_wf" "nothing stored for the refused workflows (workflows ta
 is "$(count_audit)" "$n_audit" "no audit row for them"
 api GET "/v1/workflows?limit=1000"
 is "$(jf '.workflows | length' "$RESP")" "$n_list" "the list is unchanged"
+is "$(jf '[.workflows[] | select(.created_by == "operator")] | length > 0' "$RESP")" true \
+        "the list's rows name who submitted each workflow (created_by)"
 
 # --- malformed requests ---
 api POST /v1/workflows '{"name": "x", "steps": ['
