@@ -29,7 +29,6 @@
 #include <sys/ipc.h>
 #include <sys/random.h>
 #include <sys/shm.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1465,13 +1464,7 @@ int adv_run(const adv_options *opts) {
 
         /* Signals end the runs cleanly (cgroups removed) instead of killing us mid-way. */
         sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        R.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        signal(SIGPIPE, SIG_IGN);
+        R.sigfd = sbx_supervise_signals(&mask);
 
         r = sandbox_attacks(&o, &R, &rep);
         if (r == 0 && o.fleet_given && !R.interrupted) {
@@ -1483,7 +1476,7 @@ int adv_run(const adv_options *opts) {
                                 strerror(-r));
         }
         runner_done(&R);
-        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        sbx_supervise_signals_end(&mask);
         if (r == -EPERM && rep.n == 0) {
                 adv_report_done(&rep);
                 return ADV_EXIT_FAILED;

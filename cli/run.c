@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -553,13 +552,7 @@ int cli_run(int argc, char **argv) {
 
         /* Signals end the run cleanly (cgroup removed) instead of killing us mid-way. */
         sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        signal(SIGPIPE, SIG_IGN);
+        _cleanup_close_ int sfd = sbx_supervise_signals(&mask);
 
         sbx_supervised one = {};
         r = sbx_run_start(ctx, spec, o.json ? NULL : output_passthrough, NULL, &one.run, &err);
@@ -570,7 +563,7 @@ int cli_run(int argc, char **argv) {
         sbx_supervised *runs[] = {&one};
         r = sbx_supervise(&sup, runs, 1, NULL, NULL, 0);
         /* The run is over: signals may end us again from here on. */
-        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        sbx_supervise_signals_end(&mask);
         _cleanup_sbx_result_ sbx_result *res = TAKE_PTR(one.res);
         one.run = sbx_run_free(one.run);
         if (!res) {

@@ -88,3 +88,17 @@ int sbx_supervise(sbx_supervisor *s, sbx_supervised *const *runs, size_t n, sbx_
                         on_signal(s, runs, n);
         }
 }
+
+int sbx_supervise_signals(sigset_t *mask) {
+        sigemptyset(mask);
+        sigaddset(mask, SIGINT);
+        sigaddset(mask, SIGTERM);
+        sigaddset(mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+void sbx_supervise_signals_end(const sigset_t *mask) {
+        sigprocmask(SIG_UNBLOCK, mask, NULL);
+}

@@ -6,6 +6,7 @@
  * handler is the same sbx_run_dispatch().
  */
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,17 @@ typedef bool (*sbx_supervise_until_fn)(void *userdata);
  */
 int sbx_supervise(sbx_supervisor *s, sbx_supervised *const *runs, size_t n, sbx_supervise_until_fn until,
                   void *userdata, uint64_t deadline_ms);
+
+/*
+ * Blocks SIGINT, SIGTERM and SIGHUP (saving them in *mask) and returns a
+ * signalfd that reads them (or -1), for sbx_supervisor.sigfd: a signal then
+ * ends the runs cleanly (cgroups removed) instead of killing the caller
+ * mid-way. SIGPIPE is ignored. sbx_supervise_signals_end() undoes the block.
+ */
+int sbx_supervise_signals(sigset_t *mask);
+
+/* Unblocks the signals of sbx_supervise_signals() once the runs are over. */
+void sbx_supervise_signals_end(const sigset_t *mask);
 
 /* Kills every run of the n not yet ended (outcome signaled, reason why); dispatch until they end. */
 void sbx_supervise_kill(sbx_supervised *const *runs, size_t n, const char *why);
