@@ -28,14 +28,17 @@ else
         base=/sys/fs/cgroup/memory$own
 fi
 
-# One run that times out with a setsid'd sleeper, under strace (autoosctl's
-# main thread: the one that spawns and kills): how the run got into its cgroup,
-# how the cgroup was killed, where its statistics came from.
+# One run that times out with a setsid'd sleeper, under strace: how the run got
+# into its cgroup, how the cgroup was killed, where its statistics came from.
+# Followed with -f: the child is cloned from a spawner thread (sandbox/spawn.c),
+# not autoosctl's main thread. Each line's pid goes, and a call another thread
+# interrupted keeps its arguments on its "<unfinished ...>" line.
 uniq=$$$(date +%N | cut -c1-6)
 trace=$TEST_TMP/strace
-strace -o "$trace" -e trace=clone3,openat,write -y -s 80 \
+strace -f -o "$trace.raw" -e trace=clone3,openat,write -y -s 80 \
         "$AUTOOSCTL" run --json --timeout 3s -- /bin/sh -c "(setsid /bin/sleep 700.$uniq &); /bin/sleep 701.$uniq" \
         </dev/null >"$TEST_TMP/run.json" 2>"$TEST_TMP/run.err"
+sed -E 's/^[0-9]+ +//' "$trace.raw" >"$trace"
 RUN_JSON=$(cat "$TEST_TMP/run.json")
 is "$(jf .outcome)" timeout "the traced run ends as timeout"
 cmp_ok "$(jf .memory_peak_bytes)" '>' 0 "memory_peak_bytes > 0 ($(jf .memory_peak_bytes))"
