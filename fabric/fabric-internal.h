@@ -138,3 +138,8 @@ fab_tool_call *fab_reply_call(fab_reply *r, size_t i);
 
 /* Finishes the reply's usage from the wire's counts. */
 void fab_reply_usage(fab_reply *r);
+
+/* A usage count from the wire: a positive integer, else 0 (absent, null, negative or not a number). */
+static inline uint64_t fab_json_count(yajl_val v) {
+        return YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0 ? (uint64_t) YAJL_GET_INTEGER(v) : 0;
+}

@@ -109,23 +109,19 @@ char *fab_wire_anthropic_request(const char *model, const fab_request *req) {
         return au_json_gen_finish(g, NULL);
 }
 
-static uint64_t get_u64(yajl_val v) {
-        return YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0 ? (uint64_t) YAJL_GET_INTEGER(v) : 0;
-}
-
 /* message_start carries the input side; message_delta's usage is cumulative and may restate any field. */
 static void read_usage(fab_reply *r, yajl_val u) {
         yajl_val x;
         if (!YAJL_IS_OBJECT(u))
                 return;
         if ((x = au_json_get(u, "input_tokens")))
-                r->w_in = get_u64(x);
+                r->w_in = fab_json_count(x);
         if ((x = au_json_get(u, "cache_creation_input_tokens")))
-                r->w_cache_write = get_u64(x);
+                r->w_cache_write = fab_json_count(x);
         if ((x = au_json_get(u, "cache_read_input_tokens")))
-                r->w_cached = get_u64(x);
+                r->w_cached = fab_json_count(x);
         if ((x = au_json_get(u, "output_tokens")))
-                r->w_out = get_u64(x);
+                r->w_out = fab_json_count(x);
         r->w_seen = true;
 }
 

@@ -103,16 +103,12 @@ char *fab_wire_openai_request(const char *model, const fab_request *req) {
         return au_json_gen_finish(g, NULL);
 }
 
-static uint64_t get_u64(yajl_val v) {
-        return YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0 ? (uint64_t) YAJL_GET_INTEGER(v) : 0;
-}
-
 static void read_usage(fab_reply *r, yajl_val u) {
         if (!YAJL_IS_OBJECT(u))
                 return;
-        r->w_in = get_u64(au_json_get(u, "prompt_tokens"));
-        r->w_out = get_u64(au_json_get(u, "completion_tokens"));
-        r->w_cached = get_u64(au_json_get(au_json_get(u, "prompt_tokens_details"), "cached_tokens"));
+        r->w_in = fab_json_count(au_json_get(u, "prompt_tokens"));
+        r->w_out = fab_json_count(au_json_get(u, "completion_tokens"));
+        r->w_cached = fab_json_count(au_json_get(au_json_get(u, "prompt_tokens_details"), "cached_tokens"));
         r->w_seen = true;
 }
 
