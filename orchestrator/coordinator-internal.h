@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "common/metrics.h"
+#include "fabric/fabric.h"
 #include "memory/store.h"
 #include "orchestrator/config.h"
 #include "orchestrator/coordinator.h"
@@ -97,6 +98,10 @@ struct orc_coord {
         struct orc_identity *identity; /* identity.c: fleet key, enrolled nodes, refusal accounting */
 
         struct orc_auditor *auditor; /* audit.c: signs checkpoints; NULL without audit_key */
+
+        /* Model providers and roles (fabric.json, issue 14); NULL: none configured, and model and
+         * agent steps are refused at submission. fab_fabric is thread-safe. */
+        fab_fabric *fabric;
 
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;

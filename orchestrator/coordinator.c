@@ -28,6 +28,24 @@
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
+/*
+ * The model providers: the fabric setting's file, which must load; without the
+ * setting, FAB_CONFIG_PATH when it exists; else none (c->fabric stays NULL).
+ */
+static int fabric_load(orc_coord *c, au_error *err) {
+        const char *path = c->cfg.fabric ? c->cfg.fabric : FAB_CONFIG_PATH;
+        fab_options opts = {0};
+        int r;
+
+        if (!c->cfg.fabric && access(path, F_OK) < 0)
+                return 0;
+        r = fab_new_from_file(path, &opts, &c->fabric, err);
+        if (r < 0)
+                return r;
+        log_info("model providers from %s", path);
+        return 0;
+}
+
 int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         _cleanup_free_ orc_coord *c = calloc(1, sizeof(orc_coord));
         PGconn *conn = NULL;
@@ -47,6 +65,7 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         c->cfg.audit_key = cfg->audit_key ? strdup(cfg->audit_key) : NULL;
         c->cfg.fleet_key_file = cfg->fleet_key_file ? strdup(cfg->fleet_key_file) : NULL;
         c->cfg.secret_key_file = cfg->secret_key_file ? strdup(cfg->secret_key_file) : NULL;
+        c->cfg.fabric = cfg->fabric ? strdup(cfg->fabric) : NULL;
         if (c->cfg.rate_burst <= 0)
                 c->cfg.rate_burst = 2 * c->cfg.rate_limit;
         if (cfg->id)
@@ -82,6 +101,10 @@ int orc_coord_new(const orc_config *cfg, orc_coord **ret, au_error *err) {
         if ((r = orc_metrics_setup(c)) < 0) {
                 orc_coord_free(TAKE_PTR(c));
                 return au_error_set(err, -r, "metrics");
+        }
+        if ((r = fabric_load(c, err)) < 0) {
+                orc_coord_free(TAKE_PTR(c));
+                return r;
         }
         if ((r = orc_auditor_new(c, err)) < 0) {
                 orc_coord_free(TAKE_PTR(c));
@@ -159,6 +182,7 @@ orc_coord *orc_coord_free(orc_coord *c) {
                 pthread_join(c->results_thread, NULL);
         }
         orc_auditor_free(c);
+        c->fabric = fab_free(c->fabric);
         for (size_t i = 0; c->pool && i < c->cfg.db_pool; i++)
                 if (c->pool[i])
                         mem_pg_close(c->pool[i]);
