@@ -157,7 +157,9 @@ void fab_wire_openai_body(fab_reply *r, const char *body, size_t len) {
         for (size_t i = 0; YAJL_IS_ARRAY(calls) && i < calls->u.array.len; i++) {
                 yajl_val c = calls->u.array.values[i], fn = au_json_get(c, "function");
                 fab_tool_call *tc = fab_reply_call(r, i);
-                if (!tc || set_str(&tc->id, au_json_get(c, "id")) < 0 ||
+                if (!tc)
+                        return protocol(r, "too many tool calls");
+                if (set_str(&tc->id, au_json_get(c, "id")) < 0 ||
                     set_str(&tc->name, au_json_get(fn, "name")) < 0 ||
                     set_str(&tc->arguments, au_json_get(fn, "arguments")) < 0)
                         return protocol(r, "out of memory reading tool calls");
