@@ -38,7 +38,7 @@ typedef enum adv_verdict {
 } adv_verdict;
 
 typedef struct adv_row {
-        char group[32]; /* escape, kernel, exhaustion, side-channel, time, daemon, fleet, coordinator */
+        char group[32]; /* escape, kernel, exhaustion, side-channel, time, agent, daemon, fleet, coordinator */
         char name[64];  /* unique, [a-z0-9-] */
         char expectation[192]; /* what containment looks like: "mount(2) refused (EPERM)", "outcome oom" */
         char observed[256];    /* what happened: outcome, exit, the attack's own report */
@@ -114,6 +114,43 @@ long adv_api_json(const adv_fleet_target *t, const char *method, const char *pat
  * several statements). False, with why (one line) set, when it failed.
  */
 bool adv_sql(PGconn *conn, const char *q, int n, const char *const *params, char *why, size_t size);
+
+/*
+ * The agent group (adversarial/agent.c, issue 14): attacks on the agent loop
+ * itself (orchestrator/agent.c over fabric/), a hostile model on 127.0.0.1
+ * playing each attack's script. The engine lends it its sandbox: each tool
+ * call's run spec runs as the catalogue's own runs do.
+ */
+
+/*
+ * Runs spec (parsed from a tool's rendered run template, owned by the caller)
+ * in a sandbox with the suite's trust level, policy and short limits. Returns
+ * 0 with *ret_result (caller frees), or a negative errno with err set.
+ */
+typedef int (*adv_agent_run_fn)(void *userdata, sbx_spec *spec, sbx_result **ret_result, au_error *err);
+
+typedef struct adv_agent_env {
+        const sbx_policy *policy; /* the suite's (--policy) */
+        sbx_trust trust;
+        const char *canary;      /* the host fixtures' secret */
+        const char *canary_file; /* a host file holding it */
+        adv_agent_run_fn run;    /* NULL: no sandbox here; the rows that need one are skipped */
+        void *run_userdata;
+        const char *no_sandbox; /* why there is none */
+} adv_agent_env;
+
+/*
+ * Test only: $ADV_AGENT_WEAKEN_ENV names agent attacks (comma-separated) whose
+ * setting is deliberately weakened, so that tests see them not contained.
+ */
+#define ADV_AGENT_WEAKEN_ENV "AUTOOS_ADV_WEAKEN"
+
+/*
+ * Runs the agent attack called name and fills row's observed, note and
+ * verdict (group, name and expectation are the caller's). Returns 0, or
+ * -ENOMEM.
+ */
+int adv_agent_attack(const adv_agent_env *env, const char *name, adv_row *row);
 
 /* Whether `only` selects this group/name (NULL selects everything). */
 bool adv_selected(const char *only, const char *group, const char *name);

@@ -57,10 +57,11 @@ static bool named_exactly(const char *only, const char *name) {
 /* ---- the catalogue -------------------------------------------------------------- */
 
 typedef enum attack_kind {
-        KIND_ONE,  /* one run */
-        KIND_PAIR, /* a victim run first (until READY), then the attack run beside it */
-        KIND_MANY, /* copies runs at once */
-        KIND_SPEC, /* no run: specs the policy must refuse */
+        KIND_ONE,   /* one run */
+        KIND_PAIR,  /* a victim run first (until READY), then the attack run beside it */
+        KIND_MANY,  /* copies runs at once */
+        KIND_SPEC,  /* no run: specs the policy must refuse */
+        KIND_AGENT, /* adversarial/agent.c: the agent loop attacked, its tool calls run as our runs */
 } attack_kind;
 
 enum {
@@ -248,6 +249,21 @@ static const attack_def catalogue[] = {
           OUT(TIMEOUT), 0, NULL, F_MARKER | F_STOPPED, 5, 0, { .wall_ms = 1000 } },
         { "time", "orphan", "pid 1 exits: the run ends at once, its setsid'd daemon with it", KIND_ONE, "%M",
           OUT(EXITED), 0, NULL, F_MARKER | F_QUICK_END, 2, 0, {} },
+        /* the agent loop (issue 14): a hostile model, the real loop and fabric, tools in sandboxes */
+        { "agent", "tool-not-listed", "calls to tools not on the list refused, each refusal told to the model; "
+          "nothing reaches the runner", KIND_AGENT, "", 0, 0, NULL, 0, 0, 0, {} },
+        { "agent", "argument-escapes-schema", "arguments outside the schema (extra property, wrong type, ../ and "
+          "shell outside its enum, range, 100 KB, not JSON) refused before anything runs, told to the model",
+          KIND_AGENT, "", 0, 0, NULL, 0, 0, 0, {} },
+        { "agent", "prompt-injection-host-path", "injected tool output makes the model read a host canary, "
+          "/etc/shadow, /proc/self/environ: the reads run sandboxed, the secret reaches no output, request or answer",
+          KIND_AGENT, "", 0, 0, NULL, 0, 0, 0, {} },
+        { "agent", "budget-mid-agent", "turn 1 spends limits.cost_usd, then a workflow budget: budget_exceeded, no "
+          "second model call, no tool run after", KIND_AGENT, "", 0, 0, NULL, 0, 0, 0, {} },
+        { "agent", "tool-flood", "1000 tool calls in one reply: bounded (none run), one model request", KIND_AGENT,
+          "", 0, 0, NULL, 0, 0, 0, {} },
+        { "agent", "turns-exhausted", "a model calling tools forever stops at limits.turns 3: turns_exhausted, the "
+          "last turn's call skipped", KIND_AGENT, "", 0, 0, NULL, 0, 0, 0, {} },
         /* the harness itself */
         { "selftest", "selftest-escape", "this attack always escapes: proves the harness can fail", KIND_ONE, "",
           CONTAINED_EXIT, 0, NULL, F_EXPLICIT, 0, 0, {} },
@@ -1251,6 +1267,48 @@ static int run_spec(runner *R, attack_ctx *a, adv_row *row) {
         return 0;
 }
 
+/* adversarial/agent.c's tool calls: each run spec run as an attack's run, with the runner's short limits. */
+static int agent_tool_run(void *userdata, sbx_spec *spec, sbx_result **ret_result, au_error *err) {
+        runner *R = userdata;
+        const attack_def plain = {};
+        adv_proc p;
+        int r;
+
+        if (R->interrupted)
+                return au_error_set(err, EINTR, "interrupted");
+        /* sbx_spec_from_json completed the spec at the policy's default level: not its cwd at one with no
+         * /work */
+        if (!R->policy.level[R->o->trust].work_writable && spec->cwd && strcmp(spec->cwd, "/work") == 0) {
+                free(spec->cwd);
+                spec->cwd = NULL;
+        }
+        spec->trust = R->o->trust;
+        spec->limits = attack_limits(R, &plain);
+        if (!spec->id && asprintf(&spec->id, "adv-agent-%d-%u", (int) getpid(), ++R->seq) < 0)
+                return -ENOMEM;
+        if ((r = sbx_spec_apply_policy(spec, &R->policy, err)) < 0)
+                return r;
+        if ((r = proc_start(R, spec, &p)) < 0)
+                return r;
+        if (pump(R, &p, 1, &p, UNTIL_DONE, au_now_ms() + spec->limits.wall_ms + 15000) < 0)
+                procs_end(R, &p, 1, "the tool's run outlived its time limit");
+        *ret_result = TAKE_PTR(p.s.res);
+        procs_free(&p, 1);
+        return *ret_result ? 0 : au_error_set(err, EIO, "the tool's run left no result");
+}
+
+static int run_agent(runner *R, const attack_def *d, adv_row *row) {
+        adv_agent_env env = {
+                .policy = &R->policy,
+                .trust = R->o->trust,
+                .canary = R->host.canary,
+                .canary_file = R->host.canary_file,
+                .run = R->ctx ? agent_tool_run : NULL,
+                .run_userdata = R,
+                .no_sandbox = "not root: its tools run in sandboxes (namespaces, cgroups, the uid pool)"};
+        return adv_agent_attack(&env, d->name, row);
+}
+
 static int run_attack(runner *R, const attack_def *d, adv_row *row) {
         attack_ctx a = {.def = d};
         snprintf(a.marker, sizeof(a.marker), "adv-mark-%s-%u", R->host.token, R->seq + 1);
@@ -1272,6 +1330,9 @@ static int run_attack(runner *R, const attack_def *d, adv_row *row) {
                 break;
         case KIND_SPEC:
                 r = run_spec(R, &a, row);
+                break;
+        case KIND_AGENT:
+                r = run_agent(R, d, row);
                 break;
         default:
                 r = run_one(R, &a, row);
@@ -1375,38 +1436,46 @@ static int add_row(adv_report *rep, adv_row *row, const adv_options *o, size_t d
 
 /* Runs the selected sandbox attacks; rows for each, SKIPPED ones included. */
 static int sandbox_attacks(adv_options *o, runner *R, adv_report *rep) {
-        size_t total = 0, done = 0;
-        char why[512] = "";
+        size_t total = 0, n_agent = 0, done = 0;
+        char why[512] = "", prog_why[512] = "";
         au_error err = {};
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(catalogue); i++)
-                total += (catalogue[i].flags & F_EXPLICIT)
-                                 ? named_exactly(o->only, catalogue[i].name)
-                                 : adv_selected(o->only, catalogue[i].group, catalogue[i].name);
+        for (size_t i = 0; i < ELEMENTSOF(catalogue); i++) {
+                bool sel = (catalogue[i].flags & F_EXPLICIT)
+                                   ? named_exactly(o->only, catalogue[i].name)
+                                   : adv_selected(o->only, catalogue[i].group, catalogue[i].name);
+                total += sel;
+                n_agent += sel && catalogue[i].kind == KIND_AGENT;
+        }
         if (total == 0)
                 return 0;
 
-        if (geteuid() != 0) {
+        /* The agent attacks alone run without root: those whose tools need a sandbox are skipped. */
+        if (geteuid() != 0 && total > n_agent) {
                 fprintf(stderr,
                         "autoosctl adversarial: the sandbox attacks need root (namespaces, cgroups, the uid "
-                        "pool); run as root, or select only daemon/coordinator attacks with --only\n");
+                        "pool); run as root, or select only agent, daemon or coordinator attacks with "
+                        "--only\n");
                 return -EPERM;
         }
         /* Not applicable here: skipped. No program to run: an error, so that a broken install cannot pass.
-         */
-        adv_verdict why_verdict = ADV_SKIPPED;
+         * The agent attacks need no attack program: prog_why skips or fails only the others. */
+        adv_verdict prog_verdict = ADV_SKIPPED;
         if (!R->policy.level[o->trust].enabled)
                 bprintf(why, sizeof(why), "the policy disables trust level %s",
                         sbx_trust_to_string(o->trust));
-        else if ((r = runner_attack_program(R, why, sizeof(why))) < 0 && r != -EPERM)
-                why_verdict = ADV_ERROR;
-        if (!why[0]) {
+        else if (total > n_agent && (r = runner_attack_program(R, prog_why, sizeof(prog_why))) < 0 &&
+                 r != -EPERM)
+                prog_verdict = ADV_ERROR;
+        if (!why[0] && geteuid() == 0 && (!prog_why[0] || n_agent > 0)) {
                 sbx_config sc = {.prepare_ahead = 4};
                 if ((r = sbx_context_new(&sc, &R->ctx, &err)) < 0) {
                         fprintf(stderr, "autoosctl adversarial: sandbox: %s\n", err.msg);
                         return r;
                 }
+        }
+        if (!why[0] && (!prog_why[0] || n_agent > 0)) {
                 if ((r = fixtures_init(&R->host, &err)) < 0) {
                         fprintf(stderr, "autoosctl adversarial: host fixtures: %s\n", err.msg);
                         return r;
@@ -1420,12 +1489,13 @@ static int sandbox_attacks(adv_options *o, runner *R, adv_report *rep) {
                 if (!sel)
                         continue;
                 adv_row row = {};
-                if (why[0] || R->interrupted) {
+                const char *skip = why[0] ? why : d->kind != KIND_AGENT && prog_why[0] ? prog_why : NULL;
+                if (skip || R->interrupted) {
                         snprintf(row.group, sizeof(row.group), "%s", d->group);
                         snprintf(row.name, sizeof(row.name), "%s", d->name);
                         snprintf(row.expectation, sizeof(row.expectation), "%s", d->expectation);
-                        row.verdict = R->interrupted ? ADV_ERROR : why_verdict;
-                        row_set(row.note, sizeof(row.note), R->interrupted ? "not run: interrupted" : why);
+                        row.verdict = R->interrupted ? ADV_ERROR : skip == why ? ADV_SKIPPED : prog_verdict;
+                        row_set(row.note, sizeof(row.note), R->interrupted ? "not run: interrupted" : skip);
                 } else if ((r = run_attack(R, d, &row)) < 0) {
                         return r;
                 }
