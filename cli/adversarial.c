@@ -23,15 +23,16 @@ static void adversarial_usage(FILE *f) {
         fputs("Usage: autoosctl adversarial [OPTIONS]\n"
               "\n"
               "Runs the attack catalogue against this host's sandbox and policy: escapes,\n"
-              "the kernel's attack surface, exhaustion, side channels and time limits, each\n"
-              "in a real sandbox, each with the outcome that containment must show. Given a\n"
-              "node or a coordinator, it also attacks autoosd and the coordinator.\n"
+              "the kernel's attack surface, exhaustion, side channels, time limits and a\n"
+              "hostile model against the agent loop, each in a real sandbox, each with the\n"
+              "outcome that containment must show. Given a node or a coordinator, it also\n"
+              "attacks autoosd and the coordinator.\n"
               "\n"
               "      --trust LEVEL         restricted, standard, elevated or privileged\n"
               "                            (default: the policy's default level)\n"
               "      --only LIST           groups or attacks, comma-separated (escape, kernel,\n"
-              "                            exhaustion, side-channel, time, daemon, fleet,\n"
-              "                            coordinator)\n"
+              "                            exhaustion, side-channel, time, agent, daemon,\n"
+              "                            fleet, coordinator)\n"
               "      --format FORMAT       text (default), tap, json or markdown\n"
               "      --attacks PATH        the attack program (default $" ADV_ATTACK_ENV ", else\n"
               "                            " ADV_DEFAULT_ATTACK ")\n"
@@ -61,7 +62,7 @@ static void adversarial_usage(FILE *f) {
               "denied syscalls, verdict) and \"N attacks: N contained, N not contained,\n"
               "N skipped, N errors\". Exit status 0 when nothing got through, 1 when an\n"
               "attack was not contained or could not be run, 2 for bad options. Sandbox\n"
-              "attacks need root.\n",
+              "attacks need root (the agent attacks whose tools run are skipped without).\n",
               f);
 }
 
