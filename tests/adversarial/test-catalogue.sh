@@ -63,7 +63,7 @@ like "$summary" "^$nattacks attacks: $nattacks contained, 0 not contained, 0 ski
 is "$full_rc" 0 "autoosctl adversarial exits 0 when every attack is contained"
 [ "$full_rc" -eq 0 ] || diag "stderr: $(cat "$TEST_TMP/full.tap.err")"
 is "$(grep -E '^1\.\.[0-9]+$' "$TEST_TMP/full.tap")" "1..$nattacks" "its TAP plan counts every attack"
-for g in escape kernel exhaustion side-channel time; do
+for g in escape kernel exhaustion side-channel time agent; do
         n=$(grep -cE "^(not )?ok [0-9]+ - $g/" "$TEST_TMP/full.tap")
         cmp_ok "$n" '>' 0 "group $g has attacks ($n)"
 done
