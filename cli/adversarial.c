@@ -32,7 +32,7 @@ static void adversarial_usage(FILE *f) {
               "                            (default: the policy's default level)\n"
               "      --only LIST           groups or attacks, comma-separated (escape, kernel,\n"
               "                            exhaustion, side-channel, time, agent, daemon,\n"
-              "                            fleet, coordinator)\n"
+              "                            fleet, coordinator, egress)\n"
               "      --format FORMAT       text (default), tap, json or markdown\n"
               "      --attacks PATH        the attack program (default $" ADV_ATTACK_ENV ", else\n"
               "                            " ADV_DEFAULT_ATTACK ")\n"
@@ -56,6 +56,11 @@ static void adversarial_usage(FILE *f) {
               "      --attacker-node NAME --attacker-key FILE  another enrolled node and its key\n"
               "                            file: it signs results for the victim's runs and\n"
               "                            its Redis ACL user tries the victim's keys\n"
+              "Egress attacks (from inside egress runs; adversarial/README.md):\n"
+              "      --egress-targets FILE the servers to aim at (server, download, sink,\n"
+              "                            unlisted, node_service); runs the egress group\n"
+              "      --egress-config FILE  the node's egress_* settings (default\n"
+              "                            " ADV_DEFAULT_NODE_CONFIG ")\n"
               "  -h, --help                show this help\n"
               "\n"
               "Prints one row per attack (attack, group, expectation, observed outcome and\n"
@@ -85,6 +90,8 @@ enum {
         OPT_SELECTOR,
         OPT_ATTACKER_NODE,
         OPT_ATTACKER_KEY,
+        OPT_EGRESS_TARGETS,
+        OPT_EGRESS_CONFIG,
 };
 
 static const struct option options[] = {
@@ -106,6 +113,8 @@ static const struct option options[] = {
         {"selector", required_argument, NULL, OPT_SELECTOR},
         {"attacker-node", required_argument, NULL, OPT_ATTACKER_NODE},
         {"attacker-key", required_argument, NULL, OPT_ATTACKER_KEY},
+        {"egress-targets", required_argument, NULL, OPT_EGRESS_TARGETS},
+        {"egress-config", required_argument, NULL, OPT_EGRESS_CONFIG},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -236,6 +245,12 @@ static int parse_options(int argc, char **argv, adv_options *o) {
                         break;
                 case OPT_ATTACKER_KEY:
                         o->fleet.attacker_key = optarg;
+                        break;
+                case OPT_EGRESS_TARGETS:
+                        o->egress.targets = optarg;
+                        break;
+                case OPT_EGRESS_CONFIG:
+                        o->egress.config = optarg;
                         break;
                 case ':':
                         return usage_error("%s: requires a value", name);

@@ -691,6 +691,18 @@ static int run_ruleset(sbx_egress *eg, const char *n, uint32_t run_addr, const s
         if (ep->packets_per_second)
                 emit(b, "add rule inet %1$s %2$s_out limit rate over %3$u/second burst %3$u packets drop\n",
                      t, n, ep->packets_per_second);
+        /* The DNS rate counts every UDP query, not just a flow's first: down one socket, each query
+         * sent after the last one's answer belongs to an established flow (a paced tunnel, which
+         * adversarial's egress-dns-flood tries). Over TCP, each new connection. */
+        for (int local = 0; res[0] && ep->dns_queries_per_second && local < 2; local++)
+                emit(b,
+                     "add rule inet %1$s %2$s_%3$s ip daddr { %4$s } udp dport 53 limit rate over "
+                     "%5$u/second "
+                     "burst %5$u packets jump %2$s_refuse\n"
+                     "add rule inet %1$s %2$s_%3$s ip daddr { %4$s } tcp dport 53 ct state new limit rate "
+                     "over "
+                     "%5$u/second burst %5$u packets jump %2$s_refuse\n",
+                     t, n, local ? "local" : "out", res, ep->dns_queries_per_second);
         emit(b, "add rule inet %1$s %2$s_out ct state established,related accept\n", t, n);
         if (ep->connections)
                 emit(b, "add rule inet %1$s %2$s_out ct state new ct count over %3$u jump %2$s_refuse\n", t,
@@ -698,12 +710,6 @@ static int run_ruleset(sbx_egress *eg, const char *n, uint32_t run_addr, const s
         if (res[0]) {
                 for (int local = 0; local < 2; local++) {
                         const char *ch = local ? "local" : "out";
-                        if (ep->dns_queries_per_second)
-                                emit(b,
-                                     "add rule inet %1$s %2$s_%3$s ip daddr { %4$s } meta l4proto { tcp, "
-                                     "udp } th dport 53 ct state new limit rate over %5$u/second burst "
-                                     "%5$u packets jump %2$s_refuse\n",
-                                     t, n, ch, res, ep->dns_queries_per_second);
                         emit(b,
                              "add rule inet %1$s %2$s_%3$s ip daddr { %4$s } meta l4proto { tcp, udp } "
                              "th dport 53 accept\n",

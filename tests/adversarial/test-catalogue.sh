@@ -76,9 +76,9 @@ is "$(ls /tmp | grep -c '^autoos-adv\.')" 0 "the host fixtures (canary files) ar
 # --- --list ----------------------------------------------------------------------------
 adversarial list --list
 is "$ADV_RC" 0 "--list exits 0"
-# Rows start in column 1; the daemon, fleet and coordinator groups are listed as one entry each
+# Rows start in column 1; the daemon, fleet, coordinator and egress groups are listed as one entry each
 # (a description may go on over an indented line).
-listed=$(awk 'NR > 1 && /^[^ ]/ && $1 != "daemon" && $1 != "fleet" && $1 != "coordinator" && $1 != "selftest"' \
+listed=$(awk 'NR > 1 && /^[^ ]/ && $1 != "daemon" && $1 != "fleet" && $1 != "coordinator" && $1 != "egress" && $1 != "selftest"' \
         "$TEST_TMP/list" | wc -l)
 is "$listed" "$nattacks" "--list names as many sandbox attacks as a run has rows ($listed)"
 like "$(grep selftest-escape "$TEST_TMP/list")" 'only when named' "--list says the selftest runs only when named"
