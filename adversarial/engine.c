@@ -372,10 +372,11 @@ static int fixtures_init(host_fixtures *h, au_error *err) {
         /* An environment variable of ours, a file in the host's /tmp, a /dev/shm file. */
         if (setenv(CANARY_ENV, h->canary, 1) < 0)
                 return au_error_set(err, errno, "setenv " CANARY_ENV);
-        snprintf(h->tmpdir, sizeof(h->tmpdir), "/tmp/autoos-adv.XXXXXX");
+        /* Named with our pid, so that a test can tell ours from a concurrent suite's. */
+        snprintf(h->tmpdir, sizeof(h->tmpdir), "/tmp/autoos-adv.%d.XXXXXX", (int) getpid());
         if (!mkdtemp(h->tmpdir)) {
                 h->tmpdir[0] = '\0';
-                return au_error_set(err, errno, "mkdtemp /tmp/autoos-adv.XXXXXX");
+                return au_error_set(err, errno, "mkdtemp /tmp/autoos-adv.%d.XXXXXX", (int) getpid());
         }
         snprintf(h->canary_file, sizeof(h->canary_file), "%s/canary", h->tmpdir);
         _cleanup_close_ int fd = open(h->canary_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

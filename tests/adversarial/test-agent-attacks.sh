@@ -56,7 +56,8 @@ if [ "$(id -u)" -eq 0 ]; then
         like "$(obs turns-exhausted)" 'outcome turns_exhausted, 3 model requests, 2 tool runs, 1 call\(s\) skipped' \
                 "turns-exhausted: stopped at 3 turns"
         is "$(run_cgroups "$ADV_PID")" "" "no run cgroup of the agent attacks is left"
-        is "$(ls /tmp | grep -c '^autoos-adv\.')" 0 "the host canary is removed"
+        # The suite names its canary directory with its pid: another suite may run at the same time.
+        is "$(ls /tmp | grep -c "^autoos-adv\.$ADV_PID\.")" 0 "the host canary is removed"
 
         adversarial agent.tap --only agent --format tap
         is "$(grep -cE '^ok [0-9]+ - agent/' "$TEST_TMP/agent.tap")" 6 "TAP: one passing test per agent attack"
