@@ -21,6 +21,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "orchestrator/coordinator.h"
+#include "orchestrator/drain.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -214,6 +215,12 @@ void orc_secret_delete(orc_coord *c, const char *actor, const char *name, orc_re
 
 void orc_secret_list(orc_coord *c, orc_reply *ret) {
         reply(ret, 200, "{\"secrets\":[]}");
+}
+
+void orc_node_drain(orc_coord *c, const char *actor, const char *node, bool drain, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_OPERATOR);
+        FUZZ_ASSERT(orc_node_id_valid(node));
+        reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no node\"}}");
 }
 
 void orc_nodes_list(orc_coord *c, orc_reply *ret) {
