@@ -37,6 +37,7 @@
 #include "orchestrator/api.h"
 #include "orchestrator/console.h"
 #include "orchestrator/drain.h"
+#include "orchestrator/run-result.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -86,6 +87,7 @@ typedef enum route_kind {
         R_SECRET,      /* PUT: create or rotate, DELETE */
         R_NODE_DRAIN,  /* POST: drain, DELETE: undrain */
         R_WHOAMI,      /* GET: the key's name and role */
+        R_RUN,         /* GET: one attempt's stored result */
 } route_kind;
 
 /* Per key name: its request rate, and its event streams (both under orc_api.lock). */
@@ -383,6 +385,10 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
                 return 0;
         if (n == 2 && strcmp(s[1], "runs") == 0)
                 return rq->kind = R_RUNS, M_POST;
+        if (n == 3 && strcmp(s[1], "runs") == 0) {
+                snprintf(raw_step, 256, "%s", s[2]);
+                return rq->kind = R_RUN, M_GET;
+        }
         if (n == 2 && strcmp(s[1], "nodes") == 0)
                 return rq->kind = R_NODES, M_GET;
         if (n == 2 && strcmp(s[1], "events") == 0)
@@ -472,6 +478,7 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
                  rq->kind == R_NODES    ? "nodes"
                  : rq->kind == R_EVENTS ? "events"
                  : rq->kind == R_AUDIT  ? "audit trails"
+                 : rq->kind == R_RUN    ? "runs"
                                         : "workflows");
         return ORC_ROLE_VIEWER;
 }
@@ -830,6 +837,13 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                 }
                 snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
         }
+        if (rq->kind == R_RUN) {
+                if (!is_key_name(raw_step)) { /* one segment of printable ASCII: run-result.c parses it */
+                        printable(shown_step, sizeof(shown_step), raw_step, 64);
+                        return send_error(rq, c, NULL, 404, "not_found", "no run '%s'", shown_step);
+                }
+                snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
+        }
         if (rq->kind == R_NODE_DRAIN) {
                 if (!orc_node_id_valid(raw_step)) {
                         printable(shown_step, sizeof(shown_step), raw_step, 64);
@@ -1130,6 +1144,9 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
                 break;
         case R_WHOAMI:
                 whoami(rq, &rep);
+                break;
+        case R_RUN:
+                orc_run_result(co, rq->target_key, &rep);
                 break;
         case R_SECRET:
                 if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)

@@ -75,7 +75,8 @@ api GET /v1/nodes/na/drain
 is "$HTTP_STATUS $(resp_header Allow)" "405 POST, DELETE" "GET on the drain: 405, Allow: POST, DELETE"
 
 # --- a step in flight on na when it is drained finishes there -----------------------------
-workflow inflight "$(sh_step slow 'sleep 5; echo finished' '{"node_selector":{"zone":"a"}}')" >"$TEST_TMP/inflight.json"
+workflow inflight "$(sh_step slow 'sleep 5; echo finished; head -c 100000 /dev/zero | tr "\\0" e >&2' \
+        '{"node_selector":{"zone":"a"}}')" >"$TEST_TMP/inflight.json"
 WF_IN=$(wf_submit "$TEST_TMP/inflight.json") || bail_out "not accepted"
 ok "the slow step is placed on na" step_wait "$WF_IN" slow dispatched 30
 
@@ -96,6 +97,19 @@ is "$(step_field "$WF_IN" slow node) $(step_field "$WF_IN" slow attempt)" "na 1"
 is "$(psql_q "SELECT (SELECT max(ts_epoch_us) FROM audit_log WHERE workflow_id = '$WF_IN' AND action = 'result') >
         (SELECT ts_epoch_us FROM audit_log WHERE workflow_id IS NULL AND action = 'node_drained')")" t \
         "its result came after the drain (it was in flight then)"
+
+# --- GET /v1/runs/{id}: an attempt's whole output ---------------------------------------------
+api_as "$VIEWER" GET "/v1/runs/$WF_IN.slow.1"
+is "$HTTP_STATUS" 200 "GET /v1/runs/WORKFLOW.STEP.ATTEMPT as a viewer: 200"
+is "$(printf '%s' "$RESP" | jq -c '[.id, .workflow, .step, .attempt, .node, .late]')" \
+        "[\"$WF_IN.slow.1\",\"$WF_IN\",\"slow\",1,\"na\",false]" "naming the run, its workflow, step, attempt and node"
+is "$(jf .result.stdout "$RESP")" finished "the result's stdout"
+is "$(printf '%s' "$RESP" | jq -r '[(.result.stderr | length), .result.stderr_truncated, .result.outcome] | join(" ")')" \
+        "100000 false exited" "its whole stderr (100000 bytes, over the 2 KiB tail an escalation keeps)"
+api GET "/v1/runs/$WF_IN.slow.2"
+is "$HTTP_STATUS $(jf .error.code "$RESP")" "404 not_found" "an attempt with no result: 404"
+api GET "/v1/runs/$WF_IN.slow"
+is "$HTTP_STATUS" 404 "a malformed run id: 404"
 
 # --- no new step on the drained node while the other takes them ------------------------------
 spread pinned 1 '{"node_selector":{"zone":"a"}}' >"$TEST_TMP/pinned.json"
