@@ -5,7 +5,9 @@
 # new step while another does, a step it runs finishes there, undrained it
 # gets steps again; a viewer gets 403, an unknown node 404; each change is an
 # audit row on the fleet chain; a second coordinator sees the drain (it lives
-# in PostgreSQL) and can undo it. GET /v1/whoami names the key and its role.
+# in PostgreSQL) and can undo it; autoosctl nodes drain|undrain does the same.
+# GET /v1/whoami names the key and its role; GET /v1/runs/{run} gives an
+# attempt's whole output.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/lib-fleet.sh"
 need_fleet
@@ -147,4 +149,20 @@ WF_AGAIN=$(wf_submit "$TEST_TMP/again.json") || bail_out "not accepted"
 ok "8 more steps run" wf_wait "$WF_AGAIN" succeeded 60
 like "$(steps_on "$WF_AGAIN")" "na" "na takes some of them again ($(steps_on "$WF_AGAIN"))"
 is "$(audit_verified "$WF_AGAIN")" true "the workflows' chains still verify"
+
+# --- autoosctl nodes drain|undrain ------------------------------------------------------------
+out=$(ctl nodes drain nb 2>&1)
+is "$?" 0 "autoosctl nodes drain nb: exit 0"
+like "$out" "^node nb: draining since 20[0-9-]*T.*, by operator\$" "it says since when and by whom: $out"
+is "$(node_field nb draining)" true "GET /v1/nodes shows nb draining"
+out=$(ctl nodes undrain nb 2>&1)
+is "$? $out" "0 node nb: not draining (takes new steps)" "autoosctl nodes undrain nb"
+is "$(node_field nb draining)" false "nb is eligible again"
+out=$(ctl nodes drain no-such-node 2>&1)
+is "$?" 1 "an unknown node: exit 1"
+like "$out" "no node named 'no-such-node'" "naming it: $out"
+out=$(KEY=$VIEWER ctl nodes drain nb 2>&1)
+isnt "$?" 0 "a viewer's autoosctl nodes drain fails"
+like "$out" "role viewer may not drain nodes" "saying why: $out"
+is "$(node_field nb draining)" false "and nb is not draining"
 fleet_finish
