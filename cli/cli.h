@@ -16,6 +16,8 @@ int cli_coordinator(int argc, char **argv);
 int cli_is_coordinator_command(const char *name);
 /* autoosctl console: the web console's address and a sign-in hint (cli/console.c). */
 int cli_console(int argc, char **argv);
+/* autoosctl nodes drain|undrain NODE (cli/nodes-drain.c); argv[0] is "drain" or "undrain". */
+int cli_nodes_drain(int argc, char **argv);
 
 /*
  * Exit statuses, as documented in autoosctl(1). The coordinator's commands

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
               "  audit ID [--verify]                 the audit trail, checked here against the\n"
               "                                      coordinator's public audit key\n"
               "  nodes                               the fleet's nodes\n"
+              "  nodes drain|undrain NODE            no new step on NODE, or new steps again\n"
               "  simulate FILE                       estimate a workflow from history\n"
               "  events [--since ID]                 the event stream, as JSON lines\n"
               "  key revoke NAME                     revoke an API key at once (admin)\n"
@@ -163,6 +164,9 @@ int main(int argc, char **argv) {
                         return cli_key(n, argv + 1);
                 if (strcmp(cmd, "secret") == 0)
                         return cli_secret(n, argv + 1);
+                if (strcmp(cmd, "nodes") == 0 && n > 1 &&
+                    (strcmp(argv[2], "drain") == 0 || strcmp(argv[2], "undrain") == 0))
+                        return cli_nodes_drain(n - 1, argv + 2);
                 return cli_coordinator(n, argv + 1);
         }
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);

@@ -2,6 +2,7 @@
 // The coordinator's API (doc/api.md) with the key kept in sessionStorage.
 const KEY = "autoos.key";
 const ROLE = "autoos.role";
+const NAME = "autoos.name";
 export const ROLES = ["viewer", "operator", "admin"];
 
 export class ApiError extends Error {
@@ -21,6 +22,10 @@ export function role() {
   return sessionStorage.getItem(ROLE) || "viewer";
 }
 
+export function name() {
+  return sessionStorage.getItem(NAME) || "";
+}
+
 export function may(least) {
   return ROLES.indexOf(role()) >= ROLES.indexOf(least);
 }
@@ -28,6 +33,7 @@ export function may(least) {
 export function signOut() {
   sessionStorage.removeItem(KEY);
   sessionStorage.removeItem(ROLE);
+  sessionStorage.removeItem(NAME);
 }
 
 async function raw(method, path, body, k = key(), text = false) {
@@ -60,28 +66,14 @@ export function callText(method, path) {
   return raw(method, path, undefined, key(), true);
 }
 
-// The key's role, learnt without writing anything: an admin may list
-// secrets; an operator's empty submission is refused for its body (400),
-// a viewer's for its role (403).
+// The key's name and role, as the coordinator says (GET /v1/whoami).
 export async function signIn(k) {
-  await raw("GET", "/nodes", undefined, k);
-  let r = "viewer";
-  try {
-    await raw("GET", "/secrets", undefined, k);
-    r = "admin";
-  } catch (e) {
-    if (e.status !== 403) throw e;
-    try {
-      await raw("POST", "/workflows", "", k);
-      r = "operator";
-    } catch (e2) {
-      if (e2.status === 400 || e2.status === 413) r = "operator";
-      else if (e2.status !== 403) throw e2;
-    }
-  }
+  const me = await raw("GET", "/whoami", undefined, k);
+  if (!ROLES.includes(me.role)) throw new Error(`unknown role '${me.role}'`);
   sessionStorage.setItem(KEY, k);
-  sessionStorage.setItem(ROLE, r);
-  return r;
+  sessionStorage.setItem(ROLE, me.role);
+  sessionStorage.setItem(NAME, me.key);
+  return me.role;
 }
 
 // Server-sent events from /v1/events through fetch (EventSource cannot send

@@ -113,7 +113,7 @@ function header() {
   const who = document.getElementById("who");
   const out = document.getElementById("signout");
   if (api.key()) {
-    who.textContent = `role: ${api.role()}`;
+    who.textContent = `${api.name() ? api.name() + " · " : ""}role: ${api.role()}`;
     who.dataset.role = api.role();
     out.hidden = false;
   } else {
@@ -342,6 +342,18 @@ async function stepView(id, stepId) {
     const results = mine.filter((r) => r.action === "result");
     const last = results[results.length - 1];
     const stderr = [...mine].reverse().find((r) => r.detail.stderr_tail);
+    // The last attempt's whole result (GET /v1/runs/{run}); without one, what the workflow and the trail keep.
+    let run = null;
+    if (last && last.detail.run) {
+      try {
+        run = await api.call("GET", `/runs/${encodeURIComponent(last.detail.run)}`);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+    }
+    const res = run && run.result;
+    const size = (t) => `${new TextEncoder().encode(t || "").length} bytes`;
+    const whole = (t, truncated) => `attempt ${run.attempt}, whole: ${size(t)}${truncated ? ", cut by the node at the run's output_bytes" : ""}`;
     const dl = (pairs) => h("dl.meta", {}, pairs.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v === undefined || v === null ? "—" : String(v) })]));
     box.replaceChildren(
       h("p", {}, h("a", { href: `#/workflows/${id}`, text: `← workflow ${wf.name}` })),
@@ -357,14 +369,20 @@ async function stepView(id, stepId) {
       h("table.list", { id: "attempts" }, h("thead", {}, h("tr", {}, ["When", "Event", "Attempt", "Node", "Outcome", "Wall"].map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, mine.map((r) => h("tr", { "data-action": r.action }, h("td", { text: when(r.ts) }), h("td", { text: r.action }), h("td", { text: r.detail.attempt ?? "" }),
           h("td", { text: r.detail.node || r.detail.to || "" }), h("td", { text: r.detail.outcome ? `${r.detail.outcome} ${r.detail.exit_code ?? ""}` : "" }), h("td", { text: r.detail.wall_ms !== undefined ? `${r.detail.wall_ms} ms` : "" }))))),
-      outputBox("Output (stdout)", "stdout", s.stdout, s.stdout_cut),
-      outputBox("Standard error (tail)", "stderr", stderr ? stderr.detail.stderr_tail : last && last.detail.error ? last.detail.error : null, false));
+      res
+        ? outputBox("Output (stdout)", "stdout", res.stdout, whole(res.stdout, res.stdout_truncated))
+        : outputBox("Output (stdout)", "stdout", s.stdout, s.stdout_cut ? `its first 64 KiB (${size(s.stdout)}); no result of the attempt to read whole` : null),
+      res
+        ? outputBox("Standard error", "stderr", res.stderr, whole(res.stderr, res.stderr_truncated))
+        : outputBox("Standard error", "stderr", stderr ? stderr.detail.stderr_tail : last && last.detail.error ? last.detail.error : null,
+          stderr ? `only its last 2 KiB, as the escalation recorded it (${size(stderr.detail.stderr_tail)}); no result of the attempt to read whole` : null));
   };
   await load();
   follow(load, (type, d) => d.workflow === id && (!d.step || d.step === stepId));
 }
 
-function outputBox(title, id, text, cut) {
+// An output with search; note says how much of it this is.
+function outputBox(title, id, text, note) {
   const pre = h("pre.code.output", { id, tabindex: "0" });
   const search = h("input", { type: "search", id: `${id}-search`, placeholder: "search", "aria-label": `search ${title}` });
   const count = h("span.muted", { id: `${id}-count` });
@@ -393,7 +411,7 @@ function outputBox(title, id, text, cut) {
   };
   search.addEventListener("input", show);
   show();
-  return h("section.output", {}, h("h2", { text: title }), h("div", {}, search, count, cut ? h("span.muted", { text: " (first 64 KiB)" }) : null), pre);
+  return h("section.output", {}, h("h2", { text: title }), h("div", {}, search, count, note ? h("span.muted", { id: `${id}-note`, text: ` (${note})` }) : null), pre);
 }
 
 // ---- audit -----------------------------------------------------------------------------
@@ -442,22 +460,52 @@ async function auditView(id) {
 async function nodesView() {
   const box = h("div");
   setView("Nodes", box);
+  let confirming = null; // the node whose drain or undrain awaits confirmation
+  const drainCell = (n) => {
+    if (!api.may("operator")) return null;
+    const undo = n.draining;
+    const verb = undo ? "Undrain" : "Drain";
+    if (confirming !== n.id)
+      return h("button", { type: "button", "data-action": verb.toLowerCase(), "data-node": n.id, "aria-label": `${verb} ${n.id}`, text: verb,
+        onclick: () => ((confirming = n.id), load()) });
+    const go = async (ev) => {
+      ev.target.disabled = true;
+      try {
+        await api.call(undo ? "DELETE" : "POST", `/nodes/${encodeURIComponent(n.id)}/drain`);
+        toast(`${verb} ${n.id}: done`);
+      } catch (e) {
+        toast(`${verb} ${n.id}: ${e.status || ""} ${e.message}`, true);
+      }
+      confirming = null;
+      load();
+    };
+    return h("div.confirm", { role: "group", "aria-label": `confirm ${verb.toLowerCase()} of ${n.id}` },
+      h("p", { text: undo ? `Undrain ${n.id}? New steps may go to it again.` : `Drain ${n.id}? No new step goes to it; the steps it runs finish.` }),
+      h("button", { type: "button", "data-action": `confirm-${verb.toLowerCase()}`, "data-node": n.id, text: `Yes, ${verb.toLowerCase()}`, onclick: go }),
+      h("button", { type: "button", "data-action": "keep", "data-node": n.id, text: "Cancel", onclick: () => ((confirming = null), load()) }));
+  };
   const load = async () => {
     try {
       const { nodes } = await api.call("GET", "/nodes");
+      const f = document.activeElement;
+      const focus = f && f.dataset && f.dataset.node ? `[data-node="${CSS.escape(f.dataset.node)}"]` : null;
       box.replaceChildren(
-        h("table.list", { id: "nodes" }, h("thead", {}, h("tr", {}, ["Node", "Health", "Capacity", "Running", "Queued", "Labels", "Version", "Last seen", ""].map((t) => h("th", { scope: "col", text: t })))),
-          h("tbody", {}, nodes.map((n) => h("tr", { "data-node": n.id, "data-state": n.state }, h("td", { text: n.id }), h("td", {}, badge(n.state)), h("td", { text: n.capacity }),
+        h("table.list", { id: "nodes" }, h("thead", {}, h("tr", {}, ["Node", "Health", "Drain", "Capacity", "Running", "Queued", "Labels", "Version", "Last seen", ""].map((t) => h("th", { scope: "col", text: t })))),
+          h("tbody", {}, nodes.map((n) => h("tr", { "data-node": n.id, "data-state": n.state, "data-draining": n.draining ? "1" : "0" }, h("td", { text: n.id }), h("td", {}, badge(n.state)),
+            h("td.drain", {}, n.draining ? [badge("draining"), h("div.muted", { text: `since ${when(n.drain_since)} by ${n.drained_by || "?"}` })] : "—"),
+            h("td", { text: n.capacity }),
             h("td", { text: n.running }), h("td", { text: n.queued ?? "—" }), h("td", { text: Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—" }),
             h("td", { text: n.version || "—" }), h("td", { text: when(n.last_seen) }),
-            h("td", {}, api.may("admin") ? h("details.drain", {}, h("summary", { text: "Drain" }), h("p", { text: "Run on the node's host (the API has no drain route yet):" }), h("code", { text: `autoosctl node drain` })) : null))))),
-        h("p.muted", { text: `${nodes.filter((n) => n.state === "healthy").length} of ${nodes.length} healthy.` }));
+            h("td", {}, drainCell(n)))))),
+        h("p.muted", { text: `${nodes.filter((n) => n.state === "healthy").length} of ${nodes.length} healthy, ${nodes.filter((n) => n.draining).length} draining. A draining node takes no new step; the steps it runs finish.` }));
+      const again = focus && (box.querySelector(`button[data-action^="confirm"]${focus}`) || box.querySelector(`button${focus}`));
+      again && again.focus();
     } catch (e) {
       box.replaceChildren(errorBox(e));
     }
   };
   await load();
-  follow(load, (type) => type === "node.lost" || type === "step.dispatched" || type === "step.finished");
+  follow(load, (type) => type.startsWith("node.") || type === "step.dispatched" || type === "step.finished");
 }
 
 // ---- simulate --------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "memory/store-nodes.h"
+#include "memory/store.h"
 
 int mem_store_node_heartbeat(PGconn *conn, const char *node, const char *labels_json, unsigned capacity,
                              const char *version, au_error *err) {
@@ -75,4 +78,55 @@ int mem_store_node_lost(PGconn *conn, const char *node, bool *ret_declared, PGre
                 return r;
         *ret_declared = PQntuples(flip) > 0;
         return 0;
+}
+
+#define DRAIN_COLUMNS "id, " MEM_STORE_TS("drain_since") ", drained_by"
+
+int mem_store_node_drain(PGconn *conn, const char *node, const char *actor, bool drain, bool *ret_changed,
+                         PGresult **ret, au_error *err) {
+        _cleanup_pgresult_ PGresult *before = NULL, *after = NULL;
+        const char *params[2] = {node, actor};
+        bool changed;
+        int r;
+
+        r = mem_pg_begin(conn, err);
+        if (r < 0)
+                return r;
+        /* The row locked: a drain and an undrain at once are taken one after the other. */
+        r = mem_pg_exec(conn, "SELECT drain_since IS NOT NULL FROM nodes WHERE id = $1 FOR UPDATE", 1,
+                        params, &before, err);
+        if (r >= 0 && PQntuples(before) != 1)
+                r = -ENOENT;
+        changed = r >= 0 && (strcmp(mem_pg_value(before, 0, 0) ?: "f", "t") == 0) != drain;
+        if (r >= 0 && changed && drain)
+                r = mem_pg_exec(conn, "UPDATE nodes SET drain_since = now(), drained_by = $2 WHERE id = $1",
+                                2, params, NULL, err);
+        else if (r >= 0 && changed)
+                r = mem_pg_exec(conn, "UPDATE nodes SET drain_since = NULL, drained_by = NULL WHERE id = $1",
+                                1, params, NULL, err);
+        if (r >= 0 && changed)
+                r = mem_pg_exec(conn,
+                                drain ? "INSERT INTO audit_log (workflow_id, actor, action, detail) VALUES "
+                                        "(NULL, $2, 'node_drained', jsonb_build_object('node', $1::text))"
+                                      : "INSERT INTO audit_log (workflow_id, actor, action, detail) VALUES "
+                                        "(NULL, $2, 'node_undrained', jsonb_build_object('node', $1::text))",
+                                2, params, NULL, err);
+        if (r >= 0)
+                r = mem_pg_exec(conn, "SELECT " DRAIN_COLUMNS " FROM nodes WHERE id = $1", 1, params, &after,
+                                err);
+        if (r >= 0)
+                r = mem_pg_commit(conn, err);
+        if (r < 0) {
+                mem_pg_rollback(conn);
+                return r;
+        }
+        *ret_changed = changed;
+        if (ret)
+                *ret = TAKE_PTR(after);
+        return 0;
+}
+
+int mem_store_nodes_draining(PGconn *conn, PGresult **ret, au_error *err) {
+        return mem_pg_exec(conn, "SELECT " DRAIN_COLUMNS " FROM nodes WHERE drain_since IS NOT NULL", 0,
+                           NULL, ret, err);
 }

@@ -42,3 +42,20 @@ enum { MEM_MOVED_WORKFLOW, MEM_MOVED_STEP, MEM_MOVED_ATTEMPT };
  */
 int mem_store_node_lost(PGconn *conn, const char *node, bool *ret_declared, PGresult **ret_moved,
                         au_error *err);
+
+/* Columns of mem_store_node_drain() and mem_store_nodes_draining(). */
+enum { MEM_DRAIN_NODE, MEM_DRAIN_SINCE, MEM_DRAINED_BY };
+
+/*
+ * In a transaction of its own: marks node draining (drain) or eligible again,
+ * as actor (a key's name), with an audit row on the fleet chain
+ * (node_drained, node_undrained; {"node": node}) when that changes its state
+ * (*ret_changed). A drain keeps its first time and key. *ret gets the node's
+ * row after (MEM_DRAIN_* columns; drain_since and drained_by NULL when not
+ * draining). -ENOENT when no node of that id was ever seen.
+ */
+int mem_store_node_drain(PGconn *conn, const char *node, const char *actor, bool drain, bool *ret_changed,
+                         PGresult **ret, au_error *err);
+
+/* The draining nodes (MEM_DRAIN_* columns). */
+int mem_store_nodes_draining(PGconn *conn, PGresult **ret, au_error *err);

@@ -36,6 +36,8 @@
 #include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
 #include "orchestrator/console.h"
+#include "orchestrator/drain.h"
+#include "orchestrator/run-result.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -83,6 +85,9 @@ typedef enum route_kind {
         R_KEY,         /* DELETE: revoke */
         R_SECRETS,     /* GET: names and versions, never values */
         R_SECRET,      /* PUT: create or rotate, DELETE */
+        R_NODE_DRAIN,  /* POST: drain, DELETE: undrain */
+        R_WHOAMI,      /* GET: the key's name and role */
+        R_RUN,         /* GET: one attempt's stored result */
 } route_kind;
 
 /* Per key name: its request rate, and its event streams (both under orc_api.lock). */
@@ -138,6 +143,7 @@ typedef struct request {
         unsigned status;
         char *error_body; /* 5xx bodies, for the log */
         char key_name[129];
+        orc_role role;           /* the key's */
         unsigned char client[8]; /* the address failures are counted against */
         uint8_t client_len;
 
@@ -334,6 +340,8 @@ static const char *allow_header(unsigned methods) {
                 return "DELETE";
         case M_PUT | M_DELETE:
                 return "PUT, DELETE";
+        case M_POST | M_DELETE:
+                return "POST, DELETE";
         default:
                 return "GET, HEAD, POST";
         }
@@ -377,10 +385,20 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
                 return 0;
         if (n == 2 && strcmp(s[1], "runs") == 0)
                 return rq->kind = R_RUNS, M_POST;
+        if (n == 3 && strcmp(s[1], "runs") == 0) {
+                snprintf(raw_step, 256, "%s", s[2]);
+                return rq->kind = R_RUN, M_GET;
+        }
         if (n == 2 && strcmp(s[1], "nodes") == 0)
                 return rq->kind = R_NODES, M_GET;
         if (n == 2 && strcmp(s[1], "events") == 0)
                 return rq->kind = R_EVENTS, M_GET;
+        if (n == 2 && strcmp(s[1], "whoami") == 0)
+                return rq->kind = R_WHOAMI, M_GET;
+        if (n == 4 && strcmp(s[1], "nodes") == 0 && strcmp(s[3], "drain") == 0) {
+                snprintf(raw_step, 256, "%s", s[2]);
+                return rq->kind = R_NODE_DRAIN, M_POST | M_DELETE;
+        }
         if (n == 3 && strcmp(s[1], "keys") == 0) {
                 snprintf(raw_step, 256, "%s", s[2]);
                 return rq->kind = R_KEY, M_DELETE;
@@ -450,6 +468,9 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
         case R_SECRET:
                 snprintf(what, size, "manage secrets");
                 return ORC_ROLE_ADMIN;
+        case R_NODE_DRAIN:
+                snprintf(what, size, "%s nodes", post ? "drain" : "undrain");
+                return ORC_ROLE_OPERATOR;
         default:
                 break;
         }
@@ -457,6 +478,7 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
                  rq->kind == R_NODES    ? "nodes"
                  : rq->kind == R_EVENTS ? "events"
                  : rq->kind == R_AUDIT  ? "audit trails"
+                 : rq->kind == R_RUN    ? "runs"
                                         : "workflows");
         return ORC_ROLE_VIEWER;
 }
@@ -784,6 +806,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                                           "key '%s' is over its rate (%g requests/s, burst %g)",
                                           rq->key_name, api->rate, api->burst);
                 }
+                rq->role = role;
                 need = route_role(rq, post, what, sizeof(what));
                 if (role < need)
                         return send_error(rq, c, NULL, 403, "forbidden", "role %s may not %s (needs %s)",
@@ -811,6 +834,20 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
                 if (!mem_secret_name_valid(raw_step)) {
                         printable(shown_step, sizeof(shown_step), raw_step, 64);
                         return send_error(rq, c, NULL, 404, "not_found", "no secret '%s'", shown_step);
+                }
+                snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
+        }
+        if (rq->kind == R_RUN) {
+                if (!is_key_name(raw_step)) { /* one segment of printable ASCII: run-result.c parses it */
+                        printable(shown_step, sizeof(shown_step), raw_step, 64);
+                        return send_error(rq, c, NULL, 404, "not_found", "no run '%s'", shown_step);
+                }
+                snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
+        }
+        if (rq->kind == R_NODE_DRAIN) {
+                if (!orc_node_id_valid(raw_step)) {
+                        printable(shown_step, sizeof(shown_step), raw_step, 64);
+                        return send_error(rq, c, NULL, 404, "not_found", "no node '%s'", shown_step);
                 }
                 snprintf(rq->target_key, sizeof(rq->target_key), "%s", raw_step);
         }
@@ -1030,6 +1067,22 @@ static enum MHD_Result send_events(request *rq, struct MHD_Connection *c, bool h
 
 /* ---- the operation ------------------------------------------------------------- */
 
+/* GET /v1/whoami: the key's name and role, as this request was authenticated. */
+static void whoami(const request *rq, orc_reply *ret) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+
+        if (g) {
+                au_json_gen_map_open(g);
+                au_json_gen_kv_string(g, "key", rq->key_name);
+                au_json_gen_kv_string(g, "role", role_name(rq->role));
+                au_json_gen_map_close(g);
+                ret->body = au_json_gen_finish(g, &ret->len);
+        }
+        ret->status = 200;
+        if (!ret->body)
+                orc_reply_error(ret, 500, "internal", NULL, "out of memory");
+}
+
 static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, const char *method) {
         orc_api *api = rq->api;
         orc_coord *co = api->coord;
@@ -1085,6 +1138,15 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
                 break;
         case R_SECRETS:
                 orc_secret_list(co, &rep);
+                break;
+        case R_NODE_DRAIN:
+                orc_node_drain(co, rq->key_name, rq->target_key, post, &rep);
+                break;
+        case R_WHOAMI:
+                whoami(rq, &rep);
+                break;
+        case R_RUN:
+                orc_run_result(co, rq->target_key, &rep);
                 break;
         case R_SECRET:
                 if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)

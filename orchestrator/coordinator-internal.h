@@ -45,6 +45,10 @@ typedef struct orc_node {
         /* bus_auth: the newest authenticated beat (its life and number), and when we saw it */
         char beat_life[40];
         uint64_t beat_seq, beat_mono_ms;
+        /* Drained (PostgreSQL's nodes.drain_since): no new step goes to it. */
+        bool draining;
+        char drain_since[40], drained_by[129];
+        uint64_t drain_set_ms; /* CLOCK_MONOTONIC ms this coordinator's API last changed it */
 } orc_node;
 
 typedef struct orc_key {
@@ -121,8 +125,12 @@ void orc_outbox_cancel(orc_coord *c, const char *node, const char *run_id);
 void orc_outbox_event(orc_coord *c, const char *json);
 void orc_metric_add(orc_coord *c, au_metric *m, const char *label, double v);
 void orc_metric_observe(orc_coord *c, au_metric *m, double v);
-/* Copies the node view (for GET /v1/nodes and placement). Returns how many. */
+/* Copies the view of the nodes placement may use: draining nodes are left out. Returns how many. */
 size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max);
+/* nodes.c: copies the view of every node, draining ones too (GET /v1/nodes). Returns how many. */
+size_t orc_nodes_view(orc_coord *c, orc_node *out, size_t max);
+/* nodes.c: a node's drain as this coordinator just recorded it (since and by NULL when undrained). */
+void orc_nodes_set_drain(orc_coord *c, const char *id, bool draining, const char *since, const char *by);
 /* keys.c: reloads the key cache from api_keys. */
 int orc_keys_reload(orc_coord *c, PGconn *conn);
 

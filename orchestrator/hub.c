@@ -129,10 +129,12 @@ void orc_outbox_event(orc_coord *c, const char *json) {
 /* ---- the nodes, as the monitor last saw them ---------------------------------- */
 
 size_t orc_nodes_snapshot(orc_coord *c, orc_node *out, size_t max) {
-        size_t n;
+        size_t n = 0;
         pthread_mutex_lock(&c->nodes_lock);
-        n = c->n_nodes < max ? c->n_nodes : max;
-        memcpy(out, c->nodes, n * sizeof(orc_node));
+        /* A draining node takes no new step: placement does not see it (its steps in flight finish). */
+        for (size_t i = 0; i < c->n_nodes && n < max; i++)
+                if (!c->nodes[i].draining)
+                        out[n++] = c->nodes[i];
         pthread_mutex_unlock(&c->nodes_lock);
         return n;
 }

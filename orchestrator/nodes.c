@@ -45,6 +45,54 @@ static orc_node *node_find_locked(orc_coord *c, const char *id, bool create) {
         return n;
 }
 
+/* Sets n's drain (since and by NULL: not draining). Under nodes_lock. */
+static void node_drain_locked(orc_node *n, bool draining, const char *since, const char *by) {
+        n->draining = draining;
+        snprintf(n->drain_since, sizeof(n->drain_since), "%s", draining && since ? since : "");
+        snprintf(n->drained_by, sizeof(n->drained_by), "%s", draining && by ? by : "");
+}
+
+/*
+ * The drains recorded in PostgreSQL (by any coordinator; res, read at
+ * read_ms) onto the view, under nodes_lock: a node this coordinator's API
+ * changed since then keeps what the API set.
+ */
+static void apply_drains_locked(orc_coord *c, const PGresult *res, uint64_t read_ms) {
+        for (size_t i = 0; i < c->n_nodes; i++) {
+                orc_node *n = &c->nodes[i];
+                int row = -1;
+
+                if (n->drain_set_ms >= read_ms)
+                        continue;
+                for (int k = 0; k < PQntuples(res) && row < 0; k++)
+                        if (strcmp(mem_pg_value(res, k, MEM_DRAIN_NODE), n->id) == 0)
+                                row = k;
+                if ((row >= 0) != n->draining)
+                        log_info("node %s %s", n->id, row >= 0 ? "is draining" : "is eligible again");
+                node_drain_locked(n, row >= 0, row >= 0 ? mem_pg_value(res, row, MEM_DRAIN_SINCE) : NULL,
+                                  row >= 0 ? mem_pg_value(res, row, MEM_DRAINED_BY) : NULL);
+        }
+}
+
+void orc_nodes_set_drain(orc_coord *c, const char *id, bool draining, const char *since, const char *by) {
+        pthread_mutex_lock(&c->nodes_lock);
+        orc_node *n = node_find_locked(c, id, true);
+        if (n) {
+                node_drain_locked(n, draining, since, by);
+                n->drain_set_ms = au_now_ms();
+        }
+        pthread_mutex_unlock(&c->nodes_lock);
+}
+
+size_t orc_nodes_view(orc_coord *c, orc_node *out, size_t max) {
+        size_t n;
+        pthread_mutex_lock(&c->nodes_lock);
+        n = c->n_nodes < max ? c->n_nodes : max;
+        memcpy(out, c->nodes, n * sizeof(orc_node));
+        pthread_mutex_unlock(&c->nodes_lock);
+        return n;
+}
+
 static void node_upsert(orc_coord *c, PGconn *conn, const orc_node *n) {
         _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
         _cleanup_free_ char *labels = NULL;
@@ -209,10 +257,10 @@ static bool beat_authentic(orc_coord *c, orc_node *n, beat *b, uint64_t now, boo
 
 static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_t tick) {
         _cleanup_free_ beat *beats = NULL;
-        _cleanup_pgresult_ PGresult *inflight = NULL;
+        _cleanup_pgresult_ PGresult *inflight = NULL, *drains = NULL;
         char lost[64][129];
         size_t n_beats = 0, n_lost = 0, n_alive = 0, n_dead = 0;
-        uint64_t now = au_now_ms(), wall = au_wall_ms();
+        uint64_t now = au_now_ms(), wall = au_wall_ms(), drains_ms;
         bool grace;
         au_error err = {0};
 
@@ -252,6 +300,11 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
         if (*conn && mem_store_nodes_inflight(*conn, false, &inflight, NULL) < 0) {
                 PQclear(inflight);
                 inflight = NULL;
+        }
+        drains_ms = au_now_ms();
+        if (*conn && mem_store_nodes_draining(*conn, &drains, NULL) < 0) {
+                PQclear(drains);
+                drains = NULL;
         }
 
         pthread_mutex_lock(&c->nodes_lock);
@@ -312,6 +365,10 @@ static void monitor_tick(orc_coord *c, PGconn **conn, redisContext **rc, uint64_
                                 snprintf(lost[n_lost++], sizeof(lost[0]), "%s", id);
                 }
         }
+        /* In the same hold of the lock as the heartbeats: a node new to the view is never placed on
+         * before its drain is known. */
+        if (drains)
+                apply_drains_locked(c, drains, drains_ms);
         for (size_t i = 0; i < c->n_nodes; i++) {
                 if (c->nodes[i].alive)
                         n_alive++;

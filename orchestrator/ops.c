@@ -1007,7 +1007,7 @@ void orc_nodes_list(orc_coord *c, orc_reply *ret) {
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
                 return;
         }
-        n = orc_nodes_snapshot(c, nodes, ORC_MAX_NODES);
+        n = orc_nodes_view(c, nodes, ORC_MAX_NODES);
         au_json_gen_map_open(g);
         au_json_gen_string(g, "nodes");
         au_json_gen_array_open(g);
@@ -1046,6 +1046,9 @@ void orc_nodes_list(orc_coord *c, orc_reply *ret) {
                         au_json_gen_string(g, ts);
                 } else
                         au_json_gen_null(g);
+                au_json_gen_kv_bool(g, "draining", nodes[i].draining);
+                orc_gen_kv_text(g, "drain_since", nodes[i].draining ? nodes[i].drain_since : NULL);
+                orc_gen_kv_text(g, "drained_by", nodes[i].draining ? nodes[i].drained_by : NULL);
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);

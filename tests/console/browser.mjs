@@ -46,6 +46,9 @@ const waitStep = (step, re, timeout = WAIT) =>
     return e && new RegExp(r).test(e.getAttribute("data-state"));
   }, { timeout, polling: 100 }, step, re.source);
 
+// The API requests the page made (method and path), for the sign-in checks.
+const requests = [];
+
 // Signs in with key from a fresh page; the role the page then shows.
 async function signIn(key) {
   await page.goto(`${URL}/ui/`, { waitUntil: "load" });
@@ -54,6 +57,7 @@ async function signIn(key) {
   await page.waitForSelector("#key");
   if (await page.$("#who[data-role]")) throw new Error("signed out, the page still shows a role");
   await page.type("#key", key);
+  requests.length = 0;
   await page.keyboard.press("Enter"); // keyboard only
   await page.waitForFunction(() => document.querySelector("#who[data-role]") && location.hash === "#/workflows", { timeout: WAIT });
   await page.waitForSelector("table.list, #wf-list p", { timeout: WAIT });
@@ -91,11 +95,24 @@ try {
     if (/Content Security Policy|Refused to/.test(m.text())) cspViolations.push(m.text());
   });
   page.on("pageerror", (e) => cspViolations.push("page error: " + e.message));
+  page.on("request", (r) => {
+    const u = new globalThis.URL(r.url());
+    if (u.pathname.startsWith("/v1/")) requests.push(`${r.method()} ${u.pathname}`);
+  });
 
   // --- operator: sign in, submit, watch the DAG go green live ---------------------------
   await check("an operator key signs in (keyboard only) and the page names its role", async () => {
     const r = await signIn(env.OPERATOR_KEY);
     if (r !== "operator") throw new Error(`role ${r}`);
+  });
+  await check("sign-in asks GET /v1/whoami, and probes nothing else (no secrets, no submission)", async () => {
+    const signin = requests.slice(0, requests.indexOf("GET /v1/whoami") + 1);
+    if (!signin.length) throw new Error(`requests: ${requests.join(", ")}`);
+    if (signin.length !== 1) throw new Error(`before whoami: ${signin.join(", ")}`);
+    const probes = requests.filter((r) => r === "GET /v1/secrets" || r.startsWith("POST "));
+    if (probes.length) throw new Error(`probes: ${probes.join(", ")}`);
+    const who = await text("#who");
+    if (!/^operator · role: operator$/.test(who)) throw new Error(`header '${who}'`);
   });
   await check("the key is in sessionStorage, not localStorage", async () => {
     const where = await page.evaluate(() => [sessionStorage.getItem("autoos.key") !== null, localStorage.length]);
@@ -147,6 +164,7 @@ try {
     await click('svg.dag a[data-step="broken"]');
     await waitText("#stdout", /partial-output/);
     await waitText("#stderr", /boom-on-stderr/);
+    await waitText("#stderr-note", /whole: 15 bytes/); // GET /v1/runs/{run}: all of it, said so
     await waitText("dl.meta dd", /^3$/); // the exit code
     await waitText("#attempts td", /^result$/);
   });
@@ -167,7 +185,7 @@ try {
   });
 
   // --- viewer: no action buttons, forced requests refused -------------------------------
-  await check("a viewer sees no action buttons (workflow, list, step)", async () => {
+  await check("a viewer sees no action buttons (workflow, list, step, nodes: no drain)", async () => {
     const r = await signIn(env.VIEWER_KEY);
     if (r !== "viewer") throw new Error(`role ${r}`);
     await page.goto(`${URL}/ui/#/workflows/${env.WF_LONG}`, { waitUntil: "load" });
@@ -179,7 +197,19 @@ try {
     await page.goto(`${URL}/ui/#/workflows/${env.WF_FAIL}/steps/broken`, { waitUntil: "load" });
     await page.waitForSelector("#stdout", { timeout: WAIT });
     n = n.concat(await page.$$eval("button[data-action]", (b) => b.map((x) => x.dataset.action)));
+    await page.goto(`${URL}/ui/#/nodes`, { waitUntil: "load" });
+    await page.waitForSelector('#nodes tr[data-node="na"]', { timeout: WAIT });
+    n = n.concat(await page.$$eval("button[data-action]", (b) => b.map((x) => x.dataset.action)));
     if (n.length) throw new Error(`buttons: ${n.join(",")}`);
+  });
+  await check("a viewer's forced drain and undrain get 403", async () => {
+    const got = await page.evaluate(async () => {
+      const h = { Authorization: `Bearer ${sessionStorage.getItem("autoos.key")}` };
+      const a = await fetch("/v1/nodes/na/drain", { method: "POST", headers: h });
+      const b = await fetch("/v1/nodes/na/drain", { method: "DELETE", headers: h });
+      return [a.status, b.status, (await a.json()).error.code];
+    });
+    if (got.join(" ") !== "403 403 forbidden") throw new Error(got.join(" "));
   });
   await check("a viewer's forced cancel, retry and submit get 403", async () => {
     const got = await page.evaluate(async (wf) => {
@@ -223,6 +253,37 @@ try {
     await page.waitForSelector('#nodes tr[data-node="na"][data-state="healthy"]', { timeout: WAIT });
     await page.waitForSelector('#nodes tr[data-node="nb"][data-state="healthy"]', { timeout: WAIT });
     await waitText("#nodes td", /zone=b/);
+  });
+  await check("an operator drains na from the Nodes view, after a confirmation, and sees it draining", async () => {
+    await click('button[data-action="drain"][data-node="na"]');
+    await page.waitForSelector('button[data-action="confirm-drain"][data-node="na"]', { timeout: WAIT });
+    if (await page.$('#nodes tr[data-node="na"][data-draining="1"]')) throw new Error("drained before the confirmation");
+    await click('button[data-action="confirm-drain"][data-node="na"]');
+    await page.waitForSelector('#nodes tr[data-node="na"][data-draining="1"]', { timeout: WAIT });
+    await waitText('#nodes tr[data-node="na"] td.drain', /by operator/);
+    if (await page.$('#nodes tr[data-node="nb"][data-draining="1"]')) throw new Error("nb drains too");
+    await page.waitForSelector('button[data-action="undrain"][data-node="na"]', { timeout: WAIT });
+  });
+  await check("while na drains, a new workflow's steps all go to nb", async () => {
+    const nodes = await page.evaluate(async (wait) => {
+      const h = { Authorization: `Bearer ${sessionStorage.getItem("autoos.key")}`, "Content-Type": "application/json" };
+      const steps = [...Array(6).keys()].map((i) => ({ id: `s${i}`, run: { argv: ["/bin/echo", `s${i}`] } }));
+      const r = await fetch("/v1/workflows", { method: "POST", headers: h, body: JSON.stringify({ name: "browser-drained", steps }) });
+      const { id } = await r.json();
+      for (const end = Date.now() + wait; Date.now() < end; await new Promise((ok) => setTimeout(ok, 200))) {
+        const wf = await (await fetch(`/v1/workflows/${id}`, { headers: h })).json();
+        if (wf.state === "succeeded") return [...new Set(wf.steps.map((s) => s.node))].sort();
+        if (["failed", "cancelled"].includes(wf.state)) return [wf.state];
+      }
+      return ["timeout"];
+    }, WAIT);
+    if (nodes.join(" ") !== "nb") throw new Error(`steps ran on ${nodes.join(" ")}`);
+  });
+  await check("the operator undrains na: the view shows it eligible again", async () => {
+    await click('button[data-action="undrain"][data-node="na"]');
+    await click('button[data-action="confirm-undrain"][data-node="na"]');
+    await page.waitForSelector('#nodes tr[data-node="na"][data-draining="0"]', { timeout: WAIT });
+    await page.waitForSelector('button[data-action="drain"][data-node="na"]', { timeout: WAIT });
   });
 
   // --- audit, verified in the browser; then tampered with ---------------------------------

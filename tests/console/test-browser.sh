@@ -4,9 +4,11 @@
 # puppeteer-core (npm, pinned by tests/console/package-lock.json, installed
 # on the first run into the build tree) against a live coordinator with
 # PostgreSQL, Redis and two autoosd nodes. It signs in, submits and watches
-# the DAG turn green live, opens a failed step's output, retries it,
-# approves with another key, cancels, filters the list; a viewer sees no
-# action button and its forced requests get 403; the audit trail verifies in
+# the DAG turn green live, opens a failed step's output (whole, from GET
+# /v1/runs/{run}), retries it, approves with another key, cancels, filters
+# the list, drains a node from the Nodes view (a new workflow's steps go to
+# the other) and undrains it; sign-in asks GET /v1/whoami; a viewer sees no
+# action or drain button and its forced requests get 403; the audit trail verifies in
 # the browser, then a row changed in PostgreSQL is named where the chain
 # breaks. Screenshots of failures: tests/console/screenshots/ in the build tree.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
@@ -72,6 +74,6 @@ while IFS= read -r _line; do
         esac
 done <"$TEST_TMP/browser.out"
 is "$brc" 0 "the browser script ran to its end"
-cmp_ok "$(grep -c '^PASS\|^FAIL' "$TEST_TMP/browser.out")" ">=" 18 "every check ran"
+cmp_ok "$(grep -c '^PASS\|^FAIL' "$TEST_TMP/browser.out")" ">=" 23 "every check ran"
 diag "browser part: $(($(date +%s) - start)) s"
 fleet_finish

@@ -21,6 +21,8 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "orchestrator/coordinator.h"
+#include "orchestrator/drain.h"
+#include "orchestrator/run-result.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -214,6 +216,17 @@ void orc_secret_delete(orc_coord *c, const char *actor, const char *name, orc_re
 
 void orc_secret_list(orc_coord *c, orc_reply *ret) {
         reply(ret, 200, "{\"secrets\":[]}");
+}
+
+void orc_node_drain(orc_coord *c, const char *actor, const char *node, bool drain, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_OPERATOR);
+        FUZZ_ASSERT(orc_node_id_valid(node));
+        reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no node\"}}");
+}
+
+void orc_run_result(orc_coord *c, const char *run_id, orc_reply *ret) {
+        FUZZ_ASSERT(run_id && run_id[0] && strlen(run_id) <= ORC_MAX_KEY_NAME);
+        reply(ret, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no run\"}}");
 }
 
 void orc_nodes_list(orc_coord *c, orc_reply *ret) {
