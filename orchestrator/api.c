@@ -36,6 +36,7 @@
 #include "orchestrator/api-internal.h"
 #include "orchestrator/api.h"
 #include "orchestrator/console.h"
+#include "orchestrator/intents.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -83,6 +84,7 @@ typedef enum route_kind {
         R_KEY,         /* DELETE: revoke */
         R_SECRETS,     /* GET: names and versions, never values */
         R_SECRET,      /* PUT: create or rotate, DELETE */
+        R_INTENTS,     /* POST: a sentence to a draft workflow (intents.c) */
 } route_kind;
 
 /* Per key name: its request rate, and its event streams (both under orc_api.lock). */
@@ -381,6 +383,8 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
                 return rq->kind = R_NODES, M_GET;
         if (n == 2 && strcmp(s[1], "events") == 0)
                 return rq->kind = R_EVENTS, M_GET;
+        if (n == 2 && strcmp(s[1], "intents") == 0)
+                return rq->kind = R_INTENTS, M_POST;
         if (n == 3 && strcmp(s[1], "keys") == 0) {
                 snprintf(raw_step, 256, "%s", s[2]);
                 return rq->kind = R_KEY, M_DELETE;
@@ -433,6 +437,9 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
                 return ORC_ROLE_OPERATOR;
         case R_RUNS:
                 snprintf(what, size, "submit runs");
+                return ORC_ROLE_OPERATOR;
+        case R_INTENTS:
+                snprintf(what, size, "draft intents");
                 return ORC_ROLE_OPERATOR;
         case R_WF_ACTION:
                 snprintf(what, size, "%s workflows", rq->action);
@@ -838,7 +845,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
 
 static bool takes_body(const request *rq) {
         return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS ||
-               rq->kind == R_SECRET;
+               rq->kind == R_SECRET || rq->kind == R_INTENTS;
 }
 
 /* Returns false when the connection should be closed. */
@@ -1077,6 +1084,9 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
                 break;
         case R_NODES:
                 orc_nodes_list(co, &rep);
+                break;
+        case R_INTENTS:
+                orc_intent_post(co, rq->key_name, body, rq->len, &rep);
                 break;
         case R_EVENTS:
                 return send_events(rq, c, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);

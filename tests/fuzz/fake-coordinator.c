@@ -21,6 +21,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "orchestrator/coordinator.h"
+#include "orchestrator/intents.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -183,6 +184,13 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                 return;
         }
         reply(ret, wait ? 200 : 202, "{\"id\":\"r-1\"}");
+}
+
+/* POST /v1/intents: an operator's body, answered as by a coordinator without a fabric. */
+void orc_intent_post(orc_coord *c, const char *actor, const char *body, size_t len, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_OPERATOR);
+        check_body(body, len);
+        reply(ret, 503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"no fabric setting\"}}");
 }
 
 orc_role orc_key_role(orc_coord *c, const char *name) {
