@@ -25,10 +25,10 @@
 #define ROUNDS 3
 
 /*
- * One planner conversation at a time. fabric/ keeps its curl handle,
- * cooldowns and budgets in the fab_fabric without a lock of its own in this
- * tree, and each API connection has its thread; intents are made by people,
- * so waiting for another's draft costs little.
+ * One planner conversation at a time: each API connection has its thread,
+ * and fabric.h promised one thread per fab_fabric when this was written.
+ * Once fab_call is safe from several threads at once, this lock only keeps
+ * intents from drafting together (made by people, they rarely do) and may go.
  */
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
