@@ -19,8 +19,6 @@
 #include "orchestrator/intents.h"
 #include "orchestrator/workflow.h"
 
-/* The body is a sentence and two small fields; anything larger is refused before it is parsed. */
-#define MAX_BODY (ORC_INTENTS_MAX_SENTENCE * 6 + 1024)
 /* Planner calls per intent: the first draft and two corrections. */
 #define ROUNDS 3
 
@@ -240,7 +238,8 @@ void orc_intent_post(orc_coord *c, const char *actor, const char *body, size_t l
         au_error err = {};
         int r;
 
-        r = au_json_parse(body, len, MAX_BODY, &v, &err);
+        /* any body the API let in is read, so that a long sentence is refused naming the field */
+        r = au_json_parse(body, len, c->cfg.max_body_bytes, &v, &err);
         if (r == -ENOMEM) {
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
                 return;

@@ -78,6 +78,9 @@ is "$HTTP_STATUS/$(jf .error.field "$RESP")" 400/sentence "no sentence: 400"
 api POST /v1/intents "$(jq -cn --arg s "$(head -c 4097 /dev/zero | tr '\0' a)" '{sentence: $s}')"
 is "$HTTP_STATUS/$(jf .error.field "$RESP")" 400/sentence "a sentence over 4096 bytes: 400"
 like "$(jf .error.message "$RESP")" "1 to 4096 bytes" "saying the bound"
+{ printf '{"sentence":"'; head -c 200000 /dev/zero | tr '\0' a; printf '"}'; } >"$TEST_TMP/long.json"
+api POST /v1/intents "@$TEST_TMP/long.json"
+is "$HTTP_STATUS/$(jf .error.field "$RESP")" 400/sentence "a 200 kB sentence: 400 naming it too"
 api POST /v1/intents '{"sentence":"x","submit":"yes"}'
 is "$HTTP_STATUS/$(jf .error.field "$RESP")" 400/submit "submit not a boolean: 400"
 api POST /v1/intents '{"sentence":"x","name":"bad\u0001name"}'
