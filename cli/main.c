@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cli/audit.h"
+#include "cli/intent.h"
 #include "cli/secret.h"
 
 static void usage(FILE *f) {
@@ -32,6 +33,8 @@ static void usage(FILE *f) {
               "  nodes                               the fleet's nodes\n"
               "  nodes drain|undrain NODE            no new step on NODE, or new steps again\n"
               "  simulate FILE                       estimate a workflow from history\n"
+              "  intent SENTENCE [--submit]          a draft workflow from the planner, for review\n"
+              "                                      (and submitted with --submit)\n"
               "  events [--since ID]                 the event stream, as JSON lines\n"
               "  key revoke NAME                     revoke an API key at once (admin)\n"
               "  secret set|rm|ls NAME                create, rotate, delete, list secrets (admin)\n"
@@ -154,7 +157,8 @@ int main(int argc, char **argv) {
                 return cli_audit(argc - 1, argv + 1);
         if (strcmp(cmd, "console") == 0)
                 return cli_console(argc - 1, argv + 1);
-        if (cli_is_coordinator_command(cmd) || strcmp(cmd, "key") == 0 || strcmp(cmd, "secret") == 0) {
+        if (cli_is_coordinator_command(cmd) || strcmp(cmd, "key") == 0 || strcmp(cmd, "secret") == 0 ||
+            strcmp(cmd, "intent") == 0) {
                 int n = argc - 1;
                 if (!take_cacert(&n, argv + 1)) {
                         fprintf(stderr, "autoosctl: --cacert needs a FILE\n");
@@ -167,6 +171,8 @@ int main(int argc, char **argv) {
                 if (strcmp(cmd, "nodes") == 0 && n > 1 &&
                     (strcmp(argv[2], "drain") == 0 || strcmp(argv[2], "undrain") == 0))
                         return cli_nodes_drain(n - 1, argv + 2);
+                if (strcmp(cmd, "intent") == 0)
+                        return cli_intent(n, argv + 1);
                 return cli_coordinator(n, argv + 1);
         }
         fprintf(stderr, "autoosctl: unknown command '%s' (see 'autoosctl --help')\n", cmd);

@@ -38,6 +38,7 @@
 #include "orchestrator/console.h"
 #include "orchestrator/drain.h"
 #include "orchestrator/run-result.h"
+#include "orchestrator/intents.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -88,6 +89,7 @@ typedef enum route_kind {
         R_NODE_DRAIN,  /* POST: drain, DELETE: undrain */
         R_WHOAMI,      /* GET: the key's name and role */
         R_RUN,         /* GET: one attempt's stored result */
+        R_INTENTS,     /* POST: a sentence to a draft workflow (intents.c) */
 } route_kind;
 
 /* Per key name: its request rate, and its event streams (both under orc_api.lock). */
@@ -399,6 +401,8 @@ static unsigned match_route(request *rq, const char *path, char raw_id[static 25
                 snprintf(raw_step, 256, "%s", s[2]);
                 return rq->kind = R_NODE_DRAIN, M_POST | M_DELETE;
         }
+        if (n == 2 && strcmp(s[1], "intents") == 0)
+                return rq->kind = R_INTENTS, M_POST;
         if (n == 3 && strcmp(s[1], "keys") == 0) {
                 snprintf(raw_step, 256, "%s", s[2]);
                 return rq->kind = R_KEY, M_DELETE;
@@ -451,6 +455,9 @@ static orc_role route_role(const request *rq, bool post, char *what, size_t size
                 return ORC_ROLE_OPERATOR;
         case R_RUNS:
                 snprintf(what, size, "submit runs");
+                return ORC_ROLE_OPERATOR;
+        case R_INTENTS:
+                snprintf(what, size, "draft intents");
                 return ORC_ROLE_OPERATOR;
         case R_WF_ACTION:
                 snprintf(what, size, "%s workflows", rq->action);
@@ -875,7 +882,7 @@ static enum MHD_Result first_call(request *rq, struct MHD_Connection *c, const c
 
 static bool takes_body(const request *rq) {
         return rq->kind == R_WORKFLOWS || rq->kind == R_SIMULATE || rq->kind == R_RUNS ||
-               rq->kind == R_SECRET;
+               rq->kind == R_SECRET || rq->kind == R_INTENTS;
 }
 
 /* Returns false when the connection should be closed. */
@@ -1130,6 +1137,9 @@ static enum MHD_Result run_operation(request *rq, struct MHD_Connection *c, cons
                 break;
         case R_NODES:
                 orc_nodes_list(co, &rep);
+                break;
+        case R_INTENTS:
+                orc_intent_post(co, rq->key_name, body, rq->len, &rep);
                 break;
         case R_EVENTS:
                 return send_events(rq, c, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);

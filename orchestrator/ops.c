@@ -21,6 +21,7 @@
 #include "memory/pg.h"
 #include "memory/store-workflows.h"
 #include "orchestrator/coordinator-internal.h"
+#include "orchestrator/cost.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -666,7 +667,31 @@ typedef struct sim_step {
         bool has;
         double finish50, finish95; /* earliest finish along the critical path */
         int prev;                  /* predecessor on the critical path */
+        bool model, agent;         /* a model or agent step: cost is its estimate */
+        orc_step_cost cost;
 } sim_step;
+
+/*
+ * The model and agent steps' worst-case cost (orchestrator/cost.h), read from
+ * the document itself; *ret_total gets the sum of those priced. Returns -ENOMEM.
+ */
+static int sim_model_cost(orc_coord *c, const orc_workflow *w, sim_step *s, double *ret_total) {
+        _cleanup_json_ yajl_val doc = NULL;
+        double total = 0;
+
+        if (au_json_parse(w->json, strlen(w->json), 64u << 20, &doc, NULL) < 0)
+                return -ENOMEM; /* it parsed once already */
+        yajl_val steps = au_json_get(doc, "steps");
+        for (size_t i = 0; YAJL_IS_ARRAY(steps) && i < w->n_steps && i < steps->u.array.len; i++) {
+                yajl_val st = steps->u.array.values[i], kind = au_json_get(st, "kind");
+                s[i].model = orc_step_cost_estimate(c->fabric, st, &s[i].cost) == 0;
+                s[i].agent = s[i].model && YAJL_IS_STRING(kind) && strcmp(kind->u.string, "agent") == 0;
+                if (s[i].model && s[i].cost.priced)
+                        total += s[i].cost.usd;
+        }
+        *ret_total = total;
+        return 0;
+}
 
 /* Each step's history: the newest 200 runs of the same program (argv). false with ret set on a failure. */
 static bool sim_history(orc_coord *c, const orc_workflow *w, sim_step *s, orc_reply *ret) {
@@ -745,18 +770,44 @@ static void gen_kv_double(yajl_gen g, const char *key, int decimals, double v, b
         yajl_gen_number(g, buf, strlen(buf));
 }
 
+/* "model_cost": the estimate of a model or agent step, null for the others. */
+static void gen_sim_cost(yajl_gen g, const sim_step *s) {
+        const orc_step_cost *k = &s->cost;
+
+        au_json_gen_string(g, "model_cost");
+        if (!s->model) {
+                au_json_gen_null(g);
+                return;
+        }
+        au_json_gen_map_open(g);
+        gen_kv_double(g, "usd", 6, k->usd, k->priced);
+        au_json_gen_kv_string(g, "role", k->role);
+        au_json_gen_kv_string(g, "provider", k->provider);
+        au_json_gen_kv_string(g, "model", k->model);
+        au_json_gen_kv_uint64(g, "calls", k->calls);
+        au_json_gen_kv_uint64(g, "input_tokens", k->input_tokens);
+        au_json_gen_kv_uint64(g, "output_tokens", k->output_tokens);
+        au_json_gen_kv_string(g, "basis", k->basis);
+        au_json_gen_map_close(g);
+}
+
 static void gen_sim_steps(yajl_gen g, const orc_workflow *w, const sim_step *s) {
         au_json_gen_string(g, "steps");
         au_json_gen_array_open(g);
         for (size_t i = 0; i < w->n_steps; i++) {
                 au_json_gen_map_open(g);
                 au_json_gen_kv_string(g, "id", w->steps[i].id);
-                au_json_gen_kv_string(g, "kind", w->steps[i].kind == ORC_STEP_APPROVAL ? "approval" : "run");
+                au_json_gen_kv_string(g, "kind",
+                                      s[i].agent                              ? "agent"
+                                      : s[i].model                            ? "model"
+                                      : w->steps[i].kind == ORC_STEP_APPROVAL ? "approval"
+                                                                              : "run");
                 au_json_gen_kv_string(g, "program", w->steps[i].program);
                 au_json_gen_kv_uint64(g, "history", (uint64_t) s[i].history);
                 gen_kv_double(g, "p50_ms", 0, s[i].p50, s[i].has);
                 gen_kv_double(g, "p95_ms", 0, s[i].p95, s[i].has);
                 gen_kv_double(g, "success_probability", 4, s[i].success, s[i].has);
+                gen_sim_cost(g, &s[i]);
                 au_json_gen_map_close(g);
         }
         au_json_gen_array_close(g);
@@ -803,6 +854,11 @@ static void gen_sim_risks(yajl_gen g, const orc_workflow *w, const sim_step *s) 
                         gen_risk(g, st->id, "approval", msg);
                         continue;
                 }
+                if (s[i].model && !s[i].cost.priced) {
+                        snprintf(msg, sizeof(msg), "step '%s': model cost unknown: %s", st->id,
+                                 s[i].cost.basis);
+                        gen_risk(g, st->id, "model_cost_unknown", msg);
+                }
                 if (!s[i].has) {
                         snprintf(msg, sizeof(msg),
                                  "step '%s': no recorded runs of this program; duration unknown", st->id);
@@ -826,14 +882,15 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
         _cleanup_free_ sim_step *s = NULL;
         _cleanup_free_ size_t *order = NULL;
         _cleanup_json_gen_ yajl_gen g = NULL;
-        double prob = 1.0;
+        double prob = 1.0, model_usd = 0;
         int end;
 
         if (!parse_or_reply(c, body, len, &w, ret))
                 return;
         s = calloc(w->n_steps, sizeof(sim_step));
         order = calloc(w->n_steps, sizeof(size_t));
-        if (!s || !order || orc_workflow_topo_order(w, order) < 0) {
+        if (!s || !order || orc_workflow_topo_order(w, order) < 0 ||
+            sim_model_cost(c, w, s, &model_usd) < 0) {
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");
                 return;
         }
@@ -846,6 +903,7 @@ void orc_workflow_simulate(orc_coord *c, const char *body, size_t len, orc_reply
         gen_sim_steps(g, w, s);
         gen_sim_critical_path(g, w, s, end);
         gen_kv_double(g, "success_probability", 4, prob, true);
+        gen_kv_double(g, "model_cost_usd", 6, model_usd, true);
         gen_sim_risks(g, w, s);
         orc_reply_object_close(ret, 200, g);
 }

@@ -23,6 +23,7 @@
 #include "orchestrator/coordinator.h"
 #include "orchestrator/drain.h"
 #include "orchestrator/run-result.h"
+#include "orchestrator/intents.h"
 #include "orchestrator/keys.h"
 #include "orchestrator/secrets.h"
 #include "orchestrator/workflow.h"
@@ -185,6 +186,13 @@ void orc_run_submit(orc_coord *c, const char *actor, const char *body, size_t le
                 return;
         }
         reply(ret, wait ? 200 : 202, "{\"id\":\"r-1\"}");
+}
+
+/* POST /v1/intents: an operator's body, answered as by a coordinator without a fabric. */
+void orc_intent_post(orc_coord *c, const char *actor, const char *body, size_t len, orc_reply *ret) {
+        check_actor(actor, ORC_ROLE_OPERATOR);
+        check_body(body, len);
+        reply(ret, 503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"no fabric setting\"}}");
 }
 
 orc_role orc_key_role(orc_coord *c, const char *name) {
