@@ -13,6 +13,8 @@
 #  - A provider failing: the chain's next one answers (a fallback).
 #  - A failed verification: recovery level 3, another provider of the chain.
 #  - A workflow budget spent mid-agent: the step ends budget_exceeded, escalated.
+#  - A workflow cancelled while its agent waits on a tool run: the run is
+#    cancelled on the node and the agent ends without asking the model again.
 #  - A coordinator killed during a model call: after its restart the step is
 #    ready again and runs as a new attempt.
 # The stand-in is scripted per scenario and the scenarios run one at a time,
@@ -154,6 +156,25 @@ like "$(step_field "$id4" agent error)" "^budget_exceeded: .*budget" "its error 
 is "$(fabric_of "$id4" agent .outcome)" budget_exceeded "its record: budget_exceeded"
 is "$(step_field "$id4" agent.a1.t1-1 stdout)" 3 "the tool call before it ran"
 is "$(jf '[.[] | select(.prefix == "a")] | length' "$(standin_log)")" 1 "and no second model call was made"
+
+# --- a workflow cancelled while its agent waits on a tool run ----------------------------------
+script "$(jq -cn '{a: [{tool_calls: [{id: "c1", name: "wait", arguments: "{}"}]}, {text: "never asked"}]}')"
+jq -cn '{name: "cancel", steps: [{id: "agent", kind: "agent", agent: {goal: "wait", tools: [{name: "wait",
+  parameters: {type: "object"}, run: {argv: ["/bin/sleep", "60"]}}], limits: {turns: 4, wall_ms: 120000}}}]}' \
+        >"$TEST_TMP/cancel.json"
+id6=$(wf_submit "$TEST_TMP/cancel.json") || bail_out "not accepted"
+ok "the agent's tool run is under way on the node" step_wait "$id6" agent.a1.t1-1 dispatched 30
+t0=$(now_ms)
+api POST "/v1/workflows/$id6/cancel"
+is "$HTTP_STATUS" 200 "cancel: 200"
+_agent_ended() { [ "$(psql_q "SELECT count(*) FROM runs WHERE workflow_id = '$id6' AND step_id = 'agent'")" = 1 ]; }
+ok "the agent stops waiting and ends" wait_for 30 _agent_ended
+diag "the agent ended $(($(now_ms) - t0)) ms after the cancel"
+is "$(wf_state "$id6")" cancelled "the workflow stays cancelled"
+is "$(step_field "$id6" agent.a1.t1-1 state)" cancelled "the tool step is cancelled"
+is "$(jf '[.[] | select(.prefix == "a")] | length' "$(standin_log)")" 1 "and the model is not asked again"
+is "$(psql_q "SELECT fabric->>'outcome' FROM runs WHERE workflow_id = '$id6' AND step_id = 'agent'")" \
+        budget_exceeded "(a cancelled workflow may spend nothing more)"
 
 # --- a coordinator killed mid-call: the step is ready again after its restart -----------------
 script '{"a":[{"text":"too late","delay_ms":4000},{"text":"after the restart"}]}'
