@@ -101,10 +101,18 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-static void sleep_ms(uint64_t ms) {
-        struct timespec ts = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+/* Waits ms, in slices, ending early once the fabric is stopping (fab_stop). */
+static void sleep_ms(const fab_fabric *f, uint64_t ms) {
+        uint64_t end = au_now_ms() + ms;
+
+        while (!atomic_load(&f->stopping)) {
+                uint64_t now = au_now_ms();
+                if (now >= end)
+                        break;
+                uint64_t slice = MIN(end - now, (uint64_t) 50);
+                struct timespec ts = {.tv_sec = 0, .tv_nsec = (long) slice * 1000000L};
+                nanosleep(&ts, NULL);
+        }
 }
 
 /* The status is known once headers are in: the write callback asks curl for it. */
@@ -129,7 +137,7 @@ static void attempt_done(attempt *a) {
 }
 
 /* One HTTP request; fills a. Returns 0 when the transfer ran (whatever its outcome), or -ENOMEM. */
-static int perform(const fab_provider *p, const char *body, attempt *a) {
+static int perform(const fab_fabric *f, const fab_provider *p, const char *body, attempt *a) {
         _cleanup_free_ char *url = NULL, *auth = NULL, *version = NULL;
         struct curl_slist *headers = NULL, *h;
         body_ctx ctx = {.a = a};
@@ -208,7 +216,7 @@ static int perform(const fab_provider *p, const char *body, attempt *a) {
                 while ((msg = curl_multi_info_read(multi, &left)))
                         if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
                                 cr = msg->data.result;
-                if (!running)
+                if (!running || atomic_load(&f->stopping))
                         break;
                 uint64_t now = au_now_ms();
                 /* slow first byte, or a stream gone silent: our deadlines, so the retry loop decides */
@@ -367,6 +375,18 @@ static int take_answer(fab_reply *r, fab_result *ret) {
         return 0;
 }
 
+/* The outcome of a call the fabric's owner stopped (fab_stop). */
+static int stopped(fab_result *ret) {
+        ret->outcome = FAB_ABORTED;
+        snprintf(ret->error, sizeof(ret->error), "the fabric is stopping: call abandoned");
+        return 0;
+}
+
+void fab_stop(fab_fabric *f) {
+        if (f)
+                atomic_store(&f->stopping, true);
+}
+
 int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
         bool tried = false;
         int r;
@@ -380,6 +400,8 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                  fab_role_name(req->role));
 
         for (size_t e = req->start_entry; e < f->n_chain[req->role]; e++) {
+                if (atomic_load(&f->stopping))
+                        return stopped(ret);
                 const fab_entry *entry = &f->chains[req->role][e];
                 fab_provider *p = &f->providers[entry->provider];
                 const fab_model *m = &p->models[entry->model];
@@ -430,10 +452,14 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                         p->window_tokens += in_tokens + req->max_tokens;
                         pthread_mutex_unlock(&f->lock);
                         ret->attempts++;
-                        r = perform(p, body, &a);
+                        r = perform(f, p, body, &a);
                         if (r < 0) {
                                 attempt_done(&a);
                                 return r;
+                        }
+                        if (atomic_load(&f->stopping)) {
+                                attempt_done(&a);
+                                return stopped(ret);
                         }
                         fab_error_kind kind = a.reply.aborted ? FAB_ERR_NONE : judge(&a);
                         pthread_mutex_lock(&f->lock);
@@ -489,7 +515,7 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                         double jitter = (double) (au_now_us() % 1000) / 1000.0;
                         uint64_t wait = fab_backoff_ms(try + 1, f->backoff_base_ms, f->backoff_max_ms,
                                                        jitter, retry_after);
-                        sleep_ms((uint64_t) ((double) wait * f->time_scale));
+                        sleep_ms(f, (uint64_t) ((double) wait * f->time_scale));
                 }
                 pthread_mutex_lock(&f->lock);
                 cool_down(f, p, retry_after);

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "common/buf.h"
 #include "fabric/fabric.h"
@@ -58,6 +59,7 @@ struct fab_fabric {
         /* Guards the providers' state (cooldowns, rate windows), the budgets and the metrics: the
          * coordinator's fabric workers call at once. Never held across a request. */
         pthread_mutex_t lock;
+        atomic_bool stopping; /* fab_stop: calls end at once */
         struct {
                 au_metric *requests, *errors, *latency, *latency_sum, *latency_count, *tokens, *cost,
                         *cooldown;

@@ -270,7 +270,7 @@ typedef enum fab_outcome {
         FAB_REJECTED,     /* the provider refused the request itself (400/413/422) */
         FAB_UNAVAILABLE,  /* every chain entry is cooling down, excluded or over its rate limit */
         FAB_STREAM_BROKE, /* a stream failed after its first byte: no retry, no fallback */
-        FAB_ABORTED,      /* on_delta asked to stop */
+        FAB_ABORTED,      /* on_delta asked to stop, or the fabric is stopping (fab_stop) */
 } fab_outcome;
 
 const char *fab_outcome_name(fab_outcome o);
@@ -303,6 +303,14 @@ typedef struct fab_result {
  * unknown role, an empty chain) or -ENOMEM.
  */
 int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret);
+
+/*
+ * Ends the calls under way, from any thread, and every call after: a request
+ * in flight is abandoned within about 50 ms, a backoff cut short, and
+ * fab_call returns FAB_ABORTED ("the fabric is stopping"). For an owner that
+ * is shutting down (the coordinator, whose workers then record nothing).
+ */
+void fab_stop(fab_fabric *f);
 
 /* Frees a result's strings and calls; the struct may be reused. */
 void fab_result_done(fab_result *r);
