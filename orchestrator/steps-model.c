@@ -17,9 +17,10 @@
  * step's row, hands its output back to the model. Each tool call is an audit
  * row of its own when the agent reports it.
  *
- * A coordinator that starts finds the calls it lost (a step dispatched on a
- * "fabric:" node whose coordinator was this one, or one on this host whose
- * process is gone) and makes them ready again: a new attempt.
+ * A coordinator that stops abandons the calls under way (fab_stop) and
+ * records nothing of them; one that starts finds the calls it lost (a step
+ * dispatched on a "fabric:" node whose coordinator was this one, or one on
+ * this host whose process is gone) and makes them ready again: a new attempt.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -312,6 +313,13 @@ static sbx_result *make_result(orc_coord *c, const fabric_job *j, bool ok, const
 /* Hands the attempt to the results path, again and again while PostgreSQL is away. */
 static void apply(orc_coord *c, PGconn **conn, sbx_result *r, ssize_t next_entry, const char *record,
                   const char *const *rows) {
+        if (atomic_load(&c->stop)) {
+                /* stopping: the call was cut short (fab_stop); the next start makes the step ready again */
+                log_info("workflow %s step %s attempt %u: left dispatched while the coordinator stops",
+                         r->workflow, r->step, r->attempt);
+                sbx_result_free(r);
+                return;
+        }
         for (;;) {
                 au_error err = {0};
                 sbx_result *copy = NULL;
@@ -711,6 +719,7 @@ void orc_fabric_workers_stop(orc_coord *c) {
         if (!w)
                 return;
         atomic_store(&c->stop, true);
+        fab_stop(c->fabric); /* calls under way end now; their steps stay dispatched, for the next start */
         for (size_t i = 0; i < w->n; i++)
                 pthread_join(w->threads[i], NULL);
         free(w->threads);

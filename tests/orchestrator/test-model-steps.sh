@@ -16,7 +16,8 @@
 #  - A workflow cancelled while its agent waits on a tool run: the run is
 #    cancelled on the node and the agent ends without asking the model again.
 #  - A coordinator killed during a model call: after its restart the step is
-#    ready again and runs as a new attempt.
+#    ready again and runs as a new attempt; one stopped with SIGTERM abandons
+#    the call at once (fab_stop) and records nothing of it.
 # The stand-in is scripted per scenario and the scenarios run one at a time,
 # so that each provider's queue of replies is consumed in a known order.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
@@ -189,5 +190,19 @@ ok "after a restart, the step lost mid-call runs again and succeeds" wf_wait "$i
 is "$(step_field "$id5" m stdout)" "after the restart" "with the new call's answer"
 is "$(step_field "$id5" m attempt)" 2 "as attempt 2"
 is "$(audit_count "$id5" fabric_call_lost)" 1 "a fabric_call_lost audit row"
+
+# --- a coordinator stopped (SIGTERM) mid-call: it stops at once, the step runs again after ------
+script '{"a":[{"text":"far too late","delay_ms":30000},{"text":"after the stop"}]}'
+id7=$(wf_submit '{"name":"stop","steps":[{"id":"m","kind":"model","model":{"prompt":"hi","max_tokens":16}}]}') ||
+        bail_out "not accepted"
+ok "the model call is under way" wait_for 30 _called
+t0=$(now_ms)
+coord_kill c1 TERM
+ok "the coordinator stops without waiting for the provider" wait_for 20 _fl_dead "$(coord_pid c1)"
+diag "it stopped $(($(now_ms) - t0)) ms after SIGTERM (the provider would answer after 30 s)"
+coord_start c1 || bail_out "the coordinator did not start again"
+ok "after the restart the step runs again and succeeds" wf_wait "$id7" succeeded 60
+is "$(step_field "$id7" m stdout)" "after the stop" "with the new call's answer"
+is "$(psql_q "SELECT count(*) FROM runs WHERE workflow_id = '$id7'")" 1 "the abandoned call left no run row"
 
 fleet_finish
