@@ -1031,6 +1031,45 @@ static int check_name(const char *s, au_error *err) {
         return 0;
 }
 
+/* Whether s is "[0-9]+" followed by end, or by c: *ret_end after the digits. */
+static bool digits(const char *s, const char **ret_end) {
+        const char *p = s;
+        while (*p >= '0' && *p <= '9')
+                p++;
+        *ret_end = p;
+        return p > s;
+}
+
+/*
+ * An agent step's tool calls are steps "<agent>.a<attempt>.t<turn>-<k>": no
+ * step of the document may have such an id. Linear: each ".a" of an id that
+ * ends so is looked up as an agent step's id.
+ */
+static int check_tool_ids(const orc_workflow *w, au_error *err) {
+        for (size_t i = 0; i < w->n_steps; i++) {
+                const char *id = w->steps[i].id;
+
+                for (const char *dot = strstr(id, ".a"); dot; dot = strstr(dot + 1, ".a")) {
+                        const char *p;
+                        char agent[ORC_MAX_STEP_ID + 1];
+                        const orc_step *a;
+
+                        if (!digits(dot + 2, &p) || strncmp(p, ".t", 2) != 0 || !digits(p + 2, &p) ||
+                            *p != '-' || !digits(p + 1, &p) || *p != '\0')
+                                continue;
+                        snprintf(agent, sizeof(agent), "%.*s", (int) (dot - id), id);
+                        a = orc_workflow_step(w, agent);
+                        if (a && a->kind == ORC_STEP_AGENT)
+                                return step_error(
+                                        err, id, "id",
+                                        "id: taken by the tool calls of agent step '%s' (its tool calls "
+                                        "run as steps '%s.a<attempt>.t<turn>-<k>')",
+                                        agent, agent);
+                }
+        }
+        return 0;
+}
+
 static int check_graph(orc_workflow *w, au_error *err) {
         _cleanup_(graph_done) graph g = {};
         _cleanup_free_ size_t *indeg = NULL, *cycle = NULL, *via = NULL;
@@ -1130,6 +1169,9 @@ static int read_workflow(yajl_val root, const sbx_policy *policy, orc_workflow *
                 if (r < 0)
                         return r;
         }
+        r = check_tool_ids(w, err);
+        if (r < 0)
+                return r;
         return check_graph(w, err);
 }
 

@@ -427,6 +427,9 @@ static void test_fabric_steps(void) {
                 ",'fallback':'m'},{'id':'m','kind':'model','model':{'prompt':"
                 "'x','max_tokens':8}}]}",
                 "steps.a.fallback", "'m' is a model step, not a run step");
+        refused("{'steps':[{'id':'g','kind':'agent','agent':" AGENT "},{'id':'g.a1.t2-3','run':" RUN "}]}",
+                "steps.g.a1.t2-3.id", "taken by the tool calls of agent step 'g'");
+        orc_workflow_free(accepted("{'steps':[{'id':'g','run':" RUN "},{'id':'g.a1.t2-3','run':" RUN "}]}"));
         refused("{'budget_usd':0,'steps':[{'id':'a','run':" RUN "}]}", "budget_usd", "above 0");
         refused("{'steps':[{'id':'a','kind':'robot'}]}", "steps.a.kind", "(run, approval, model or agent)");
 }
