@@ -389,6 +389,8 @@ _stack_conf() {
         # The web console and the OpenAPI document from the source tree (installed: $(datadir)/autoos).
         printf 'console_dir = %s/console\nopenapi_file = %s/doc/openapi.json\n' "$top_srcdir" "$top_srcdir" \
                 >>"$STACK_DIR/coordinator.conf"
+        # more settings, one a line (scripts/demo: the fabric of its model steps)
+        [ -z "${STACK_CONF_EXTRA:-}" ] || printf '%s\n' "$STACK_CONF_EXTRA" >>"$STACK_DIR/coordinator.conf"
 }
 
 # node_start NAME LABELS MAX_RUNS: autoosd as node NAME (labels k=v,k=v) with

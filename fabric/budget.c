@@ -33,14 +33,21 @@ int fab_budget_set(fab_fabric *f, fab_scope scope, const char *id, double limit_
 
         if (!f || !id || !*id || isnan(limit_usd) || (scope != FAB_SCOPE_WORKFLOW && scope != FAB_SCOPE_KEY))
                 return -EINVAL;
+        pthread_mutex_lock(&f->lock);
         b = fab_budget_find(f, scope, id, true);
-        if (!b)
-                return -ENOMEM;
-        b->limit = limit_usd < 0 ? -1 : limit_usd;
-        return 0;
+        if (b)
+                b->limit = limit_usd < 0 ? -1 : limit_usd;
+        pthread_mutex_unlock(&f->lock);
+        return b ? 0 : -ENOMEM;
 }
 
 double fab_budget_spent(const fab_fabric *f, fab_scope scope, const char *id) {
-        fab_budget *b = fab_budget_find((fab_fabric *) f, scope, id, false);
-        return b ? b->spent : 0;
+        fab_budget *b;
+        double spent;
+
+        pthread_mutex_lock((pthread_mutex_t *) &f->lock);
+        b = fab_budget_find((fab_fabric *) f, scope, id, false);
+        spent = b ? b->spent : 0;
+        pthread_mutex_unlock((pthread_mutex_t *) &f->lock);
+        return spent;
 }

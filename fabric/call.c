@@ -101,10 +101,18 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userdata) {
         return len;
 }
 
-static void sleep_ms(uint64_t ms) {
-        struct timespec ts = {.tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+/* Waits ms, in slices, ending early once the fabric is stopping (fab_stop). */
+static void sleep_ms(const fab_fabric *f, uint64_t ms) {
+        uint64_t end = au_now_ms() + ms;
+
+        while (!atomic_load(&f->stopping)) {
+                uint64_t now = au_now_ms();
+                if (now >= end)
+                        break;
+                uint64_t slice = MIN(end - now, (uint64_t) 50);
+                struct timespec ts = {.tv_sec = 0, .tv_nsec = (long) slice * 1000000L};
+                nanosleep(&ts, NULL);
+        }
 }
 
 /* The status is known once headers are in: the write callback asks curl for it. */
@@ -129,10 +137,11 @@ static void attempt_done(attempt *a) {
 }
 
 /* One HTTP request; fills a. Returns 0 when the transfer ran (whatever its outcome), or -ENOMEM. */
-static int perform(fab_fabric *f, const fab_provider *p, const char *body, attempt *a) {
+static int perform(const fab_fabric *f, const fab_provider *p, const char *body, attempt *a) {
         _cleanup_free_ char *url = NULL, *auth = NULL, *version = NULL;
         struct curl_slist *headers = NULL, *h;
         body_ctx ctx = {.a = a};
+        CURLM *multi = NULL;
         CURL *easy;
         CURLcode cr = CURLE_OK;
         int running = 1, r = 0;
@@ -140,9 +149,16 @@ static int perform(fab_fabric *f, const fab_provider *p, const char *body, attem
         if (asprintf(&url, "%s%s", p->base_url,
                      p->kind == FAB_OPENAI ? "/v1/chat/completions" : "/v1/messages") < 0)
                 return -ENOMEM;
+        /* a multi handle per request: calls run at once on several threads */
+        multi = curl_multi_init();
         easy = curl_easy_init();
-        if (!easy)
+        if (!easy || !multi) {
+                if (easy)
+                        curl_easy_cleanup(easy);
+                if (multi)
+                        curl_multi_cleanup(multi);
                 return -ENOMEM;
+        }
         ctx.easy = easy;
 
         h = curl_slist_append(headers, "Content-Type: application/json");
@@ -187,7 +203,7 @@ static int perform(fab_fabric *f, const fab_provider *p, const char *body, attem
         curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 
         a->started_ms = au_now_ms();
-        if (curl_multi_add_handle(f->multi, easy) != CURLM_OK) {
+        if (curl_multi_add_handle(multi, easy) != CURLM_OK) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -195,12 +211,12 @@ static int perform(fab_fabric *f, const fab_provider *p, const char *body, attem
                 CURLMsg *msg;
                 int left;
 
-                if (curl_multi_perform(f->multi, &running) != CURLM_OK)
+                if (curl_multi_perform(multi, &running) != CURLM_OK)
                         break;
-                while ((msg = curl_multi_info_read(f->multi, &left)))
+                while ((msg = curl_multi_info_read(multi, &left)))
                         if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
                                 cr = msg->data.result;
-                if (!running)
+                if (!running || atomic_load(&f->stopping))
                         break;
                 uint64_t now = au_now_ms();
                 /* slow first byte, or a stream gone silent: our deadlines, so the retry loop decides */
@@ -209,9 +225,9 @@ static int perform(fab_fabric *f, const fab_provider *p, const char *body, attem
                         a->timed_out = true;
                         break;
                 }
-                curl_multi_poll(f->multi, NULL, 0, 50, NULL);
+                curl_multi_poll(multi, NULL, 0, 50, NULL);
         }
-        curl_multi_remove_handle(f->multi, easy);
+        curl_multi_remove_handle(multi, easy);
         if (a->status <= 0) {
                 long st = 0;
                 curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &st);
@@ -224,6 +240,7 @@ static int perform(fab_fabric *f, const fab_provider *p, const char *body, attem
                 fab_sse_end(&a->reply);
 out:
         curl_easy_cleanup(easy);
+        curl_multi_cleanup(multi);
         curl_slist_free_all(headers);
         if (auth)
                 OPENSSL_cleanse(auth, strlen(auth));
@@ -358,6 +375,18 @@ static int take_answer(fab_reply *r, fab_result *ret) {
         return 0;
 }
 
+/* The outcome of a call the fabric's owner stopped (fab_stop). */
+static int stopped(fab_result *ret) {
+        ret->outcome = FAB_ABORTED;
+        snprintf(ret->error, sizeof(ret->error), "the fabric is stopping: call abandoned");
+        return 0;
+}
+
+void fab_stop(fab_fabric *f) {
+        if (f)
+                atomic_store(&f->stopping, true);
+}
+
 int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
         bool tried = false;
         int r;
@@ -371,6 +400,8 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                  fab_role_name(req->role));
 
         for (size_t e = req->start_entry; e < f->n_chain[req->role]; e++) {
+                if (atomic_load(&f->stopping))
+                        return stopped(ret);
                 const fab_entry *entry = &f->chains[req->role][e];
                 fab_provider *p = &f->providers[entry->provider];
                 const fab_model *m = &p->models[entry->model];
@@ -387,12 +418,16 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                 uint64_t in_tokens = estimate_input_tokens(body);
                 fab_usage est_usage = {.input = in_tokens, .output = req->max_tokens};
                 double estimate = fab_cost(&m->price, &est_usage);
+                pthread_mutex_lock(&f->lock);
                 if (budget_check(f, req, estimate, ret) < 0) {
+                        pthread_mutex_unlock(&f->lock);
                         ret->outcome = FAB_BUDGET;
                         ret->estimate_usd = estimate;
                         return 0;
                 }
-                if (cooling(f, p, now) || rate_limited(p, now, in_tokens + req->max_tokens))
+                bool skip = cooling(f, p, now) || rate_limited(p, now, in_tokens + req->max_tokens);
+                pthread_mutex_unlock(&f->lock);
+                if (skip)
                         continue;
                 if (tried)
                         ret->fallbacks++;
@@ -412,16 +447,24 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                         a.reply.text = AU_BUF_INIT(FAB_REPLY_MAX_BYTES);
                         a.reply.data = AU_BUF_INIT(FAB_REPLY_MAX_BYTES);
 
+                        pthread_mutex_lock(&f->lock);
                         p->window_requests++;
                         p->window_tokens += in_tokens + req->max_tokens;
+                        pthread_mutex_unlock(&f->lock);
                         ret->attempts++;
                         r = perform(f, p, body, &a);
                         if (r < 0) {
                                 attempt_done(&a);
                                 return r;
                         }
+                        if (atomic_load(&f->stopping)) {
+                                attempt_done(&a);
+                                return stopped(ret);
+                        }
                         fab_error_kind kind = a.reply.aborted ? FAB_ERR_NONE : judge(&a);
+                        pthread_mutex_lock(&f->lock);
                         fab_metrics_attempt(f, p, m->name, kind, au_now_ms() - a.started_ms);
+                        pthread_mutex_unlock(&f->lock);
                         fab_reply_usage(&a.reply);
 
                         if (a.reply.aborted || kind == FAB_ERR_NONE || a.reply.first_byte) {
@@ -430,8 +473,10 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                                 ret->usage = a.reply.usage;
                                 ret->cost_usd = a.reply.usage.reported ? fab_cost(&m->price, &a.reply.usage)
                                                                        : estimate;
+                                pthread_mutex_lock(&f->lock);
                                 budget_charge(f, req, ret->cost_usd);
                                 fab_metrics_usage(f, p, m->name, &a.reply.usage, ret->cost_usd);
+                                pthread_mutex_unlock(&f->lock);
                                 if (a.reply.aborted) {
                                         ret->outcome = FAB_ABORTED;
                                         snprintf(ret->error, sizeof(ret->error),
@@ -470,9 +515,11 @@ int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret) {
                         double jitter = (double) (au_now_us() % 1000) / 1000.0;
                         uint64_t wait = fab_backoff_ms(try + 1, f->backoff_base_ms, f->backoff_max_ms,
                                                        jitter, retry_after);
-                        sleep_ms((uint64_t) ((double) wait * f->time_scale));
+                        sleep_ms(f, (uint64_t) ((double) wait * f->time_scale));
                 }
+                pthread_mutex_lock(&f->lock);
                 cool_down(f, p, retry_after);
+                pthread_mutex_unlock(&f->lock);
                 ret->outcome = FAB_FAILED;
         }
         return 0;
@@ -493,14 +540,32 @@ void fab_result_done(fab_result *r) {
 
 uint64_t fab_cooldown_until(const fab_fabric *f, const char *provider) {
         fab_provider *p = fab_provider_find(f, provider);
-        return p && p->cooldown_until > au_now_ms() ? p->cooldown_until : 0;
+        uint64_t until;
+
+        if (!p)
+                return 0;
+        pthread_mutex_lock((pthread_mutex_t *) &f->lock);
+        until = p->cooldown_until > au_now_ms() ? p->cooldown_until : 0;
+        pthread_mutex_unlock((pthread_mutex_t *) &f->lock);
+        return until;
 }
 
 int fab_cooldown_clear(fab_fabric *f, const char *provider) {
         fab_provider *p = fab_provider_find(f, provider);
         if (!p)
                 return -ENOENT;
+        pthread_mutex_lock(&f->lock);
         p->cooldown_until = 0;
         fab_metrics_cooldown(f, p, false);
+        pthread_mutex_unlock(&f->lock);
         return 0;
+}
+
+char *fab_metrics_render(fab_fabric *f, const au_metrics *m, size_t *ret_len) {
+        char *text;
+
+        pthread_mutex_lock(&f->lock);
+        text = au_metrics_render(m, ret_len);
+        pthread_mutex_unlock(&f->lock);
+        return text;
 }

@@ -383,6 +383,7 @@ int fab_new(const char *json, size_t len, const fab_options *opts, fab_fabric **
         f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
+        pthread_mutex_init(&f->lock, NULL);
         f->backoff_base_ms = 500;
         f->backoff_max_ms = 30000;
         f->max_retry_after_ms = 60000;
@@ -438,9 +439,6 @@ int fab_new(const char *json, size_t len, const fab_options *opts, fab_fabric **
                         return r;
         }
 
-        f->multi = curl_multi_init();
-        if (!f->multi)
-                return au_error_set(err, ENOMEM, "curl_multi_init");
         if (opts && opts->metrics)
                 fab_metrics_register(f, opts->metrics);
         *ret = TAKE_PTR(f);
@@ -497,8 +495,7 @@ fab_fabric *fab_free(fab_fabric *f) {
         for (size_t i = 0; i < f->n_budgets; i++)
                 free(f->budgets[i].id);
         free(f->budgets);
-        if (f->multi)
-                curl_multi_cleanup(f->multi);
+        pthread_mutex_destroy(&f->lock);
         free(f);
         return NULL;
 }

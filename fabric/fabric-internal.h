@@ -3,6 +3,8 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "common/buf.h"
 #include "fabric/fabric.h"
@@ -54,7 +56,10 @@ struct fab_fabric {
         double time_scale;
         fab_budget *budgets;
         size_t n_budgets;
-        CURLM *multi;
+        /* Guards the providers' state (cooldowns, rate windows), the budgets and the metrics: the
+         * coordinator's fabric workers call at once. Never held across a request. */
+        pthread_mutex_t lock;
+        atomic_bool stopping; /* fab_stop: calls end at once */
         struct {
                 au_metric *requests, *errors, *latency, *latency_sum, *latency_count, *tokens, *cost,
                         *cooldown;

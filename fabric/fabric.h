@@ -17,7 +17,9 @@
  *
  * Cost is priced per usage component (fab_cost_*), budgets per workflow and
  * per key are checked with an estimate before a call and charged the real
- * cost after it. Single-threaded: one fab_fabric per thread.
+ * cost after it. A fab_fabric may be called from several threads at once:
+ * its state (cooldowns, rate windows, budgets, metrics) is behind one lock
+ * that no request holds while it waits.
  */
 #pragma once
 
@@ -151,7 +153,8 @@ typedef int (*fab_secret_fn)(void *userdata, const char *name, char **ret_key);
 typedef struct fab_options {
         fab_secret_fn secret; /* may be NULL: a key given by name then fails to load */
         void *secret_userdata;
-        au_metrics *metrics; /* may be NULL; the fabric registers its metrics in it */
+        au_metrics *metrics; /* may be NULL; the fabric registers its metrics in it, and updates them under
+                                its own lock (render them with fab_metrics_render) */
         /* Test hook: scales every wait (backoff, Retry-After) and is 1.0 when 0. */
         double time_scale;
 } fab_options;
@@ -173,6 +176,12 @@ int fab_new_from_file(const char *path, const fab_options *opts, fab_fabric **re
 fab_fabric *fab_free(fab_fabric *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(fab_fabric *, fab_free);
 #define _cleanup_fab_ _cleanup_(fab_freep)
+
+/*
+ * opts->metrics (m) in Prometheus' text format, rendered under the fabric's
+ * lock, so while calls update them. Caller frees; NULL on ENOMEM.
+ */
+char *fab_metrics_render(fab_fabric *f, const au_metrics *m, size_t *ret_len);
 
 /* The number of entries in role's chain, and entry i's provider and model (NULL past the end). */
 size_t fab_chain_len(const fab_fabric *f, fab_role role);
@@ -261,7 +270,7 @@ typedef enum fab_outcome {
         FAB_REJECTED,     /* the provider refused the request itself (400/413/422) */
         FAB_UNAVAILABLE,  /* every chain entry is cooling down, excluded or over its rate limit */
         FAB_STREAM_BROKE, /* a stream failed after its first byte: no retry, no fallback */
-        FAB_ABORTED,      /* on_delta asked to stop */
+        FAB_ABORTED,      /* on_delta asked to stop, or the fabric is stopping (fab_stop) */
 } fab_outcome;
 
 const char *fab_outcome_name(fab_outcome o);
@@ -294,6 +303,14 @@ typedef struct fab_result {
  * unknown role, an empty chain) or -ENOMEM.
  */
 int fab_call(fab_fabric *f, const fab_request *req, fab_result *ret);
+
+/*
+ * Ends the calls under way, from any thread, and every call after: a request
+ * in flight is abandoned within about 50 ms, a backoff cut short, and
+ * fab_call returns FAB_ABORTED ("the fabric is stopping"). For an owner that
+ * is shutting down (the coordinator, whose workers then record nothing).
+ */
+void fab_stop(fab_fabric *f);
 
 /* Frees a result's strings and calls; the struct may be reused. */
 void fab_result_done(fab_result *r);

@@ -18,7 +18,7 @@
 static const mem_pg_stmt stmt_dispatch_pick = {
         "dispatch_pick",
         "SELECT " STEP_SPEC_COLUMNS ", s.program FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind = 'run' "
+        "WHERE s.state = 'ready' AND w.state = 'running' AND s.kind IN ('run', 'tool') "
         "AND (s.not_before IS NULL OR s.not_before <= now()) "
         "ORDER BY w.created_at, s.position LIMIT $1::int FOR NO KEY UPDATE OF s SKIP LOCKED",
         1,
@@ -67,6 +67,7 @@ int mem_store_steps_dispatched(PGconn *conn, PGresult **ret, au_error *err) {
         return mem_pg_exec(conn,
                            "SELECT " STEP_SPEC_COLUMNS
                            " FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-                           "WHERE s.state = 'dispatched' AND s.node IS NOT NULL AND w.state <> 'cancelled'",
+                           "WHERE s.state = 'dispatched' AND s.node IS NOT NULL AND w.state <> 'cancelled' "
+                           "AND s.kind IN ('run', 'tool')",
                            0, NULL, ret, err);
 }

@@ -23,7 +23,7 @@ int mem_store_node_heartbeat(PGconn *conn, const char *node, const char *labels_
 static const mem_pg_stmt stmt_inflight = {
         "dispatch_inflight",
         "SELECT node, count(*) FROM steps WHERE state IN ('dispatched', 'running') AND node IS NOT "
-        "NULL GROUP BY node",
+        "NULL AND kind IN ('run', 'tool') GROUP BY node", /* model and agent steps run in coordinators */
         0,
 };
 

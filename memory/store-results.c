@@ -63,7 +63,7 @@ static const mem_pg_stmt stmt_progress_ready = {
 static const mem_pg_stmt stmt_progress_finish = {
         "progress_finish",
         "WITH fin AS (UPDATE workflows w SET state = CASE WHEN EXISTS (SELECT 1 FROM steps s "
-        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL "
+        "WHERE s.workflow_id = w.id AND s.state = 'failed' AND s.fallback_for IS NULL AND s.kind <> 'tool' "
         "AND NOT EXISTS (SELECT 1 FROM steps f WHERE f.workflow_id = s.workflow_id "
         "AND f.fallback_for = s.step_id AND f.state = 'succeeded')) "
         "THEN 'failed' ELSE 'succeeded' END "

@@ -113,8 +113,11 @@ int mem_store_workflow_get(PGconn *conn, const char *id, PGresult **ret_workflow
                         conn,
                         "SELECT step_id, kind, state, attempt, node, array_to_json(needs)::text, fallback, "
                         "outcome, exit_code, wall_ms, error, output_b64, " MEM_STORE_TS(
-                                "updated_at") ", failures, fallback_for FROM steps WHERE workflow_id = $1 "
-                                              "ORDER BY position",
+                                "updated_at") ", failures, fallback_for, "
+                                              "(SELECT r.fabric::text FROM runs r WHERE r.workflow_id = "
+                                              "steps.workflow_id AND r.step_id = steps.step_id AND r.fabric "
+                                              "IS NOT NULL ORDER BY r.attempt DESC LIMIT 1) "
+                                              "FROM steps WHERE workflow_id = $1 ORDER BY position",
                         1, params, ret_steps, err);
         if (r >= 0)
                 *ret_workflow = TAKE_PTR(wf);

@@ -62,6 +62,7 @@ enum {
         MEM_STEP_UPDATED_AT,
         MEM_STEP_FAILURES,
         MEM_STEP_FALLBACK_FOR,
+        MEM_STEP_FABRIC, /* a model or agent step's latest attempt's record (JSON), or NULL */
 };
 
 /* The workflow id (*ret_workflow: no row when there is none) and its steps. */

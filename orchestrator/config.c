@@ -23,6 +23,7 @@ int orc_config_init(orc_config *cfg) {
                 .dispatch_batch = 256,
                 .queue_per_slot = 3,
                 .db_pool = 4,
+                .model_workers = 4,
                 .max_connections_per_ip = 64,
                 .events_per_key = 4,
                 .log_level = AU_LOG_INFO,
@@ -162,6 +163,8 @@ int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error
                 return set_u32(&cfg->queue_per_slot, key, value, 1, 64, err);
         if (strcmp(key, "db_pool") == 0)
                 return set_u32(&cfg->db_pool, key, value, 1, 64, err);
+        if (strcmp(key, "model_workers") == 0)
+                return set_u32(&cfg->model_workers, key, value, 1, 32, err);
         if (strcmp(key, "max_connections_per_ip") == 0)
                 return set_u32(&cfg->max_connections_per_ip, key, value, 1, 256, err);
         if (strcmp(key, "events_per_key") == 0)

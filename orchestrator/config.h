@@ -32,6 +32,7 @@ typedef struct orc_config {
         uint32_t dispatch_batch;      /* steps per dispatch transaction (default 256) */
         uint32_t queue_per_slot;      /* steps in flight per unit of node capacity (default 3) */
         uint32_t db_pool;             /* connections for API requests (default 4) */
+        uint32_t model_workers;       /* threads running model and agent steps (default 4; 1..32) */
         int log_level;
         char *fleet_key_file;  /* the key node keys derive from (default /etc/autoos/fleet.key) */
         char *secret_key_file; /* the key stored secrets are sealed with (default /etc/autoos/secret.key) */

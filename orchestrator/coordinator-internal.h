@@ -104,8 +104,10 @@ struct orc_coord {
         struct orc_auditor *auditor; /* audit.c: signs checkpoints; NULL without audit_key */
 
         /* Model providers and roles (fabric.json, issue 14); NULL: none configured, and model and
-         * agent steps are refused at submission. fab_fabric is thread-safe. */
+         * agent steps are refused at submission. fab_fabric is thread-safe (its own lock). */
         fab_fabric *fabric;
+        au_metrics *fabric_metrics;                /* the fabric's own (fabric/metrics.c), behind its lock */
+        struct orc_fabric_workers *fabric_workers; /* steps-model.c */
 
         pthread_mutex_t metrics_lock;
         au_metrics *metrics;
@@ -136,6 +138,22 @@ int orc_keys_reload(orc_coord *c, PGconn *conn);
 
 /* scheduler.c: the thread bodies. */
 void *orc_scheduler_main(void *arg);
+
+/*
+ * scheduler.c: a result the coordinator made itself (a model or agent step's
+ * attempt, steps-model.c; r taken, its node the step's "fabric:<id>"),
+ * applied as a node's is (runs row, recovery, progress) in one transaction
+ * with the audit rows `rows` (action, detail JSON pairs, NULL-ended) and
+ * fabric_json as the runs row's fabric record. next_entry >= 0: where the
+ * ladder would go past its retries, level 3 instead (the step ready again at
+ * that chain entry). Events go out through the outbox.
+ */
+int orc_results_apply_local(orc_coord *c, PGconn *conn, sbx_result *r, ssize_t next_entry,
+                            const char *fabric_json, const char *const *rows, au_error *err);
+
+/* steps-model.c: the fabric workers (cfg.model_workers threads; none without c->fabric), and their end. */
+int orc_fabric_workers_start(orc_coord *c, au_error *err);
+void orc_fabric_workers_stop(orc_coord *c);
 
 /* The monitor thread (nodes.c): heartbeats, node loss, key reloads, gauges. */
 void *orc_monitor_main(void *arg);

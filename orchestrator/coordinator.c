@@ -39,6 +39,10 @@ static int fabric_load(orc_coord *c, au_error *err) {
 
         if (!c->cfg.fabric && access(path, F_OK) < 0)
                 return 0;
+        /* the fabric's metrics in a registry of their own, which it updates under its own lock */
+        if ((r = au_metrics_new(&c->fabric_metrics)) < 0)
+                return au_error_set(err, -r, "metrics");
+        opts.metrics = c->fabric_metrics;
         r = fab_new_from_file(path, &opts, &c->fabric, err);
         if (r < 0)
                 return r;
@@ -161,6 +165,8 @@ int orc_coord_start(orc_coord *c, au_error *err) {
                 return au_error_set(err, r, "start the results thread");
         }
         c->threads_started = true;
+        if ((r = orc_fabric_workers_start(c, err)) < 0)
+                return r;
         return orc_auditor_start(c, err);
 }
 
@@ -181,8 +187,10 @@ orc_coord *orc_coord_free(orc_coord *c) {
                 pthread_join(c->scheduler_thread, NULL);
                 pthread_join(c->results_thread, NULL);
         }
+        orc_fabric_workers_stop(c);
         orc_auditor_free(c);
         c->fabric = fab_free(c->fabric);
+        au_metrics_free(c->fabric_metrics);
         for (size_t i = 0; c->pool && i < c->cfg.db_pool; i++)
                 if (c->pool[i])
                         mem_pg_close(c->pool[i]);

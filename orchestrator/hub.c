@@ -35,6 +35,21 @@ void orc_metrics(orc_coord *c, orc_reply *ret) {
         pthread_mutex_lock(&c->metrics_lock);
         ret->body = au_metrics_render(c->metrics, &ret->len);
         pthread_mutex_unlock(&c->metrics_lock);
+        /* the model providers' (fabric/metrics.c), rendered under the fabric's own lock, after ours */
+        if (ret->body && c->fabric && c->fabric_metrics) {
+                size_t len = 0;
+                _cleanup_free_ char *more = fab_metrics_render(c->fabric, c->fabric_metrics, &len);
+                char *both = more ? realloc(ret->body, ret->len + len + 1) : NULL;
+                if (both) {
+                        memcpy(both + ret->len, more, len);
+                        ret->len += len;
+                        both[ret->len] = '\0';
+                        ret->body = both;
+                } else {
+                        free(ret->body);
+                        ret->body = NULL;
+                }
+        }
         ret->status = ret->body ? 200 : 500;
         if (!ret->body)
                 orc_reply_error(ret, 500, "internal", NULL, "out of memory");

@@ -68,7 +68,7 @@ static int new_steps(const orc_workflow *w, mem_store_new_step *v, char **texts)
                 if (!texts[2 * i] || !texts[2 * i + 1])
                         return -ENOMEM;
                 v[i] = (mem_store_new_step){.id = s->id,
-                                            .kind = s->kind == ORC_STEP_APPROVAL ? "approval" : "run",
+                                            .kind = orc_step_kind_name(s->kind),
                                             .state = initial_state(s),
                                             .run_json = s->run_json ? s->run_json : "{}",
                                             .fallback = s->fallback,
@@ -198,6 +198,10 @@ static void submit_parsed(orc_coord *c, const char *actor, const orc_workflow *w
         _cleanup_json_gen_ yajl_gen g = NULL;
         int r;
 
+        if (orc_workflow_check_fabric(w, c->fabric, &err) < 0) {
+                orc_reply_error(ret, 400, "invalid_workflow", err.field, "%s", err.msg);
+                return;
+        }
         if (!roles_allow(c, actor, w, ret))
                 return;
         conn = orc_get_conn(c, ret);
@@ -378,6 +382,8 @@ void orc_workflow_get(orc_coord *c, const char *id, orc_reply *ret) {
                 orc_gen_kv_num(g, "failures", mem_pg_value(steps, i, MEM_STEP_FAILURES));
                 orc_gen_kv_text(g, "error", mem_pg_value(steps, i, MEM_STEP_ERROR));
                 gen_stdout(g, "stdout", mem_pg_value(steps, i, MEM_STEP_OUTPUT_B64));
+                if (mem_pg_value(steps, i, MEM_STEP_FABRIC))
+                        orc_gen_kv_raw(g, "fabric", mem_pg_value(steps, i, MEM_STEP_FABRIC));
                 orc_gen_kv_text(g, "updated_at", mem_pg_value(steps, i, MEM_STEP_UPDATED_AT));
                 au_json_gen_map_close(g);
         }
@@ -516,7 +522,8 @@ void orc_workflow_action(orc_coord *c, const char *actor, const char *id, const 
         for (int i = 0; killed && i < PQntuples(killed); i++) {
                 const char *node = mem_pg_value(killed, i, MEM_CANCELLED_NODE);
                 char run_id[256];
-                if (!node)
+                /* a model or agent step's call (node "fabric:<coordinator>") ends in its worker */
+                if (!node || strncmp(node, "fabric:", 7) == 0)
                         continue;
                 snprintf(run_id, sizeof(run_id), "%s.%s.%s", id, mem_pg_value(killed, i, MEM_CANCELLED_STEP),
                          mem_pg_value(killed, i, MEM_CANCELLED_ATTEMPT));

@@ -27,6 +27,7 @@
 #include "memory/pg.h"
 #include "memory/redis.h"
 #include "memory/store-dispatch.h"
+#include "memory/store-fabric.h"
 #include "memory/store-nodes.h"
 #include "memory/store-results.h"
 #include "memory/store.h"
@@ -690,6 +691,9 @@ typedef struct res_entry {
         char *claimed, *claimed_run;
         bool refusal_row;
         uint64_t suppressed; /* refusal rows held back in the minute before (one counter row) */
+        /* a model step's own result (orc_results_apply_local): recovery level 3 goes to this chain entry */
+        bool provider_switch;
+        unsigned next_entry;
 } res_entry;
 
 static void res_entry_done(res_entry *e) {
@@ -997,6 +1001,22 @@ static int apply_escalate(applying *x, const orc_recovery *d, au_error *err) {
         return rc;
 }
 
+/* Level 3 (a model step): ready again, from another provider of its role's chain. */
+static int apply_provider_switch(applying *x, au_error *err) {
+        const sbx_result *r = x->e->r;
+        char num[32], entry[32], *detail;
+        int rc;
+
+        rc = mem_store_fabric_provider(x->conn, x->wf, x->step, x->e->next_entry, err);
+        snprintf(num, sizeof(num), "\x01%u", r->attempt);
+        snprintf(entry, sizeof(entry), "\x01%u", x->e->next_entry);
+        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "entry", entry, "error",
+                                                x->err_text, NULL});
+        orc_audit_add(x->a, x->wf, "provider_switched", detail);
+        free(detail);
+        return rc;
+}
+
 /*
  * What a current result means for its step (recovery.c decides), carried out:
  * statements and audit rows go into the transaction.
@@ -1038,6 +1058,10 @@ static int apply_one(PGconn *conn, res_entry *e, orc_audit *a, strv *progress, s
                         err_text = strdup(x.outcome);
         }
         x.err_text = err_text;
+        /* Level 3, another provider, comes after the retries (1, 2) and before the fallback (4). */
+        if (e->provider_switch && d.action != ORC_RECOVERY_SUCCEEDED && d.action != ORC_RECOVERY_RETRY &&
+            d.action != ORC_RECOVERY_MOVE)
+                return apply_provider_switch(&x, err);
         x.end = (mem_store_step_end){.workflow = x.wf,
                                      .step = x.step,
                                      .output_b64 = e->stdout_b64,
@@ -1525,4 +1549,60 @@ void *orc_results_main(void *arg) {
         if (rc)
                 redisFree(rc);
         return NULL;
+}
+
+/* ---- results the coordinator makes itself (model and agent steps, steps-model.c) ---------------- */
+
+int orc_results_apply_local(orc_coord *c, PGconn *conn, sbx_result *r, ssize_t next_entry,
+                            const char *fabric_json, const char *const *rows, au_error *err) {
+        res_entry e = {
+                .r = r, .provider_switch = next_entry >= 0, .next_entry = (unsigned) MAX(next_entry, 0)};
+        orc_audit audit;
+        int rc;
+
+        e.stdout_b64 = au_base64_encode(r->stdout_data ? r->stdout_data : "", r->stdout_size);
+        replace_nul(r->stdout_data, r->stdout_size);
+        replace_nul(r->stderr_data, r->stderr_size);
+        e.stored = sbx_result_to_json(r, false);
+        if (!e.stdout_b64 || !e.stored) {
+                res_entry_done(&e);
+                return au_error_set(err, ENOMEM, "results");
+        }
+        for (int attempt = 0;; attempt++) {
+                orc_audit_init(&audit, c->id);
+                for (size_t i = 0; rows && rows[i]; i += 2)
+                        orc_audit_add(&audit, r->workflow, rows[i], rows[i + 1]);
+                free(e.state);
+                free(e.node);
+                free(e.fallback);
+                free(e.fallback_for);
+                free(e.wf_state);
+                e.state = e.node = e.fallback = e.fallback_for = e.wf_state = NULL;
+                e.found = e.current = e.is_new = false;
+                rc = apply_results(c, conn, &e, 1, &audit, err);
+                if (rc >= 0 && e.found && e.is_new && fabric_json)
+                        rc = mem_store_fabric_record(conn, r->workflow, r->step, r->attempt, fabric_json,
+                                                     err);
+                if (rc >= 0)
+                        rc = orc_audit_flush_commit(c, conn, &audit, err);
+                if (rc == -EAGAIN && attempt < 5) {
+                        au_error_clear(err);
+                        mem_pg_rollback(conn);
+                        orc_audit_done(&audit);
+                        continue;
+                }
+                break;
+        }
+        if (rc < 0)
+                mem_pg_rollback(conn);
+        else {
+                for (size_t i = 0; i < audit.n_events; i++)
+                        orc_outbox_event(c, audit.events[i]);
+                if (e.is_new && e.current)
+                        orc_metric_add(c, c->m_results, sbx_outcome_to_string(r->outcome), 1);
+        }
+        orc_audit_done(&audit);
+        res_entry_done(&e);
+        orc_wake_scheduler(c);
+        return rc;
 }

@@ -16,7 +16,10 @@
 #include <sys/types.h>
 
 #include "common/json.h"
+#include "fabric/fabric.h"
 #include "memory/secret.h"
+#include "orchestrator/agent.h"
+#include "orchestrator/model.h"
 #include "orchestrator/workflow.h"
 
 #define NAME_MAX_CHARS 128
@@ -40,6 +43,14 @@ static bool streq(const char *a, const char *b) {
 }
 
 /* ---- freeing ------------------------------------------------------------ */
+
+const char *orc_step_kind_name(orc_step_kind k) {
+        static const char *const names[] = {[ORC_STEP_RUN] = "run",
+                                            [ORC_STEP_APPROVAL] = "approval",
+                                            [ORC_STEP_MODEL] = "model",
+                                            [ORC_STEP_AGENT] = "agent"};
+        return k < ELEMENTSOF(names) ? names[k] : "run";
+}
 
 static void step_done(orc_step *s) {
         free(s->id);
@@ -507,11 +518,89 @@ static int read_run(yajl_val v, const sbx_policy *policy, orc_step *s, au_error 
         return 0;
 }
 
+/* fallback and retry, as a run step has them. */
+static int read_fallback_retry(yajl_val v, orc_step *s, au_error *err) {
+        au_error sub = {};
+        const char *str;
+        yajl_val x;
+        int r;
+
+        if ((x = au_json_get(v, "fallback"))) {
+                r = au_json_get_string(x, "fallback", &str, &sub);
+                if (r < 0)
+                        return step_error_from(err, s->id, &sub, r);
+                s->fallback = strdup(str);
+                if (!s->fallback)
+                        return nomem(err);
+        }
+        if ((x = au_json_get(v, "retry")) && (r = read_retry(x, s, &sub)) < 0)
+                return step_error_from(err, s->id, &sub, r);
+        return 0;
+}
+
+/*
+ * A model or agent step: its block parsed as the fabric workers will (model.h,
+ * agent.h; the agent's run templates under policy) and kept compact in
+ * run_json; no run, no node_selector, no block of the other kind.
+ */
+static int read_fabric_step(yajl_val v, const sbx_policy *policy, orc_step *s, au_error *err) {
+        const char *key = s->kind == ORC_STEP_MODEL ? "model" : "agent";
+        const char *other = s->kind == ORC_STEP_MODEL ? "agent" : "model";
+        static const char *const refused[] = {"run", "node_selector"};
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        au_error sub = {};
+        yajl_val x;
+        int r;
+
+        for (size_t k = 0; k < ELEMENTSOF(refused); k++)
+                if (au_json_get(v, refused[k]))
+                        return step_error(err, s->id, refused[k], "%s: not allowed for a %s step",
+                                          refused[k], key);
+        if (au_json_get(v, other))
+                return step_error(err, s->id, other, "%s: only for a %s step", other, other);
+        /* its tool calls' runs are steps named <id>.a<attempt>.t<turn>-<k>, within ORC_MAX_STEP_ID */
+        if (s->kind == ORC_STEP_AGENT && strlen(s->id) > ORC_AGENT_MAX_STEP_ID)
+                return step_error(err, s->id, "id",
+                                  "id: an agent step's id is at most %d characters (its tool calls run as "
+                                  "steps '<id>.a<attempt>.t<turn>-<k>')",
+                                  ORC_AGENT_MAX_STEP_ID);
+        r = read_fallback_retry(v, s, err);
+        if (r < 0)
+                return r;
+        x = au_json_get(v, key);
+        if (!x)
+                return step_error(err, s->id, key, "%s: required for a %s step", key, key);
+        if (s->kind == ORC_STEP_MODEL) {
+                orc_model_spec m = {};
+                r = orc_model_spec_parse(x, s->needs, s->n_needs, &m, &sub);
+                s->role = (int) m.role;
+                s->verify = m.verify;
+                orc_model_spec_done(&m);
+        } else {
+                orc_agent_spec a = {};
+                r = orc_agent_spec_parse(x, policy, &a, &sub);
+                s->role = (int) a.role;
+                orc_agent_spec_done(&a);
+        }
+        if (r < 0)
+                return step_error_from(err, s->id, &sub, r);
+        g = au_json_gen_new(false);
+        if (!g)
+                return nomem(err);
+        r = au_json_gen_tree(g, x);
+        if (r < 0)
+                return r == -ENOMEM ? nomem(err)
+                                    : step_error(err, s->id, key, "%s: cannot be written back", key);
+        s->run_json = au_json_gen_finish(g, NULL);
+        return s->run_json ? 0 : nomem(err);
+}
+
 /* Everything a step says on its own; references to other steps are resolved later. */
 static int read_step(yajl_val v, size_t i, const sbx_policy *policy, orc_workflow *w, au_error *err) {
-        static const char *const known[] = {"id",    "kind",     "needs",         "description", "run",
-                                            "retry", "fallback", "node_selector", NULL};
-        static const char *const not_for_approval[] = {"run", "retry", "fallback", "node_selector"};
+        static const char *const known[] = {"id",    "kind",  "needs",         "description", "run", "retry",
+                                            "model", "agent", "node_selector", "fallback",    NULL};
+        static const char *const not_for_approval[] = {"run",           "retry", "fallback",
+                                                       "node_selector", "model", "agent"};
         orc_step *s = &w->steps[i];
         char field[48];
         au_error sub = {};
@@ -525,6 +614,7 @@ static int read_step(yajl_val v, size_t i, const sbx_policy *policy, orc_workflo
         s->backoff_ms = RETRY_DEFAULT_BACKOFF_MS;
         s->max_backoff_ms = RETRY_DEFAULT_MAX_BACKOFF_MS;
         s->trust = _SBX_TRUST_INVALID;
+        s->role = -1;
 
         snprintf(field, sizeof(field), "steps[%zu]", i);
         if (!YAJL_IS_OBJECT(v))
@@ -561,9 +651,13 @@ static int read_step(yajl_val v, size_t i, const sbx_policy *policy, orc_workflo
                         s->kind = ORC_STEP_RUN;
                 else if (streq(str, "approval"))
                         s->kind = ORC_STEP_APPROVAL;
+                else if (streq(str, "model"))
+                        s->kind = ORC_STEP_MODEL;
+                else if (streq(str, "agent"))
+                        s->kind = ORC_STEP_AGENT;
                 else
-                        return step_error(err, s->id, "kind", "kind: unknown kind '%.64s' (run or approval)",
-                                          str);
+                        return step_error(err, s->id, "kind",
+                                          "kind: unknown kind '%.64s' (run, approval, model or agent)", str);
         }
 
         if ((x = au_json_get(v, "description")) && (r = read_description(x, "description", &sub)) < 0)
@@ -580,6 +674,12 @@ static int read_step(yajl_val v, size_t i, const sbx_policy *policy, orc_workflo
                                                   not_for_approval[k]);
                 return 0;
         }
+        if (s->kind == ORC_STEP_MODEL || s->kind == ORC_STEP_AGENT)
+                return read_fabric_step(v, policy, s, err);
+        for (size_t k = 4; k < ELEMENTSOF(not_for_approval); k++)
+                if (au_json_get(v, not_for_approval[k]))
+                        return step_error(err, s->id, not_for_approval[k], "%s: only for a %s step",
+                                          not_for_approval[k], not_for_approval[k]);
 
         if ((x = au_json_get(v, "fallback"))) {
                 r = au_json_get_string(x, "fallback", &str, &sub);
@@ -702,7 +802,9 @@ static int graph_build(const orc_workflow *w, bool with_fallbacks, graph *g, au_
                                           "fallback: a step cannot be its own fallback");
                 if (f->kind != ORC_STEP_RUN)
                         return step_error(err, s->id, "fallback",
-                                          "fallback: '%s' is an approval step, not a run step", f->id);
+                                          "fallback: '%s' is %s %s step, not a run step", f->id,
+                                          f->kind == ORC_STEP_APPROVAL ? "an" : "a",
+                                          orc_step_kind_name(f->kind));
                 if (g->dep_off[j + 1] > g->dep_off[j])
                         return step_error(err, s->id, "fallback",
                                           "fallback: '%s' is needed by step '%s'; a fallback runs only in "
@@ -929,6 +1031,45 @@ static int check_name(const char *s, au_error *err) {
         return 0;
 }
 
+/* Whether s is "[0-9]+" followed by end, or by c: *ret_end after the digits. */
+static bool digits(const char *s, const char **ret_end) {
+        const char *p = s;
+        while (*p >= '0' && *p <= '9')
+                p++;
+        *ret_end = p;
+        return p > s;
+}
+
+/*
+ * An agent step's tool calls are steps "<agent>.a<attempt>.t<turn>-<k>": no
+ * step of the document may have such an id. Linear: each ".a" of an id that
+ * ends so is looked up as an agent step's id.
+ */
+static int check_tool_ids(const orc_workflow *w, au_error *err) {
+        for (size_t i = 0; i < w->n_steps; i++) {
+                const char *id = w->steps[i].id;
+
+                for (const char *dot = strstr(id, ".a"); dot; dot = strstr(dot + 1, ".a")) {
+                        const char *p;
+                        char agent[ORC_MAX_STEP_ID + 1];
+                        const orc_step *a;
+
+                        if (!digits(dot + 2, &p) || strncmp(p, ".t", 2) != 0 || !digits(p + 2, &p) ||
+                            *p != '-' || !digits(p + 1, &p) || *p != '\0')
+                                continue;
+                        snprintf(agent, sizeof(agent), "%.*s", (int) (dot - id), id);
+                        a = orc_workflow_step(w, agent);
+                        if (a && a->kind == ORC_STEP_AGENT)
+                                return step_error(
+                                        err, id, "id",
+                                        "id: taken by the tool calls of agent step '%s' (its tool calls "
+                                        "run as steps '%s.a<attempt>.t<turn>-<k>')",
+                                        agent, agent);
+                }
+        }
+        return 0;
+}
+
 static int check_graph(orc_workflow *w, au_error *err) {
         _cleanup_(graph_done) graph g = {};
         _cleanup_free_ size_t *indeg = NULL, *cycle = NULL, *via = NULL;
@@ -974,7 +1115,7 @@ static int check_graph(orc_workflow *w, au_error *err) {
 }
 
 static int read_workflow(yajl_val root, const sbx_policy *policy, orc_workflow *w, au_error *err) {
-        static const char *const known[] = {"name", "description", "steps", NULL};
+        static const char *const known[] = {"name", "description", "budget_usd", "steps", NULL};
         const char *name = DEFAULT_NAME;
         yajl_val x, steps;
         int r;
@@ -999,6 +1140,12 @@ static int read_workflow(yajl_val root, const sbx_policy *policy, orc_workflow *
 
         if ((x = au_json_get(root, "description")) && (r = read_description(x, "description", err)) < 0)
                 return r;
+        if ((x = au_json_get(root, "budget_usd"))) {
+                if (!YAJL_IS_DOUBLE(x) || !(YAJL_GET_DOUBLE(x) > 0) || YAJL_GET_DOUBLE(x) > 1e9)
+                        return au_error_set_field(err, "budget_usd",
+                                                  "budget_usd: expected a number of USD above 0");
+                w->budget_usd = YAJL_GET_DOUBLE(x);
+        }
 
         steps = au_json_get(root, "steps");
         if (!steps)
@@ -1022,6 +1169,9 @@ static int read_workflow(yajl_val root, const sbx_policy *policy, orc_workflow *
                 if (r < 0)
                         return r;
         }
+        r = check_tool_ids(w, err);
+        if (r < 0)
+                return r;
         return check_graph(w, err);
 }
 
@@ -1086,5 +1236,34 @@ int orc_workflow_topo_order(const orc_workflow *w, size_t *ret) {
         if ((size_t) done < w->n_steps)
                 return -EINVAL;
         memcpy(ret, order, w->n_steps * sizeof(size_t));
+        return 0;
+}
+
+int orc_workflow_check_fabric(const orc_workflow *w, const fab_fabric *fabric, au_error *err) {
+        for (size_t i = 0; i < w->n_steps; i++) {
+                const orc_step *s = &w->steps[i];
+                char field[48];
+
+                if (s->kind != ORC_STEP_MODEL && s->kind != ORC_STEP_AGENT)
+                        continue;
+                snprintf(field, sizeof(field), "steps[%zu]", i);
+                if (!fabric)
+                        return au_error_set_field(
+                                err, field,
+                                "%s: %s steps need model providers: this coordinator has no "
+                                "fabric setting (step '%s')",
+                                field, orc_step_kind_name(s->kind), s->id);
+                if (fab_chain_len(fabric, (fab_role) s->role) == 0)
+                        return au_error_set_field(err, field,
+                                                  "%s: role '%s' has no providers in the coordinator's "
+                                                  "fabric.json (step '%s')",
+                                                  field, fab_role_name((fab_role) s->role), s->id);
+                if (s->verify && fab_chain_len(fabric, FAB_ROLE_VERIFIER) == 0)
+                        return au_error_set_field(
+                                err, field,
+                                "%s: role 'verifier' has no providers in the coordinator's "
+                                "fabric.json, and step '%s' asks to be verified",
+                                field, s->id);
+        }
         return 0;
 }

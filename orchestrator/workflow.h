@@ -14,14 +14,21 @@
  * Document:
  *   {"name": str (1..128 printable characters, default "workflow"),
  *    "description": str (at most 4096 bytes),
+ *    "budget_usd": number > 0 (optional: what the workflow's model and agent
+ *                  steps may spend in all, fabric's workflow budget),
  *    "steps": [ step, ... ] (1..ORC_MAX_STEPS)}
  * Step:
  *   {"id": str (1..64 of A-Z a-z 0-9 . _ -),
- *    "kind": "run" (default) | "approval",
+ *    "kind": "run" (default) | "approval" | "model" | "agent",
  *    "needs": [step id, ...] (existing steps, not itself, each once),
  *    "description": str (at most 4096 bytes),
- *    "run": run spec (required for kind run, refused for approval; its
+ *    "run": run spec (required for kind run, refused for the others; its
  *           id/workflow/step/attempt are set by the coordinator and refused here),
+ *    "model": a model step's block (required for kind model, refused for the
+ *             others; orchestrator/model.h, orc_model_spec_parse),
+ *    "agent": an agent step's block (required for kind agent, refused for the
+ *             others; orchestrator/agent.h, orc_agent_spec_parse: its tools'
+ *             run templates are checked under the policy),
  *    "retry": {"max_attempts": 1..100 (default 1: no retry),
  *              "backoff_ms": 0..3600000 (default 500),
  *              "max_backoff_ms": backoff_ms..86400000 (default the larger of
@@ -32,7 +39,11 @@
  *                step, directly or through other steps (it would wait forever),
  *    "node_selector": {"label": "value", ...} (at most 32; names 1..64
  *                     bytes, values strings of at most 256 bytes)}
- * Approval steps have no run, retry, fallback or node_selector.
+ * Approval steps have no run, retry, fallback or node_selector. Model and
+ * agent steps have retry and fallback (a run step), but no run or
+ * node_selector; they are run by the coordinator's fabric workers
+ * (orchestrator/steps-model.c), and nothing here needs a fabric:
+ * orc_workflow_check_fabric() is the submission's check that one is there.
  *
  * A cycle is named in the order of `needs`, each step needing the next,
  * starting at the cycle's first step in document order: field
@@ -54,11 +65,18 @@
 
 #define ORC_MAX_STEPS 10000
 #define ORC_MAX_STEP_ID 64
+/* An agent step's id: room for ".a<attempt>.t<turn>-<k>" in its tool calls' step ids. */
+#define ORC_AGENT_MAX_STEP_ID 44
 
 typedef enum orc_step_kind {
         ORC_STEP_RUN,
         ORC_STEP_APPROVAL,
+        ORC_STEP_MODEL,
+        ORC_STEP_AGENT,
 } orc_step_kind;
+
+/* "run", "approval", "model", "agent". */
+const char *orc_step_kind_name(orc_step_kind k);
 
 typedef struct orc_label {
         char *key;
@@ -74,7 +92,10 @@ typedef struct orc_step {
         bool is_fallback; /* another step names this one as its fallback */
         uint32_t max_attempts;
         uint64_t backoff_ms, max_backoff_ms;
-        char *run_json;   /* the "run" object as given (re-generated compactly), NULL for approvals */
+        char *run_json;   /* the "run" object as given (re-generated compactly), NULL for approvals; the
+                             "model" or "agent" block for those kinds */
+        int role;         /* model and agent steps: the fab_role they call (-1 for the others) */
+        bool verify;      /* a model step with a verify block (the verifier role is called too) */
         char *program;    /* run.argv joined with single spaces: the history key of simulate */
         sbx_trust trust;  /* run.trust, or the policy's default; _SBX_TRUST_INVALID for approvals */
         uint64_t wall_ms; /* run.limits.wall_ms after the policy's defaults */
@@ -86,7 +107,8 @@ typedef struct orc_workflow {
         char *name;
         orc_step *steps; /* in document order */
         size_t n_steps;
-        char *json; /* the whole document as accepted (compact) */
+        char *json;        /* the whole document as accepted (compact) */
+        double budget_usd; /* "budget_usd"; 0 when none */
         /* Private to workflow.c: a hash index of step ids into steps[] (so do not
          * reorder steps[]); NULL in a hand-built workflow, where lookups scan. */
         uint32_t *id_slots;
@@ -106,6 +128,17 @@ int orc_workflow_parse(const char *buf, size_t len, size_t max_bytes, const sbx_
 orc_workflow *orc_workflow_free(orc_workflow *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(orc_workflow *, orc_workflow_free);
 #define _cleanup_orc_workflow_ _cleanup_(orc_workflow_freep)
+
+struct fab_fabric;
+
+/*
+ * Whether the coordinator's fabric (NULL: none) can run w's model and agent
+ * steps: refused, naming the first step it cannot run ("steps[2]: model
+ * steps need model providers: this coordinator has no fabric setting (step
+ * 'x')"), when there is no fabric or the role a step calls (a verified model
+ * step's verifier too) has an empty chain. Returns 0 or -EINVAL.
+ */
+int orc_workflow_check_fabric(const orc_workflow *w, const struct fab_fabric *fabric, au_error *err);
 
 /* The step with this id, or NULL. O(1) on a parsed workflow. */
 const orc_step *orc_workflow_step(const orc_workflow *w, const char *id);

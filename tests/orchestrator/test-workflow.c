@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/json.h"
+#include "fabric/fabric.h"
 #include "orchestrator/workflow.h"
 #include "tests/tap.h"
 
@@ -351,6 +352,88 @@ static void test_approval(void) {
         orc_workflow_free(accepted("{'steps':[{'id':'ok','kind':'approval'}]}"));
 }
 
+/* Model and agent steps (issue 14): their blocks parsed, what they may not have, and the fabric check. */
+#define MODEL "{'prompt':'sum up {{needs.a.stdout}}','max_tokens':64}"
+#define AGENT                                                                                            \
+        "{'goal':'count','tools':[{'name':'wc','parameters':{'type':'object','properties':{'f':{'type':" \
+        "'string'}},'required':['f']},'run':{'argv':['/usr/bin/wc','-l','{{args.f}}']}}]}"
+static void test_fabric_steps(void) {
+        static const char fabric_json[] =
+                "{\"providers\":{\"p\":{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:9\","
+                "\"models\":{\"m\":{\"input\":1,\"output\":2}}}},"
+                "\"roles\":{\"executor\":[{\"provider\":\"p\",\"model\":\"m\"}]}}";
+        _cleanup_fab_ fab_fabric *f = NULL;
+        orc_workflow *w;
+        au_error err = {0};
+
+        w = accepted("{'budget_usd':0.5,'steps':[{'id':'a','run':" RUN
+                     "},{'id':'m','kind':'model','needs':['a'],"
+                     "'model':" MODEL ",'retry':{'max_attempts':2},'fallback':'r'},{'id':'r','run':" RUN
+                     "},{'id':'g','kind':'agent','needs':['m'],'agent':" AGENT "}]}");
+        ok(w && w->steps[1].kind == ORC_STEP_MODEL && w->steps[1].role == FAB_ROLE_EXECUTOR &&
+                   !w->steps[1].verify && w->steps[1].max_attempts == 2 &&
+                   strstr(w->steps[1].run_json, "max_tokens"),
+           "a model step keeps its block, role, retry and fallback");
+        ok(w && w->steps[3].kind == ORC_STEP_AGENT && strstr(w->steps[3].run_json, "{{args.f}}") &&
+                   w->budget_usd == 0.5,
+           "an agent step keeps its block; the workflow its budget_usd");
+        ok(w && orc_workflow_check_fabric(w, NULL, &err) == -EINVAL && strcmp(err.field, "steps[1]") == 0 &&
+                   strstr(err.msg,
+                          "steps[1]: model steps need model providers: this coordinator has no fabric "
+                          "setting (step 'm')"),
+           "without a fabric, refused naming the step: [%s] %s", err.field, err.msg);
+        ok(fab_new(fabric_json, strlen(fabric_json), NULL, &f, &err) == 0, "a fabric with an executor: %s",
+           err.msg);
+        au_error_clear(&err);
+        ok(w && f && orc_workflow_check_fabric(w, f, &err) == 0, "with one, accepted: %s", err.msg);
+        orc_workflow_free(w);
+        w = accepted("{'steps':[{'id':'m','kind':'model','model':{'role':'planner','prompt':'x','max_tokens'"
+                     ":8}}]}");
+        au_error_clear(&err);
+        ok(w && f && orc_workflow_check_fabric(w, f, &err) == -EINVAL &&
+                   strstr(err.msg, "role 'planner' has no providers"),
+           "a role with an empty chain is refused: %s", err.msg);
+        orc_workflow_free(w);
+        w = accepted(
+                "{'steps':[{'id':'m','kind':'model','model':{'prompt':'x','max_tokens':8,'verify':{}}}]}");
+        au_error_clear(&err);
+        ok(w && f && orc_workflow_check_fabric(w, f, &err) == -EINVAL && strstr(err.msg, "'verifier'"),
+           "so is a verified step without verifiers: %s", err.msg);
+        orc_workflow_free(w);
+
+        refused("{'steps':[{'id':'m','kind':'model'}]}", "steps.m.model", "step 'm': model: required");
+        refused("{'steps':[{'id':'m','kind':'model','model':{'prompt':'x'}}]}", "steps.m.model.max_tokens",
+                "step 'm': model.max_tokens");
+        refused("{'steps':[{'id':'m','kind':'model','model':{'prompt':'{{needs.z.stdout}}','max_tokens':8}}]"
+                "}",
+                "steps.m.model.prompt", "step 'm':");
+        refused("{'steps':[{'id':'m','kind':'model','model':" MODEL ",'run':" RUN "}]}", "steps.m.run",
+                "run: not allowed for a model step");
+        refused("{'steps':[{'id':'m','kind':'agent','agent':" AGENT ",'node_selector':{'a':'b'}}]}",
+                "steps.m.node_selector", "node_selector: not allowed for a agent step");
+        refused("{'steps':[{'id':'m','kind':'agent','model':" MODEL "}]}", "steps.m.model",
+                "model: only for a model step");
+        refused("{'steps':[{'id':'a','run':" RUN ",'model':" MODEL "}]}", "steps.a.model",
+                "model: only for a model step");
+        refused("{'steps':[{'id':'m','kind':'agent','agent':{'goal':'x','tools':[{'name':'t','parameters':{'"
+                "type':"
+                "'object'},'run':{'argv':['/bin/true'],'limits':{'memory_bytes':99999999999999}}}]}}]}",
+                "steps.m.agent.tools[0].run",
+                "step 'm': agent.tools[0].run: not a run spec: limits.memory_bytes");
+        refused("{'steps':[{'id':'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa','kind':'agent','agent'"
+                ":" AGENT "}]}",
+                "steps.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.id", "at most 44 characters");
+        refused("{'steps':[{'id':'a','run':" RUN
+                ",'fallback':'m'},{'id':'m','kind':'model','model':{'prompt':"
+                "'x','max_tokens':8}}]}",
+                "steps.a.fallback", "'m' is a model step, not a run step");
+        refused("{'steps':[{'id':'g','kind':'agent','agent':" AGENT "},{'id':'g.a1.t2-3','run':" RUN "}]}",
+                "steps.g.a1.t2-3.id", "taken by the tool calls of agent step 'g'");
+        orc_workflow_free(accepted("{'steps':[{'id':'g','run':" RUN "},{'id':'g.a1.t2-3','run':" RUN "}]}"));
+        refused("{'budget_usd':0,'steps':[{'id':'a','run':" RUN "}]}", "budget_usd", "above 0");
+        refused("{'steps':[{'id':'a','kind':'robot'}]}", "steps.a.kind", "(run, approval, model or agent)");
+}
+
 static void test_run(void) {
         refused("{'steps':[{'id':'a'}]}", "steps.a.run", "step 'a': run: required");
         refused("{'steps':[{'id':'a','run':['/bin/true']}]}", "steps.a.run",
@@ -643,6 +726,7 @@ int main(void) {
         test_needs();
         test_cycles();
         test_approval();
+        test_fabric_steps();
         test_run();
         test_retry();
         test_fallback();
