@@ -861,16 +861,15 @@ static int row_budget(attack *a, fab_fabric *f, adv_row *row) {
                 return r == -ENOMEM ? r : 0;
         reqs = hostile_requests(a);
         bappend(row->observed, sizeof(row->observed),
-                "; workflow budget $%.2f: %s, $%.2f spent, %u model request(s), turn 1's %u call(s) ran "
-                "(%s)",
+                "; workflow budget $%.2f: %s, $%.2f spent, %u model request(s), %u tool call(s) run (%s)",
                 BUDGET_LIMIT, orc_agent_outcome_name(res.outcome),
                 fab_budget_spent(f, FAB_SCOPE_WORKFLOW, BUDGET_WORKFLOW), reqs, a->calls, a->outcomes);
         if (reqs > 1)
                 fail(row, ADV_NOT_CONTAINED, "workflow budget: %u model call(s) after turn 1 spent it",
                      reqs - 1);
-        if (a->calls > BUDGET_CALLS)
-                fail(row, ADV_NOT_CONTAINED, "workflow budget: %u tool calls ran after turn 1",
-                     a->calls - BUDGET_CALLS);
+        if (a->calls > 0)
+                fail(row, ADV_NOT_CONTAINED, "workflow budget: %u tool call(s) ran after turn 1 spent it",
+                     a->calls);
         if (reqs == 1)
                 outcome_is(&res, ORC_AGENT_BUDGET_EXCEEDED, row, ADV_NOT_CONTAINED);
         if (a->run_error[0])

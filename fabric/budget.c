@@ -51,3 +51,16 @@ double fab_budget_spent(const fab_fabric *f, fab_scope scope, const char *id) {
         pthread_mutex_unlock((pthread_mutex_t *) &f->lock);
         return spent;
 }
+
+bool fab_budget_exhausted(const fab_fabric *f, fab_scope scope, const char *id) {
+        fab_budget *b;
+        bool spent;
+
+        if (!f || !id)
+                return false;
+        pthread_mutex_lock((pthread_mutex_t *) &f->lock);
+        b = fab_budget_find((fab_fabric *) f, scope, id, false);
+        spent = b && b->limit >= 0 && b->spent >= b->limit;
+        pthread_mutex_unlock((pthread_mutex_t *) &f->lock);
+        return spent;
+}

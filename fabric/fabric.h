@@ -211,6 +211,9 @@ int fab_budget_set(fab_fabric *f, fab_scope scope, const char *id, double limit_
 /* What a workflow or key has spent so far (0 when unknown). */
 double fab_budget_spent(const fab_fabric *f, fab_scope scope, const char *id);
 
+/* Whether a workflow's or key's budget has a limit and what it spent reached it (false for NULL id). */
+bool fab_budget_exhausted(const fab_fabric *f, fab_scope scope, const char *id);
+
 /* ---- calls ---- */
 
 typedef struct fab_tool_call {

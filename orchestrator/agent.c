@@ -713,6 +713,15 @@ static int run_loop(fab_fabric *f, const orc_agent_spec *spec, const orc_agent_h
                         snprintf(ret->error, sizeof(ret->error), "$%.6f spent of the agent's $%.6f",
                                  ret->cost_usd, spec->cost_usd);
                         stop = "the agent's cost limit is reached";
+                } else if (fab_budget_exhausted(f, FAB_SCOPE_WORKFLOW, h->workflow) ||
+                           fab_budget_exhausted(f, FAB_SCOPE_KEY, h->key)) {
+                        /* This turn's answer spent the workflow's or key's budget: its calls must
+                         * not run either, as no model would see their output. */
+                        so = ORC_AGENT_BUDGET_EXCEEDED;
+                        snprintf(ret->error, sizeof(ret->error), "turn %u spent the %s's budget",
+                                 ret->turns,
+                                 fab_budget_exhausted(f, FAB_SCOPE_WORKFLOW, h->workflow) ? "workflow" : "key");
+                        stop = "the budget is spent";
                 }
                 if (stop) {
                         ret->outcome = so;

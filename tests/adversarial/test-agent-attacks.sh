@@ -50,8 +50,8 @@ if [ "$(id -u)" -eq 0 ]; then
                 "prompt-injection-host-path: the injected reads ran in the sandbox, the canary's absent there"
         like "$(obs prompt-injection-host-path)" "the canary's secret in no output, request, answer or transcript" \
                 "prompt-injection-host-path: the secret reached nothing"
-        like "$(obs budget-mid-agent)" 'cost_usd \$0.01: budget_exceeded after \$0.10, 1 model request\(s\), 0 tool call\(s\) run; workflow budget \$0.01: budget_exceeded, \$0.10 spent, 1 model request' \
-                "budget-mid-agent: one model request under either limit, no tool run past limits.cost_usd"
+        like "$(obs budget-mid-agent)" 'cost_usd \$0.01: budget_exceeded after \$0.10, 1 model request\(s\), 0 tool call\(s\) run; workflow budget \$0.01: budget_exceeded, \$0.10 spent, 1 model request\(s\), 0 tool call\(s\) run' \
+                "budget-mid-agent: one model request under either limit, no tool run past either"
         like "$(obs tool-flood)" '^0 of 1000 calls reached the runner, 1 model request' "tool-flood: bounded, one request"
         like "$(obs turns-exhausted)" 'outcome turns_exhausted, 3 model requests, 2 tool runs, 1 call\(s\) skipped' \
                 "turns-exhausted: stopped at 3 turns"
