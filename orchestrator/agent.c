@@ -718,9 +718,9 @@ static int run_loop(fab_fabric *f, const orc_agent_spec *spec, const orc_agent_h
                         /* This turn's answer spent the workflow's or key's budget: its calls must
                          * not run either, as no model would see their output. */
                         so = ORC_AGENT_BUDGET_EXCEEDED;
-                        snprintf(ret->error, sizeof(ret->error), "turn %u spent the %s's budget",
-                                 ret->turns,
-                                 fab_budget_exhausted(f, FAB_SCOPE_WORKFLOW, h->workflow) ? "workflow" : "key");
+                        snprintf(ret->error, sizeof(ret->error), "turn %u spent the %s's budget", ret->turns,
+                                 fab_budget_exhausted(f, FAB_SCOPE_WORKFLOW, h->workflow) ? "workflow"
+                                                                                          : "key");
                         stop = "the budget is spent";
                 }
                 if (stop) {
