@@ -1377,6 +1377,7 @@ static void inflight_rss(void) {
 static struct {
         double steps[SOAK_POINTS], coord[SOAK_POINTS], rate[SOAK_POINTS];
         size_t n;
+        double done; /* steps run */
 } soak;
 
 /*
@@ -1420,6 +1421,7 @@ static void soak_rss(void) {
                                 next_point *= 2;
                 }
         }
+        soak.done = done;
         for (unsigned i = 0; bodies && i < 100; i++)
                 free(bodies[i]);
         free(bodies);
@@ -1810,7 +1812,7 @@ int main(int argc, char **argv) {
                 }
                 fakes_end();
         }
-        rss.steps = real->steps + instant->steps;
+        rss.steps = real->steps + instant->steps + soak.done;
         rss.after_steps = rss.steps > 0 ? rss_mib(coordinator_pid()) : -1;
         (void) nodes_rss(rss.node_after);
         if (!interrupted)
