@@ -33,7 +33,10 @@
  *   memory       the coordinator's RSS after the warm-up, after every step
  *                of the scenarios (a leak shows as growth), and with
  *                --inflight one-step workflows in flight (their steps for
- *                no node, so they stay running)
+ *                no node, so they stay running); each real node's autoosd
+ *                (--cpu nodes=PID) at the start and after its steps; with
+ *                --soak N, N more steps on the instant nodes and the
+ *                coordinator's RSS at 1,000, 2,000, 4,000... of them
  *   auth         the coordinator's thread CPU in sealing specs and checking
  *                results and heartbeats (autoos_coordinator_auth_seconds_total
  *                in /metrics) per step, against its whole CPU per step
@@ -81,6 +84,7 @@ static struct {
         const char *url, *key, *db;
         char redis_url[300]; /* redis://HOST:PORT */
         unsigned wide, workflows, instant_nodes, instant_capacity, audit_burst, timeout_s, inflight;
+        unsigned soak; /* steps on the instant nodes after the scenarios, RSS read as they go (0: none) */
         unsigned audit_rows, audit_writers, audit_batch;
         const char *real_key, *real_value;
         const char *kill_node;
@@ -1318,7 +1322,18 @@ static void audit_rows(const batch_stats *coord) {
 static struct {
         double start, after_steps, steps, inflight;
         unsigned n_inflight;
-} rss = {-1, -1, 0, -1, 0};
+        double node_start[4], node_after[4]; /* the --cpu nodes=PID entries (autoosd), in order */
+        size_t n_nodes;
+} rss = {-1, -1, 0, -1, 0, {0}, {0}, 0};
+
+/* The RSS of each --cpu entry named nodes (at most 4), into v; how many. */
+static size_t nodes_rss(double *v) {
+        size_t n = 0;
+        for (size_t i = 0; i < o.n_cpu && n < 4; i++)
+                if (strcmp(o.cpu[i].name, "nodes") == 0)
+                        v[n++] = rss_mib(o.cpu[i].pid);
+        return n;
+}
 
 /*
  * Submits --inflight one-step workflows whose step no node can take
@@ -1355,6 +1370,62 @@ static void inflight_rss(void) {
         rss.n_inflight = (unsigned) running;
         progress("  %u submitted in %.1f s, %.0f running; coordinator RSS %.1f MiB", n,
                  (mono_ms() - m0) / 1000, running, rss.inflight);
+}
+
+/* The coordinator's RSS (MiB) against the steps run over --soak, and each round's steps/s. */
+#define SOAK_POINTS 64
+static struct {
+        double steps[SOAK_POINTS], coord[SOAK_POINTS], rate[SOAK_POINTS];
+        size_t n;
+        double done; /* steps run */
+} soak;
+
+/*
+ * --soak N: N more steps on the instant nodes, in rounds of 100 workflows of
+ * 10 steps, the coordinator's RSS read after each round (a leak shows as
+ * growth with the steps; points kept at doubling step counts and the last).
+ */
+static void soak_rss(void) {
+        char name[64];
+        char **bodies = calloc(100, sizeof(char *));
+        char(*ids)[37] = calloc(100, 37);
+        double done = 0, next_point = 1000, m0 = mono_ms();
+
+        for (unsigned i = 0; bodies && i < 100; i++) {
+                snprintf(name, sizeof(name), "bench-soak-%u", i);
+                bodies[i] = workflow_small(name, "bench", "instant");
+        }
+        progress("memory: %u steps more on the instant nodes, the coordinator's RSS as they go", o.soak);
+        while (bodies && ids && bodies[99] && done < o.soak && !interrupted) {
+                _cleanup_free_ char *arr = NULL;
+                double r0 = mono_ms();
+                size_t k;
+                for (k = 0; k < 100; k++)
+                        if (submit(bodies[k], ids[k]) < 0)
+                                break;
+                if (k < 100 || !(arr = uuid_array(ids, 100)) ||
+                    wait_workflows(arr, 100, o.timeout_s, false) < 0) {
+                        row_fail(row_new("soak on the instant nodes", ""), "round after %.0f steps failed",
+                                 done);
+                        break;
+                }
+                done += 100.0 * SMALL_STEPS;
+                if (done >= next_point || done >= o.soak) {
+                        size_t at = soak.n < SOAK_POINTS ? soak.n++ : SOAK_POINTS - 1;
+                        soak.steps[at] = done;
+                        soak.coord[at] = rss_mib(coordinator_pid());
+                        soak.rate[at] = 100.0 * SMALL_STEPS * 1000 / (mono_ms() - r0);
+                        progress("  %.0f steps (%.0f s): coordinator RSS %.1f MiB, last round %.0f steps/s",
+                                 done, (mono_ms() - m0) / 1000, soak.coord[at], soak.rate[at]);
+                        while (next_point <= done)
+                                next_point *= 2;
+                }
+        }
+        soak.done = done;
+        for (unsigned i = 0; bodies && i < 100; i++)
+                free(bodies[i]);
+        free(bodies);
+        free(ids);
 }
 
 /* ---- the table --------------------------------------------------------------------------------- */
@@ -1442,6 +1513,20 @@ static void print_table(void) {
                         printf(", %.1f MiB with %u workflows in flight", rss.inflight, rss.n_inflight);
                 printf("\n");
         }
+        for (size_t i = 0; i < rss.n_nodes; i++)
+                printf("%sautoosd RSS, node %zu: %.1f MiB at the start, %.1f MiB after the %.0f end-to-end "
+                       "steps\n",
+                       o.markdown ? "    " : "", i + 1, rss.node_start[i], rss.node_after[i],
+                       real_stats.steps);
+        if (soak.n > 0) {
+                printf("%scoordinator RSS over --soak (steps after the scenarios: MiB, steps/s of the "
+                       "round):",
+                       o.markdown ? "    " : "");
+                for (size_t i = 0; i < soak.n; i++)
+                        printf("%s %.0f: %.1f, %.0f/s", i ? ";" : "", soak.steps[i], soak.coord[i],
+                               soak.rate[i]);
+                printf("\n");
+        }
         if (!any)
                 return;
         printf("\nCPU during each run, in %% of one CPU (this host has %ld):\n",
@@ -1476,6 +1561,9 @@ static void usage(FILE *f) {
               "      --audit-batch N        rows a transaction, over 4 chains (default 16)\n"
               "      --inflight N           workflows in flight for the coordinator's RSS (default\n"
               "                             10000; 0: none)\n"
+              "      --soak N               N more steps on the instant nodes after the scenarios\n"
+              "                             (rounds of 100 workflows of 10), the coordinator's RSS\n"
+              "                             printed against the steps (default 0: none)\n"
               "      --nodes-alone RATE     runs/s the real nodes deliver without the coordinator\n"
               "                             (bench/node-throughput): the end-to-end rows against it\n"
               "      --timeout S            per scenario (default 300)\n"
@@ -1522,6 +1610,7 @@ int main(int argc, char **argv) {
                 O_NODE_KEYS,
                 O_INFLIGHT,
                 O_NODES_ALONE,
+                O_SOAK,
         };
         static const struct option options[] = {
                 {"url", required_argument, NULL, O_URL},
@@ -1544,6 +1633,7 @@ int main(int argc, char **argv) {
                 {"skip-instant", no_argument, NULL, O_SKI},
                 {"node-keys", required_argument, NULL, O_NODE_KEYS},
                 {"inflight", required_argument, NULL, O_INFLIGHT},
+                {"soak", required_argument, NULL, O_SOAK},
                 {"nodes-alone", required_argument, NULL, O_NODES_ALONE},
                 {"format", required_argument, NULL, O_FORMAT},
                 {"cpu", required_argument, NULL, O_CPU},
@@ -1601,6 +1691,9 @@ int main(int argc, char **argv) {
                         break;
                 case O_INFLIGHT:
                         ok = parse_uint(optarg, &o.inflight);
+                        break;
+                case O_SOAK:
+                        ok = parse_uint(optarg, &o.soak);
                         break;
                 case O_NODES_ALONE: {
                         char *end;
@@ -1693,6 +1786,7 @@ int main(int argc, char **argv) {
 
         batch_stats *real = &real_stats, *instant = &instant_stats;
         rss.start = rss_mib(coordinator_pid());
+        rss.n_nodes = nodes_rss(rss.node_start);
         if (!o.skip_real && !interrupted)
                 run_pair("end to end, 2 nodes", o.real_key, o.real_value, 300, ">= 300 steps/s", real);
         if (!o.skip_instant && !interrupted) {
@@ -1712,12 +1806,15 @@ int main(int argc, char **argv) {
                                 run_pair("coordinator alone, instant nodes", "bench", "instant", 5000,
                                          ">= 5000/s, p99 < 50", instant);
                                 p99_target_ms = 0;
+                                if (o.soak > 0 && !interrupted)
+                                        soak_rss();
                         }
                 }
                 fakes_end();
         }
-        rss.steps = real->steps + instant->steps;
+        rss.steps = real->steps + instant->steps + soak.done;
         rss.after_steps = rss.steps > 0 ? rss_mib(coordinator_pid()) : -1;
+        (void) nodes_rss(rss.node_after);
         if (!interrupted)
                 audit_rows(instant);
         if (o.kill_node && !interrupted)

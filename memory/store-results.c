@@ -152,15 +152,12 @@ int mem_store_runs_insert(PGconn *conn, const mem_store_run *v, size_t n, PGresu
         return r;
 }
 
-int mem_store_steps_succeeded(PGconn *conn, const mem_store_step_end *v, size_t n, au_error *err) {
+/* The columns of stmt_steps_succeeded for n steps (n > 0), as arrays; nums holds 2 * 24 bytes a step. */
+static int succeeded_arrays(const mem_store_step_end *v, size_t n, char *nums, char **arrays,
+                            au_error *err) {
         _cleanup_free_ char **cols = calloc(5 * n + 1, sizeof(char *));
-        _cleanup_free_ char *nums = calloc(2 * n + 1, 24);
-        char *arrays[5] = {0};
-        int r;
 
-        if (n == 0)
-                return 0;
-        if (!cols || !nums)
+        if (!cols)
                 return au_error_set(err, ENOMEM, "results");
         for (size_t i = 0; i < n; i++) {
                 char *num = nums + 2 * 24 * i;
@@ -173,7 +170,20 @@ int mem_store_steps_succeeded(PGconn *conn, const mem_store_step_end *v, size_t 
                 cols[3 * n + i] = num;
                 cols[4 * n + i] = num + 24;
         }
-        r = column_arrays(cols, n, 5, arrays, err);
+        return column_arrays(cols, n, 5, arrays, err);
+}
+
+int mem_store_steps_succeeded(PGconn *conn, const mem_store_step_end *v, size_t n, au_error *err) {
+        _cleanup_free_ char *nums = NULL;
+        char *arrays[5] = {0};
+        int r;
+
+        if (n == 0)
+                return 0;
+        nums = calloc(2 * n + 1, 24);
+        if (!nums)
+                return au_error_set(err, ENOMEM, "results");
+        r = succeeded_arrays(v, n, nums, arrays, err);
         if (r >= 0)
                 r = mem_pg_run(conn, &stmt_steps_succeeded, (const char *const *) arrays, NULL, err);
         mem_store_arrays_free(arrays, 5);
@@ -281,4 +291,51 @@ int mem_store_progress(PGconn *conn, char *const *workflows, size_t n, PGresult 
         *ret_ready = got[0];
         *ret_finished = got[1];
         return r;
+}
+
+int mem_store_succeeded_progress(PGconn *conn, const mem_store_step_end *ok, size_t n_ok,
+                                 char *const *workflows, size_t n, PGresult **ret_ready,
+                                 PGresult **ret_finished, au_error *err) {
+        _cleanup_free_ char *nums = calloc(2 * n_ok + 1, 24), *arr = NULL;
+        char *arrays[5] = {0};
+        const mem_pg_stmt *stmts[3];
+        const char *const *ps[3];
+        const char *params[1];
+        PGresult *got[3] = {NULL, NULL, NULL};
+        size_t k = 0, first = 0;
+        int r = 0;
+
+        *ret_ready = *ret_finished = NULL;
+        if (!nums)
+                return au_error_set(err, ENOMEM, "results");
+        if (n_ok > 0) {
+                r = succeeded_arrays(ok, n_ok, nums, arrays, err);
+                stmts[k] = &stmt_steps_succeeded;
+                ps[k++] = (const char *const *) arrays;
+                first = 1;
+        }
+        if (r >= 0 && n > 0) {
+                arr = mem_store_array(workflows, n);
+                if (!arr)
+                        r = au_error_set(err, ENOMEM, "results");
+                params[0] = arr;
+                stmts[k] = &stmt_progress_ready;
+                ps[k++] = params;
+                stmts[k] = &stmt_progress_finish;
+                ps[k++] = params;
+        }
+        /* In one round trip, in order: the progress statements see the steps that succeeded. */
+        if (r >= 0 && k > 0)
+                r = mem_pg_pipeline(conn, stmts, ps, k, got, err);
+        mem_store_arrays_free(arrays, 5);
+        if (first)
+                PQclear(got[0]);
+        if (r < 0 || n == 0) {
+                PQclear(got[first]);
+                PQclear(got[first + 1]);
+                return r;
+        }
+        *ret_ready = got[first];
+        *ret_finished = got[first + 1];
+        return 0;
 }

@@ -115,3 +115,13 @@ enum { MEM_FINISHED_WORKFLOW, MEM_FINISHED_STATE };
  */
 int mem_store_progress(PGconn *conn, char *const *workflows, size_t n, PGresult **ret_ready,
                        PGresult **ret_finished, au_error *err);
+
+/*
+ * mem_store_steps_succeeded() for the n_ok steps in ok, then
+ * mem_store_progress() for the n workflows, in one round trip (the results'
+ * transaction saves one). With n == 0 only the steps are written and
+ * *ret_ready and *ret_finished are NULL; the caller PQclear()s them.
+ */
+int mem_store_succeeded_progress(PGconn *conn, const mem_store_step_end *ok, size_t n_ok,
+                                 char *const *workflows, size_t n, PGresult **ret_ready,
+                                 PGresult **ret_finished, au_error *err);

@@ -585,15 +585,8 @@ void *orc_scheduler_main(void *arg) {
 
 /* ---- progress: ready steps, finished workflows ---------------------------------------------- */
 
-int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err) {
-        _cleanup_pgresult_ PGresult *ready = NULL, *done = NULL;
-        int r;
-
-        if (n == 0)
-                return 0;
-        r = mem_store_progress(conn, (char *const *) wfs, n, &ready, &done, err);
-        if (r < 0)
-                return r;
+/* The audit rows and events of mem_store_progress()'s rows: approvals awaited, workflows finished. */
+static void progress_rows(orc_coord *c, const PGresult *ready, const PGresult *done, orc_audit *a) {
         for (int i = 0; i < PQntuples(ready); i++)
                 if (strcmp(mem_pg_value(ready, i, MEM_READY_STATE), "awaiting_human") == 0) {
                         char *d = json_obj(
@@ -619,6 +612,18 @@ int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, o
         }
         if (PQntuples(done) > 0)
                 orc_signal_done(c);
+}
+
+int orc_progress(orc_coord *c, PGconn *conn, const char *const *wfs, size_t n, orc_audit *a, au_error *err) {
+        _cleanup_pgresult_ PGresult *ready = NULL, *done = NULL;
+        int r;
+
+        if (n == 0)
+                return 0;
+        r = mem_store_progress(conn, (char *const *) wfs, n, &ready, &done, err);
+        if (r < 0)
+                return r;
+        progress_rows(c, ready, done, a);
         return 0;
 }
 
@@ -1274,6 +1279,7 @@ static void audit_late(orc_coord *c, const res_entry *e, orc_audit *audit) {
 static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, orc_audit *audit,
                          au_error *err) {
         _cleanup_free_ mem_store_step_end *ok_v = calloc(n + 1, sizeof(mem_store_step_end));
+        _cleanup_pgresult_ PGresult *ready = NULL, *done = NULL;
         succeeded ok = {.v = ok_v};
         strv progress = {0};
         int r;
@@ -1297,10 +1303,12 @@ static int apply_results(orc_coord *c, PGconn *conn, res_entry *es, size_t n, or
                 orc_audit_add(audit, e->r->workflow, "result", detail);
                 r = apply_one(conn, e, audit, &progress, &ok, err);
         }
+        /* The successes and the workflows' progress in one round trip. */
         if (r >= 0)
-                r = mem_store_steps_succeeded(conn, ok.v, ok.n, err);
-        if (r >= 0)
-                r = orc_progress(c, conn, (const char *const *) progress.v, progress.n, audit, err);
+                r = mem_store_succeeded_progress(conn, ok.v, ok.n, progress.v, progress.n, &ready, &done,
+                                                 err);
+        if (r >= 0 && progress.n > 0)
+                progress_rows(c, ready, done, audit);
         strv_done(&progress);
         return r;
 }
