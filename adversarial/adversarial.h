@@ -38,7 +38,8 @@ typedef enum adv_verdict {
 } adv_verdict;
 
 typedef struct adv_row {
-        char group[32]; /* escape, kernel, exhaustion, side-channel, time, agent, daemon, fleet, coordinator */
+        char group[32]; /* escape, kernel, exhaustion, side-channel, time, agent, daemon, fleet, coordinator
+                         */
         char name[64];  /* unique, [a-z0-9-] */
         char expectation[192]; /* what containment looks like: "mount(2) refused (EPERM)", "outcome oom" */
         char observed[256];    /* what happened: outcome, exit, the attack's own report */

@@ -80,12 +80,12 @@ static int set_u32(uint32_t *field, const char *key, const char *value, uint32_t
 }
 
 int orc_config_set(orc_config *cfg, const char *key, const char *value, au_error *err) {
-        static const char *const strings[] = {"db",      "redis",      "listen",    "id",       "policy",
-                                              "sql_dir", "migrate_db", "audit_key", "tls_cert", "tls_key",
-                                              "fabric"};
-        char **fields[] = {&cfg->db,      &cfg->redis,      &cfg->listen,    &cfg->id,       &cfg->policy,
-                           &cfg->sql_dir, &cfg->migrate_db, &cfg->audit_key, &cfg->tls_cert, &cfg->tls_key,
-                           &cfg->fabric};
+        static const char *const strings[] = {"db",       "redis",   "listen",     "id",
+                                              "policy",   "sql_dir", "migrate_db", "audit_key",
+                                              "tls_cert", "tls_key", "fabric"};
+        char **fields[] = {&cfg->db,       &cfg->redis,   &cfg->listen,     &cfg->id,
+                           &cfg->policy,   &cfg->sql_dir, &cfg->migrate_db, &cfg->audit_key,
+                           &cfg->tls_cert, &cfg->tls_key, &cfg->fabric};
         uint64_t u;
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++)

@@ -40,7 +40,8 @@ typedef struct orc_config {
         uint64_t job_ttl_ms;   /* a dispatched spec expires after this (default 1 h) */
         char *console_dir, *console_path,
                 *openapi_file; /* the console (orchestrator/console.h); NULL: defaults */
-        char *fabric; /* fabric.json (model providers and roles, issue 14); NULL: FAB_CONFIG_PATH if it exists */
+        char *fabric; /* fabric.json (model providers and roles, issue 14); NULL: FAB_CONFIG_PATH if it
+                         exists */
 } orc_config;
 
 /* Defaults (sql_dir: $(datadir)/autoos/sql). Returns 0 or -ENOMEM. */
