@@ -8,7 +8,13 @@
 need_fleet
 REDIS_EXTRA="--appendonly yes --appendfsync always"
 fleet_up na nb
-sleep 2.5
+# healthy_since [TIME]: both nodes healthy, with a heartbeat at TIME or later (ISO 8601, UTC, ms).
+healthy_since() {
+        api GET /v1/nodes
+        [ "$(printf '%s' "$RESP" |
+                jq --arg t "${1:-}" '[.nodes[] | select(.state == "healthy" and .last_seen >= $t)] | length')" = 2 ]
+}
+ok "both nodes healthy before the outage" wait_for 30 healthy_since
 
 p=$REDIS_PID
 kill -KILL "$p"
@@ -17,7 +23,10 @@ REDIS_PID=
 sleep 1.5
 for _i in $(seq 1 50); do _redis_spawn && break; sleep 0.1; done
 ok "redis-server is back on its port" pid_alive "$REDIS_PID"
-sleep 5
+back=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+# Settled once both nodes have beaten since Redis came back: the coordinator declares a
+# node lost only when its heartbeat is older than node_timeout, which these beats are not.
+ok "both nodes beat again after the outage" wait_for 30 healthy_since "$back"
 
 is "$(psql_q "SELECT count(*) FROM audit_log WHERE workflow_id IS NULL AND action = 'node_lost'")" 0 \
         "no node declared lost for a 1.5 s Redis outage"

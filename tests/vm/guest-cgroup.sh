@@ -76,12 +76,13 @@ if [ -n "$tests" ]; then
 else
         case "$lane" in
         # Every sandbox test that touches cgroups, and autoosd end to end; test-syscalls too, for
-        # the seccomp filter on another kernel build (Debian's has the 32-bit entry this host lacks).
+        # the seccomp filter on another kernel build (Debian's has the 32-bit entry this host lacks),
+        # and egress (veth, nftables, tc) with that kernel's modules.
         # test-filesystem and test-privileges (mounts, capabilities) do not depend on the cgroup
         # layout: make check runs them, VM_TESTS can add them.
         v2)
                 tests="tests/sandbox/test-limits.sh tests/sandbox/test-isolation.sh tests/sandbox/test-concurrency.sh
-tests/sandbox/test-cli.sh tests/sandbox/test-syscalls.sh tests/daemon/test-jobs.sh"
+tests/sandbox/test-cli.sh tests/sandbox/test-syscalls.sh tests/daemon/test-jobs.sh tests/sandbox/test-egress.sh"
                 ;;
         # The limits and their clean-up on v1 (the rest does not depend on the layout).
         v1)
