@@ -16,6 +16,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "client/client.h"
+#include "common/macro.h"
 #include "sandbox/sandbox.h"
 
 #define ADV_DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
@@ -53,6 +54,11 @@ typedef struct adv_report {
         adv_row *rows;
         size_t n, cap;
 } adv_report;
+
+/* Appends printf-style text to buf (size bytes), ending it with "..." when it does not fit. */
+void adv_append(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
+/* As snprintf, ending buf with "..." when the text does not fit. */
+void adv_setf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
 
 /* Appends a copy of row. Returns 0 or -ENOMEM. */
 int adv_report_add(adv_report *r, const adv_row *row);

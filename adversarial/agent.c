@@ -84,19 +84,6 @@ struct attack {
 
 /* ---- small helpers ---- */
 
-static void bappend(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void bappend(char *buf, size_t size, const char *fmt, ...) {
-        size_t n = strnlen(buf, size);
-        if (n + 1 >= size)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(buf + n, size - n, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t) k >= size - n && size > 4)
-                memcpy(buf + size - 4, "...", 4);
-}
-
 /* The row fails: the first reason is its note, the others follow it. */
 static void fail(adv_row *row, adv_verdict v, const char *fmt, ...) _printf_(3, 4);
 static void fail(adv_row *row, adv_verdict v, const char *fmt, ...) {
@@ -109,7 +96,7 @@ static void fail(adv_row *row, adv_verdict v, const char *fmt, ...) {
                 row->verdict = v;
                 snprintf(row->note, sizeof(row->note), "%s", msg);
         } else {
-                bappend(row->note, sizeof(row->note), "; %s", msg);
+                adv_append(row->note, sizeof(row->note), "; %s", msg);
         }
 }
 
@@ -419,10 +406,10 @@ static int tool_runner(void *userdata, const orc_agent_call *call, char **ret_ou
                 return r;
         }
         bool failed = !(res->outcome == SBX_OUTCOME_EXITED && res->exit_code == 0);
-        bappend(a->outcomes, sizeof(a->outcomes), "%s%s: %s", a->outcomes[0] ? ", " : "", call->tool,
-                sbx_outcome_to_string(res->outcome));
+        adv_append(a->outcomes, sizeof(a->outcomes), "%s%s: %s", a->outcomes[0] ? ", " : "", call->tool,
+                   sbx_outcome_to_string(res->outcome));
         if (res->outcome == SBX_OUTCOME_EXITED)
-                bappend(a->outcomes, sizeof(a->outcomes), " %d", res->exit_code);
+                adv_append(a->outcomes, sizeof(a->outcomes), " %d", res->exit_code);
         if (res->outcome == SBX_OUTCOME_SANDBOX_ERROR || res->outcome == SBX_OUTCOME_REJECTED) {
                 note_run_error(a, "%s: %s: %s", call->tool, sbx_outcome_to_string(res->outcome),
                                res->error ? res->error : "?");
@@ -537,10 +524,10 @@ static void check_told(attack *a, unsigned turn, size_t n_calls, const char *wha
                 if (c && strstr(c, "refused"))
                         told++;
                 else
-                        bappend(missing, sizeof(missing), "%s%s", missing[0] ? "," : "", id);
+                        adv_append(missing, sizeof(missing), "%s%s", missing[0] ? "," : "", id);
         }
-        bappend(row->observed, sizeof(row->observed), "; %zu of %zu refusals told to the model", told,
-                n_calls);
+        adv_append(row->observed, sizeof(row->observed), "; %zu of %zu refusals told to the model", told,
+                   n_calls);
         if (told != n_calls)
                 fail(row, ADV_NOT_CONTAINED, "no refusal told to the model for %s", missing);
 }
@@ -760,8 +747,8 @@ static int row_prompt_injection(attack *a, fab_fabric *f, adv_row *row) {
                 return r == -ENOMEM ? r : 0;
 
         row->observed[0] = '\0';
-        bappend(row->observed, sizeof(row->observed), "outcome %s; %u runs (%s)",
-                orc_agent_outcome_name(res.outcome), a->runs, a->outcomes);
+        adv_append(row->observed, sizeof(row->observed), "outcome %s; %u runs (%s)",
+                   orc_agent_outcome_name(res.outcome), a->runs, a->outcomes);
         /* controls: the injection reached the model, and the reads it asked for ran in the sandbox */
         _cleanup_json_ yajl_val req1 = hostile_request(a, 1);
         const char *shown = tool_reply(req1, "call_0_0");
@@ -794,8 +781,8 @@ static int row_prompt_injection(attack *a, fab_fabric *f, adv_row *row) {
         if (shadow[0] && (holds(a->outputs.p, a->outputs.len, shadow) || hostile_saw(a, shadow, &unseen)))
                 fail(row, ADV_NOT_CONTAINED, "the host's /etc/shadow reached the model");
         if (nw == 0)
-                bappend(row->observed, sizeof(row->observed),
-                        "; the canary's secret in no output, request, answer or transcript");
+                adv_append(row->observed, sizeof(row->observed),
+                           "; the canary's secret in no output, request, answer or transcript");
         outcome_is(&res, ORC_AGENT_OK, row, ADV_ERROR);
         orc_agent_result_done(&res);
         return 0;
@@ -860,10 +847,10 @@ static int row_budget(attack *a, fab_fabric *f, adv_row *row) {
         if ((r = agent_run(a, f, spec, BUDGET_WORKFLOW, &res, row)) < 0)
                 return r == -ENOMEM ? r : 0;
         reqs = hostile_requests(a);
-        bappend(row->observed, sizeof(row->observed),
-                "; workflow budget $%.2f: %s, $%.2f spent, %u model request(s), %u tool call(s) run (%s)",
-                BUDGET_LIMIT, orc_agent_outcome_name(res.outcome),
-                fab_budget_spent(f, FAB_SCOPE_WORKFLOW, BUDGET_WORKFLOW), reqs, a->calls, a->outcomes);
+        adv_append(row->observed, sizeof(row->observed),
+                   "; workflow budget $%.2f: %s, $%.2f spent, %u model request(s), %u tool call(s) run (%s)",
+                   BUDGET_LIMIT, orc_agent_outcome_name(res.outcome),
+                   fab_budget_spent(f, FAB_SCOPE_WORKFLOW, BUDGET_WORKFLOW), reqs, a->calls, a->outcomes);
         if (reqs > 1)
                 fail(row, ADV_NOT_CONTAINED, "workflow budget: %u model call(s) after turn 1 spent it",
                      reqs - 1);
@@ -1016,8 +1003,8 @@ int adv_agent_attack(const adv_agent_env *env, const char *name, adv_row *row) {
                 fail(row, ADV_ERROR,
                      "the agent asked the model to stream, which the hostile model does not play");
         if (a.weak)
-                bappend(row->note, sizeof(row->note), "%s(weakened for a test: %s)", row->note[0] ? " " : "",
-                        attacks[i].weakened);
+                adv_append(row->note, sizeof(row->note), "%s(weakened for a test: %s)",
+                           row->note[0] ? " " : "", attacks[i].weakened);
 out:
         for (size_t k = 0; k < HOSTILE_KEEP; k++)
                 au_buf_done(&a.reqs[k]);

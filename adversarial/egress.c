@@ -75,29 +75,6 @@ typedef struct eg_attack {
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static void eg_append(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void eg_append(char *buf, size_t size, const char *fmt, ...) {
-        size_t n = strnlen(buf, size);
-        if (n + 1 >= size)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(buf + n, size - n, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t) k >= size - n && size > 4)
-                memcpy(buf + size - 4, "...", 4);
-}
-
-static void eg_set(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void eg_set(char *buf, size_t size, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(buf, size, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t) k >= size && size > 4)
-                memcpy(buf + size - 4, "...", 4);
-}
-
 /* "ADDR:PORT" with an IPv4 address and a port 1..65535. */
 static bool addr_port_valid(const char *s) {
         char a[INET_ADDRSTRLEN];
@@ -130,7 +107,7 @@ static int targets_parse(eg_runner *E, FILE *f, const char *path, char *why, siz
                         continue;
                 char *eq = strchr(s, '=');
                 if (!eq) {
-                        eg_set(why, size, "%s:%u: expected key = value", path, no);
+                        adv_setf(why, size, "%s:%u: expected key = value", path, no);
                         return -EINVAL;
                 }
                 char *key = s, *value = eq + 1;
@@ -154,9 +131,10 @@ static int targets_parse(eg_runner *E, FILE *f, const char *path, char *why, siz
                         if (strcmp(key, keys[k].key) == 0)
                                 break;
                 if (k == ELEMENTSOF(keys)) {
-                        eg_set(why, size,
-                               "%s:%u: unknown key '%.40s' (server, download, sink, unlisted, node_service)",
-                               path, no, key);
+                        adv_setf(why, size,
+                                 "%s:%u: unknown key '%.40s' (server, download, sink, unlisted, "
+                                 "node_service)",
+                                 path, no, key);
                         return -EINVAL;
                 }
                 bool ok =
@@ -164,14 +142,15 @@ static int targets_parse(eg_runner *E, FILE *f, const char *path, char *why, siz
                                 ? value[0] == '/' && strlen(value) < keys[k].size && !strpbrk(value, " \t\"")
                                 : strlen(value) < keys[k].size && addr_port_valid(value);
                 if (!ok) {
-                        eg_set(why, size, "%s:%u: %s: '%.60s' is not %s", path, no, key, value,
-                               strcmp(key, "download") == 0 ? "an absolute HTTP path" : "an IPv4 ADDR:PORT");
+                        adv_setf(why, size, "%s:%u: %s: '%.60s' is not %s", path, no, key, value,
+                                 strcmp(key, "download") == 0 ? "an absolute HTTP path"
+                                                              : "an IPv4 ADDR:PORT");
                         return -EINVAL;
                 }
                 snprintf(keys[k].dst, keys[k].size, "%s", value);
         }
         if (!E->server[0] || !E->sink[0] || !E->unlisted[0] || !E->download[0]) {
-                eg_set(why, size, "%s: server, download, sink and unlisted are required", path);
+                adv_setf(why, size, "%s: server, download, sink and unlisted are required", path);
                 return -EINVAL;
         }
         return 0;
@@ -181,7 +160,7 @@ static int targets_load(eg_runner *E, const char *path, char *why, size_t size) 
         FILE *f = fopen(path, "re");
         if (!f) {
                 int r = -errno;
-                eg_set(why, size, "--egress-targets %s: %s", path, strerror(-r));
+                adv_setf(why, size, "--egress-targets %s: %s", path, strerror(-r));
                 return r;
         }
         int r = targets_parse(E, f, path, why, size);
@@ -371,33 +350,33 @@ static bool eg_judge(const sbx_result *res, adv_row *row) {
         const char *vl = eg_verdict(res, line, sizeof(line));
         row->verdict = ADV_ERROR;
         if (!res || res->outcome == SBX_OUTCOME_SANDBOX_ERROR || res->outcome == SBX_OUTCOME_REJECTED) {
-                eg_set(row->observed, sizeof(row->observed), "%s: %s",
-                       res ? sbx_outcome_to_string(res->outcome) : "no result",
-                       res && res->error ? res->error : "?");
-                eg_set(row->note, sizeof(row->note), "the sandbox could not run the attack");
+                adv_setf(row->observed, sizeof(row->observed), "%s: %s",
+                         res ? sbx_outcome_to_string(res->outcome) : "no result",
+                         res && res->error ? res->error : "?");
+                adv_setf(row->note, sizeof(row->note), "the sandbox could not run the attack");
                 return false;
         }
-        eg_set(row->observed, sizeof(row->observed), "%s %d: %s", sbx_outcome_to_string(res->outcome),
-               res->outcome == SBX_OUTCOME_EXITED ? res->exit_code : res->signal, vl ? vl : "no verdict");
+        adv_setf(row->observed, sizeof(row->observed), "%s %d: %s", sbx_outcome_to_string(res->outcome),
+                 res->outcome == SBX_OUTCOME_EXITED ? res->exit_code : res->signal, vl ? vl : "no verdict");
         for (size_t i = 0; i < res->n_denied_syscalls; i++)
-                eg_append(row->denied, sizeof(row->denied), "%s%s", i ? "," : "", res->denied_syscalls[i]);
+                adv_append(row->denied, sizeof(row->denied), "%s%s", i ? "," : "", res->denied_syscalls[i]);
         if (vl && strncmp(vl, "ESCAPED ", 8) == 0) {
                 row->verdict = ADV_NOT_CONTAINED;
-                eg_set(row->note, sizeof(row->note), "the attack got through (see observed)");
+                adv_setf(row->note, sizeof(row->note), "the attack got through (see observed)");
                 return false;
         }
         if (res->outcome != SBX_OUTCOME_EXITED) {
-                eg_set(row->note, sizeof(row->note), "unexpected outcome %s",
-                       sbx_outcome_to_string(res->outcome));
+                adv_setf(row->note, sizeof(row->note), "unexpected outcome %s",
+                         sbx_outcome_to_string(res->outcome));
                 return false;
         }
         if (vl && strncmp(vl, "SKIPPED ", 8) == 0) {
                 row->verdict = ADV_SKIPPED;
-                eg_set(row->note, sizeof(row->note), "%s", vl + 8);
+                adv_setf(row->note, sizeof(row->note), "%s", vl + 8);
                 return false;
         }
         if (!vl || strncmp(vl, "CONTAINED ", 10) != 0) {
-                eg_set(row->note, sizeof(row->note), "%s", vl ? vl : "the attack printed no verdict");
+                adv_setf(row->note, sizeof(row->note), "%s", vl ? vl : "the attack printed no verdict");
                 return false;
         }
         row->verdict = ADV_CONTAINED;
@@ -413,9 +392,9 @@ static void eg_fail(adv_row *row, adv_verdict v, const char *fmt, ...) {
         va_end(ap);
         if (row->verdict == ADV_CONTAINED || row->verdict == ADV_SKIPPED) {
                 row->verdict = v;
-                eg_set(row->note, sizeof(row->note), "%s", msg);
+                adv_setf(row->note, sizeof(row->note), "%s", msg);
         } else {
-                eg_append(row->note, sizeof(row->note), "; %s", msg);
+                adv_append(row->note, sizeof(row->note), "; %s", msg);
         }
 }
 
@@ -423,8 +402,8 @@ static void eg_fail(adv_row *row, adv_verdict v, const char *fmt, ...) {
 static void eg_need_refused(const sbx_result *res, adv_row *row, const char *dest) {
         for (size_t i = 0; res && i < res->n_egress_refused; i++)
                 if (strcmp(res->egress_refused[i], dest) == 0 && res->egress_refused_counts[i] > 0) {
-                        eg_append(row->observed, sizeof(row->observed), "; refused %s (%" PRIu64 ")", dest,
-                                  res->egress_refused_counts[i]);
+                        adv_append(row->observed, sizeof(row->observed), "; refused %s (%" PRIu64 ")", dest,
+                                   res->egress_refused_counts[i]);
                         return;
                 }
         eg_fail(row, ADV_NOT_CONTAINED,
@@ -434,7 +413,7 @@ static void eg_need_refused(const sbx_result *res, adv_row *row, const char *des
 /* The run of a one-run row, judged; the refusals each row checks are its own. */
 static bool eg_one(eg_runner *E, const char *const *args, eg_proc *p, adv_row *row) {
         if (eg_run(E, args, p) < 0) {
-                eg_set(row->note, sizeof(row->note), "out of memory");
+                adv_setf(row->note, sizeof(row->note), "out of memory");
                 row->verdict = ADV_ERROR;
                 return false;
         }
@@ -497,9 +476,9 @@ static void a_other_run(eg_runner *E, adv_row *row) {
             !eg_info(ps[0].head, "addr", addr, sizeof(addr))) {
                 eg_end(E, ps, 1);
                 row->verdict = ADV_ERROR;
-                eg_set(row->observed, sizeof(row->observed), "%s",
-                       ps[0].s.res && ps[0].s.res->error ? ps[0].s.res->error : "no address, no READY");
-                eg_set(row->note, sizeof(row->note), "the victim run never said its address and READY");
+                adv_setf(row->observed, sizeof(row->observed), "%s",
+                         ps[0].s.res && ps[0].s.res->error ? ps[0].s.res->error : "no address, no READY");
+                adv_setf(row->note, sizeof(row->note), "the victim run never said its address and READY");
                 eg_free(&ps[0]);
                 return;
         }
@@ -562,8 +541,8 @@ static void a_bandwidth(eg_runner *E, adv_row *row) {
         uint64_t bw = E->lp->bandwidth_bytes;
         if (!bw) {
                 row->verdict = ADV_SKIPPED;
-                eg_set(row->note, sizeof(row->note), "the policy sets no bandwidth_bytes at %s",
-                       sbx_trust_to_string(E->trust));
+                adv_setf(row->note, sizeof(row->note), "the policy sets no bandwidth_bytes at %s",
+                         sbx_trust_to_string(E->trust));
                 return;
         }
         char server[48], sink[48], bytes[32];
@@ -585,7 +564,7 @@ static void a_bandwidth(eg_runner *E, adv_row *row) {
                                 continue;
                         }
                         double rate = (double) b * 1000.0 / (double) ms;
-                        eg_append(row->observed, sizeof(row->observed), "; %s %.0f B/s", dir[i], rate);
+                        adv_append(row->observed, sizeof(row->observed), "; %s %.0f B/s", dir[i], rate);
                         if ((uint64_t) b < 2 * bw)
                                 eg_fail(row, ADV_ERROR,
                                         "%s: %lld bytes, too few to measure a rate (%s is smaller "
@@ -609,8 +588,8 @@ static void a_conntrack(eg_runner *E, adv_row *row) {
         uint32_t limit = E->lp->connections;
         if (!limit) {
                 row->verdict = ADV_SKIPPED;
-                eg_set(row->note, sizeof(row->note), "the policy sets no connections limit at %s",
-                       sbx_trust_to_string(E->trust));
+                adv_setf(row->note, sizeof(row->note), "the policy sets no connections limit at %s",
+                         sbx_trust_to_string(E->trust));
                 return;
         }
         char sink[48], n[16];
@@ -619,8 +598,8 @@ static void a_conntrack(eg_runner *E, adv_row *row) {
         eg_proc p;
         if (eg_one(E, (const char *const[]){"egress-conns", sink, n, NULL}, &p, row)) {
                 long long est = eg_info_num(p.s.res, "established");
-                eg_append(row->observed, sizeof(row->observed), "; %lld of %s open at once, limit %u", est,
-                          n, limit);
+                adv_append(row->observed, sizeof(row->observed), "; %lld of %s open at once, limit %u", est,
+                           n, limit);
                 if (est < 1)
                         eg_fail(row, ADV_ERROR, "no connection completed: the sink is not reachable");
                 else if (est > limit)
@@ -643,8 +622,8 @@ static void a_dns_flood(eg_runner *E, adv_row *row) {
         uint32_t qps = E->lp->dns_queries_per_second;
         if (!qps) {
                 row->verdict = ADV_SKIPPED;
-                eg_set(row->note, sizeof(row->note), "the policy sets no dns_queries_per_second at %s",
-                       sbx_trust_to_string(E->trust));
+                adv_setf(row->note, sizeof(row->note), "the policy sets no dns_queries_per_second at %s",
+                         sbx_trust_to_string(E->trust));
                 return;
         }
         char dest[48];
@@ -656,8 +635,8 @@ static void a_dns_flood(eg_runner *E, adv_row *row) {
                 /* The rate over the attack's time, plus the burst (as many again), plus a second of slack.
                  */
                 long long bound = (long long) qps * ((ms + 999) / 1000 + 2);
-                eg_append(row->observed, sizeof(row->observed),
-                          "; %lld of %lld answered in %lld ms (at most %lld)", got, sent, ms, bound);
+                adv_append(row->observed, sizeof(row->observed),
+                           "; %lld of %lld answered in %lld ms (at most %lld)", got, sent, ms, bound);
                 if (got < 1)
                         eg_fail(row, ADV_ERROR, "no query was answered: the resolver is not reachable");
                 else if (got > bound)
@@ -720,23 +699,23 @@ static int eg_setup(eg_runner *E, char *why, size_t size) {
         int r;
         const char *conf = o->egress.config ? o->egress.config : ADV_DEFAULT_NODE_CONFIG;
         if ((r = sbx_egress_config_load(&E->cfg, conf, &err)) < 0) {
-                eg_set(why, size, "%s", err.msg);
+                adv_setf(why, size, "%s", err.msg);
                 return ADV_ERROR;
         }
         if (!sbx_egress_config_usable(&E->cfg)) {
-                eg_set(why, size,
-                       "egress is not configured on this host (no egress_uplink and egress_pool in %s)",
-                       conf);
+                adv_setf(why, size,
+                         "egress is not configured on this host (no egress_uplink and egress_pool in %s)",
+                         conf);
                 return ADV_SKIPPED;
         }
         if (!E->cfg.n_resolvers) {
-                eg_set(why, size, "the node names no egress_resolvers in %s", conf);
+                adv_setf(why, size, "the node names no egress_resolvers in %s", conf);
                 return ADV_SKIPPED;
         }
         struct in_addr a = {.s_addr = htonl(E->cfg.resolvers[0])};
         inet_ntop(AF_INET, &a, E->resolver, sizeof(E->resolver));
         if (!o->egress.targets) {
-                eg_set(why, size, "no --egress-targets FILE names the servers to aim at");
+                adv_setf(why, size, "no --egress-targets FILE names the servers to aim at");
                 return ADV_SKIPPED;
         }
         if (targets_load(E, o->egress.targets, why, size) < 0)
@@ -747,7 +726,7 @@ static int eg_setup(eg_runner *E, char *why, size_t size) {
                 E->trust = SBX_TRUST_ELEVATED;
         if (!E->policy.level[E->trust].enabled ||
             !E->policy.level[E->trust].network_allowed[SBX_NET_EGRESS]) {
-                eg_set(why, size, "the policy allows no egress at %s", sbx_trust_to_string(E->trust));
+                adv_setf(why, size, "the policy allows no egress at %s", sbx_trust_to_string(E->trust));
                 return ADV_SKIPPED;
         }
         E->lp = &E->policy.level[E->trust].egress;
@@ -760,8 +739,8 @@ static int eg_setup(eg_runner *E, char *why, size_t size) {
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
             (uint64_t) st.st_size > EG_MAX_ATTACK_BYTES) {
-                eg_set(why, size, "the attack program %s: %s (build it, or give --attacks PATH)", path,
-                       fd < 0 ? strerror(errno) : "not a regular file of at most 64 MiB");
+                adv_setf(why, size, "the attack program %s: %s (build it, or give --attacks PATH)", path,
+                         fd < 0 ? strerror(errno) : "not a regular file of at most 64 MiB");
                 return ADV_ERROR;
         }
         E->attack_size = (size_t) st.st_size;
@@ -770,8 +749,8 @@ static int eg_setup(eg_runner *E, char *why, size_t size) {
         for (size_t n = 0; n < E->attack_size;) {
                 ssize_t k = read(fd, E->attack + n, E->attack_size - n);
                 if (k <= 0) {
-                        eg_set(why, size, "read the attack program %s: %s", path,
-                               k < 0 ? strerror(errno) : "short");
+                        adv_setf(why, size, "read the attack program %s: %s", path,
+                                 k < 0 ? strerror(errno) : "short");
                         return ADV_ERROR;
                 }
                 n += (size_t) k;
@@ -783,7 +762,7 @@ static int eg_setup(eg_runner *E, char *why, size_t size) {
                 snprintf(E->token + 2 * i, 3, "%02x", rnd[i]);
         sbx_config sc = {.prepare_ahead = 0, .egress = &E->cfg};
         if ((r = sbx_context_new(&sc, &E->ctx, &err)) < 0) {
-                eg_set(why, size, "sandbox: %s", err.msg);
+                adv_setf(why, size, "sandbox: %s", err.msg);
                 return ADV_ERROR;
         }
         return 0;
@@ -815,13 +794,14 @@ int adv_egress_attacks(const adv_options *o, const sbx_policy *policy, int sigfd
                 uint64_t t0 = au_now_ms();
                 if (setup > 0 || *interrupted) {
                         row.verdict = *interrupted ? ADV_ERROR : (adv_verdict) setup;
-                        eg_set(row.note, sizeof(row.note), "%s",
-                               *interrupted ? "not run: interrupted" : why);
+                        adv_setf(row.note, sizeof(row.note), "%s",
+                                 *interrupted ? "not run: interrupted" : why);
                 } else {
                         attacks[i].fn(&E, &row);
                         if (*interrupted) {
                                 row.verdict = ADV_ERROR;
-                                eg_set(row.note, sizeof(row.note), "interrupted by signal %d", *interrupted);
+                                adv_setf(row.note, sizeof(row.note), "interrupted by signal %d",
+                                         *interrupted);
                         }
                 }
                 row.ms = (double) (au_now_ms() - t0);

@@ -272,34 +272,9 @@ static const attack_def catalogue[] = {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-/* Appends to a fixed buffer, truncating with "..." when full. */
-static void bappend(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void bappend(char *buf, size_t size, const char *fmt, ...) {
-        size_t n = strnlen(buf, size);
-        if (n + 1 >= size)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(buf + n, size - n, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t) k >= size - n && size > 4)
-                memcpy(buf + size - 4, "...", 4);
-}
-
 static void row_set(char *buf, size_t size, const char *s) {
         buf[0] = '\0';
-        bappend(buf, size, "%s", s);
-}
-
-/* snprintf for messages, truncated with "..." when too long. */
-static void bprintf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
-static void bprintf(char *buf, size_t size, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(buf, size, fmt, ap);
-        va_end(ap);
-        if (k >= 0 && (size_t) k >= size && size > 4)
-                memcpy(buf + size - 4, "...", 4);
+        adv_append(buf, size, "%s", s);
 }
 
 static char *read_file(const char *path, size_t max, size_t *ret_len) {
@@ -442,7 +417,7 @@ static bool host_sockets_reached(const host_fixtures *h, char *buf, size_t size)
                 while ((c = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC)) >= 0) {
                         close(c);
                         if (!reached)
-                                bappend(buf, size, "%s%s got a connection", *buf ? "; " : "", names[i]);
+                                adv_append(buf, size, "%s%s got a connection", *buf ? "; " : "", names[i]);
                         reached = true;
                 }
         }
@@ -561,8 +536,8 @@ static size_t leftover_cgroups(char *buf, size_t size) {
                         while (d && (de = readdir(d)))
                                 if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
                                         if (n == 0 || !strstr(buf, de->d_name))
-                                                bappend(buf, size, "%s%s/%s", n ? ", " : "", dirs[i],
-                                                        de->d_name);
+                                                adv_append(buf, size, "%s%s/%s", n ? ", " : "", dirs[i],
+                                                           de->d_name);
                                         n++;
                                 }
                         if (d)
@@ -885,34 +860,35 @@ static const char *after_word(const char *line) {
 static void describe_outcome(const sbx_result *res, char *buf, size_t size) {
         buf[0] = '\0';
         if (!res) {
-                bappend(buf, size, "no result");
+                adv_append(buf, size, "no result");
                 return;
         }
-        bappend(buf, size, "%s", sbx_outcome_to_string(res->outcome));
+        adv_append(buf, size, "%s", sbx_outcome_to_string(res->outcome));
         switch (res->outcome) {
         case SBX_OUTCOME_EXITED:
-                bappend(buf, size, " %d", res->exit_code);
+                adv_append(buf, size, " %d", res->exit_code);
                 break;
         case SBX_OUTCOME_SIGNALED:
-                bappend(buf, size, " %d (SIG%s)", res->signal,
-                        sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "?");
+                adv_append(buf, size, " %d (SIG%s)", res->signal,
+                           sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "?");
                 break;
         case SBX_OUTCOME_OOM:
-                bappend(buf, size, " (peak %" PRIu64 " MiB, %" PRIu64 " oom kill%s)",
-                        res->memory_peak_bytes / MiB, res->oom_kills, res->oom_kills == 1 ? "" : "s");
+                adv_append(buf, size, " (peak %" PRIu64 " MiB, %" PRIu64 " oom kill%s)",
+                           res->memory_peak_bytes / MiB, res->oom_kills, res->oom_kills == 1 ? "" : "s");
                 break;
         case SBX_OUTCOME_CPU_LIMIT:
-                bappend(buf, size, " (cpu %" PRIu64 " ms)", res->cpu_ms);
+                adv_append(buf, size, " (cpu %" PRIu64 " ms)", res->cpu_ms);
                 break;
         case SBX_OUTCOME_TIMEOUT:
-                bappend(buf, size, " (wall %" PRIu64 " ms, cpu %" PRIu64 " ms)", res->wall_ms, res->cpu_ms);
+                adv_append(buf, size, " (wall %" PRIu64 " ms, cpu %" PRIu64 " ms)", res->wall_ms,
+                           res->cpu_ms);
                 break;
         case SBX_OUTCOME_OUTPUT_LIMIT:
-                bappend(buf, size, " (%zu bytes kept)", res->stdout_size);
+                adv_append(buf, size, " (%zu bytes kept)", res->stdout_size);
                 break;
         case SBX_OUTCOME_SANDBOX_ERROR:
         case SBX_OUTCOME_REJECTED:
-                bappend(buf, size, ": %s", res->error ? res->error : "?");
+                adv_append(buf, size, ": %s", res->error ? res->error : "?");
                 break;
         default:
                 break;
@@ -922,7 +898,7 @@ static void describe_outcome(const sbx_result *res, char *buf, size_t size) {
 static void denied_list(const sbx_result *res, char *buf, size_t size) {
         buf[0] = '\0';
         for (size_t i = 0; res && i < res->n_denied_syscalls; i++)
-                bappend(buf, size, "%s%s", i ? "," : "", res->denied_syscalls[i]);
+                adv_append(buf, size, "%s%s", i ? "," : "", res->denied_syscalls[i]);
 }
 
 static bool has_denied(const sbx_result *res, const char *name) {
@@ -947,7 +923,7 @@ static void missing_denied(const runner *R, const attack_def *d, const sbx_resul
                         t++;
                 }
                 if (!has_denied(res, t))
-                        bappend(buf, size, "%s%s", *buf ? "," : "", t);
+                        adv_append(buf, size, "%s%s", *buf ? "," : "", t);
         }
 }
 
@@ -962,8 +938,8 @@ static void judge(const runner *R, const attack_def *d, const sbx_result *res, a
         describe_outcome(res, what, sizeof(what));
         row_set(row->observed, sizeof(row->observed), what);
         if (vl)
-                bappend(row->observed, sizeof(row->observed), ": %s",
-                        line_is(vl, "CONTAINED") ? after_word(vl) : vl);
+                adv_append(row->observed, sizeof(row->observed), ": %s",
+                           line_is(vl, "CONTAINED") ? after_word(vl) : vl);
         denied_list(res, row->denied, sizeof(row->denied));
 
         if (!res || res->outcome == SBX_OUTCOME_SANDBOX_ERROR || res->outcome == SBX_OUTCOME_REJECTED) {
@@ -981,7 +957,7 @@ static void judge(const runner *R, const attack_def *d, const sbx_result *res, a
                 /* A limit that did not hold shows as a clean exit; anything else is the harness's problem.
                  */
                 row->verdict = res->outcome == SBX_OUTCOME_EXITED ? ADV_NOT_CONTAINED : ADV_ERROR;
-                bprintf(row->note, sizeof(row->note), "unexpected outcome %s", what);
+                adv_setf(row->note, sizeof(row->note), "unexpected outcome %s", what);
                 return;
         }
         if (res->outcome == SBX_OUTCOME_EXITED) {
@@ -1001,8 +977,8 @@ static void judge(const runner *R, const attack_def *d, const sbx_result *res, a
         missing_denied(R, d, res, missing, sizeof(missing));
         if (missing[0]) {
                 row->verdict = ADV_NOT_CONTAINED;
-                bprintf(row->note, sizeof(row->note),
-                        "refused, but not by the seccomp filter: %s not reported denied", missing);
+                adv_setf(row->note, sizeof(row->note),
+                         "refused, but not by the seccomp filter: %s not reported denied", missing);
                 return;
         }
         row->verdict = ADV_CONTAINED;
@@ -1020,7 +996,7 @@ static void host_failure(adv_row *row, const char *fmt, ...) {
                 row->verdict = ADV_NOT_CONTAINED;
                 row_set(row->note, sizeof(row->note), msg);
         } else {
-                bappend(row->note, sizeof(row->note), "; %s", msg);
+                adv_append(row->note, sizeof(row->note), "; %s", msg);
         }
 }
 
@@ -1041,7 +1017,7 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
                 return r;
         if (r < 0) {
                 row->verdict = ADV_ERROR;
-                bprintf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
+                adv_setf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
                 row_set(row->note, sizeof(row->note), "the policy refused the attack's spec");
                 return 0;
         }
@@ -1068,13 +1044,13 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
         if (d->flags & F_MARKER) {
                 proc_info left[64];
                 size_t n_left = host_procs_with(a->marker, left, ELEMENTSOF(left));
-                bappend(row->observed, sizeof(row->observed),
-                        "; host: %zu of its processes seen while it ran", n_seen);
+                adv_append(row->observed, sizeof(row->observed),
+                           "; host: %zu of its processes seen while it ran", n_seen);
                 if (d->flags & F_ZOMBIES)
-                        bappend(row->observed, sizeof(row->observed), " (%zu zombies)", zombies);
+                        adv_append(row->observed, sizeof(row->observed), " (%zu zombies)", zombies);
                 if (d->flags & F_STOPPED)
-                        bappend(row->observed, sizeof(row->observed), " (%zu stopped)", stopped);
-                bappend(row->observed, sizeof(row->observed), ", %zu left", n_left);
+                        adv_append(row->observed, sizeof(row->observed), " (%zu stopped)", stopped);
+                adv_append(row->observed, sizeof(row->observed), ", %zu left", n_left);
                 if (n_left > 0) {
                         kill_leftovers(left, MIN(n_left, ELEMENTSOF(left)));
                         host_failure(row, "%zu processes of the run outlived it on the host (killed now)",
@@ -1085,10 +1061,10 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
                             ((d->flags & F_STOPPED) && stopped < d->marker_min - 1))) {
                         /* The control failed: the attack never set up what the check looks for. */
                         row->verdict = ADV_ERROR;
-                        bprintf(row->note, sizeof(row->note),
-                                "the attack's descendants were not all seen on the host while it ran (%zu "
-                                "of %u)",
-                                n_seen, d->marker_min);
+                        adv_setf(row->note, sizeof(row->note),
+                                 "the attack's descendants were not all seen on the host while it ran (%zu "
+                                 "of %u)",
+                                 n_seen, d->marker_min);
                 }
         }
         if ((d->flags & F_QUICK_END) && p.s.res && p.s.res->wall_ms > 5000)
@@ -1100,8 +1076,8 @@ static int run_one(runner *R, attack_ctx *a, adv_row *row) {
                                      "used %" PRIu64 " ms of CPU in %" PRIu64 " ms at a %" PRIu32 "%% quota",
                                      p.s.res->cpu_ms, p.s.res->wall_ms, a->limits.cpu_percent);
                 else
-                        bappend(row->observed, sizeof(row->observed), "; within the %" PRIu32 "%% quota",
-                                a->limits.cpu_percent);
+                        adv_append(row->observed, sizeof(row->observed), "; within the %" PRIu32 "%% quota",
+                                   a->limits.cpu_percent);
         }
         procs_free(&p, 1);
         return 0;
@@ -1118,7 +1094,7 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
                 return r;
         if (r < 0) {
                 row->verdict = ADV_ERROR;
-                bprintf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
+                adv_setf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
                 return 0;
         }
         adv_proc ps[2];
@@ -1144,7 +1120,7 @@ static int run_pair(runner *R, attack_ctx *a, adv_row *row) {
                 if (r == -ENOMEM)
                         return r;
                 row->verdict = ADV_ERROR;
-                bprintf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
+                adv_setf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
                 return 0;
         }
         if (pump(R, ps, 2, &ps[1], UNTIL_DONE, au_now_ms() + a->limits.wall_ms + 15000) < 0)
@@ -1187,7 +1163,7 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                 if (r == -ENOMEM)
                         return r;
                 row->verdict = ADV_ERROR;
-                bprintf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
+                adv_setf(row->observed, sizeof(row->observed), "rejected: %s", err.msg);
                 return 0;
         }
         unsigned contained = 0, distinct = 0;
@@ -1200,8 +1176,8 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                         contained++;
                 else if (row->verdict == ADV_CONTAINED || one.verdict == ADV_NOT_CONTAINED) {
                         row->verdict = one.verdict;
-                        bprintf(row->note, sizeof(row->note), "run %u: %s %s", i + 1, one.observed,
-                                one.note);
+                        adv_setf(row->note, sizeof(row->note), "run %u: %s %s", i + 1, one.observed,
+                                 one.note);
                 }
                 if (ps[i].s.res) {
                         bool dup = false;
@@ -1211,9 +1187,9 @@ static int run_many(runner *R, attack_ctx *a, adv_row *row) {
                         slowest = MAX(slowest, ps[i].s.res->wall_ms);
                 }
         }
-        bprintf(row->observed, sizeof(row->observed),
-                "%u of %u exited contained, %u distinct host uids, slowest %" PRIu64 " ms", contained, n,
-                distinct, slowest);
+        adv_setf(row->observed, sizeof(row->observed),
+                 "%u of %u exited contained, %u distinct host uids, slowest %" PRIu64 " ms", contained, n,
+                 distinct, slowest);
         if (distinct != n && row->verdict == ADV_CONTAINED)
                 host_failure(row, "runs shared a host uid (%u distinct of %u)", distinct, n);
         procs_free(ps, n);
@@ -1256,11 +1232,11 @@ static int run_spec(runner *R, attack_ctx *a, adv_row *row) {
                 spec->limits = a->limits;
                 if (sbx_spec_apply_policy(spec, &R->policy, &err) < 0) {
                         refused++;
-                        bappend(row->observed, sizeof(row->observed), "%s%s: rejected (%s)", i ? "; " : "",
-                                cases[i].what, err.field[0] ? err.field : err.msg);
+                        adv_append(row->observed, sizeof(row->observed), "%s%s: rejected (%s)",
+                                   i ? "; " : "", cases[i].what, err.field[0] ? err.field : err.msg);
                 } else {
-                        bappend(row->observed, sizeof(row->observed), "%s%s: accepted", i ? "; " : "",
-                                cases[i].what);
+                        adv_append(row->observed, sizeof(row->observed), "%s%s: accepted", i ? "; " : "",
+                                   cases[i].what);
                         host_failure(row, "a spec with %s passed the policy", cases[i].what);
                 }
         }
@@ -1350,7 +1326,7 @@ static int run_attack(runner *R, const attack_def *d, adv_row *row) {
                 host_failure(row, "run cgroups left behind: %s", left);
         if (R->interrupted) {
                 row->verdict = ADV_ERROR;
-                bprintf(row->note, sizeof(row->note), "interrupted by SIG%s", sigabbrev_np(R->interrupted));
+                adv_setf(row->note, sizeof(row->note), "interrupted by SIG%s", sigabbrev_np(R->interrupted));
         }
         row->ms = (double) (au_now_ms() - t0);
         return 0;
@@ -1394,18 +1370,18 @@ static int runner_attack_program(runner *R, char *why, size_t why_size) {
                 path = ADV_DEFAULT_ATTACK;
         char real[PATH_MAX];
         if (!realpath(path, real)) {
-                bprintf(why, why_size, "the attack program %s: %s (build it, or give --attacks PATH)", path,
-                        strerror(errno));
+                adv_setf(why, why_size, "the attack program %s: %s (build it, or give --attacks PATH)", path,
+                         strerror(errno));
                 return -ENOENT;
         }
         if (!R->policy.level[R->o->trust].work_writable) {
                 /* No /work to place it in: it must already be visible inside, read-only under /usr. */
                 if (strncmp(real, "/usr/", 5) != 0) {
-                        bprintf(why, why_size,
-                                "trust %s has no /work to place the attack program in; give --attacks with "
-                                "the "
-                                "installed one (a path under /usr)",
-                                sbx_trust_to_string(R->o->trust));
+                        adv_setf(why, why_size,
+                                 "trust %s has no /work to place the attack program in; give --attacks with "
+                                 "the "
+                                 "installed one (a path under /usr)",
+                                 sbx_trust_to_string(R->o->trust));
                         return -EPERM;
                 }
                 R->in_place = true;
@@ -1414,7 +1390,7 @@ static int runner_attack_program(runner *R, char *why, size_t why_size) {
         }
         R->attack_data = read_file(real, MAX_ATTACK_BYTES, &R->attack_size);
         if (!R->attack_data) {
-                bprintf(why, why_size, "the attack program %s: %s", real, strerror(errno));
+                adv_setf(why, why_size, "the attack program %s: %s", real, strerror(errno));
                 return -EIO;
         }
         snprintf(R->attack_argv0, sizeof(R->attack_argv0), "/work/attack");
@@ -1465,8 +1441,8 @@ static int sandbox_attacks(adv_options *o, runner *R, adv_report *rep) {
          * The agent attacks need no attack program: prog_why skips or fails only the others. */
         adv_verdict prog_verdict = ADV_SKIPPED;
         if (!R->policy.level[o->trust].enabled)
-                bprintf(why, sizeof(why), "the policy disables trust level %s",
-                        sbx_trust_to_string(o->trust));
+                adv_setf(why, sizeof(why), "the policy disables trust level %s",
+                         sbx_trust_to_string(o->trust));
         else if (total > n_agent && (r = runner_attack_program(R, prog_why, sizeof(prog_why))) < 0 &&
                  r != -EPERM)
                 prog_verdict = ADV_ERROR;

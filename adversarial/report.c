@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,27 @@
 #include "adversarial/adversarial.h"
 #include "common/json.h"
 #include "common/macro.h"
+
+void adv_append(char *buf, size_t size, const char *fmt, ...) {
+        size_t n = strnlen(buf, size);
+        if (n + 1 >= size)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(buf + n, size - n, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && (size_t) k >= size - n && size > 4)
+                memcpy(buf + size - 4, "...", 4);
+}
+
+void adv_setf(char *buf, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && (size_t) k >= size && size > 4)
+                memcpy(buf + size - 4, "...", 4);
+}
 
 int adv_report_add(adv_report *r, const adv_row *row) {
         if (r->n == r->cap) {
