@@ -48,9 +48,12 @@ is "$?" 0 "autoosctl cancel ID exits 0"
 ok "cancelled" wf_wait "$id1" cancelled 3
 ok "the node runs nothing any more" wait_for 5 eval '[ "$(node_running na)" = 0 ]'
 
-# Pause: the running step finishes, the next is not dispatched; resume: it is.
+# Pause: the running step finishes, the next is not dispatched; resume: it is. The first step
+# runs long enough (4 s times how slow this host is now, at most 20 s: its wall limit is 30 s) for
+# the pause to come while it runs.
+first_s=$(awk -v k="${AUTOOS_TIME_SCALE:-1}" 'BEGIN { s = 4 * k; print (s > 20 ? 20 : s) }')
 workflow pausable \
-        "$(sh_step first 'sleep 1.5; echo one')" \
+        "$(sh_step first "sleep $first_s; echo one")" \
         "$(sh_step second 'cat /work/inputs/first.stdout' '{"needs":["first"]}')" >"$TEST_TMP/pause.json"
 id2=$(wf_submit "$TEST_TMP/pause.json") || bail_out "not accepted"
 ok "first runs" wait_for 10 eval '[ "$(node_running na)" = 1 ]'
@@ -60,7 +63,7 @@ is "$(jf .state "$RESP")" paused "the answer says paused"
 is "$(wf_state "$id2")" paused "the workflow is paused"
 api POST "/v1/workflows/$id2/pause"
 is "$HTTP_STATUS" 409 "pausing again: 409"
-ok "the running step finishes while paused" step_wait "$id2" first succeeded 10
+ok "the running step finishes while paused" step_wait "$id2" first succeeded 40
 sleep 1.5
 like "$(step_field "$id2" second state)" '^(pending|ready)$' "nothing is dispatched while paused ($(step_field "$id2" second state))"
 is "$(psql_q "SELECT count(*) FROM runs WHERE workflow_id = '$id2' AND step_id = 'second'")" 0 "no run of it"
