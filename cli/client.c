@@ -402,6 +402,8 @@ static int status_exit(const char *code, long status, bool *ret_transient) {
                 {"not_found", CLI_EXIT_FAILED},      {"conflict", CLI_EXIT_FAILED},
                 {"method_not_allowed", EX_PROTOCOL}, {"rate_limited", EX_TEMPFAIL},
                 {"unavailable", EX_UNAVAILABLE},     {"internal", EX_SOFTWARE},
+                {"budget_exceeded", EX_NOPERM},      {"invalid_draft", EX_DATAERR},
+                {"planner_failed", EX_UNAVAILABLE},
         };
 
         *ret_transient = status == 429 || status == 502 || status == 503 || status == 504;
@@ -414,6 +416,7 @@ static int status_exit(const char *code, long status, bool *ret_transient) {
         case 422:
                 return EX_DATAERR;
         case 401:
+        case 402:
         case 403:
                 return EX_NOPERM;
         case 404:
