@@ -50,7 +50,9 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
+#include <dlfcn.h>
 #include <nftables/libnftables.h>
+#include <pthread.h>
 
 #include "common/buf.h"
 #include "common/macro.h"
@@ -59,6 +61,47 @@
 #include "sandbox-internal.h"
 
 #define MAX_SLOTS 1024
+
+/*
+ * libnftables is loaded when the first egress context is made, not linked:
+ * its chain (libnftnl, libmnl, libxtables, libjansson, libgmp) cost every
+ * start of autoosctl run about 1.4 ms in the dynamic loader (issue 12),
+ * though only egress runs use it. The pointers take the header's own types,
+ * so a call is checked as a linked one would be.
+ */
+#define NFT_SONAME "libnftables.so.1"
+static struct {
+        typeof(nft_ctx_new) *ctx_new;
+        typeof(nft_ctx_free) *ctx_free;
+        typeof(nft_ctx_buffer_output) *buffer_output;
+        typeof(nft_ctx_buffer_error) *buffer_error;
+        typeof(nft_ctx_get_error_buffer) *get_error_buffer;
+        typeof(nft_ctx_get_output_buffer) *get_output_buffer;
+        typeof(nft_run_cmd_from_buffer) *run_cmd_from_buffer;
+        char error[256]; /* why it could not be loaded; "" when loaded */
+} nftlib;
+static pthread_once_t nftlib_once = PTHREAD_ONCE_INIT;
+
+static void nftlib_load(void) {
+        void *h = dlopen(NFT_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!h) {
+                snprintf(nftlib.error, sizeof(nftlib.error), "load %s: %s", NFT_SONAME, dlerror());
+                return;
+        }
+#define NFT_SYM(field, name)                                                                     \
+        if (!(nftlib.field = (typeof(nftlib.field)) dlsym(h, #name))) {                          \
+                snprintf(nftlib.error, sizeof(nftlib.error), "%s has no %s", NFT_SONAME, #name); \
+                return;                                                                          \
+        }
+        NFT_SYM(ctx_new, nft_ctx_new)
+        NFT_SYM(ctx_free, nft_ctx_free)
+        NFT_SYM(buffer_output, nft_ctx_buffer_output)
+        NFT_SYM(buffer_error, nft_ctx_buffer_error)
+        NFT_SYM(get_error_buffer, nft_ctx_get_error_buffer)
+        NFT_SYM(get_output_buffer, nft_ctx_get_output_buffer)
+        NFT_SYM(run_cmd_from_buffer, nft_run_cmd_from_buffer)
+#undef NFT_SYM
+}
 
 struct sbx_egress {
         sbx_egress_config cfg;
@@ -216,8 +259,8 @@ _printf_(2, 3) static void emit(script *s, const char *fmt, ...) {
 
 /* Runs one nftables script; err gets libnftables' own message. */
 static int nft_run(sbx_egress *eg, const char *text, const char *what, au_error *err) {
-        if (nft_run_cmd_from_buffer(eg->nft, text) != 0) {
-                const char *m = nft_ctx_get_error_buffer(eg->nft);
+        if (nftlib.run_cmd_from_buffer(eg->nft, text) != 0) {
+                const char *m = nftlib.get_error_buffer(eg->nft);
                 char first[300] = "";
                 if (m) {
                         snprintf(first, sizeof(first), "%s", m);
@@ -230,9 +273,9 @@ static int nft_run(sbx_egress *eg, const char *text, const char *what, au_error 
 
 /* The text nftables printed for a list command, or NULL. */
 static const char *nft_list(sbx_egress *eg, const char *cmd) {
-        if (nft_run_cmd_from_buffer(eg->nft, cmd) != 0)
+        if (nftlib.run_cmd_from_buffer(eg->nft, cmd) != 0)
                 return NULL;
-        return nft_ctx_get_output_buffer(eg->nft);
+        return nftlib.get_output_buffer(eg->nft);
 }
 
 static int base_table(sbx_egress *eg, bool recreate, au_error *err) {
@@ -313,7 +356,7 @@ static void nft_remove_slot(sbx_egress *eg, const char *name, const char *listin
         if (strstr(listing, pat))
                 emit(&b, "delete set inet %s %s_refused\n", eg->table, name);
         if (b.b.len > 0 && !b.bad)
-                nft_run_cmd_from_buffer(eg->nft, b.b.p);
+                nftlib.run_cmd_from_buffer(eg->nft, b.b.p);
 }
 
 /* ---- slots -------------------------------------------------------------------------- */
@@ -445,13 +488,18 @@ int sbx_egress_new(const sbx_egress_config *cfg, const char *state_dir, sbx_egre
                 goto fail;
         }
         rtnl_link_put(up);
-        eg->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        pthread_once(&nftlib_once, nftlib_load);
+        if (nftlib.error[0]) {
+                r = au_error_set(err, ENOSYS, "egress: %s", nftlib.error);
+                goto fail;
+        }
+        eg->nft = nftlib.ctx_new(NFT_CTX_DEFAULT);
         if (!eg->nft) {
                 r = au_error_set(err, ENOMEM, "egress: create a libnftables context");
                 goto fail;
         }
-        nft_ctx_buffer_output(eg->nft);
-        nft_ctx_buffer_error(eg->nft);
+        nftlib.buffer_output(eg->nft);
+        nftlib.buffer_error(eg->nft);
 
         bool all_free;
         sweep(eg, &all_free);
@@ -490,7 +538,7 @@ sbx_egress *sbx_egress_free(sbx_egress *eg) {
         if (!eg)
                 return NULL;
         if (eg->nft)
-                nft_ctx_free(eg->nft);
+                nftlib.ctx_free(eg->nft);
         if (eg->nl)
                 nl_socket_free(eg->nl);
         safe_close(eg->host_netns);
