@@ -249,3 +249,6 @@ char *orc_json_string_array(char *const *v, size_t n);
 void orc_gen_kv_text(yajl_gen g, const char *key, const char *v);
 void orc_gen_kv_num(yajl_gen g, const char *key, const char *v);
 void orc_gen_kv_raw(yajl_gen g, const char *key, const char *json);
+/* A compact JSON object from NULL-ended key/value pairs (a NULL value is null; one starting with
+ * '\x01' is raw JSON after that byte), for audit details and events. Caller frees; NULL on ENOMEM. */
+char *orc_json_obj(const char *const *kv);

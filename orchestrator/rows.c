@@ -135,3 +135,24 @@ char *orc_json_string_array(char *const *v, size_t n) {
         au_json_gen_array_close(g);
         return au_json_gen_finish(g, NULL);
 }
+
+/* A compact JSON object from key/value pairs; values starting with '\x01' are raw JSON. */
+char *orc_json_obj(const char *const *kv) {
+        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
+        if (!g)
+                return NULL;
+        au_json_gen_map_open(g);
+        for (size_t i = 0; kv[i]; i += 2) {
+                const char *v = kv[i + 1];
+                au_json_gen_string(g, kv[i]);
+                if (!v)
+                        au_json_gen_null(g);
+                else if (v[0] == '\x01')
+                        yajl_gen_number(g, v + 1,
+                                        strlen(v + 1)); /* raw: numbers, arrays (yajl copies verbatim) */
+                else
+                        au_json_gen_string(g, v);
+        }
+        au_json_gen_map_close(g);
+        return au_json_gen_finish(g, NULL);
+}

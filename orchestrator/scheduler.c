@@ -61,27 +61,6 @@ static void strv_done(strv *s) {
         *s = (strv){0};
 }
 
-/* A compact JSON object from key/value pairs; values starting with '\x01' are raw JSON. */
-static char *json_obj(const char *const *kv) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-        if (!g)
-                return NULL;
-        au_json_gen_map_open(g);
-        for (size_t i = 0; kv[i]; i += 2) {
-                const char *v = kv[i + 1];
-                au_json_gen_string(g, kv[i]);
-                if (!v)
-                        au_json_gen_null(g);
-                else if (v[0] == '\x01')
-                        yajl_gen_number(g, v + 1,
-                                        strlen(v + 1)); /* raw: numbers, arrays (yajl copies verbatim) */
-                else
-                        au_json_gen_string(g, v);
-        }
-        au_json_gen_map_close(g);
-        return au_json_gen_finish(g, NULL);
-}
-
 static bool wait_wake(orc_coord *c, int ms) {
         struct timespec ts;
         bool woke;
@@ -415,8 +394,8 @@ static int place_steps(orc_coord *c, const PGresult *res, const orc_node *nodes,
                 view[k].load++;
                 snprintf(run_id, sizeof(run_id), "%s.%s.%d", w, s, attempt);
                 snprintf(num, sizeof(num), "\x01%d", attempt);
-                detail = json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
-                                                        "run", run_id, NULL});
+                detail = orc_json_obj((const char *const[]){"step", s, "attempt", num, "node", nodes[k].id,
+                                                            "run", run_id, NULL});
                 if (!detail || orc_audit_add(audit, w, "dispatched", detail) < 0) {
                         free(spec);
                         return -ENOMEM;
@@ -589,7 +568,7 @@ void *orc_scheduler_main(void *arg) {
 static void progress_rows(orc_coord *c, const PGresult *ready, const PGresult *done, orc_audit *a) {
         for (int i = 0; i < PQntuples(ready); i++)
                 if (strcmp(mem_pg_value(ready, i, MEM_READY_STATE), "awaiting_human") == 0) {
-                        char *d = json_obj(
+                        char *d = orc_json_obj(
                                 (const char *const[]){"step", mem_pg_value(ready, i, MEM_READY_STEP), NULL});
                         orc_audit_add(a, mem_pg_value(ready, i, MEM_READY_WORKFLOW), "awaiting_approval", d);
                         free(d);
@@ -598,7 +577,7 @@ static void progress_rows(orc_coord *c, const PGresult *ready, const PGresult *d
                                                           mem_pg_value(ready, i, MEM_READY_STEP), NULL));
                 }
         for (int i = 0; i < PQntuples(done); i++) {
-                char *d = json_obj(
+                char *d = orc_json_obj(
                         (const char *const[]){"state", mem_pg_value(done, i, MEM_FINISHED_STATE), NULL});
                 orc_audit_add(a, mem_pg_value(done, i, MEM_FINISHED_WORKFLOW), "workflow_finished", d);
                 free(d);
@@ -644,7 +623,7 @@ int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node
         if (declared) {
                 char n[32];
                 snprintf(n, sizeof(n), "\x01%d", PQntuples(moved));
-                char *d = json_obj((const char *const[]){"node", node, "steps_moved", n, NULL});
+                char *d = orc_json_obj((const char *const[]){"node", node, "steps_moved", n, NULL});
                 orc_audit_add(&audit, NULL, "node_lost", d);
                 free(d);
                 orc_audit_event(&audit, orc_json_event("node.lost", NULL, NULL,
@@ -653,9 +632,9 @@ int orc_node_lost(orc_coord *c, PGconn *conn, redisContext *rc, const char *node
         for (int i = 0; i < PQntuples(moved); i++) {
                 char num[16];
                 snprintf(num, sizeof(num), "\x01%s", mem_pg_value(moved, i, MEM_MOVED_ATTEMPT));
-                char *d = json_obj((const char *const[]){"step", mem_pg_value(moved, i, MEM_MOVED_STEP),
-                                                         "attempt", num, "node", node, "reason", "node lost",
-                                                         NULL});
+                char *d = orc_json_obj((const char *const[]){"step", mem_pg_value(moved, i, MEM_MOVED_STEP),
+                                                             "attempt", num, "node", node, "reason",
+                                                             "node lost", NULL});
                 orc_audit_add(&audit, mem_pg_value(moved, i, MEM_MOVED_WORKFLOW), "step_moved", d);
                 free(d);
         }
@@ -891,7 +870,7 @@ static int apply_succeeded(applying *x, const orc_recovery *d, succeeded *ok, au
         if (d->replaces) {
                 char *detail;
                 rc = mem_store_step_replaced(x->conn, x->wf, e->fallback_for, e->stdout_b64, err);
-                detail = json_obj((const char *const[]){"step", e->fallback_for, "by", x->step, NULL});
+                detail = orc_json_obj((const char *const[]){"step", e->fallback_for, "by", x->step, NULL});
                 orc_audit_add(x->a, x->wf, "replaced", detail);
                 free(detail);
         }
@@ -911,8 +890,9 @@ static int apply_move(applying *x, au_error *err) {
 
         rc = mem_store_step_moved(x->conn, x->wf, x->step, r->node ? r->node : "", err);
         snprintf(num, sizeof(num), "\x01%u", r->attempt);
-        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "node", r->node, "reason",
-                                                x->err_text ? x->err_text : "sandbox_error", NULL});
+        detail = orc_json_obj((const char *const[]){"step", x->step, "attempt", num, "node", r->node,
+                                                    "reason", x->err_text ? x->err_text : "sandbox_error",
+                                                    NULL});
         orc_audit_add(x->a, x->wf, "moved", detail);
         free(detail);
         return rc;
@@ -930,9 +910,9 @@ static int apply_retry(applying *x, const orc_recovery *d, au_error *err) {
         snprintf(delay_j, sizeof(delay_j), "\x01%.0f", d->delay_ms);
         snprintf(num, sizeof(num), "\x01%u", r->attempt);
         snprintf(next, sizeof(next), "\x01%d", e->failures + 2);
-        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "failures", next, "outcome",
-                                                x->outcome, "backoff_ms", delay_j, "avoid_node", r->node,
-                                                "error", x->err_text, NULL});
+        detail = orc_json_obj((const char *const[]){"step", x->step, "attempt", num, "failures", next,
+                                                    "outcome", x->outcome, "backoff_ms", delay_j,
+                                                    "avoid_node", r->node, "error", x->err_text, NULL});
         orc_audit_add(x->a, x->wf, "retry_scheduled", detail);
         free(detail);
         return rc;
@@ -944,8 +924,8 @@ static int apply_fallback(applying *x, au_error *err) {
         int rc;
 
         rc = mem_store_step_failed(x->conn, &x->end, err);
-        detail = json_obj((const char *const[]){"step", x->step, "fallback", x->e->fallback, "outcome",
-                                                x->outcome, "error", x->err_text, NULL});
+        detail = orc_json_obj((const char *const[]){"step", x->step, "fallback", x->e->fallback, "outcome",
+                                                    x->outcome, "error", x->err_text, NULL});
         orc_audit_add(x->a, x->wf, "fallback", detail);
         free(detail);
         orc_audit_event(
@@ -993,9 +973,9 @@ static int apply_escalate(applying *x, const orc_recovery *d, au_error *err) {
         res_detail = result_detail(e);
         if (res_detail)
                 asprintf(&res_raw, "\x01%s", res_detail);
-        detail = json_obj((const char *const[]){"step", target, "failed_step", step, "attempts", attempts,
-                                                "outcome", outcome, "error", err_text, "stderr_tail", tail,
-                                                "last_result", res_raw, NULL});
+        detail = orc_json_obj((const char *const[]){"step", target, "failed_step", step, "attempts",
+                                                    attempts, "outcome", outcome, "error", err_text,
+                                                    "stderr_tail", tail, "last_result", res_raw, NULL});
         free(res_raw);
         orc_audit_add(x->a, wf, "escalated", detail);
         free(detail);
@@ -1015,8 +995,8 @@ static int apply_provider_switch(applying *x, au_error *err) {
         rc = mem_store_fabric_provider(x->conn, x->wf, x->step, x->e->next_entry, err);
         snprintf(num, sizeof(num), "\x01%u", r->attempt);
         snprintf(entry, sizeof(entry), "\x01%u", x->e->next_entry);
-        detail = json_obj((const char *const[]){"step", x->step, "attempt", num, "entry", entry, "error",
-                                                x->err_text, NULL});
+        detail = orc_json_obj((const char *const[]){"step", x->step, "attempt", num, "entry", entry, "error",
+                                                    x->err_text, NULL});
         orc_audit_add(x->a, x->wf, "provider_switched", detail);
         free(detail);
         return rc;
@@ -1262,9 +1242,9 @@ static void audit_late(orc_coord *c, const res_entry *e, orc_audit *audit) {
         _cleanup_free_ char *d = NULL;
 
         snprintf(cur, sizeof(cur), "\x01%d", e->attempt);
-        d = json_obj((const char *const[]){"step", e->r->step, "run", e->r->id, "node", e->r->node,
-                                           "outcome", sbx_outcome_to_string(e->r->outcome),
-                                           "current_attempt", cur, "state", e->state, NULL});
+        d = orc_json_obj((const char *const[]){"step", e->r->step, "run", e->r->id, "node", e->r->node,
+                                               "outcome", sbx_outcome_to_string(e->r->outcome),
+                                               "current_attempt", cur, "state", e->state, NULL});
         orc_audit_add(audit, e->r->workflow, "late_result", d);
         orc_metric_add(c, c->m_late, NULL, 1);
         log_info("late result %s (step %s is at attempt %d, %s): recorded, ignored",
@@ -1362,19 +1342,19 @@ static void audit_refusal(orc_audit *a, const res_entry *e) {
         if (e->suppressed > 0) {
                 char num[32];
                 snprintf(num, sizeof(num), "\x01%" PRIu64, e->suppressed);
-                _cleanup_free_ char *d = json_obj((const char *const[]){"node", e->claimed, "suppressed",
-                                                                        num, "per_minute_limit",
-                                                                        "\x01"
-                                                                        "10",
-                                                                        NULL});
+                _cleanup_free_ char *d = orc_json_obj((const char *const[]){"node", e->claimed, "suppressed",
+                                                                            num, "per_minute_limit",
+                                                                            "\x01"
+                                                                            "10",
+                                                                            NULL});
                 if (d)
                         orc_audit_add(a, NULL, "result_refused_suppressed", d);
         }
         if (!e->refusal_row)
                 return;
         _cleanup_free_ char *d =
-                json_obj((const char *const[]){"node", e->claimed, "reason", e->refused, "run",
-                                               e->claimed_run, "entry", e->entry_id, NULL});
+                orc_json_obj((const char *const[]){"node", e->claimed, "reason", e->refused, "run",
+                                                   e->claimed_run, "entry", e->entry_id, NULL});
         if (d)
                 orc_audit_add(a, NULL, "result_refused", d);
 }

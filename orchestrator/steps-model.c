@@ -104,27 +104,6 @@ static void node_name(orc_coord *c, char *buf, size_t size) {
         snprintf(buf, size, "fabric:%s", c->id);
 }
 
-/* A compact JSON object; values starting with '\x01' are raw JSON (numbers). */
-static char *json_kv(const char *const *kv) {
-        _cleanup_json_gen_ yajl_gen g = au_json_gen_new(false);
-
-        if (!g)
-                return NULL;
-        au_json_gen_map_open(g);
-        for (size_t i = 0; kv[i]; i += 2) {
-                const char *v = kv[i + 1];
-                au_json_gen_string(g, kv[i]);
-                if (!v)
-                        au_json_gen_null(g);
-                else if (v[0] == '\x01')
-                        yajl_gen_number(g, v + 1, strlen(v + 1));
-                else
-                        au_json_gen_string(g, v);
-        }
-        au_json_gen_map_close(g);
-        return au_json_gen_finish(g, NULL);
-}
-
 /* One audit row in a transaction of its own (a tool call, a lost call). */
 static int audit_now(orc_coord *c, PGconn *conn, const char *wf, const char *action, const char *detail) {
         orc_audit a;
@@ -185,8 +164,8 @@ static int pick(orc_coord *c, PGconn *conn, fabric_job *ret) {
         }
         snprintf(run, sizeof(run), "%s.%s.%u", ret->wf, ret->step, ret->attempt);
         snprintf(num, sizeof(num), "\x01%u", ret->attempt);
-        detail = json_kv((const char *const[]){"step", ret->step, "attempt", num, "node", node, "run", run,
-                                               "kind", ret->kind, NULL});
+        detail = orc_json_obj((const char *const[]){"step", ret->step, "attempt", num, "node", node, "run",
+                                                    run, "kind", ret->kind, NULL});
         orc_audit_init(&a, c->id);
         r = detail ? orc_audit_add(&a, ret->wf, "dispatched", detail) : -ENOMEM;
         orc_audit_event(&a, orc_json_event("step.dispatched", ret->wf, ret->step,
@@ -526,29 +505,29 @@ static void audit_tool(void *userdata, const orc_agent_call *call, orc_agent_cal
         snprintf(turn, sizeof(turn), "\x01%u", call->turn);
         snprintf(attempt, sizeof(attempt), "\x01%u", x->j->attempt);
         snprintf(bytes, sizeof(bytes), "\x01%zu", output_bytes);
-        detail = json_kv((const char *const[]){"step",
-                                               x->j->step,
-                                               "attempt",
-                                               attempt,
-                                               "turn",
-                                               turn,
-                                               "call_id",
-                                               call->call_id,
-                                               "tool",
-                                               call->tool,
-                                               "arguments_sha256",
-                                               hex,
-                                               "arguments",
-                                               head,
-                                               "status",
-                                               orc_agent_call_status_name(status),
-                                               "why",
-                                               why,
-                                               "output_bytes",
-                                               bytes,
-                                               "run",
-                                               ran ? x->last_run : NULL,
-                                               NULL});
+        detail = orc_json_obj((const char *const[]){"step",
+                                                    x->j->step,
+                                                    "attempt",
+                                                    attempt,
+                                                    "turn",
+                                                    turn,
+                                                    "call_id",
+                                                    call->call_id,
+                                                    "tool",
+                                                    call->tool,
+                                                    "arguments_sha256",
+                                                    hex,
+                                                    "arguments",
+                                                    head,
+                                                    "status",
+                                                    orc_agent_call_status_name(status),
+                                                    "why",
+                                                    why,
+                                                    "output_bytes",
+                                                    bytes,
+                                                    "run",
+                                                    ran ? x->last_run : NULL,
+                                                    NULL});
         if (detail && ensure_conn(x->c, x->conn) >= 0)
                 audit_now(x->c, *x->conn, x->j->wf, "tool_call", detail);
 }
@@ -635,8 +614,8 @@ static void requeue_lost(orc_coord *c, PGconn *conn) {
                 if (!owner_gone(c, node))
                         continue;
                 snprintf(attempt, sizeof(attempt), "\x01%s", mem_pg_value(res, i, MEM_FABIN_ATTEMPT));
-                detail = json_kv((const char *const[]){"step", step, "attempt", attempt, "node", node,
-                                                       "then", "ready", NULL});
+                detail = orc_json_obj((const char *const[]){"step", step, "attempt", attempt, "node", node,
+                                                            "then", "ready", NULL});
                 orc_audit_init(&a, c->id);
                 r = mem_pg_begin(conn, &err);
                 if (r >= 0)
