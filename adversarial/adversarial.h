@@ -18,6 +18,7 @@
 #include "client/client.h"
 #include "common/macro.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/supervise.h"
 
 #define ADV_DEFAULT_POLICY AUTOOS_SYSCONFDIR "/autoos/policy.json"
 #ifndef AUTOOS_PKGLIBEXECDIR
@@ -54,6 +55,18 @@ typedef struct adv_report {
         adv_row *rows;
         size_t n, cap;
 } adv_report;
+
+/* A supervised attack run and the head of its stdout (INFO lines, READY). */
+typedef struct adv_proc {
+        sbx_supervised s;
+        char head[8192];
+        size_t n_head;
+        bool ready; /* the attack printed READY: it is in place */
+        pid_t pid;
+} adv_proc;
+
+/* sbx_run_start's output callback for an adv_proc (userdata): keeps the head of stdout, sees READY. */
+void adv_proc_output(void *userdata, int stream, const char *buf, size_t len);
 
 /* Appends printf-style text to buf (size bytes), ending it with "..." when it does not fit. */
 void adv_append(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);

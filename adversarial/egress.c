@@ -58,13 +58,6 @@ typedef struct eg_runner {
         char server[32], download[256], sink[32], unlisted[32], node_service[32], resolver[16];
 } eg_runner;
 
-typedef struct eg_proc {
-        sbx_supervised s;
-        char head[8192]; /* the first bytes of stdout: INFO lines, READY */
-        size_t n_head;
-        bool ready;
-} eg_proc;
-
 typedef void (*eg_attack_fn)(eg_runner *E, adv_row *row);
 
 typedef struct eg_attack {
@@ -170,18 +163,6 @@ static int targets_load(eg_runner *E, const char *path, char *why, size_t size) 
 
 /* ---- runs ------------------------------------------------------------------------------ */
 
-static void eg_output(void *userdata, int stream, const char *buf, size_t len) {
-        eg_proc *p = userdata;
-        if (stream != 1 || p->n_head >= sizeof(p->head) - 1)
-                return;
-        size_t n = MIN(len, sizeof(p->head) - 1 - p->n_head);
-        memcpy(p->head + p->n_head, buf, n);
-        p->n_head += n;
-        p->head[p->n_head] = '\0';
-        if (strncmp(p->head, "READY\n", 6) == 0 || strstr(p->head, "\nREADY\n"))
-                p->ready = true;
-}
-
 /* An egress run of `attack ARGS...` at the group's level; err says what the policy refused. */
 static int eg_spec(eg_runner *E, const char *const *args, sbx_spec **ret, au_error *err) {
         _cleanup_sbx_spec_ sbx_spec *spec = calloc(1, sizeof(sbx_spec));
@@ -219,15 +200,15 @@ static int eg_spec(eg_runner *E, const char *const *args, sbx_spec **ret, au_err
 }
 
 /* Starts the run; a start that failed leaves a sandbox_error result. */
-static int eg_start(eg_runner *E, const char *const *args, eg_proc *p) {
+static int eg_start(eg_runner *E, const char *const *args, adv_proc *p) {
         _cleanup_sbx_spec_ sbx_spec *spec = NULL;
         au_error err = {};
-        *p = (eg_proc){};
+        *p = (adv_proc){};
         int r = eg_spec(E, args, &spec, &err);
         if (r == -ENOMEM)
                 return r;
         if (r == 0)
-                r = sbx_run_start(E->ctx, spec, eg_output, p, &p->s.run, &err);
+                r = sbx_run_start(E->ctx, spec, adv_proc_output, p, &p->s.run, &err);
         if (r < 0) {
                 p->s.res = sbx_result_new_error(NULL, SBX_OUTCOME_SANDBOX_ERROR, err.msg);
                 p->s.done = true;
@@ -237,7 +218,7 @@ static int eg_start(eg_runner *E, const char *const *args, eg_proc *p) {
 }
 
 typedef struct eg_wait {
-        eg_proc *p;
+        adv_proc *p;
         bool ready;
 } eg_wait;
 
@@ -247,7 +228,7 @@ static bool eg_reached(void *userdata) {
 }
 
 /* Supervises the n runs until watch is done (or READY): 0, or -ETIMEDOUT after timeout_ms. */
-static int eg_pump(eg_runner *E, eg_proc *ps, size_t n, eg_proc *watch, bool ready, uint64_t timeout_ms) {
+static int eg_pump(eg_runner *E, adv_proc *ps, size_t n, adv_proc *watch, bool ready, uint64_t timeout_ms) {
         sbx_supervisor sup = {.sigfd = E->sigfd,
                               .kill_reason = "autoosctl adversarial was interrupted",
                               .caught = *E->interrupted};
@@ -266,7 +247,7 @@ static int eg_pump(eg_runner *E, eg_proc *ps, size_t n, eg_proc *watch, bool rea
 }
 
 /* Kills what still runs, waits for it, frees the runs (results stay). */
-static void eg_end(eg_runner *E, eg_proc *ps, size_t n) {
+static void eg_end(eg_runner *E, adv_proc *ps, size_t n) {
         sbx_supervised *runs[2] = {};
         for (size_t i = 0; i < n && i < ELEMENTSOF(runs); i++)
                 runs[i] = &ps[i].s;
@@ -278,13 +259,13 @@ static void eg_end(eg_runner *E, eg_proc *ps, size_t n) {
         }
 }
 
-static void eg_free(eg_proc *p) {
+static void eg_free(adv_proc *p) {
         p->s.run = sbx_run_free(p->s.run);
         p->s.res = sbx_result_free(p->s.res);
 }
 
 /* One run of `attack ARGS...` to its end (its time limit and 15 s). */
-static int eg_run(eg_runner *E, const char *const *args, eg_proc *p) {
+static int eg_run(eg_runner *E, const char *const *args, adv_proc *p) {
         int r = eg_start(E, args, p);
         if (r < 0)
                 return r;
@@ -411,7 +392,7 @@ static void eg_need_refused(const sbx_result *res, adv_row *row, const char *des
 }
 
 /* The run of a one-run row, judged; the refusals each row checks are its own. */
-static bool eg_one(eg_runner *E, const char *const *args, eg_proc *p, adv_row *row) {
+static bool eg_one(eg_runner *E, const char *const *args, adv_proc *p, adv_row *row) {
         if (eg_run(E, args, p) < 0) {
                 adv_setf(row->note, sizeof(row->note), "out of memory");
                 row->verdict = ADV_ERROR;
@@ -430,7 +411,7 @@ static void eg_reach(eg_runner *E, adv_row *row, const char *control, const char
                 args[n++] = control;
         for (size_t i = 0; dests[i] && n < ELEMENTSOF(args) - 1; i++)
                 args[n++] = dests[i];
-        eg_proc p;
+        adv_proc p;
         bool ok = eg_one(E, args, &p, row);
         for (size_t i = 0; ok && dests[i]; i++)
                 eg_need_refused(p.s.res, row, dests[i]);
@@ -448,7 +429,7 @@ static void a_node_services(eg_runner *E, adv_row *row) {
         if (E->node_service[0])
                 snprintf(svc, sizeof(svc), "%s/tcp", E->node_service);
         const char *args[] = {"egress-reach", gw, svc[0] ? svc : NULL, NULL};
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, args, &p, row)) {
                 /* The gateway's address is the run's own link's node end: the attack says which it was. */
                 char dest[64];
@@ -467,7 +448,7 @@ static void a_node_services(eg_runner *E, adv_row *row) {
 }
 
 static void a_other_run(eg_runner *E, adv_row *row) {
-        eg_proc ps[2];
+        adv_proc ps[2];
         char dest[48], addr[32];
         memset(ps, 0, sizeof(ps));
         ps[1].s.done = true;
@@ -521,7 +502,7 @@ static void a_private(eg_runner *E, adv_row *row) {
 static void a_spoof(eg_runner *E, adv_row *row) {
         char server[48];
         snprintf(server, sizeof(server), "%s/tcp", E->server);
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, (const char *const[]){"egress-spoof", server, NULL}, &p, row) &&
             !strstr(row->denied, "socket"))
                 eg_fail(row, ADV_NOT_CONTAINED,
@@ -531,7 +512,7 @@ static void a_spoof(eg_runner *E, adv_row *row) {
 }
 
 static void a_raw_socket(eg_runner *E, adv_row *row) {
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, (const char *const[]){"raw-socket", NULL}, &p, row) && !strstr(row->denied, "socket"))
                 eg_fail(row, ADV_NOT_CONTAINED, "raw sockets refused, but socket not reported denied");
         eg_free(&p);
@@ -550,7 +531,7 @@ static void a_bandwidth(eg_runner *E, adv_row *row) {
         snprintf(sink, sizeof(sink), "%s/tcp", E->sink);
         /* Three seconds at the limit each way: long enough that a burst does not count. */
         snprintf(bytes, sizeof(bytes), "%" PRIu64, MIN(bw * 3, (uint64_t) 64 << 20));
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, (const char *const[]){"egress-bandwidth", server, E->download, sink, bytes, NULL}, &p,
                    row)) {
                 const char *dir[2] = {"down", "up"};
@@ -595,7 +576,7 @@ static void a_conntrack(eg_runner *E, adv_row *row) {
         char sink[48], n[16];
         snprintf(sink, sizeof(sink), "%s/tcp", E->sink);
         snprintf(n, sizeof(n), "%u", MIN(limit * 4, 256u));
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, (const char *const[]){"egress-conns", sink, n, NULL}, &p, row)) {
                 long long est = eg_info_num(p.s.res, "established");
                 adv_append(row->observed, sizeof(row->observed), "; %lld of %s open at once, limit %u", est,
@@ -628,7 +609,7 @@ static void a_dns_flood(eg_runner *E, adv_row *row) {
         }
         char dest[48];
         snprintf(dest, sizeof(dest), "%s:53/udp", E->resolver);
-        eg_proc p;
+        adv_proc p;
         if (eg_one(E, (const char *const[]){"egress-dns-flood", E->resolver, "200", NULL}, &p, row)) {
                 long long got = eg_info_num(p.s.res, "answered"), ms = eg_info_num(p.s.res, "ms"),
                           sent = eg_info_num(p.s.res, "sent");

@@ -550,14 +550,6 @@ static size_t leftover_cgroups(char *buf, size_t size) {
 
 /* ---- runs ------------------------------------------------------------------------------ */
 
-typedef struct adv_proc {
-        sbx_supervised s;
-        char head[4096]; /* the first bytes of stdout: READY */
-        size_t n_head;
-        bool ready;
-        pid_t pid;
-} adv_proc;
-
 typedef struct runner {
         sbx_context *ctx;
         sbx_policy policy;
@@ -572,22 +564,10 @@ typedef struct runner {
         unsigned seq;
 } runner;
 
-static void proc_output(void *userdata, int stream, const char *buf, size_t len) {
-        adv_proc *p = userdata;
-        if (stream != 1 || p->n_head >= sizeof(p->head) - 1)
-                return;
-        size_t n = MIN(len, sizeof(p->head) - 1 - p->n_head);
-        memcpy(p->head + p->n_head, buf, n);
-        p->n_head += n;
-        p->head[p->n_head] = '\0';
-        if (strncmp(p->head, "READY\n", 6) == 0 || strstr(p->head, "\nREADY\n"))
-                p->ready = true;
-}
-
 static int proc_start(runner *R, const sbx_spec *spec, adv_proc *p) {
         au_error err = {};
         *p = (adv_proc){};
-        int r = sbx_run_start(R->ctx, spec, proc_output, p, &p->s.run, &err);
+        int r = sbx_run_start(R->ctx, spec, adv_proc_output, p, &p->s.run, &err);
         if (r < 0) {
                 p->s.res = sbx_result_new_error(spec->id, SBX_OUTCOME_SANDBOX_ERROR, err.msg);
                 p->s.done = true;

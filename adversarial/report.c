@@ -259,3 +259,15 @@ int adv_report_print(const adv_report *rep, adv_format format, const char *trust
                 return 0;
         }
 }
+
+void adv_proc_output(void *userdata, int stream, const char *buf, size_t len) {
+        adv_proc *p = userdata;
+        if (stream != 1 || p->n_head >= sizeof(p->head) - 1)
+                return;
+        size_t n = MIN(len, sizeof(p->head) - 1 - p->n_head);
+        memcpy(p->head + p->n_head, buf, n);
+        p->n_head += n;
+        p->head[p->n_head] = '\0';
+        if (strncmp(p->head, "READY\n", 6) == 0 || strstr(p->head, "\nREADY\n"))
+                p->ready = true;
+}
