@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +20,6 @@
 
 /* Planner calls per intent: the first draft and two corrections. */
 #define ROUNDS 3
-
-/*
- * One planner conversation at a time: each API connection has its thread,
- * and fabric.h promised one thread per fab_fabric when this was written.
- * Once fab_call is safe from several threads at once, this lock only keeps
- * intents from drafting together (made by people, they rarely do) and may go.
- */
-static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct intent_body {
         const char *sentence;
@@ -266,9 +257,8 @@ void orc_intent_post(orc_coord *c, const char *actor, const char *body, size_t l
         orc_risk_rules_init_default(&rules);
         orc_intent_options opts = {
                 .policy = &c->policy, .rules = &rules, .max_rounds = ROUNDS, .key = actor};
-        pthread_mutex_lock(&planner_lock);
+        /* fab_call is safe from the API's threads at once: intents draft side by side. */
         r = orc_intent_draft(c->fabric, b.sentence, &opts, &res);
-        pthread_mutex_unlock(&planner_lock);
         if (r < 0) {
                 orc_reply_error(ret, 500, "internal", NULL, "drafting the intent failed: %s", strerror(-r));
                 return;
