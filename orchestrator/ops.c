@@ -866,7 +866,7 @@ static void gen_sim_risks(yajl_gen g, const orc_workflow *w, const sim_step *s) 
                                  s[i].cost.basis);
                         gen_risk(g, st->id, "model_cost_unknown", msg);
                 }
-                if (!s[i].has) {
+                if (!s[i].has && st->kind == ORC_STEP_RUN) { /* model and agent steps run no program */
                         snprintf(msg, sizeof(msg),
                                  "step '%s': no recorded runs of this program; duration unknown", st->id);
                         gen_risk(g, st->id, "no_history", msg);

@@ -185,14 +185,12 @@ MODEL_WF='{"name":"priced","steps":[{"id":"ask","kind":"model","model":{"prompt"
   "tools":[{"name":"echo","description":"echo","parameters":{"type":"object","properties":{"text":{"type":"string"}},
    "required":["text"]},"run":{"argv":["/bin/echo","{{args.text}}"]}}]}}]}'
 api POST /v1/workflows/simulate "$MODEL_WF"
-if [ "$HTTP_STATUS" = 400 ] && [ "$(jf '.error.field | startswith("steps.ask")' "$RESP")" = true ]; then
-        skip 3 "this coordinator does not parse model and agent steps yet: $(jf .error.message "$RESP")"
-else
-        is "$HTTP_STATUS/$(jf '[.steps[].kind] | join(",")' "$RESP")" 200/model,agent "simulate a model and an agent step: 200"
-        is "$(jf '[.steps[].model_cost | ((.usd * 1000000 | round), .provider, .output_tokens)] | map(tostring) | join(" ")' "$RESP")" \
-                "15006 p 1000 22509 p 1500" "each priced: max_tokens (the agent's 3 turns x 500) and the prompt, at p/claude-x"
-        is "$(jf '.model_cost_usd * 1000000 | round' "$RESP")" 37515 "model_cost_usd is their sum"
-fi
+is "$HTTP_STATUS/$(jf '[.steps[].kind] | join(",")' "$RESP")" 200/model,agent "simulate a model and an agent step: 200"
+is "$(jf '[.steps[].model_cost | ((.usd * 1000000 | round), .provider, .output_tokens)] | map(tostring) | join(" ")' "$RESP")" \
+        "15006 p 1000 22509 p 1500" "each priced: max_tokens (the agent's 3 turns x 500) and the prompt, at p/claude-x"
+is "$(jf '.model_cost_usd * 1000000 | round' "$RESP")" 37515 "model_cost_usd is their sum"
+is "$(jf '[.risks[] | select(.kind == "no_history")] | length' "$RESP")" 0 \
+        "no no_history risk for model and agent steps (they run no program of their own)"
 
 # An operator may not submit an elevated step (the shipped policy): the submission's own 403.
 standin_script "$(planner_says "$GOOD")"
