@@ -183,23 +183,19 @@ is "$(jf '.secrets | length' "$RESP")" 0 "no secret is left"
 sctl() {
         env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$ADMIN" "$AUTOOSCTL" secret "$@"
 }
-if sctl --help >/dev/null 2>&1; then
-        printf '%s\n' "$V3" | sctl set cli-token >"$TEST_TMP/ctl.out" 2>&1
-        is "$?" 0 "autoosctl secret set cli-token (value on stdin)"
-        like "$(cat "$TEST_TMP/ctl.out")" "secret 'cli-token' created \\(version 1\\)" "it says created, version 1"
-        printf '%s' "$V2" >"$TEST_TMP/value.txt"
-        sctl set cli-token --from-file "$TEST_TMP/value.txt" >>"$TEST_TMP/ctl.out" 2>&1
-        like "$(tail -n 1 "$TEST_TMP/ctl.out")" "rotated \\(version 2\\)" "--from-file rotates it"
-        sctl ls >>"$TEST_TMP/ctl.out" 2>&1
-        like "$(tail -n 1 "$TEST_TMP/ctl.out")" '^cli-token +2 ' "autoosctl secret ls lists it, at version 2"
-        env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$KEY" "$AUTOOSCTL" secret ls >/dev/null 2>&1
-        is "$?" 77 "with an operator key: refused (77)"
-        sctl rm cli-token >>"$TEST_TMP/ctl.out" 2>&1
-        is "$?" 0 "autoosctl secret rm cli-token"
-        absent "autoosctl's output" "$TEST_TMP/ctl.out"
-else
-        skip 7 "autoosctl has no secret command (cli/main.c does not run cli_secret yet)"
-fi
+printf '%s\n' "$V3" | sctl set cli-token >"$TEST_TMP/ctl.out" 2>&1
+is "$?" 0 "autoosctl secret set cli-token (value on stdin)"
+like "$(cat "$TEST_TMP/ctl.out")" "secret 'cli-token' created \\(version 1\\)" "it says created, version 1"
+printf '%s' "$V2" >"$TEST_TMP/value.txt"
+sctl set cli-token --from-file "$TEST_TMP/value.txt" >>"$TEST_TMP/ctl.out" 2>&1
+like "$(tail -n 1 "$TEST_TMP/ctl.out")" "rotated \\(version 2\\)" "--from-file rotates it"
+sctl ls >>"$TEST_TMP/ctl.out" 2>&1
+like "$(tail -n 1 "$TEST_TMP/ctl.out")" '^cli-token +2 ' "autoosctl secret ls lists it, at version 2"
+env AUTOOS_URL="$COORD_URL" AUTOOS_API_KEY="$KEY" "$AUTOOSCTL" secret ls >/dev/null 2>&1
+is "$?" 77 "with an operator key: refused (77)"
+sctl rm cli-token >>"$TEST_TMP/ctl.out" 2>&1
+is "$?" 0 "autoosctl secret rm cli-token"
+absent "autoosctl's output" "$TEST_TMP/ctl.out"
 
 # --- the audit trail ------------------------------------------------------------------------------------------------
 is "$(psql_q "SELECT string_agg(actor || ':' || action || ':' || (detail->>'name') || ':' || (detail->>'version'), ' '
