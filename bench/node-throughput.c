@@ -17,14 +17,21 @@
  * warm-up jobs go first. The in-process rows are bench/spawn's: one
  * sbx_context, sbx_run_sync() of /bin/true one after another (prepare_ahead 0
  * as in bench/spawn, and 4 as autoosd uses), p50/p99 of the wall time,
- * measured before and after the rounds and averaged. The peer rows run the
- * same /bin/true through bwrap, unshare and firejail (those installed) in one
- * loop and in nproc parallel loops, in the same run. The node efficiency
- * printed last is issue 12's measure: the best autoosd runs/s over nproc x
- * the in-process serial rate (prepare_ahead 4). autoosd's resident memory
- * (VmRSS after each burst, and its peak, VmHWM) is printed per max_runs.
- * autoosd runs with
- * bus_auth = off: the bench writes unsigned jobs, there is no coordinator.
+ * measured before and after the rounds and averaged; the same runs in nproc
+ * processes at once (each its own context) give the host's parallel rate.
+ * The peer rows run the same /bin/true with no sandbox at all (fork+exec),
+ * and through bwrap, unshare and firejail (those installed), in one loop and
+ * in nproc parallel loops (posix_spawn from each loop), in the same run. The
+ * node efficiency printed is issue 12's measure: the best autoosd runs/s over
+ * nproc x the in-process serial rate (prepare_ahead 4). Beside it the host's
+ * own scaling, the nproc-loop rate over the one-loop rate without a sandbox
+ * and in-process: on a machine whose process creation does not scale with its
+ * CPUs (a paravirtualised guest whose page-table work the hypervisor
+ * serialises) no spawner reaches nproc x its serial rate, and autoosd against
+ * the in-process runs in nproc loops is the node's own overhead. autoosd's
+ * resident memory (VmRSS after each burst, and its peak, VmHWM) is printed
+ * per max_runs. autoosd runs with bus_auth = off: the bench writes unsigned
+ * jobs, there is no coordinator.
  *
  * Everything started is stopped (SIGTERM, then SIGKILL) at exit, on
  * SIGINT/SIGTERM, and by the kernel if the bench dies (PR_SET_PDEATHSIG).
@@ -41,6 +48,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,51 +574,72 @@ typedef struct lib_stats {
         char error[256];
 } lib_stats;
 
-static int run_library(unsigned prepare_ahead, unsigned runs, lib_stats *st) {
+/* One sbx_context (prepare_ahead as given) and a spec of /bin/true at trust standard with the
+ * built-in policy, as autoosd runs a job. */
+static int library_setup(unsigned prepare_ahead, sbx_context **ctxp, sbx_spec **specp, char *error,
+                         size_t error_size) {
         sbx_config cfg = {.prepare_ahead = prepare_ahead};
-        sbx_context *ctx = NULL;
         au_error err = {};
-        memset(st, 0, sizeof(*st));
-        st->runs = runs;
-        int k = sbx_context_new(prepare_ahead ? &cfg : NULL, &ctx, &err);
+        *ctxp = NULL;
+        *specp = NULL;
+        int k = sbx_context_new(prepare_ahead ? &cfg : NULL, ctxp, &err);
         if (k < 0) {
-                snprintf(st->error, sizeof(st->error), "sbx_context_new: %.200s",
-                         err.msg[0] ? err.msg : strerror(-k));
+                snprintf(error, error_size, "sbx_context_new: %.200s", err.msg[0] ? err.msg : strerror(-k));
                 return -1;
         }
         sbx_spec *spec = calloc(1, sizeof(sbx_spec));
         if (!spec || !(spec->argv = calloc(2, sizeof(char *))) || !(spec->argv[0] = strdup("/bin/true"))) {
+                snprintf(error, error_size, "out of memory");
                 sbx_spec_free(spec);
-                sbx_context_free(ctx);
                 return -1;
         }
         spec->argc = 1;
         spec->trust = SBX_TRUST_STANDARD;
         if (sbx_spec_apply_policy(spec, NULL, &err) < 0) {
-                snprintf(st->error, sizeof(st->error), "sbx_spec_apply_policy: %.200s", err.msg);
+                snprintf(error, error_size, "sbx_spec_apply_policy: %.200s", err.msg);
                 sbx_spec_free(spec);
+                return -1;
+        }
+        *specp = spec;
+        return 0;
+}
+
+/* One sbx_run_sync() of the spec under a fresh id; its wall time in ms, or -1 when it did not
+ * exit 0 (the first failure's reason in error). */
+static double library_run(sbx_context *ctx, sbx_spec *spec, const char *tag, unsigned i, char *error,
+                          size_t error_size) {
+        char id[64];
+        snprintf(id, sizeof(id), "bench-node-%s-%u", tag, i);
+        free(spec->id);
+        spec->id = strdup(id);
+        sbx_result *res = NULL;
+        double t0 = now_mono_ms();
+        int k = sbx_run_sync(ctx, spec, NULL, NULL, &res);
+        double t = now_mono_ms() - t0;
+        bool ok = k >= 0 && res && res->outcome == SBX_OUTCOME_EXITED && res->exit_code == 0;
+        if (!ok && !error[0])
+                snprintf(error, error_size, "%s", res && res->error ? res->error : "failed");
+        sbx_result_free(res);
+        return ok ? t : -1;
+}
+
+static int run_library(unsigned prepare_ahead, unsigned runs, lib_stats *st) {
+        sbx_context *ctx = NULL;
+        sbx_spec *spec = NULL;
+        memset(st, 0, sizeof(*st));
+        st->runs = runs;
+        if (library_setup(prepare_ahead, &ctx, &spec, st->error, sizeof(st->error)) < 0) {
                 sbx_context_free(ctx);
                 return -1;
         }
         double *ms = calloc(runs, sizeof(double)), total = 0;
         for (unsigned i = 0; ms && i < runs + 10; i++) {
-                char id[64];
-                snprintf(id, sizeof(id), "bench-node-lib-%u", i);
-                free(spec->id);
-                spec->id = strdup(id);
-                sbx_result *res = NULL;
-                double t0 = now_mono_ms();
-                k = sbx_run_sync(ctx, spec, NULL, NULL, &res);
-                double t = now_mono_ms() - t0;
-                if (k < 0 || !res || res->outcome != SBX_OUTCOME_EXITED || res->exit_code != 0) {
-                        if (!st->failed++)
-                                snprintf(st->error, sizeof(st->error), "%s",
-                                         res && res->error ? res->error : "failed");
-                }
-                sbx_result_free(res);
+                double t = library_run(ctx, spec, "lib", i, st->error, sizeof(st->error));
+                if (t < 0)
+                        st->failed++;
                 if (i >= 10) { /* 10 warm-up runs */
-                        ms[i - 10] = t;
-                        total += t;
+                        ms[i - 10] = t < 0 ? 0 : t;
+                        total += t < 0 ? 0 : t;
                 }
         }
         if (ms) {
@@ -625,6 +654,74 @@ static int run_library(unsigned prepare_ahead, unsigned runs, lib_stats *st) {
         return 0;
 }
 
+/* The same in-process runs (prepare_ahead 4) in `workers` processes at once, each with its own
+ * context: what the host delivers of sandboxed runs in parallel, without Redis or autoosd. Each
+ * worker sets up and warms up, says it is ready, and starts when all are; the rate is the runs
+ * over the time from that start until the last worker is reaped. */
+static double run_library_parallel(unsigned workers, unsigned runs, lib_stats *st) {
+        int ready[2], go[2];
+        pid_t pids[64];
+        unsigned n = 0;
+        memset(st, 0, sizeof(*st));
+        st->runs = runs;
+        workers = MIN(workers, (unsigned) ELEMENTSOF(pids));
+        if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
+                snprintf(st->error, sizeof(st->error), "pipe: %s", strerror(errno));
+                return 0;
+        }
+        fflush(NULL);
+        for (unsigned w = 0; w < workers; w++) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        close(ready[0]);
+                        close(go[1]);
+                        sbx_context *ctx = NULL;
+                        sbx_spec *spec = NULL;
+                        char error[256] = "";
+                        unsigned mine = runs / workers + (w < runs % workers), failed = 0;
+                        char tag[32];
+                        if (library_setup(4, &ctx, &spec, error, sizeof(error)) < 0)
+                                _exit(2);
+                        snprintf(tag, sizeof(tag), "par%u", w);
+                        for (unsigned i = 0; i < 5; i++)
+                                library_run(ctx, spec, tag, i, error, sizeof(error));
+                        char b = 1, x;
+                        if (write(ready[1], &b, 1) != 1 || read(go[0], &x, 1) < 0)
+                                _exit(2);
+                        for (unsigned i = 0; i < mine; i++)
+                                failed += library_run(ctx, spec, tag, 5 + i, error, sizeof(error)) < 0;
+                        sbx_spec_free(spec);
+                        sbx_context_free(ctx);
+                        _exit(failed ? 1 : 0);
+                }
+                if (pid > 0)
+                        pids[n++] = pid;
+        }
+        close(ready[1]);
+        close(go[0]);
+        char b;
+        unsigned seen = 0;
+        while (seen < n && read(ready[0], &b, 1) == 1)
+                seen++;
+        double t0 = now_mono_ms();
+        close(go[1]); /* everyone starts */
+        for (unsigned i = 0; i < n; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                        st->failed++;
+                        if (!st->error[0])
+                                snprintf(st->error, sizeof(st->error), "a worker's runs failed (status %d)",
+                                         status);
+                }
+        }
+        double t = now_mono_ms() - t0;
+        close(ready[0]);
+        st->runs_per_s = n == workers && seen == n && t > 0 ? runs * 1000.0 / t : 0;
+        return st->runs_per_s;
+}
+
 /* ---- peers: the same /bin/true through the tools people compare us with ---------------- */
 
 typedef struct peer {
@@ -636,25 +733,29 @@ typedef struct peer {
         char skip[128];
 } peer;
 
-/* One worker: runs argv `runs` times one after another; exits 1 when one did not exit 0. */
+/* One worker: runs argv `runs` times one after another; exits 1 when one did not exit 0. Each run
+ * is started with posix_spawn() (vfork: the worker's page tables are not copied per run), as a
+ * node would start them; stdin, stdout and stderr are /dev/null. */
 static void peer_worker(char *const argv[], unsigned runs, int devnull) {
         bool failed = false;
-        for (unsigned i = 0; i < runs; i++) {
-                pid_t pid = fork();
-                if (pid < 0)
+        posix_spawn_file_actions_t fa;
+        if (posix_spawn_file_actions_init(&fa) != 0)
+                _exit(2);
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+                if (posix_spawn_file_actions_adddup2(&fa, devnull, fd) != 0)
                         _exit(2);
-                if (pid == 0) {
-                        dup2(devnull, STDIN_FILENO);
-                        dup2(devnull, STDOUT_FILENO);
-                        dup2(devnull, STDERR_FILENO);
-                        execv(argv[0], argv);
-                        _exit(127);
+        for (unsigned i = 0; i < runs; i++) {
+                pid_t pid;
+                if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+                        failed = true;
+                        continue;
                 }
                 int status;
                 while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                         ;
                 failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
         }
+        posix_spawn_file_actions_destroy(&fa);
         _exit(failed ? 1 : 0);
 }
 
@@ -881,7 +982,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        lib_stats ls[2] = {}, before[2] = {};
+        lib_stats ls[2] = {}, before[2] = {}, lpar = {}, lpar_before = {};
         const unsigned ahead[2] = {0, 4};
         bool ok = true;
         /* The in-process reference before the rounds and after them (then averaged): the load of a
@@ -892,8 +993,14 @@ int main(int argc, char **argv) {
                 if (run_library(ahead[i], spawn_runs, &before[i]) < 0 || before[i].failed)
                         ok = false;
         }
-
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (spawn_runs > 0) {
+                fprintf(stderr, "node-throughput: in-process, prepare_ahead 4, %ld loops: %u runs...\n",
+                        ncpu, spawn_runs);
+                if (run_library_parallel((unsigned) ncpu, spawn_runs, &lpar_before) <= 0 ||
+                    lpar_before.failed)
+                        ok = false;
+        }
         static const char *const bwrap_args[] = {"--unshare-all", "--die-with-parent",
                                                  "--ro-bind",     "/usr",
                                                  "/usr",          "--symlink",
@@ -905,14 +1012,17 @@ int main(int argc, char **argv) {
                                                  "--dev",         "/dev",
                                                  "/bin/true",     NULL};
         static const char *const unshare_args[] = {"-Urnpfmiu", "/bin/true", NULL};
+        static const char *const plain_args[] = {NULL};
         static const char *const firejail_args[] = {"--quiet",   "--noprofile",     "--net=none",
                                                     "--private", "--caps.drop=all", "--nonewprivs",
                                                     "--seccomp", "/bin/true",       NULL};
-        peer peers[3] = {};
-        peer_setup(&peers[0], "bwrap --unshare-all", "bwrap", bwrap_args);
-        peer_setup(&peers[1], "unshare -Urnpfmiu", "unshare", unshare_args);
-        peer_setup(&peers[2], "firejail", "firejail", firejail_args);
-        for (int i = 0; peer_runs > 0 && i < 3; i++) {
+        /* peers[0] is no sandbox at all: how the host itself scales process creation over its CPUs. */
+        peer peers[4] = {};
+        peer_setup(&peers[0], "fork+exec, no sandbox", "true", plain_args);
+        peer_setup(&peers[1], "bwrap --unshare-all", "bwrap", bwrap_args);
+        peer_setup(&peers[2], "unshare -Urnpfmiu", "unshare", unshare_args);
+        peer_setup(&peers[3], "firejail", "firejail", firejail_args);
+        for (int i = 0; peer_runs > 0 && i < (int) ELEMENTSOF(peers); i++) {
                 fprintf(stderr, "node-throughput: %s: %u runs, 1 and %ld loops...\n", peers[i].name,
                         peer_runs, ncpu);
                 peer_measure(&peers[i], (unsigned) ncpu, peer_runs);
@@ -945,6 +1055,17 @@ int main(int argc, char **argv) {
                         if (!ls[i].error[0])
                                 snprintf(ls[i].error, sizeof(ls[i].error), "%s", before[i].error);
                 }
+        if (spawn_runs > 0) {
+                fprintf(stderr, "node-throughput: in-process, prepare_ahead 4, %ld loops: %u runs...\n",
+                        ncpu, spawn_runs);
+                if (run_library_parallel((unsigned) ncpu, spawn_runs, &lpar) <= 0 || lpar.failed)
+                        ok = false;
+                lpar.runs_per_s = (lpar.runs_per_s + lpar_before.runs_per_s) / 2;
+                lpar.runs += lpar_before.runs;
+                lpar.failed += lpar_before.failed;
+                if (!lpar.error[0])
+                        snprintf(lpar.error, sizeof(lpar.error), "%s", lpar_before.error);
+        }
         if (markdown) {
                 printf("| /bin/true | jobs | max_runs | runs/s | burst p50 ms | burst p99 ms | idle p50 ms "
                        "| "
@@ -986,7 +1107,16 @@ int main(int argc, char **argv) {
                         printf("%-41s %5u %4u %7.0f %9s %9s %8.2f %8.2f %7s %6s\n", name, ls[i].runs, 1u,
                                ls[i].runs_per_s, "-", "-", ls[i].p50, ls[i].p99, "-", "-");
         }
-        for (int i = 0; peer_runs > 0 && i < 3; i++) {
+        if (spawn_runs > 0) {
+                const char *name = "in-process, ahead 4, nproc loops";
+                if (markdown)
+                        printf("| %s | %u | %ld | %.0f | - | - | - | - | - | - |\n", name, lpar.runs, ncpu,
+                               lpar.runs_per_s);
+                else
+                        printf("%-41s %5u %4ld %7.0f %9s %9s %8s %8s %7s %6s\n", name, lpar.runs, ncpu,
+                               lpar.runs_per_s, "-", "-", "-", "-", "-", "-");
+        }
+        for (int i = 0; peer_runs > 0 && i < (int) ELEMENTSOF(peers); i++) {
                 char name[96];
                 if (peers[i].skip[0])
                         continue;
@@ -1014,13 +1144,37 @@ int main(int argc, char **argv) {
                        markdown ? "- " : "", rs[best].runs_per_s, 100.0 * rs[best].runs_per_s / cap, ncpu,
                        ls[1].runs_per_s);
         }
+        /* What the host itself gives: process creation on some machines (paravirtualised guests
+         * whose page-table work is serialised by the hypervisor) does not scale with the CPUs, and
+         * then no spawner reaches nproc x its serial rate. Printed so the efficiency above can be
+         * read: the plain row scales S, the sandboxed in-process runs T, autoosd against the
+         * latter is the node's own overhead. */
+        if (peer_runs > 0 && !peers[0].skip[0] && peers[0].serial > 0)
+                printf("%shost scaling: fork+exec of /bin/true without a sandbox, %.0f runs/s in one loop "
+                       "and "
+                       "%.0f in %ld loops: %.2fx (linear would be %ldx)\n",
+                       markdown ? "- " : "", peers[0].serial, peers[0].parallel, ncpu,
+                       peers[0].parallel / peers[0].serial, ncpu);
+        if (spawn_runs > 0 && ls[1].runs_per_s > 0 && lpar.runs_per_s > 0) {
+                printf("%shost scaling: in-process sandboxed runs (prepare_ahead 4), %.0f runs/s in one "
+                       "loop "
+                       "and %.0f in %ld loops: %.2fx\n",
+                       markdown ? "- " : "", ls[1].runs_per_s, lpar.runs_per_s, ncpu,
+                       lpar.runs_per_s / ls[1].runs_per_s);
+                if (best >= 0)
+                        printf("%snode efficiency against the host's parallel rate: autoosd %.0f runs/s = "
+                               "%.0f%% "
+                               "of the in-process runs in %ld loops (%.0f/s)\n",
+                               markdown ? "- " : "", rs[best].runs_per_s,
+                               100.0 * rs[best].runs_per_s / lpar.runs_per_s, ncpu, lpar.runs_per_s);
+        }
         for (unsigned i = 0; i < n_rounds; i++)
                 if (rs[i].got && rs[i].hwm_kib >= 0)
                         printf("%sautoosd RSS with max_runs %u: %.1f MiB after the burst, peak %.1f MiB "
                                "(VmHWM)\n",
                                markdown ? "- " : "", rs[i].max_runs, rs[i].rss_kib / 1024.0,
                                rs[i].hwm_kib / 1024.0);
-        for (int i = 0; best >= 0 && peer_runs > 0 && i < 3; i++)
+        for (int i = 0; best >= 0 && peer_runs > 0 && i < (int) ELEMENTSOF(peers); i++)
                 if (!peers[i].skip[0] && peers[i].parallel > 0)
                         printf("%sautoosd: %.2fx the runs/s of %s in nproc loops (%.0f/s)%s\n",
                                markdown ? "- " : "", rs[best].runs_per_s / peers[i].parallel, peers[i].name,
@@ -1029,6 +1183,8 @@ int main(int argc, char **argv) {
                 if (rs[i].failed)
                         printf("%smax_runs %u: %u job(s) did not exit 0, first: %s\n",
                                markdown ? "- " : "  ", max_runs[i], rs[i].failed, rs[i].first_failure);
+        if (lpar.error[0])
+                printf("%sin-process (ahead 4, %ld loops): %s\n", markdown ? "- " : "  ", ncpu, lpar.error);
         for (int i = 0; i < 2; i++)
                 if (ls[i].error[0])
                         printf("%sin-process (ahead %u): %s\n", markdown ? "- " : "  ", ahead[i],
