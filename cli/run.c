@@ -544,8 +544,9 @@ int cli_run(int argc, char **argv) {
                 return report_unstarted(SBX_OUTCOME_REJECTED, spec->id, &err, o.json);
 
         _cleanup_sbx_context_ sbx_context *ctx = NULL;
-        /* One run: its network namespace is made inline, with no helper thread making spares. */
-        sbx_config sc = {.prepare_ahead = 0, .egress = &egress};
+        /* One run: its network namespace is made inline, with no helper thread making spares;
+         * the cgroups of dead supervisors are removed while the child builds its root. */
+        sbx_config sc = {.prepare_ahead = 0, .egress = &egress, .defer_stale_cleanup = true};
         r = sbx_context_new(&sc, &ctx, &err);
         if (r < 0)
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
@@ -556,8 +557,11 @@ int cli_run(int argc, char **argv) {
 
         sbx_supervised one = {};
         r = sbx_run_start(ctx, spec, o.json ? NULL : output_passthrough, NULL, &one.run, &err);
-        if (r < 0)
+        if (r < 0) {
+                sbx_context_cleanup_stale(ctx);
                 return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
+        }
+        sbx_context_cleanup_stale(ctx);
 
         sbx_supervisor sup = {.sigfd = sfd, .kill_reason = "autoosctl received", .name_signal = true};
         sbx_supervised *runs[] = {&one};

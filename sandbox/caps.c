@@ -24,7 +24,8 @@ int sbx_caps_drop_all(void *none, au_error *err) {
                 if (cap_drop_bound(c) < 0 && errno != EINVAL)
                         return au_error_set(err, errno, "drop capability %d from the bounding set", (int) c);
 
-        if (cap_reset_ambient() < 0 && errno != EINVAL)
+        /* One call: libcap's cap_reset_ambient() first asks the kernel about every capability. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return au_error_set(err, errno, "clear ambient capabilities");
 
         if (cap_set_proc((cap_t) none) < 0)

@@ -137,7 +137,8 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err) {
         r = sbx_cgroup_root_new(cfg->cgroup_parent, &ctx->cgroups, err);
         if (r < 0)
                 goto fail;
-        sbx_cgroup_root_cleanup_stale(ctx->cgroups);
+        if (!cfg->defer_stale_cleanup)
+                sbx_cgroup_root_cleanup_stale(ctx->cgroups);
 
         snprintf(path, sizeof(path), "%s/uids", ctx->state_dir);
         r = sbx_uidpool_new(cfg->uid_base ? cfg->uid_base : DEFAULT_UID_BASE,
@@ -193,6 +194,10 @@ sbx_context *sbx_context_free(sbx_context *ctx) {
         free(ctx->state_dir);
         free(ctx);
         return NULL;
+}
+
+void sbx_context_cleanup_stale(sbx_context *ctx) {
+        sbx_cgroup_root_cleanup_stale(ctx->cgroups);
 }
 
 const char *sbx_context_cgroup_mode(const sbx_context *ctx) {

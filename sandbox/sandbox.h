@@ -329,6 +329,11 @@ typedef struct sbx_config {
          * made its one namespace ahead also made a spare and cost more than it
          * saved (issue 12). */
         unsigned prepare_ahead;
+        /* Leave the removal of cgroups that killed supervisors left behind to
+         * sbx_context_cleanup_stale(), called when the caller has the time (a
+         * one-shot CLI: while its run's child builds its root), rather than doing
+         * it in sbx_context_new(), on the way to the first spawn. */
+        bool defer_stale_cleanup;
 } sbx_config;
 
 typedef struct sbx_context sbx_context;
@@ -350,6 +355,13 @@ int sbx_context_new(const sbx_config *cfg, sbx_context **ret, au_error *err);
 sbx_context *sbx_context_free(sbx_context *ctx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sbx_context *, sbx_context_free);
 #define _cleanup_sbx_context_ _cleanup_(sbx_context_freep)
+
+/*
+ * Removes the cgroups of supervisors that are gone, killing whatever still
+ * runs in them; never one of a live process. sbx_context_new() does this
+ * unless cfg->defer_stale_cleanup. Best effort: failures are ignored.
+ */
+void sbx_context_cleanup_stale(sbx_context *ctx);
 
 /* "v1", "v2" or "hybrid": how this host's cgroups are arranged. */
 const char *sbx_context_cgroup_mode(const sbx_context *ctx);
