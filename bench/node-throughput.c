@@ -28,7 +28,9 @@
  * and in-process: on a machine whose process creation does not scale with its
  * CPUs (a paravirtualised guest whose page-table work the hypervisor
  * serialises) no spawner reaches nproc x its serial rate, and autoosd against
- * the in-process runs in nproc loops is the node's own overhead. autoosd's
+ * the in-process runs in nproc loops is the node's own overhead. Page-table
+ * work (map, fault, unmap) and a cheap syscall, in one and in nproc
+ * processes, show which kind of machine it is. autoosd's
  * resident memory (VmRSS after each burst, and its peak, VmHWM) is printed
  * per max_runs. autoosd runs with bus_auth = off: the bench writes unsigned
  * jobs, there is no coordinator.
@@ -53,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -809,6 +812,55 @@ static void peer_measure(peer *p, unsigned workers, unsigned runs) {
         p->parallel = peer_rate(argv, workers, runs, &p->failed);
 }
 
+/* Operations per second over `secs` in `workers` processes at once: page-table work (map 64 KiB,
+ * fault its 16 pages in, unmap it) or one cheap syscall (getppid). Tells a machine whose page-table
+ * work does not scale with its CPUs (a paravirtualised guest), where no spawner can. */
+static double host_ops_rate(unsigned workers, bool page_tables, double secs) {
+        long *counts = mmap(NULL, 64 * 64 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                            -1, 0);
+        pid_t pids[64];
+        unsigned n = 0;
+        if (counts == MAP_FAILED)
+                return 0;
+        workers = MIN(workers, (unsigned) ELEMENTSOF(pids));
+        double t0 = now_mono_ms();
+        for (unsigned w = 0; w < workers; w++) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        long ops = 0;
+                        while (now_mono_ms() - t0 < secs * 1000) {
+                                for (int k = 0; k < 16; k++, ops++) {
+                                        if (!page_tables) {
+                                                (void) getppid();
+                                                continue;
+                                        }
+                                        char *m = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE,
+                                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                                        if (m == MAP_FAILED)
+                                                _exit(1);
+                                        for (int pg = 0; pg < 16; pg++)
+                                                m[pg * 4096] = 1;
+                                        munmap(m, 16 * 4096);
+                                }
+                        }
+                        counts[w * 64] = ops;
+                        _exit(0);
+                }
+                if (pid > 0)
+                        pids[n++] = pid;
+        }
+        long total = 0;
+        for (unsigned i = 0; i < n; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                total += counts[i * 64];
+        }
+        double t = now_mono_ms() - t0;
+        munmap(counts, 64 * 64 * sizeof(long));
+        return n == workers && t > 0 ? total * 1000.0 / t : 0;
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
@@ -1028,6 +1080,16 @@ int main(int argc, char **argv) {
                 peer_measure(&peers[i], (unsigned) ncpu, peer_runs);
         }
 
+        double pt[2] = {}, sc[2] = {}; /* page-table work and a syscall: one process, nproc processes */
+        if (peer_runs > 0) {
+                fprintf(stderr, "node-throughput: page-table work and a syscall, 1 and %ld processes...\n",
+                        ncpu);
+                pt[0] = host_ops_rate(1, true, 0.5);
+                pt[1] = host_ops_rate((unsigned) ncpu, true, 0.5);
+                sc[0] = host_ops_rate(1, false, 0.5);
+                sc[1] = host_ops_rate((unsigned) ncpu, false, 0.5);
+        }
+
         round_stats rs[MAX_ROUNDS];
         int best = -1;
         for (unsigned i = 0; i < n_rounds; i++) {
@@ -1155,6 +1217,11 @@ int main(int argc, char **argv) {
                        "%.0f in %ld loops: %.2fx (linear would be %ldx)\n",
                        markdown ? "- " : "", peers[0].serial, peers[0].parallel, ncpu,
                        peers[0].parallel / peers[0].serial, ncpu);
+        if (pt[0] > 0 && sc[0] > 0)
+                printf("%shost scaling: page-table work (map 64 KiB, fault 16 pages, unmap) %.0f/s in one "
+                       "process and %.0f/s in %ld: %.2fx; a getppid() %.1fM/s and %.1fM/s: %.2fx\n",
+                       markdown ? "- " : "", pt[0], pt[1], ncpu, pt[1] / pt[0], sc[0] / 1e6, sc[1] / 1e6,
+                       sc[1] / sc[0]);
         if (spawn_runs > 0 && ls[1].runs_per_s > 0 && lpar.runs_per_s > 0) {
                 printf("%shost scaling: in-process sandboxed runs (prepare_ahead 4), %.0f runs/s in one "
                        "loop "
