@@ -557,11 +557,9 @@ int cli_run(int argc, char **argv) {
 
         sbx_supervised one = {};
         r = sbx_run_start(ctx, spec, o.json ? NULL : output_passthrough, NULL, &one.run, &err);
-        if (r < 0) {
-                sbx_context_cleanup_stale(ctx);
-                return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
-        }
         sbx_context_cleanup_stale(ctx);
+        if (r < 0)
+                return report_unstarted(SBX_OUTCOME_SANDBOX_ERROR, spec->id, &err, o.json);
 
         sbx_supervisor sup = {.sigfd = sfd, .kill_reason = "autoosctl received", .name_signal = true};
         sbx_supervised *runs[] = {&one};

@@ -358,12 +358,25 @@ void sbx_rootfs_template_close(sbx_rootfs_template *t) {
 
 /* ---- in the child ------------------------------------------------------------ */
 
+static int mount_error(const char *src, const char *dst, const char *type, au_error *err) {
+        return au_error_set(err, errno, "mount %s on %s in sandbox", src ? src : (type ? type : "(remount)"),
+                            dst);
+}
+
 static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
                     const char *data, au_error *err) {
         if (mount(src, dst, type, flags, data) < 0)
-                return au_error_set(err, errno, "mount %s on %s in sandbox",
-                                    src ? src : (type ? type : "(remount)"), dst);
+                return mount_error(src, dst, type, err);
         return 0;
+}
+
+/* As do_mount, but a target this kernel lacks is skipped: 0 mounted, 1 absent (the mount's own
+ * ENOENT says so, one path walk instead of an access() first). */
+static int mount_if_present(const char *src, const char *dst, const char *type, unsigned long flags,
+                            const char *data, au_error *err) {
+        if (mount(src, dst, type, flags, data) == 0)
+                return 0;
+        return errno == ENOENT ? 1 : mount_error(src, dst, type, err);
 }
 
 /*
@@ -407,28 +420,23 @@ static int mount_proc(const char *root, au_error *err) {
         r = do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
         if (r < 0)
                 return r;
-        /* Entries this kernel lacks are skipped: the mount's own ENOENT says so, with one path
-         * walk instead of an access() first. */
         for (size_t i = 0; i < ELEMENTSOF(proc_masked_files); i++) {
                 snprintf(p, sizeof(p), "%s/proc/%s", root, proc_masked_files[i]);
-                if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
-                        return au_error_set(err, errno, "mount /dev/null on %s in sandbox", p);
+                if ((r = mount_if_present("/dev/null", p, NULL, MS_BIND, NULL, err)) < 0)
+                        return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(proc_masked_dirs); i++) {
                 snprintf(p, sizeof(p), "%s/proc/%s", root, proc_masked_dirs[i]);
-                if (mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "nr_inodes=1") <
-                            0 &&
-                    errno != ENOENT)
-                        return au_error_set(err, errno, "mount tmpfs on %s in sandbox", p);
+                r = mount_if_present("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                     "nr_inodes=1", err);
+                if (r < 0)
+                        return r;
         }
         for (size_t i = 0; i < ELEMENTSOF(proc_readonly_dirs); i++) {
                 snprintf(p, sizeof(p), "%s/proc/%s", root, proc_readonly_dirs[i]);
-                if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return au_error_set(err, errno, "mount %s on %s in sandbox", p, p);
-                }
-                if ((r = make_readonly(p, true, err)) < 0)
+                if ((r = mount_if_present(p, p, NULL, MS_BIND | MS_REC, NULL, err)) < 0)
+                        return r;
+                if (r == 0 && (r = make_readonly(p, true, err)) < 0)
                         return r;
         }
         return 0;
