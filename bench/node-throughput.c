@@ -657,13 +657,25 @@ static int run_library(unsigned prepare_ahead, unsigned runs, lib_stats *st) {
         return 0;
 }
 
+/* Waits for each of the n worker processes; the number that did not exit 0. */
+static unsigned reap_workers(const pid_t *pids, unsigned n) {
+        unsigned failed = 0;
+        for (unsigned i = 0; i < n; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        }
+        return failed;
+}
+
 /* The same in-process runs (prepare_ahead 4) in `workers` processes at once, each with its own
  * context: what the host delivers of sandboxed runs in parallel, without Redis or autoosd. Each
  * worker sets up and warms up, says it is ready, and starts when all are; the rate is the runs
  * over the time from that start until the last worker is reaped. */
 static double run_library_parallel(unsigned workers, unsigned runs, lib_stats *st) {
         int ready[2], go[2];
-        pid_t pids[64];
+        pid_t pids[64] = {};
         unsigned n = 0;
         memset(st, 0, sizeof(*st));
         st->runs = runs;
@@ -708,17 +720,9 @@ static double run_library_parallel(unsigned workers, unsigned runs, lib_stats *s
                 seen++;
         double t0 = now_mono_ms();
         close(go[1]); /* everyone starts */
-        for (unsigned i = 0; i < n; i++) {
-                int status;
-                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
-                        ;
-                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                        st->failed++;
-                        if (!st->error[0])
-                                snprintf(st->error, sizeof(st->error), "a worker's runs failed (status %d)",
-                                         status);
-                }
-        }
+        st->failed = reap_workers(pids, n);
+        if (st->failed)
+                snprintf(st->error, sizeof(st->error), "%u of %u workers' runs failed", st->failed, n);
         double t = now_mono_ms() - t0;
         close(ready[0]);
         st->runs_per_s = n == workers && seen == n && t > 0 ? runs * 1000.0 / t : 0;
@@ -765,7 +769,7 @@ static void peer_worker(char *const argv[], unsigned runs, int devnull) {
 /* runs/s of argv in `workers` parallel loops sharing `runs` runs; counts failing workers. */
 static double peer_rate(char *const argv[], unsigned workers, unsigned runs, unsigned *failed) {
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        pid_t pids[64];
+        pid_t pids[64] = {};
         unsigned n = 0;
         double t0 = now_mono_ms();
 
@@ -777,13 +781,7 @@ static double peer_rate(char *const argv[], unsigned workers, unsigned runs, uns
                 if (pid > 0)
                         pids[n++] = pid;
         }
-        for (unsigned i = 0; i < n; i++) {
-                int status;
-                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
-                        ;
-                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                        (*failed)++;
-        }
+        *failed += reap_workers(pids, n);
         double t = now_mono_ms() - t0;
         if (devnull >= 0)
                 close(devnull);
@@ -818,7 +816,7 @@ static void peer_measure(peer *p, unsigned workers, unsigned runs) {
 static double host_ops_rate(unsigned workers, bool page_tables, double secs) {
         long *counts = mmap(NULL, 64 * 64 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                             -1, 0);
-        pid_t pids[64];
+        pid_t pids[64] = {};
         unsigned n = 0;
         if (counts == MAP_FAILED)
                 return 0;
@@ -849,16 +847,13 @@ static double host_ops_rate(unsigned workers, bool page_tables, double secs) {
                 if (pid > 0)
                         pids[n++] = pid;
         }
-        long total = 0;
-        for (unsigned i = 0; i < n; i++) {
-                int status;
-                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
-                        ;
-                total += counts[i * 64];
-        }
+        bool ok = reap_workers(pids, n) == 0;
         double t = now_mono_ms() - t0;
+        long total = 0;
+        for (unsigned i = 0; i < n; i++)
+                total += counts[i * 64];
         munmap(counts, 64 * 64 * sizeof(long));
-        return n == workers && t > 0 ? total * 1000.0 / t : 0;
+        return ok && n == workers && t > 0 ? total * 1000.0 / t : 0;
 }
 
 /* ---- main --------------------------------------------------------------------------- */
